@@ -1,0 +1,54 @@
+// A set of experts (layer, index) as ONNX Runtime sessions, loaded from their tensors only.
+import type { Checkpoint } from './checkpoint.js';
+import type { MixtralConfig } from './config.js';
+import { ModelInputError } from './errors.js';
+import { expertGraph } from './graphs.js';
+import { createSession, floatTensor, runFloat, type Session } from './ort.js';
+
+export interface ExpertKey {
+  layer: number;
+  expert: number;
+}
+
+export const expertId = (k: ExpertKey): string => `${k.layer}:${k.expert}`;
+
+export class ExpertSet {
+  private constructor(
+    readonly config: MixtralConfig,
+    private readonly sessions: Map<string, Session>,
+  ) {}
+
+  static async load(ckpt: Checkpoint, keys: ExpertKey[], threads?: number): Promise<ExpertSet> {
+    const sessions = new Map<string, Session>();
+    for (const key of keys) {
+      // the weights are dropped after the session holds its own copy
+      sessions.set(expertId(key), await createSession(expertGraph(ckpt.config, ckpt.expert(key.layer, key.expert)), threads));
+    }
+    return new ExpertSet(ckpt.config, sessions);
+  }
+
+  keys(): ExpertKey[] {
+    return [...this.sessions.keys()].map((id) => {
+      const [layer, expert] = id.split(':').map(Number);
+      return { layer, expert };
+    });
+  }
+
+  has(key: ExpertKey): boolean {
+    return this.sessions.has(expertId(key));
+  }
+
+  /** Runs rows x [n, H] through one expert. */
+  async run(key: ExpertKey, x: Float32Array): Promise<Float32Array> {
+    const session = this.sessions.get(expertId(key));
+    if (!session) throw new ModelInputError(`expert ${key.expert} of layer ${key.layer} is not hosted here`);
+    const H = this.config.hiddenSize;
+    if (x.length % H !== 0) throw new ModelInputError(`expert input has ${x.length} values, not a multiple of hidden size ${H}`);
+    if (x.length === 0) return new Float32Array(0);
+    return (await runFloat(session, { x: floatTensor(x, [x.length / H, H]) })).y;
+  }
+
+  async release(): Promise<void> {
+    await Promise.all([...this.sessions.values()].map((s) => s.release()));
+  }
+}

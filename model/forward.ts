@@ -1,0 +1,125 @@
+// One forward step of a batch of sequences, with the experts behind an interface.
+import type { DenseModel } from './dense.js';
+import type { KvCache } from './kv-cache.js';
+import { groupByExpert, route, type Routing } from './router.js';
+
+/** The rows of one expert in a layer step, gathered in token order: input [rows, H]. */
+export interface ExpertBatch {
+  expert: number;
+  rows: number;
+  input: Float32Array;
+}
+
+/** Where experts run: in this process (monolithic) or behind NATS (gate). */
+export interface ExpertBackend {
+  /** Runs each batch through its expert of `layer`; outputs [rows, H] in the order of `batches`. */
+  runExperts(layer: number, batches: ExpertBatch[]): Promise<Float32Array[]>;
+}
+
+/** Wrappers around the phases of a step, e.g. to trace them; they must call `run` once. */
+export interface StepHooks {
+  layer?<T>(layer: number, tokens: number, run: () => Promise<T>): Promise<T>;
+}
+
+/** One sequence's share of a step: its new token ids, appended after its cache. */
+export interface SequenceInput {
+  cache: KvCache;
+  tokens: number[];
+}
+
+const f = Math.fround;
+
+/**
+ * x_next = h + Σ w·expert(normed), per token summed in ascending expert order:
+ * the fixed order makes the result independent of how rows were batched.
+ */
+export function combine(h: Float32Array, routing: Routing, outputs: Float32Array[], rowOf: Int32Array, batchOf: Int32Array, H: number): Float32Array {
+  const out = new Float32Array(h.length);
+  const acc = new Float32Array(H);
+  const { k } = routing;
+  for (let t = 0; t < routing.tokens; t++) {
+    acc.fill(0);
+    for (let j = 0; j < k; j++) {
+      const slot = t * k + j;
+      const w = routing.weights[slot];
+      const y = outputs[batchOf[slot]];
+      const base = rowOf[slot] * H;
+      for (let d = 0; d < H; d++) acc[d] = f(acc[d] + f(w * y[base + d]));
+    }
+    for (let d = 0; d < H; d++) out[t * H + d] = f(h[t * H + d] + acc[d]);
+  }
+  return out;
+}
+
+export class Forward {
+  constructor(
+    private readonly dense: DenseModel,
+    private readonly experts: ExpertBackend,
+    private readonly hooks: StepHooks = {},
+  ) {}
+
+  /** Runs the new tokens of every sequence; returns the logits [V] of each sequence's last token. */
+  async step(seqs: SequenceInput[]): Promise<Float32Array[]> {
+    const c = this.dense.config;
+    const H = c.hiddenSize;
+    const ids: number[] = [];
+    const positions: number[] = [];
+    for (const s of seqs) {
+      const start = s.cache.length;
+      s.tokens.forEach((id, j) => {
+        ids.push(id);
+        positions.push(start + j);
+      });
+    }
+    let x = this.dense.embed(ids);
+    const { cos, sin } = this.dense.rope(positions);
+    for (let layer = 0; layer < c.numHiddenLayers; layer++) {
+      const input = x;
+      const run = () => this.layer(layer, seqs, input, cos, sin);
+      x = this.hooks.layer ? await this.hooks.layer(layer, ids.length, run) : await run();
+    }
+    const last = new Float32Array(seqs.length * H);
+    let end = 0;
+    seqs.forEach((s, i) => {
+      end += s.tokens.length;
+      last.set(x.subarray((end - 1) * H, end * H), i * H);
+    });
+    const logits = await this.dense.logits(last);
+    return seqs.map((_, i) => logits.subarray(i * c.vocabSize, (i + 1) * c.vocabSize));
+  }
+
+  private async layer(layer: number, seqs: SequenceInput[], x: Float32Array, cos: Float32Array, sin: Float32Array): Promise<Float32Array> {
+    const c = this.dense.config;
+    const H = c.hiddenSize;
+    const qRow = c.numAttentionHeads * c.headDim;
+    const kvRow = c.numKeyValueHeads * c.headDim;
+    const { q, k, v } = await this.dense.preAttention(layer, x, cos, sin);
+    const attn = new Float32Array((x.length / H) * qRow);
+    let offset = 0;
+    await Promise.all(
+      seqs.map((s) => {
+        const start = offset;
+        const end = (offset += s.tokens.length);
+        const cache = s.cache.extend(layer, k.subarray(start * kvRow, end * kvRow), v.subarray(start * kvRow, end * kvRow));
+        return this.dense.attend(q.subarray(start * qRow, end * qRow), cache.k, cache.v).then((out) => attn.set(out, start * qRow));
+      }),
+    );
+    const { h, normed, router_logits } = await this.dense.postAttention(layer, x, attn);
+    const routing = route(router_logits, c.numLocalExperts, c.numExpertsPerTok);
+    const groups = groupByExpert(routing);
+    const rowOf = new Int32Array(routing.experts.length);
+    const batchOf = new Int32Array(routing.experts.length);
+    const batches: ExpertBatch[] = groups.map((g, b) => {
+      const input = new Float32Array(g.tokens.length * H);
+      g.tokens.forEach((t, row) => {
+        input.set(normed.subarray(t * H, (t + 1) * H), row * H);
+        const slot = t * routing.k + routing.experts.subarray(t * routing.k, (t + 1) * routing.k).indexOf(g.expert);
+        rowOf[slot] = row;
+        batchOf[slot] = b;
+      });
+      return { expert: g.expert, rows: g.tokens.length, input };
+    });
+    const outputs = await this.experts.runExperts(layer, batches);
+    return combine(h, routing, outputs, rowOf, batchOf, H);
+  }
+}

@@ -1,0 +1,159 @@
+// Deterministic random Mixtral checkpoints in the Hugging Face layout, for tests and benchmarks.
+import fs from 'node:fs';
+import path from 'node:path';
+import { CONFIG_FILE, INDEX_FILE, mixtralTensors, SINGLE_FILE, type TensorSpec } from './checkpoint.js';
+import { configToJson, type MixtralConfig } from './config.js';
+import { CheckpointError } from './errors.js';
+import { DTYPE_BYTES, writeSafetensors, type Dtype, type TensorToWrite } from './safetensors.js';
+
+const TINY: MixtralConfig = {
+  vocabSize: 512,
+  hiddenSize: 64,
+  intermediateSize: 128,
+  numHiddenLayers: 2,
+  numAttentionHeads: 4,
+  numKeyValueHeads: 2,
+  headDim: 16,
+  numLocalExperts: 8,
+  numExpertsPerTok: 2,
+  rmsNormEps: 1e-5,
+  ropeTheta: 10_000,
+  tieWordEmbeddings: false,
+  maxPositionEmbeddings: 2048,
+};
+
+const BENCH: MixtralConfig = {
+  vocabSize: 32_000,
+  hiddenSize: 1024,
+  intermediateSize: 2816,
+  numHiddenLayers: 4,
+  numAttentionHeads: 16,
+  numKeyValueHeads: 4,
+  headDim: 64,
+  numLocalExperts: 8,
+  numExpertsPerTok: 2,
+  rmsNormEps: 1e-5,
+  ropeTheta: 1e6,
+  tieWordEmbeddings: false,
+  maxPositionEmbeddings: 4096,
+};
+
+export const PRESETS = { tiny: TINY, bench: BENCH } satisfies Record<string, MixtralConfig>;
+export type PresetName = keyof typeof PRESETS;
+
+export interface InitOptions {
+  preset: PresetName;
+  seed?: number;
+  dtype?: Dtype;
+  shards?: number;
+}
+
+const DEFAULT_SEED = 0;
+// bench in bf16 halves its ~1.4 GB of f32 on disk
+const DEFAULT_DTYPES: Record<PresetName, Dtype> = { tiny: 'F32', bench: 'BF16' };
+const TORCH_DTYPES: Record<Dtype, string> = { F32: 'float32', BF16: 'bfloat16', F16: 'float16' };
+const FILE_METADATA = { format: 'pt' };
+const EMBEDDING_RANGE = 0.5;
+// norm weights near 1 keep activations at unit scale but not identical across channels
+const NORM_NOISE = 0.1;
+
+/**
+ * Writes config.json and random weights into an empty (or new) directory: model.safetensors, or
+ * `shards` files plus model.safetensors.index.json. Each tensor's values depend only on the seed
+ * and its name, so the dtype aside, every layout of the same seed holds the same weights.
+ */
+export function initCheckpoint(dir: string, opts: InitOptions): void {
+  const config: MixtralConfig | undefined = PRESETS[opts.preset];
+  if (!config) throw new CheckpointError(dir, `unknown preset ${JSON.stringify(opts.preset)} (${Object.keys(PRESETS).join(', ')})`);
+  const seed = opts.seed ?? DEFAULT_SEED;
+  if (!Number.isSafeInteger(seed)) throw new CheckpointError(dir, `seed must be an integer, got ${seed}`);
+  const dtype = opts.dtype ?? DEFAULT_DTYPES[opts.preset];
+  const specs = mixtralTensors(config);
+  const shards = opts.shards ?? 1;
+  if (!Number.isInteger(shards) || shards < 1 || shards > specs.length) {
+    throw new CheckpointError(dir, `shards must be an integer from 1 to ${specs.length}, got ${shards}`);
+  }
+  prepareDir(dir);
+
+  const toWrite = (t: TensorSpec): TensorToWrite => ({ name: t.name, dtype, shape: t.shape, data: () => randomTensor(t, seed) });
+  if (shards === 1) {
+    writeSafetensors(path.join(dir, SINGLE_FILE), specs.map(toWrite), FILE_METADATA);
+  } else {
+    const weightMap: Record<string, string> = {};
+    splitShards(specs, shards).forEach((group, k) => {
+      const file = `model-${pad(k + 1)}-of-${pad(shards)}.safetensors`;
+      writeSafetensors(path.join(dir, file), group.map(toWrite), FILE_METADATA);
+      for (const t of group) weightMap[t.name] = file;
+    });
+    const totalSize = specs.reduce((a, t) => a + count(t) * DTYPE_BYTES[dtype], 0);
+    writeJson(path.join(dir, INDEX_FILE), { metadata: { total_size: totalSize }, weight_map: weightMap });
+  }
+  // written last: a directory left half-written by a crash has no config and fails to open
+  writeJson(path.join(dir, CONFIG_FILE), { ...configToJson(config), torch_dtype: TORCH_DTYPES[dtype] });
+}
+
+// refusing a non-empty directory keeps a mistyped path from clobbering a real checkpoint
+function prepareDir(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (cause) {
+    throw new CheckpointError(dir, `cannot create directory (${(cause as Error).message})`, { cause });
+  }
+  if (fs.readdirSync(dir).length > 0) throw new CheckpointError(dir, 'directory is not empty; refusing to overwrite it');
+}
+
+const pad = (n: number): string => String(n).padStart(5, '0');
+const count = (t: TensorSpec): number => t.shape.reduce((a, d) => a * d, 1);
+
+function writeJson(file: string, value: unknown): void {
+  fs.writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+// Contiguous groups of about equal size in tensor order, none empty.
+function splitShards(specs: TensorSpec[], shards: number): TensorSpec[][] {
+  const total = specs.reduce((a, t) => a + count(t), 0);
+  const groups: TensorSpec[][] = [[]];
+  let done = 0;
+  for (let i = 0; i < specs.length; i++) {
+    const unstarted = shards - groups.length;
+    const pastBoundary = done >= (total * groups.length) / shards;
+    if (groups[groups.length - 1].length > 0 && unstarted > 0 && (pastBoundary || specs.length - i <= unstarted)) groups.push([]);
+    groups[groups.length - 1].push(specs[i]);
+    done += count(specs[i]);
+  }
+  return groups;
+}
+
+function randomTensor(t: TensorSpec, seed: number): Float32Array {
+  const out = new Float32Array(count(t));
+  const state = hash(`${seed}/${t.name}`);
+  switch (t.kind) {
+    case 'norm':
+      return fillUniform(out, state, 1, NORM_NOISE);
+    case 'embedding':
+      return fillUniform(out, state, 0, EMBEDDING_RANGE);
+    case 'linear':
+      // PyTorch's nn.Linear default: uniform in ±1/sqrt(fan_in), fan_in being the [out, in] second dim
+      return fillUniform(out, state, 0, 1 / Math.sqrt(t.shape[1]));
+  }
+}
+
+// FNV-1a: a stable 32-bit seed per (seed, tensor name)
+function hash(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+// mulberry32, inlined: fast, and its 2^32 period is far beyond the largest tensor
+function fillUniform(out: Float32Array, state: number, center: number, range: number): Float32Array {
+  let s = state | 0;
+  for (let i = 0; i < out.length; i++) {
+    s = (s + 0x6d2b79f5) | 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    const u = ((t ^ (t >>> 14)) >>> 0) / 0x1_0000_0000;
+    out[i] = center + range * (2 * u - 1);
+  }
+  return out;
+}

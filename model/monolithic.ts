@@ -1,0 +1,43 @@
+// The whole model in one process: dense sessions plus every expert's session, served by one engine.
+import { Checkpoint } from './checkpoint.js';
+import { DenseModel } from './dense.js';
+import { Engine } from './engine.js';
+import { ExpertSet, type ExpertKey } from './experts.js';
+import { Forward, type ExpertBackend, type ExpertBatch } from './forward.js';
+
+/** Experts in this process. */
+export class LocalExperts implements ExpertBackend {
+  constructor(private readonly set: ExpertSet) {}
+
+  runExperts(layer: number, batches: ExpertBatch[]): Promise<Float32Array[]> {
+    return Promise.all(batches.map((b) => this.set.run({ layer, expert: b.expert }, b.input)));
+  }
+}
+
+export interface MonolithicModel {
+  engine: Engine;
+  checkpoint: Checkpoint;
+  close(): Promise<void>;
+}
+
+export function allExperts(layers: number, experts: number): ExpertKey[] {
+  const keys: ExpertKey[] = [];
+  for (let layer = 0; layer < layers; layer++) for (let expert = 0; expert < experts; expert++) keys.push({ layer, expert });
+  return keys;
+}
+
+export async function openMonolithic(dir: string, threads?: number): Promise<MonolithicModel> {
+  const checkpoint = Checkpoint.open(dir);
+  const c = checkpoint.config;
+  const dense = await DenseModel.load(checkpoint, threads);
+  const experts = await ExpertSet.load(checkpoint, allExperts(c.numHiddenLayers, c.numLocalExperts), threads);
+  const engine = new Engine(c, new Forward(dense, new LocalExperts(experts)));
+  return {
+    engine,
+    checkpoint,
+    async close() {
+      await Promise.all([dense.release(), experts.release()]);
+      checkpoint.close();
+    },
+  };
+}

@@ -1,0 +1,107 @@
+// A small builder for ONNX graphs in memory, serialised with the onnx-proto schema.
+import onnxProto from 'onnx-proto';
+
+const { onnx } = onnxProto;
+
+const OPSET = 17;
+const IR_VERSION = 8;
+
+/** A dimension: a fixed size or a symbolic name such as "tokens". */
+export type Dim = number | string;
+type AttrValue = number | number[] | string;
+
+const ELEM_TYPE = { float: onnx.TensorProto.DataType.FLOAT, int64: onnx.TensorProto.DataType.INT64 } as const;
+export type ElemType = keyof typeof ELEM_TYPE;
+
+function valueInfo(name: string, elem: ElemType, dims: Dim[]): onnxProto.onnx.IValueInfoProto {
+  return {
+    name,
+    type: {
+      tensorType: {
+        elemType: ELEM_TYPE[elem],
+        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
+  };
+}
+
+function attribute(name: string, value: AttrValue): onnxProto.onnx.IAttributeProto {
+  const T = onnx.AttributeProto.AttributeType;
+  if (typeof value === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(value) };
+  if (Array.isArray(value)) return { name, type: T.INTS, ints: value };
+  if (Number.isInteger(value)) return { name, type: T.INT, i: value };
+  return { name, type: T.FLOAT, f: value };
+}
+
+export class GraphBuilder {
+  private readonly nodes: onnxProto.onnx.INodeProto[] = [];
+  private readonly initializers: onnxProto.onnx.ITensorProto[] = [];
+  private readonly inputs: onnxProto.onnx.IValueInfoProto[] = [];
+  private readonly outputs: onnxProto.onnx.IValueInfoProto[] = [];
+  private counter = 0;
+
+  constructor(private readonly name: string) {}
+
+  input(name: string, elem: ElemType, dims: Dim[]): string {
+    this.inputs.push(valueInfo(name, elem, dims));
+    return name;
+  }
+
+  output(value: string, name: string, elem: ElemType, dims: Dim[]): void {
+    this.nodes.push({ opType: 'Identity', input: [value], output: [name] });
+    this.outputs.push(valueInfo(name, elem, dims));
+  }
+
+  /** A float32 constant; the bytes are referenced, not copied, until serialisation. */
+  floats(name: string, dims: number[], data: Float32Array): string {
+    const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    this.initializers.push({ name, dims, dataType: ELEM_TYPE.float, rawData: raw });
+    return name;
+  }
+
+  ints(name: string, data: number[]): string {
+    const raw = new Uint8Array(new BigInt64Array(data.map(BigInt)).buffer);
+    this.initializers.push({ name, dims: [data.length], dataType: ELEM_TYPE.int64, rawData: raw });
+    return name;
+  }
+
+  scalar(name: string, value: number): string {
+    this.initializers.push({ name, dims: [], dataType: ELEM_TYPE.float, rawData: new Uint8Array(new Float32Array([value]).buffer) });
+    return name;
+  }
+
+  /** Adds a node and returns its (first) output name. */
+  op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, outputCount = 1): string {
+    const base = `${opType.toLowerCase()}_${this.counter++}`;
+    const output = Array.from({ length: outputCount }, (_, i) => (i === 0 ? base : `${base}_${i}`));
+    const attribute_ = Object.entries(attrs).map(([k, v]) => attribute(k, v));
+    this.nodes.push({ opType, input: inputs, output, attribute: attribute_, name: base });
+    return base;
+  }
+
+  /** x · Wᵀ for a Hugging Face Linear weight W of shape [out, in]; ORT folds the transpose at load. */
+  linear(x: string, weightName: string, out: number, inp: number, weight: Float32Array): string {
+    const w = this.floats(weightName, [out, inp], weight);
+    return this.op('MatMul', [x, this.op('Transpose', [w], { perm: [1, 0] })]);
+  }
+
+  /** Mixtral's RMSNorm: w · x / sqrt(mean(x²) + eps), over the last axis. */
+  rmsNorm(x: string, weightName: string, weight: Float32Array, eps: number): string {
+    const w = this.floats(weightName, [weight.length], weight);
+    const meanSq = this.op('ReduceMean', [this.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
+    const denom = this.op('Sqrt', [this.op('Add', [meanSq, this.scalar(`${weightName}.eps`, eps)])]);
+    return this.op('Mul', [this.op('Div', [x, denom]), w]);
+  }
+
+  toBytes(): Uint8Array {
+    const graph = {
+      name: this.name,
+      node: this.nodes,
+      initializer: this.initializers,
+      input: this.inputs,
+      output: this.outputs,
+    };
+    const model = { irVersion: IR_VERSION, opsetImport: [{ domain: '', version: OPSET }], producerName: 'eaas', graph };
+    return onnx.ModelProto.encode(model).finish();
+  }
+}

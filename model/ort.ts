@@ -1,0 +1,34 @@
+// ONNX Runtime sessions on CPU with the options every eaas graph shares.
+import * as ort from 'onnxruntime-node';
+
+/** Threads per session; 0 lets ONNX Runtime use every core. Env: EAAS_ORT_THREADS. */
+export const DEFAULT_ORT_THREADS = 0;
+
+export function ortThreads(): number {
+  const env = Number(process.env.EAAS_ORT_THREADS ?? DEFAULT_ORT_THREADS);
+  return Number.isInteger(env) && env >= 0 ? env : DEFAULT_ORT_THREADS;
+}
+
+export type Session = ort.InferenceSession;
+
+export async function createSession(model: Uint8Array, threads = ortThreads()): Promise<Session> {
+  return ort.InferenceSession.create(model, {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    logSeverityLevel: 3,
+  });
+}
+
+export function floatTensor(data: Float32Array, dims: number[]): ort.Tensor {
+  return new ort.Tensor('float32', data, dims);
+}
+
+/** Runs a session and returns its float32 outputs by name. */
+export async function runFloat(session: Session, feeds: Record<string, ort.Tensor>): Promise<Record<string, Float32Array>> {
+  const out = await session.run(feeds);
+  const result: Record<string, Float32Array> = {};
+  for (const [name, tensor] of Object.entries(out)) result[name] = tensor.data as Float32Array;
+  return result;
+}

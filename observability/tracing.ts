@@ -1,0 +1,138 @@
+/**
+ * OpenTelemetry setup for one eaas process: traces only, configured by the
+ * standard OTEL_* environment variables, exported over OTLP when (and only
+ * when) an endpoint is configured.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { context, propagation, trace, type Tracer } from '@opentelemetry/api';
+import {
+  W3CTraceContextPropagator,
+  getBooleanFromEnv,
+  getNumberFromEnv,
+  getStringFromEnv,
+  getStringListFromEnv,
+} from '@opentelemetry/core';
+import { OTLPTraceExporter as OtlpGrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
+import { OTLPTraceExporter as OtlpJsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as OtlpProtobufTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { BatchSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
+
+/** Instrumentation scope of every span eaas creates. */
+export const TRACER_NAME = 'eaas';
+
+/** Used when the package version cannot be read; a scope version is optional in OTel. */
+const UNKNOWN_VERSION = '0.0.0';
+
+/** The OTLP spec's default transport. */
+const DEFAULT_OTLP_PROTOCOL = 'http/protobuf';
+
+/** The OTEL_TRACES_EXPORTER value that turns trace export off. */
+const TRACES_EXPORTER_NONE = 'none';
+
+export interface TracingOptions {
+  /** Extra processors, e.g. a SimpleSpanProcessor over an InMemorySpanExporter in tests. */
+  spanProcessors?: SpanProcessor[];
+}
+
+export interface TracingHandle {
+  /** Flushes every pending span to its exporter, then stops tracing in this process. */
+  shutdown(): Promise<void>;
+}
+
+const INSTRUMENTATION_VERSION = readPackageVersion();
+
+/** The tracer for eaas spans; resolves against whatever provider is registered now. */
+export function tracer(): Tracer {
+  return trace.getTracer(TRACER_NAME, INSTRUMENTATION_VERSION);
+}
+
+/**
+ * Starts tracing for this process. One per process at a time: call shutdown()
+ * before starting again. With no OTLP endpoint configured (and no extra
+ * processors) no tracer provider is registered, so spans cost nothing and
+ * incoming trace context is passed through unchanged.
+ */
+export async function startTracing(serviceName: string, opts: TracingOptions = {}): Promise<TracingHandle> {
+  if (getBooleanFromEnv('OTEL_SDK_DISABLED')) {
+    return { shutdown: async () => {} };
+  }
+  const sdk = new NodeSDK({
+    // The environment wins over the name the code picks, as the OTel spec asks.
+    serviceName: getStringFromEnv('OTEL_SERVICE_NAME') ?? serviceName,
+    spanProcessors: [...otlpSpanProcessorsFromEnv(), ...(opts.spanProcessors ?? [])],
+    // Our wire format is W3C trace context, so OTEL_PROPAGATORS must not change it.
+    textMapPropagator: new W3CTraceContextPropagator(),
+    // Manual spans only: no http/fs/dns noise.
+    instrumentations: [],
+    // Traces only; left unset, the SDK would export metrics and logs to localhost:4318.
+    metricReaders: [],
+    logRecordProcessors: [],
+  });
+  sdk.start();
+  return {
+    shutdown: async () => {
+      // TracerProvider.shutdown flushes every batch processor and waits for the exports.
+      await sdk.shutdown();
+      // NodeSDK leaves its globals registered; drop them so tracing can be started again.
+      trace.disable();
+      propagation.disable();
+      context.disable();
+    },
+  };
+}
+
+/** A batch processor over the OTLP exporter the environment asks for, or none without an endpoint. */
+function otlpSpanProcessorsFromEnv(): SpanProcessor[] {
+  const endpoint =
+    getStringFromEnv('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ?? getStringFromEnv('OTEL_EXPORTER_OTLP_ENDPOINT');
+  if (endpoint === undefined || getStringListFromEnv('OTEL_TRACES_EXPORTER')?.includes(TRACES_EXPORTER_NONE)) {
+    return [];
+  }
+  // The exporters read endpoint, headers, timeout and compression from the environment themselves.
+  return [
+    new BatchSpanProcessor({
+      exporter: otlpExporterFromEnv(),
+      maxQueueSize: getNumberFromEnv('OTEL_BSP_MAX_QUEUE_SIZE'),
+      maxExportBatchSize: getNumberFromEnv('OTEL_BSP_MAX_EXPORT_BATCH_SIZE'),
+      scheduledDelayMillis: getNumberFromEnv('OTEL_BSP_SCHEDULE_DELAY'),
+      exportTimeoutMillis: getNumberFromEnv('OTEL_BSP_EXPORT_TIMEOUT'),
+    }),
+  ];
+}
+
+function otlpExporterFromEnv(): SpanExporter {
+  const protocol =
+    getStringFromEnv('OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') ??
+    getStringFromEnv('OTEL_EXPORTER_OTLP_PROTOCOL') ??
+    DEFAULT_OTLP_PROTOCOL;
+  switch (protocol) {
+    case 'grpc':
+      return new OtlpGrpcTraceExporter();
+    case 'http/json':
+      return new OtlpJsonTraceExporter();
+    default:
+      // Unknown values fall back to the default, as the SDK's own env setup does.
+      return new OtlpProtobufTraceExporter();
+  }
+}
+
+/** Walks up to package.json: the source and its build in dist/ sit at different depths. */
+function readPackageVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = join(dir, 'package.json');
+    if (existsSync(candidate)) {
+      const { version } = JSON.parse(readFileSync(candidate, 'utf8')) as { version?: unknown };
+      return typeof version === 'string' ? version : UNKNOWN_VERSION;
+    }
+    const parent = dirname(dir);
+    if (parent === dir) {
+      return UNKNOWN_VERSION;
+    }
+    dir = parent;
+  }
+}

@@ -1,0 +1,62 @@
+// Flag parsing on node:util parseArgs, with EAAS_<FLAG> environment fallbacks.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UsageError } from './usage.js';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+export interface Parsed {
+  values: Record<string, string | boolean | undefined>;
+  positionals: string[];
+}
+
+const envName = (flag: string) => `EAAS_${flag.toUpperCase().replace(/-/g, '_')}`;
+
+/** Parses argv strictly; a flag missing on the command line is taken from EAAS_<FLAG> when set. */
+export function parseFlags(argv: string[], options: Options, env: NodeJS.ProcessEnv = process.env): Parsed {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: { ...options, verbose: { type: 'boolean' } }, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message.split('\n')[0]} (see eaas --help)`);
+  }
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  for (const [flag, spec] of Object.entries(options)) {
+    const fromEnv = env[envName(flag)];
+    if (values[flag] !== undefined || fromEnv === undefined) continue;
+    values[flag] = spec.type === 'boolean' ? ['1', 'true', 'yes'].includes(fromEnv.toLowerCase()) : fromEnv;
+  }
+  return { values, positionals: parsed.positionals };
+}
+
+export function intFlag(values: Parsed['values'], flag: string, fallback: number | undefined, min = 0): number {
+  const raw = values[flag];
+  if (raw === undefined) {
+    if (fallback === undefined) throw new UsageError(`--${flag} is required`);
+    return fallback;
+  }
+  const n = Number(raw);
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isInteger(n) || n < min) {
+    throw new UsageError(`--${flag} must be an integer >= ${min}, got "${raw}"`);
+  }
+  return n;
+}
+
+export function stringFlag(values: Parsed['values'], flag: string): string | undefined {
+  const v = values[flag];
+  return typeof v === 'string' ? v : undefined;
+}
+
+export function requiredString(values: Parsed['values'], flag: string, hint = ''): string {
+  const v = stringFlag(values, flag);
+  if (v === undefined || v === '') throw new UsageError(`--${flag} is required${hint ? `: ${hint}` : ''}`);
+  return v;
+}
+
+/** "1,2,3" -> [1, 2, 3]. */
+export function idList(raw: string, flag: string): number[] {
+  const parts = raw.split(',').map((s) => s.trim());
+  const ids = parts.map(Number);
+  const bad = parts.findIndex((p, i) => p === '' || !Number.isInteger(ids[i]) || ids[i] < 0);
+  if (bad >= 0) throw new UsageError(`--${flag} must be comma-separated non-negative integers, "${parts[bad]}" is not one`);
+  return ids;
+}

@@ -1,0 +1,31 @@
+// `eaas model init DIR`: writes a deterministic random checkpoint in the Hugging Face layout.
+import { resolve } from 'node:path';
+import { initCheckpoint, PRESETS } from '../../model/init.js';
+import { intFlag, parseFlags } from './flags.js';
+import { UsageError } from './usage.js';
+
+const FLAGS = {
+  preset: { type: 'string' },
+  seed: { type: 'string' },
+  dtype: { type: 'string' },
+  shards: { type: 'string' },
+} as const;
+
+const DTYPES = { f32: 'F32', bf16: 'BF16', f16: 'F16' } as const;
+
+export async function modelInitCommand(argv: string[]): Promise<void> {
+  const { values, positionals } = parseFlags(argv, FLAGS);
+  if (positionals.length !== 1) throw new UsageError('usage: eaas model init DIR [--preset tiny|bench] [--seed N] [--dtype f32|bf16|f16] [--shards N]');
+  const preset = (values.preset as string | undefined) ?? 'tiny';
+  if (!(preset in PRESETS)) throw new UsageError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}, got "${preset}"`);
+  const dtypeFlag = values.dtype as string | undefined;
+  if (dtypeFlag !== undefined && !(dtypeFlag in DTYPES)) throw new UsageError(`--dtype must be f32, bf16 or f16, got "${dtypeFlag}"`);
+  const dir = resolve(positionals[0]);
+  initCheckpoint(dir, {
+    preset: preset as 'tiny' | 'bench',
+    seed: intFlag(values, 'seed', 0),
+    dtype: dtypeFlag ? DTYPES[dtypeFlag as keyof typeof DTYPES] : undefined,
+    shards: intFlag(values, 'shards', 1, 1),
+  });
+  process.stdout.write(`wrote ${preset} checkpoint to ${dir}\n`);
+}

@@ -1,0 +1,18 @@
+// The CLI's help text and its usage error.
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export const USAGE = `eaas — Mixture-of-Experts serving with experts as stateless services over NATS
+
+Usage:
+  eaas up [--model DIR] [--name NAME] [--replicas R] [--experts-per-actor N] [--nats URL] [--nats-port P]
+  eaas node --nats URL[,URL...] --model DIR --role gate|supervisor[,...] [--name NAME] [--experts SPEC] [--replicas R] [--experts-per-actor N]
+  eaas generate --monolithic --model DIR (--prompt-ids 1,2,3 | --prompt TEXT) --max-tokens N [--json] [--logits] [--no-eos]
+  eaas generate --nats URL [--model NAME] (--prompt-ids 1,2,3 | --prompt TEXT) --max-tokens N [--json] [--logits] [--no-eos]
+  eaas status --nats URL [--json]
+  eaas model init DIR [--preset tiny|bench] [--seed N] [--dtype f32|bf16|f16] [--shards N]
+
+Common flags: --verbose (stack traces on errors), --help.
+Every flag can also come from an environment variable EAAS_<FLAG> (e.g. EAAS_NATS, EAAS_REPLICAS).`;

@@ -1,0 +1,211 @@
+// Wire codec: msgpack messages and the {dtype, shape, data} tensors inside them.
+import { Packr, Unpackr } from 'msgpackr';
+
+export type WireDtype = 'f32' | 'bf16' | 'f16';
+
+/** A tensor as it travels: `data` holds the raw little-endian element bytes. */
+export interface WireTensor {
+  dtype: WireDtype;
+  shape: number[];
+  data: Uint8Array;
+}
+
+export interface DecodedTensor {
+  data: Float32Array;
+  shape: number[];
+}
+
+/** A message or tensor that cannot be encoded or decoded as it is. */
+export class CodecError extends Error {
+  override readonly name = 'CodecError';
+}
+
+export const DEFAULT_WIRE_DTYPE: WireDtype = 'f32';
+
+const BYTES_PER_ELEMENT: Record<WireDtype, number> = { f32: 4, bf16: 2, f16: 2 };
+
+// msgpack reserves 0xc1 as "never used"; msgpackr decodes it to a marker object instead of failing.
+const MSGPACK_NEVER_USED = 0xc1;
+
+// Typed arrays use the host byte order; the wire is little-endian and we send views, not copies.
+const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+if (!HOST_IS_LITTLE_ENDIAN) {
+  throw new CodecError('eaas needs a little-endian host: tensors go on the wire as host-order views');
+}
+
+// Plain msgpack only (no records, no typed-array extensions, undefined as nil), so that
+// other languages can read our messages; Uint8Array travels as msgpack bin.
+const packr = new Packr({ useRecords: false, moreTypes: false, encodeUndefinedAsNil: true });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+
+export function encodeMessage(obj: unknown): Uint8Array {
+  try {
+    return packr.pack(obj);
+  } catch (cause) {
+    throw new CodecError(`cannot encode message: ${errorMessage(cause)}`, { cause });
+  }
+}
+
+/** Decodes one whole msgpack value; bin fields come back as views into `bytes`. */
+export function decodeMessage(bytes: Uint8Array): unknown {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new CodecError(`message must be bytes, got ${describe(bytes)}`);
+  }
+  if (bytes.byteLength === 0) throw new CodecError('message is empty');
+  if (bytes[0] === MSGPACK_NEVER_USED) throw new CodecError('message is not msgpack (starts with reserved byte 0xc1)');
+  try {
+    // unpack() also fails when bytes remain after the first value.
+    return unpackr.unpack(bytes);
+  } catch (cause) {
+    throw new CodecError(`message is not valid msgpack: ${errorMessage(cause)}`, { cause });
+  }
+}
+
+/** Packs a float32 tensor for the wire; f32 shares `data`'s memory, bf16/f16 halve the bytes. */
+export function encodeTensor(data: Float32Array, shape: number[], wire: WireDtype = DEFAULT_WIRE_DTYPE): WireTensor {
+  const count = elementCount(shape);
+  if (data.length !== count) {
+    throw new CodecError(`tensor has ${data.length} elements but shape [${shape.join(', ')}] needs ${count}`);
+  }
+  switch (wire) {
+    case 'f32':
+      return { dtype: wire, shape, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+    case 'bf16':
+      return { dtype: wire, shape, data: narrow(data, f32BitsToBf16) };
+    case 'f16':
+      return { dtype: wire, shape, data: narrow(data, f32BitsToF16) };
+    default:
+      throw new CodecError(`unknown wire dtype ${JSON.stringify(wire)} (expected f32, bf16 or f16)`);
+  }
+}
+
+/** Checks a decoded value strictly and widens it to float32 (a view when f32 and aligned). */
+export function decodeTensor(t: unknown): DecodedTensor {
+  if (typeof t !== 'object' || t === null || Array.isArray(t)) {
+    throw new CodecError(`tensor must be a map {dtype, shape, data}, got ${describe(t)}`);
+  }
+  const { dtype, shape, data } = t as Record<string, unknown>;
+  if (typeof dtype !== 'string' || !Object.hasOwn(BYTES_PER_ELEMENT, dtype)) {
+    throw new CodecError(`tensor dtype ${JSON.stringify(dtype)} is not one of f32, bf16, f16`);
+  }
+  if (!Array.isArray(shape)) throw new CodecError(`tensor shape must be an array, got ${describe(shape)}`);
+  const count = elementCount(shape);
+  if (!(data instanceof Uint8Array)) throw new CodecError(`tensor data must be bytes, got ${describe(data)}`);
+  const wire = dtype as WireDtype;
+  const expected = count * BYTES_PER_ELEMENT[wire];
+  if (data.byteLength !== expected) {
+    throw new CodecError(
+      `tensor data has ${data.byteLength} bytes but ${wire} shape [${shape.join(', ')}] needs ${expected}`,
+    );
+  }
+  switch (wire) {
+    case 'f32':
+      return { data: f32View(data, count), shape };
+    case 'bf16':
+      return { data: widen(data, count, bf16ToF32Bits), shape };
+    case 'f16':
+      return { data: widen(data, count, f16ToF32Bits), shape };
+  }
+}
+
+function elementCount(shape: unknown[]): number {
+  let count = 1;
+  for (const dim of shape) {
+    if (typeof dim !== 'number' || !Number.isSafeInteger(dim) || dim < 0) {
+      throw new CodecError(`tensor shape [${shape.join(', ')}] must hold non-negative integers`);
+    }
+    count *= dim;
+  }
+  if (!Number.isSafeInteger(count)) throw new CodecError(`tensor shape [${shape.join(', ')}] is too large`);
+  return count;
+}
+
+function f32View(bytes: Uint8Array, count: number): Float32Array {
+  if (bytes.byteOffset % Float32Array.BYTES_PER_ELEMENT === 0) {
+    return new Float32Array(bytes.buffer, bytes.byteOffset, count);
+  }
+  // A Float32Array cannot start at an unaligned offset: copy.
+  const out = new Float32Array(count);
+  new Uint8Array(out.buffer).set(bytes);
+  return out;
+}
+
+function narrow(data: Float32Array, convert: (bits: number) => number): Uint8Array {
+  const bits = new Uint32Array(data.buffer, data.byteOffset, data.length);
+  const out = new Uint16Array(data.length);
+  for (let i = 0; i < out.length; i++) out[i] = convert(bits[i]!);
+  return new Uint8Array(out.buffer);
+}
+
+function widen(bytes: Uint8Array, count: number, convert: (half: number) => number): Float32Array {
+  // Unaligned bytes cannot back a Uint16Array; the copy is small next to the conversion.
+  const aligned = bytes.byteOffset % 2 === 0 ? bytes : bytes.slice();
+  const halves = new Uint16Array(aligned.buffer, aligned.byteOffset, count);
+  const out = new Float32Array(count);
+  const outBits = new Uint32Array(out.buffer);
+  for (let i = 0; i < count; i++) outBits[i] = convert(halves[i]!);
+  return out;
+}
+
+/** float32 bits -> bfloat16 bits, rounding to nearest even; NaN stays a (quiet) NaN. */
+function f32BitsToBf16(bits: number): number {
+  if ((bits & 0x7fffffff) > 0x7f800000) return ((bits >>> 16) | 0x0040) & 0xffff;
+  return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+function bf16ToF32Bits(half: number): number {
+  return half << 16;
+}
+
+/** float32 bits -> IEEE half bits, rounding to nearest even, with subnormals and overflow to ±inf. */
+function f32BitsToF16(bits: number): number {
+  const sign = (bits >>> 16) & 0x8000;
+  const exp = (bits >>> 23) & 0xff;
+  const mant = bits & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 | (mant >>> 13) : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    // Below half the smallest subnormal: rounds to zero.
+    if (e < -10) return sign;
+    const full = mant | 0x800000;
+    const shift = 14 - e;
+    const rem = full & ((1 << shift) - 1);
+    const halfway = 1 << (shift - 1);
+    let m = full >>> shift;
+    if (rem > halfway || (rem === halfway && (m & 1) !== 0)) m++; // may carry into the smallest normal: still right
+    return sign | m;
+  }
+  let half = sign | (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (half & 1) !== 0)) half++; // a carry into the exponent is right, up to inf
+  return half;
+}
+
+function f16ToF32Bits(half: number): number {
+  const sign = (half & 0x8000) << 16;
+  const exp = (half >>> 10) & 0x1f;
+  const mant = half & 0x3ff;
+  if (exp === 0x1f) return sign | 0x7f800000 | (mant << 13);
+  if (exp !== 0) return sign | ((exp + 127 - 15) << 23) | (mant << 13);
+  if (mant === 0) return sign;
+  // Subnormal half: shift the mantissa up until its leading one becomes the implicit bit.
+  let e = 127 - 15 + 1;
+  let m = mant;
+  while ((m & 0x400) === 0) {
+    m <<= 1;
+    e--;
+  }
+  return sign | (e << 23) | ((m & 0x3ff) << 13);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (value instanceof Uint8Array) return `${value.byteLength} bytes`;
+  return typeof value === 'object' ? (value.constructor?.name ?? 'object') : typeof value;
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,47 @@
+// Connects to NATS with the defaults every eaas process shares.
+import { connect, type NatsConnection } from 'nats';
+
+/** Never give up reconnecting: an actor outlives server restarts instead of dying with them. */
+export const MAX_RECONNECT_ATTEMPTS = -1;
+export const RECONNECT_TIME_WAIT_MS = 250;
+export const RECONNECT_JITTER_MS = 100;
+/** With MAX_PINGS_OUT, a silent (dead or paused) server is noticed within about 4 s, not minutes. */
+export const PING_INTERVAL_MS = 2_000;
+export const MAX_PINGS_OUT = 2;
+/** How long one attempt at the first connection may take before it counts as failed. */
+export const CONNECT_TIMEOUT_MS = 5_000;
+
+/** No NATS server could be reached (or none was named). */
+export class NatsConnectError extends Error {
+  override readonly name = 'NatsConnectError';
+  constructor(readonly servers: string[], problem: string, options?: { cause?: unknown }) {
+    super(
+      `cannot connect to NATS at ${servers.join(', ') || '(no server given)'}: ${problem}; ` +
+        'pass the right URL with --nats, or start a server with "nats-server"',
+      options,
+    );
+  }
+}
+
+/** Connects to the first reachable server; `servers` may be a list or a comma-separated string. */
+export async function connectNats(servers: string | string[], name: string): Promise<NatsConnection> {
+  const list = (Array.isArray(servers) ? servers : [servers])
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  if (list.length === 0) throw new NatsConnectError(list, 'no server URL given');
+  try {
+    return await connect({
+      servers: list,
+      name,
+      maxReconnectAttempts: MAX_RECONNECT_ATTEMPTS,
+      reconnectTimeWait: RECONNECT_TIME_WAIT_MS,
+      reconnectJitter: RECONNECT_JITTER_MS,
+      pingInterval: PING_INTERVAL_MS,
+      maxPingOut: MAX_PINGS_OUT,
+      timeout: CONNECT_TIMEOUT_MS,
+    });
+  } catch (cause) {
+    throw new NatsConnectError(list, cause instanceof Error ? cause.message : String(cause), { cause });
+  }
+}

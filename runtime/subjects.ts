@@ -1,0 +1,80 @@
+// NATS subjects of the eaas.v1 namespace: namespace first, ids last, every token checked.
+
+/** A subject or subject token that NATS (or our namespace rules) would not accept. */
+export class SubjectError extends Error {
+  override readonly name = 'SubjectError';
+}
+
+export const SUBJECT_NAMESPACE = 'eaas';
+export const PROTOCOL_VERSION = 'v1';
+/** NATS tooling (and JetStream) handles subjects of at most this many tokens well. */
+export const MAX_SUBJECT_TOKENS = 16;
+
+// Kept to what every NATS tool and client accepts unquoted.
+const UNSAFE_TOKEN_CHARS = /[^a-z0-9_-]/g;
+const EMPTY_NAME_TOKEN = '_';
+
+/** Returns `token` if it can stand as one subject token, else throws SubjectError. */
+export function validateToken(token: string): string {
+  if (typeof token !== 'string' || token.length === 0) {
+    throw new SubjectError(`subject token must be a non-empty string, got ${JSON.stringify(token)}`);
+  }
+  if (/[.*>\s]/.test(token)) {
+    throw new SubjectError(`subject token ${JSON.stringify(token)} must not contain '.', '*', '>' or whitespace`);
+  }
+  // $-prefixed subjects belong to the server and its tooling ($SYS, $SRV, $JS).
+  if (token.startsWith('$')) {
+    throw new SubjectError(`subject token ${JSON.stringify(token)} must not start with '$'`);
+  }
+  return token;
+}
+
+/** Maps a free-form model name to a subject token; the same name always gives the same token. */
+export function subjectToken(name: string): string {
+  const token = name.toLowerCase().replace(UNSAFE_TOKEN_CHARS, '_');
+  return token.length > 0 ? token : EMPTY_NAME_TOKEN;
+}
+
+/** `eaas.v1.<model>.expert.<instance>.dispatch`: where one expert instance takes dispatches. */
+export function expertDispatch(model: string, instance: string): string {
+  return subject([model, 'expert', instance, 'dispatch']);
+}
+
+/** `eaas.v1.<model>.events`: the root of the model's event subjects. */
+export function events(model: string): string {
+  return subject([model, 'events']);
+}
+
+/** `eaas.v1.<model>.events.>`: subscribe here to hear every event of the model. */
+export function eventsWildcard(model: string): string {
+  return subject([model, 'events'], '>');
+}
+
+/** `eaas.v1.<model>.events.<kind>`: publish an event of one kind (the wildcard hears it). */
+export function eventSubject(model: string, kind: string): string {
+  return subject([model, 'events', kind]);
+}
+
+/** `eaas.v1.<model>.generate`: where generate requests go. */
+export function generate(model: string): string {
+  return subject([model, 'generate']);
+}
+
+/** `eaas.v1.<model>.heartbeat.<instance>`: an actor's periodic liveness beat. */
+export function heartbeat(model: string, instance: string): string {
+  return subject([model, 'heartbeat', instance]);
+}
+
+/** `eaas.v1.<model>.heartbeat.*`: subscribe here to hear every actor's beat. */
+export function heartbeatWildcard(model: string): string {
+  return subject([model, 'heartbeat'], '*');
+}
+
+function subject(tokens: string[], wildcard?: '*' | '>'): string {
+  const all = [SUBJECT_NAMESPACE, PROTOCOL_VERSION, ...tokens.map(validateToken)];
+  if (wildcard !== undefined) all.push(wildcard);
+  if (all.length > MAX_SUBJECT_TOKENS) {
+    throw new SubjectError(`subject ${all.join('.')} has more than ${MAX_SUBJECT_TOKENS} tokens`);
+  }
+  return all.join('.');
+}
