@@ -182,7 +182,8 @@ function readConfig(dir: string): MixtralConfig {
   try {
     stat = fs.statSync(dir);
   } catch (cause) {
-    throw new CheckpointError(dir, 'checkpoint directory does not exist', { cause });
+    const missing = (cause as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new CheckpointError(dir, missing ? 'checkpoint directory does not exist' : `cannot access (${(cause as Error).message})`, { cause });
   }
   if (!stat.isDirectory()) throw new CheckpointError(dir, 'checkpoint path is not a directory');
   const file = path.join(dir, CONFIG_FILE);

@@ -14,6 +14,7 @@ import {
   getNumberFromEnv,
   getStringFromEnv,
   getStringListFromEnv,
+  globalErrorHandler,
 } from '@opentelemetry/core';
 import { OTLPTraceExporter as OtlpGrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { OTLPTraceExporter as OtlpJsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -39,7 +40,7 @@ export interface TracingOptions {
 }
 
 export interface TracingHandle {
-  /** Flushes every pending span to its exporter, then stops tracing in this process. */
+  /** Flushes every pending span to its exporter, then stops tracing in this process. Never rejects. */
   shutdown(): Promise<void>;
 }
 
@@ -75,12 +76,19 @@ export async function startTracing(serviceName: string, opts: TracingOptions = {
   sdk.start();
   return {
     shutdown: async () => {
-      // TracerProvider.shutdown flushes every batch processor and waits for the exports.
-      await sdk.shutdown();
-      // NodeSDK leaves its globals registered; drop them so tracing can be started again.
-      trace.disable();
-      propagation.disable();
-      context.disable();
+      try {
+        // TracerProvider.shutdown flushes every batch processor and waits for the exports.
+        await sdk.shutdown();
+      } catch (err) {
+        // An unreachable collector must not fail the caller's own shutdown: report it
+        // the way OTel reports every failed export (diag, silent unless OTEL_LOG_LEVEL).
+        globalErrorHandler(err instanceof Error ? err : String(err));
+      } finally {
+        // NodeSDK leaves its globals registered; drop them so tracing can be started again.
+        trace.disable();
+        propagation.disable();
+        context.disable();
+      }
     },
   };
 }

@@ -139,7 +139,8 @@ function narrow(data: Float32Array, convert: (bits: number) => number): Uint8Arr
 
 function widen(bytes: Uint8Array, count: number, convert: (half: number) => number): Float32Array {
   // Unaligned bytes cannot back a Uint16Array; the copy is small next to the conversion.
-  const aligned = bytes.byteOffset % 2 === 0 ? bytes : bytes.slice();
+  // (new Uint8Array, not slice(): msgpackr hands out Buffers, whose slice() is a view.)
+  const aligned = bytes.byteOffset % 2 === 0 ? bytes : new Uint8Array(bytes);
   const halves = new Uint16Array(aligned.buffer, aligned.byteOffset, count);
   const out = new Float32Array(count);
   const outBits = new Uint32Array(out.buffer);

@@ -71,5 +71,6 @@ export async function generateCommand(argv: string[]): Promise<void> {
   }
   const nats = stringFlag(values, 'nats');
   if (!nats) throw new UsageError('give --monolithic --model DIR, or --nats URL to use a running cluster');
-  throw new UsageError('generate over NATS is not available yet');
+  const { generateOverNats } = await import('./generate-remote.js');
+  await generateOverNats(nats, stringFlag(values, 'model'), spec, opts, json);
 }

@@ -1,0 +1,54 @@
+// A snapshot of a cluster from standard NATS micro service discovery ($SRV.INFO and $SRV.STATS).
+import { RequestStrategy, type NatsConnection, type ServiceStats } from 'nats';
+import { discoverServices } from './gate-client.js';
+import { EXPERT_SERVICE } from './expert.js';
+import { GATE_SERVICE } from './gate.js';
+import { SUPERVISOR_SERVICE } from './supervisor.js';
+
+const STATS_WAIT_MS = 1000;
+
+export interface ActorStatus {
+  service: string;
+  id: string;
+  model: string;
+  node: string;
+  instance?: string;
+  experts: string[];
+  requests: number;
+  errors: number;
+}
+
+export interface ClusterStatus {
+  nodes: string[];
+  actors: ActorStatus[];
+  /** Live replicas per "model/layer:expert". */
+  replicas: Record<string, number>;
+}
+
+export async function clusterStatus(nc: NatsConnection): Promise<ClusterStatus> {
+  const statsById = new Map<string, ServiceStats>();
+  const stats = await nc.services.client({ maxWait: STATS_WAIT_MS, strategy: RequestStrategy.Timer }).stats();
+  for await (const s of stats as AsyncIterable<ServiceStats>) statsById.set(s.id, s);
+  const actors: ActorStatus[] = [];
+  for (const service of [GATE_SERVICE, SUPERVISOR_SERVICE, EXPERT_SERVICE]) {
+    for (const info of await discoverServices(nc, service)) {
+      const m = info.metadata ?? {};
+      const st = statsById.get(info.id);
+      actors.push({
+        service,
+        id: info.id,
+        model: m.model ?? '',
+        node: m.node ?? '',
+        instance: m.instance,
+        experts: (m.experts ?? '').split(',').filter(Boolean),
+        requests: st?.endpoints?.reduce((a, e) => a + e.num_requests, 0) ?? 0,
+        errors: st?.endpoints?.reduce((a, e) => a + e.num_errors, 0) ?? 0,
+      });
+    }
+  }
+  const replicas: Record<string, number> = {};
+  for (const a of actors) for (const e of a.experts) replicas[`${a.model}/${e}`] = (replicas[`${a.model}/${e}`] ?? 0) + 1;
+  const nodes = [...new Set(actors.map((a) => a.node))].sort();
+  actors.sort((a, b) => a.service.localeCompare(b.service) || (a.instance ?? a.node).localeCompare(b.instance ?? b.node));
+  return { nodes, actors, replicas };
+}

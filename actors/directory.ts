@@ -1,0 +1,120 @@
+// The gate's view of the expert instances of a model: who hosts what, who is up, how loaded.
+import { RequestStrategy, type NatsConnection, type ServiceInfo, type Subscription } from 'nats';
+import * as subjects from '../runtime/subjects.js';
+import { EXPERT_SERVICE } from './expert.js';
+import { decodeEvent, type InstanceEvent } from './protocol.js';
+
+/** How often the gate re-discovers instances, healing any missed event. Env: EAAS_DISCOVERY_MS. */
+export const DEFAULT_DISCOVERY_MS = 2000;
+const DISCOVERY_WAIT_MS = 500;
+/** Discovery stops once no answer came for this long. */
+const DISCOVERY_QUIET_MS = 100;
+
+export interface Instance {
+  instance: string;
+  node: string;
+  experts: Set<string>;
+  up: boolean;
+  /** Rows sent and not yet answered. */
+  inflightRows: number;
+  downReason?: string;
+}
+
+export class Directory {
+  private readonly instances = new Map<string, Instance>();
+  private readonly waiters = new Set<() => void>();
+  private subs: Subscription[] = [];
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly model: string,
+    private readonly discoveryMs = DEFAULT_DISCOVERY_MS,
+  ) {}
+
+  async start(): Promise<void> {
+    const events = this.nc.subscribe(subjects.eventsWildcard(this.model), {
+      callback: (err, msg) => {
+        if (err) return;
+        try {
+          this.apply(decodeEvent(msg.data));
+        } catch {
+          // a malformed event is ignored: discovery will tell the truth
+        }
+      },
+    });
+    this.subs.push(events);
+    await this.discover();
+    this.timer = setInterval(() => void this.discover().catch(() => undefined), this.discoveryMs);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    for (const s of this.subs) s.unsubscribe();
+  }
+
+  /** Asks every expert service of the model who it is ($SRV.INFO). */
+  async discover(): Promise<void> {
+    const infos = await this.nc.services.client({ maxWait: DISCOVERY_WAIT_MS, strategy: RequestStrategy.JitterTimer, jitter: DISCOVERY_QUIET_MS }).info(EXPERT_SERVICE);
+    for await (const info of infos as AsyncIterable<ServiceInfo>) {
+      const m = info.metadata ?? {};
+      if (m.model !== this.model || !m.instance) continue;
+      const known = this.instances.get(m.instance);
+      // an instance marked down answers discovery only once it serves again
+      if (!known || !known.up) this.upsert(m.instance, m.node ?? '', (m.experts ?? '').split(',').filter(Boolean));
+    }
+  }
+
+  private apply(e: InstanceEvent): void {
+    if (e.kind === 'up') this.upsert(e.instance, e.node, e.experts);
+    else this.markDown(e.instance, e.reason ?? e.kind);
+  }
+
+  private upsert(instance: string, node: string, experts: string[]): void {
+    const known = this.instances.get(instance);
+    this.instances.set(instance, { instance, node, experts: new Set(experts), up: true, inflightRows: known?.inflightRows ?? 0 });
+    for (const w of [...this.waiters]) w();
+  }
+
+  markDown(instance: string, reason: string): void {
+    const known = this.instances.get(instance);
+    if (known) {
+      known.up = false;
+      known.downReason = reason;
+    }
+  }
+
+  /** Live instances hosting expert `id` ("layer:expert"). */
+  replicas(id: string): Instance[] {
+    return [...this.instances.values()].filter((i) => i.up && i.experts.has(id));
+  }
+
+  get(instance: string): Instance | undefined {
+    return this.instances.get(instance);
+  }
+
+  all(): Instance[] {
+    return [...this.instances.values()];
+  }
+
+  /** Resolves true when some instance hosting `id` comes up, false after `timeoutMs`. */
+  waitForReplica(id: string, timeoutMs: number): Promise<boolean> {
+    if (this.replicas(id).length > 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.replicas(id).length === 0) return;
+        cleanup();
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        resolve(false);
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+      };
+      this.waiters.add(check);
+    });
+  }
+}

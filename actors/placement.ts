@@ -1,0 +1,51 @@
+// Which experts each expert actor hosts: replicas of an expert always land on different actors.
+import type { ExpertKey } from '../model/experts.js';
+
+export interface ActorSpec {
+  /** Unique within the node; the instance name is derived from it. */
+  index: number;
+  experts: ExpertKey[];
+}
+
+export class PlacementError extends Error {
+  override readonly name = 'PlacementError';
+}
+
+/**
+ * Spreads `experts` over actors of at most `perActor` experts, `replicas` times.
+ * Each replica set is rotated by half an actor so that one actor's death never
+ * takes out the same group in every replica set.
+ */
+export function place(experts: ExpertKey[], replicas: number, perActor: number): ActorSpec[] {
+  if (!Number.isInteger(replicas) || replicas < 1) throw new PlacementError(`replicas must be a positive integer, got ${replicas}`);
+  if (!Number.isInteger(perActor) || perActor < 1) throw new PlacementError(`experts per actor must be a positive integer, got ${perActor}`);
+  const actors: ActorSpec[] = [];
+  for (let r = 0; r < replicas; r++) {
+    const shift = experts.length > perActor ? (r * Math.ceil(perActor / 2)) % experts.length : 0;
+    const rotated = [...experts.slice(shift), ...experts.slice(0, shift)];
+    for (let i = 0; i < rotated.length; i += perActor) actors.push({ index: actors.length, experts: rotated.slice(i, i + perActor) });
+  }
+  return actors;
+}
+
+/**
+ * Parses an experts spec: comma-separated `LAYER:EXPERT` entries where either side
+ * may be a range `A-B` or `*`, e.g. `0:0-3,1:*` or `*:*`.
+ */
+export function parseExpertSpec(spec: string, layers: number, experts: number): ExpertKey[] {
+  const range = (part: string, count: number, what: string): number[] => {
+    if (part === '*') return Array.from({ length: count }, (_, i) => i);
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    const lo = m ? Number(m[1]) : NaN;
+    const hi = m?.[2] !== undefined ? Number(m[2]) : lo;
+    if (!m || lo > hi || hi >= count) throw new PlacementError(`bad ${what} "${part}" in experts spec "${spec}": use N, A-B or * within 0..${count - 1}`);
+    return Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
+  };
+  const keys = new Map<string, ExpertKey>();
+  for (const entry of spec.split(',').map((s) => s.trim())) {
+    const [l, e, extra] = entry.split(':');
+    if (e === undefined || extra !== undefined) throw new PlacementError(`bad entry "${entry}" in experts spec "${spec}": use LAYER:EXPERT, e.g. 0:0-3 or *:*`);
+    for (const layer of range(l, layers, 'layer')) for (const expert of range(e, experts, 'expert')) keys.set(`${layer}:${expert}`, { layer, expert });
+  }
+  return [...keys.values()].sort((a, b) => a.layer - b.layer || a.expert - b.expert);
+}

@@ -1,0 +1,125 @@
+// The messages actors exchange: dispatches, generate requests and lifecycle events, checked on arrival.
+import { decodeMessage, decodeTensor, encodeMessage, encodeTensor, type WireDtype } from '../runtime/codec.js';
+
+/** A message an actor will not act on; `code` is the Nats-Service-Error-Code it answers with. */
+export class ProtocolError extends Error {
+  override readonly name = 'ProtocolError';
+  constructor(
+    message: string,
+    readonly code = 400,
+  ) {
+    super(message);
+  }
+}
+
+/** Rows for several experts of one layer on one instance: x holds them back to back. */
+export interface Dispatch {
+  layer: number;
+  experts: number[];
+  rows: number[];
+  x: Float32Array;
+}
+
+export function encodeDispatch(d: Dispatch, hidden: number, wire: WireDtype): Uint8Array {
+  const total = d.rows.reduce((a, b) => a + b, 0);
+  return encodeMessage({ layer: d.layer, experts: d.experts, rows: d.rows, x: encodeTensor(d.x, [total, hidden], wire) });
+}
+
+const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/** Decodes and checks a dispatch against the model's hidden size. */
+export function decodeDispatch(bytes: Uint8Array, hidden: number): Dispatch {
+  const m = decodeMessage(bytes) as Record<string, unknown>;
+  if (typeof m !== 'object' || m === null) throw new ProtocolError('dispatch must be a map {layer, experts, rows, x}');
+  const { layer, experts, rows } = m;
+  if (!isIndex(layer)) throw new ProtocolError(`dispatch layer must be a non-negative integer, got ${JSON.stringify(layer)}`);
+  if (!Array.isArray(experts) || !experts.every(isIndex)) throw new ProtocolError('dispatch experts must be a list of expert indices');
+  if (!Array.isArray(rows) || !rows.every(isIndex) || rows.length !== experts.length) {
+    throw new ProtocolError('dispatch rows must list one non-negative row count per expert');
+  }
+  const x = decodeTensor(m.x);
+  const total = rows.reduce((a: number, b: number) => a + b, 0);
+  if (x.shape.length !== 2 || x.shape[0] !== total || x.shape[1] !== hidden) {
+    throw new ProtocolError(`dispatch tensor shape [${x.shape.join(', ')}] does not match rows ${total} x hidden ${hidden}`);
+  }
+  return { layer, experts, rows, x: x.data };
+}
+
+export function encodeDispatchReply(y: Float32Array, hidden: number, wire: WireDtype): Uint8Array {
+  return encodeMessage({ y: encodeTensor(y, [y.length / hidden, hidden], wire) });
+}
+
+export function decodeDispatchReply(bytes: Uint8Array, rows: number, hidden: number): Float32Array {
+  const m = decodeMessage(bytes) as Record<string, unknown>;
+  const y = decodeTensor(m?.y);
+  if (y.shape[0] !== rows || y.shape[1] !== hidden) {
+    throw new ProtocolError(`dispatch reply shape [${y.shape.join(', ')}] does not match rows ${rows} x hidden ${hidden}`, 500);
+  }
+  return y.data;
+}
+
+/** A generate request: token ids or text for the byte tokenizer. */
+export interface GenerateRequest {
+  prompt?: number[];
+  text?: string;
+  max_tokens: number;
+  logits?: boolean;
+  stop_at_eos?: boolean;
+}
+
+export function decodeGenerateRequest(bytes: Uint8Array): GenerateRequest {
+  const m = decodeMessage(bytes) as Record<string, unknown>;
+  if (typeof m !== 'object' || m === null) throw new ProtocolError('generate request must be a map {prompt | text, max_tokens}');
+  const { prompt, text, max_tokens: maxTokens } = m;
+  if ((prompt === undefined) === (text === undefined)) throw new ProtocolError('generate request needs exactly one of prompt (token ids) or text');
+  if (prompt !== undefined && (!Array.isArray(prompt) || !prompt.every((v) => Number.isInteger(v)))) {
+    throw new ProtocolError('generate prompt must be a list of integer token ids');
+  }
+  if (text !== undefined && typeof text !== 'string') throw new ProtocolError('generate text must be a string');
+  if (!isIndex(maxTokens) || maxTokens < 1) throw new ProtocolError(`max_tokens must be a positive integer, got ${JSON.stringify(maxTokens)}`);
+  return {
+    prompt: prompt as number[] | undefined,
+    text: text as string | undefined,
+    max_tokens: maxTokens,
+    logits: m.logits === true,
+    stop_at_eos: m.stop_at_eos !== false,
+  };
+}
+
+export interface GenerateReply {
+  tokens: number[];
+  prompt_tokens: number[];
+  finish_reason: 'length' | 'eos';
+  logits?: Float32Array;
+}
+
+export function encodeGenerateReply(r: GenerateReply): Uint8Array {
+  const { logits, ...rest } = r;
+  return encodeMessage({ ...rest, ...(logits ? { logits: encodeTensor(logits, [logits.length], 'f32') } : {}) });
+}
+
+export function decodeGenerateReply(bytes: Uint8Array): GenerateReply {
+  const m = decodeMessage(bytes) as Record<string, unknown> & GenerateReply;
+  return { ...m, logits: m.logits ? decodeTensor(m.logits).data : undefined };
+}
+
+/** A lifecycle event of an expert instance, published on `eaas.v1.<model>.events.<kind>`. */
+export interface InstanceEvent {
+  kind: 'up' | 'down' | 'restarting' | 'failed' | 'draining';
+  instance: string;
+  /** "layer:expert" ids it hosts. */
+  experts: string[];
+  node: string;
+  at: number;
+  reason?: string;
+}
+
+export const encodeEvent = (e: InstanceEvent): Uint8Array => encodeMessage(e);
+
+export function decodeEvent(bytes: Uint8Array): InstanceEvent {
+  const m = decodeMessage(bytes) as InstanceEvent;
+  if (typeof m?.instance !== 'string' || !Array.isArray(m.experts) || typeof m.kind !== 'string') {
+    throw new ProtocolError('event must be a map {kind, instance, experts, node, at}');
+  }
+  return m;
+}

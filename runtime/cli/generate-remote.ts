@@ -1,0 +1,41 @@
+// `eaas generate --nats URL`: one prompt through a running cluster's gate.
+import { requestGenerate, servedModels } from '../../actors/gate-client.js';
+import { connectNats } from '../connection.js';
+import { subjectToken } from '../subjects.js';
+import { printResult, type PromptSpec } from './generate.js';
+import { UsageError } from './usage.js';
+
+export async function generateOverNats(
+  nats: string,
+  model: string | undefined,
+  spec: PromptSpec,
+  opts: { maxTokens: number; logits: boolean; stopAtEos: boolean },
+  json: boolean,
+): Promise<void> {
+  const nc = await connectNats(nats, 'eaas-cli');
+  try {
+    let name = model ? subjectToken(model) : undefined;
+    if (!name) {
+      const models = await servedModels(nc);
+      if (models.length !== 1) {
+        throw new UsageError(models.length === 0 ? `no gate answers at ${nats}: is the cluster up?` : `the cluster serves ${models.join(', ')}: pick one with --model NAME`);
+      }
+      name = models[0];
+    }
+    const started = performance.now();
+    const r = await requestGenerate(nc, name, {
+      ...(spec.ids ? { prompt: spec.ids } : { text: spec.text }),
+      max_tokens: opts.maxTokens,
+      logits: opts.logits,
+      stop_at_eos: opts.stopAtEos,
+    });
+    printResult(
+      { tokens: r.tokens, promptTokens: r.prompt_tokens, finishReason: r.finish_reason, logits: r.logits },
+      performance.now() - started,
+      json,
+      spec,
+    );
+  } finally {
+    await nc.close();
+  }
+}

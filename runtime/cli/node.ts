@@ -1,0 +1,38 @@
+// `eaas node`: join an existing cluster as a gate, a supervisor with expert actors, or both.
+import { resolve } from 'node:path';
+import { DEFAULT_EXPERTS_PER_ACTOR, DEFAULT_REPLICAS, startNode, type Role } from '../node/cluster.js';
+import { intFlag, parseFlags, requiredString, stringFlag } from './flags.js';
+import { serveUntilSignal } from './serve.js';
+import { UsageError } from './usage.js';
+
+const FLAGS = {
+  nats: { type: 'string' },
+  model: { type: 'string' },
+  name: { type: 'string' },
+  role: { type: 'string' },
+  experts: { type: 'string' },
+  replicas: { type: 'string' },
+  'experts-per-actor': { type: 'string' },
+  'node-name': { type: 'string' },
+} as const;
+
+const ROLES: Role[] = ['gate', 'supervisor'];
+
+export async function nodeCommand(argv: string[]): Promise<void> {
+  const { values } = parseFlags(argv, FLAGS);
+  const roles = requiredString(values, 'role', 'gate, supervisor or gate,supervisor').split(',').map((r) => r.trim());
+  const bad = roles.find((r) => !ROLES.includes(r as Role));
+  if (bad !== undefined) throw new UsageError(`--role "${bad}" is not one of gate, supervisor`);
+  const node = await startNode({
+    nats: requiredString(values, 'nats', 'the cluster’s NATS URL(s), e.g. nats://10.0.0.1:4222,nats://10.0.0.2:4222'),
+    modelDir: resolve(requiredString(values, 'model', 'the checkpoint directory')),
+    model: stringFlag(values, 'name'),
+    roles: roles as Role[],
+    experts: stringFlag(values, 'experts'),
+    replicas: intFlag(values, 'replicas', DEFAULT_REPLICAS, 1),
+    expertsPerActor: intFlag(values, 'experts-per-actor', DEFAULT_EXPERTS_PER_ACTOR, 1),
+    node: stringFlag(values, 'node-name'),
+  });
+  process.stdout.write(`eaas node ${node.node} ready: ${roles.join(',')} of model ${node.model}\n`);
+  await serveUntilSignal(() => node.stop());
+}

@@ -1,0 +1,161 @@
+// Composition root: starts a node's actors (gate, supervisor with expert children) or a whole local cluster.
+import { fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { homedir, hostname } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { NatsConnection } from 'nats';
+import { GateActor } from '../../actors/gate.js';
+import { parseExpertSpec, place } from '../../actors/placement.js';
+import { SupervisorActor, type ChildSpec } from '../../actors/supervisor.js';
+import { Checkpoint } from '../../model/checkpoint.js';
+import { initCheckpoint } from '../../model/init.js';
+import { startTracing, type TracingHandle } from '../../observability/tracing.js';
+import { connectNats } from '../connection.js';
+import { startNatsServer, type NatsServerHandle } from '../nats-server.js';
+import { subjectToken } from '../subjects.js';
+import { EXPERT_ENV } from './expert-process.js';
+
+export const DEFAULT_REPLICAS = 2;
+export const DEFAULT_EXPERTS_PER_ACTOR = 8;
+/** ONNX Runtime threads per expert actor: many actors share the cores. */
+export const DEFAULT_EXPERT_THREADS = 1;
+
+export type Role = 'gate' | 'supervisor';
+
+export interface NodeOptions {
+  nats: string;
+  modelDir: string;
+  /** Model name on the subjects; default: the checkpoint directory's name. */
+  model?: string;
+  roles: Role[];
+  /** Experts this node's supervisor hosts (see parseExpertSpec); default all. */
+  experts?: string;
+  replicas?: number;
+  expertsPerActor?: number;
+  node?: string;
+  /** Extra environment for expert actors (test knobs such as EAAS_EXPERT_DELAY_MS). */
+  expertEnv?: Record<string, string>;
+}
+
+export interface RunningNode {
+  model: string;
+  node: string;
+  nc: NatsConnection;
+  gate?: GateActor;
+  supervisor?: SupervisorActor;
+  stop(): Promise<void>;
+}
+
+export const modelName = (dir: string, name?: string) => subjectToken(name ?? basename(resolve(dir)));
+export const defaultNodeName = () => `${subjectToken(hostname())}-${process.pid}`;
+
+const EXPERT_PROCESS = fileURLToPath(new URL('./expert-process.js', import.meta.url));
+
+export async function startNode(o: NodeOptions): Promise<RunningNode> {
+  const model = modelName(o.modelDir, o.model);
+  const node = subjectToken(o.node ?? defaultNodeName());
+  const checkpoint = Checkpoint.open(o.modelDir);
+  const c = checkpoint.config;
+  const tracing: TracingHandle = await startTracing(o.roles.includes('gate') ? 'eaas-gate' : 'eaas-supervisor');
+  const nc = await connectNats(o.nats, `eaas-${node}`);
+  let supervisor: SupervisorActor | undefined;
+  let gate: GateActor | undefined;
+  try {
+    if (o.roles.includes('supervisor')) {
+      const keys = parseExpertSpec(o.experts ?? '*:*', c.numHiddenLayers, c.numLocalExperts);
+      const children: ChildSpec[] = place(keys, o.replicas ?? DEFAULT_REPLICAS, o.expertsPerActor ?? DEFAULT_EXPERTS_PER_ACTOR).map((a) => ({
+        ...a,
+        instance: `${node}-e${a.index}`,
+      }));
+      supervisor = new SupervisorActor({
+        nc,
+        model,
+        node,
+        children,
+        spawn: (child) =>
+          fork(EXPERT_PROCESS, [], {
+            stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+            env: {
+              EAAS_ORT_THREADS: String(DEFAULT_EXPERT_THREADS),
+              ...process.env,
+              ...o.expertEnv,
+              [EXPERT_ENV.nats]: o.nats,
+              [EXPERT_ENV.modelDir]: resolve(o.modelDir),
+              [EXPERT_ENV.model]: model,
+              [EXPERT_ENV.instance]: child.instance,
+              [EXPERT_ENV.node]: node,
+              [EXPERT_ENV.experts]: child.experts.map((k) => `${k.layer}:${k.expert}`).join(','),
+            },
+          }),
+      });
+      await supervisor.start();
+    }
+    if (o.roles.includes('gate')) gate = await GateActor.start({ nc, model, node, checkpoint });
+  } catch (err) {
+    await supervisor?.stop();
+    await nc.close();
+    await tracing.shutdown();
+    throw err;
+  } finally {
+    checkpoint.close();
+  }
+  return {
+    model,
+    node,
+    nc,
+    gate,
+    supervisor,
+    async stop() {
+      await gate?.stop();
+      await supervisor?.stop();
+      await nc.drain().catch(() => undefined);
+      await tracing.shutdown();
+    },
+  };
+}
+
+/** Where `eaas up` keeps the checkpoint it generates when no --model is given. */
+export function defaultModelDir(): string {
+  const cache = process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache');
+  return join(cache, 'eaas', 'models', 'tiny');
+}
+
+export function ensureDefaultModel(dir = defaultModelDir()): string {
+  if (!existsSync(join(dir, 'config.json'))) initCheckpoint(dir, { preset: 'tiny', seed: 0 });
+  return dir;
+}
+
+export interface LocalClusterOptions extends Omit<NodeOptions, 'nats' | 'roles' | 'modelDir'> {
+  modelDir?: string;
+  /** Use this NATS instead of starting one. */
+  nats?: string;
+  natsPort?: number;
+}
+
+export interface LocalCluster extends RunningNode {
+  url: string;
+  server?: NatsServerHandle;
+}
+
+/** Everything on this machine: an embedded nats-server (unless given), a supervisor with its experts, a gate. */
+export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCluster> {
+  const modelDir = o.modelDir ?? ensureDefaultModel();
+  const server = o.nats ? undefined : await startNatsServer({ port: o.natsPort });
+  const url = o.nats ?? server!.url;
+  try {
+    const node = await startNode({ ...o, modelDir, nats: url, roles: ['supervisor', 'gate'] });
+    return {
+      ...node,
+      url,
+      server,
+      async stop() {
+        await node.stop();
+        await server?.stop();
+      },
+    };
+  } catch (err) {
+    await server?.stop();
+    throw err;
+  }
+}
