@@ -1,11 +1,9 @@
 // A snapshot of a cluster from standard NATS micro service discovery ($SRV.INFO and $SRV.STATS).
-import { RequestStrategy, type NatsConnection, type ServiceStats } from 'nats';
-import { discoverServices } from './gate-client.js';
+import type { NatsConnection, ServiceStats } from 'nats';
+import { serviceInfos, serviceStats } from './discovery.js';
 import { EXPERT_SERVICE } from './expert.js';
 import { GATE_SERVICE } from './gate.js';
 import { SUPERVISOR_SERVICE } from './supervisor.js';
-
-const STATS_WAIT_MS = 1000;
 
 export interface ActorStatus {
   service: string;
@@ -27,11 +25,10 @@ export interface ClusterStatus {
 
 export async function clusterStatus(nc: NatsConnection): Promise<ClusterStatus> {
   const statsById = new Map<string, ServiceStats>();
-  const stats = await nc.services.client({ maxWait: STATS_WAIT_MS, strategy: RequestStrategy.Timer }).stats();
-  for await (const s of stats as AsyncIterable<ServiceStats>) statsById.set(s.id, s);
+  for (const s of await serviceStats(nc)) statsById.set(s.id, s);
   const actors: ActorStatus[] = [];
   for (const service of [GATE_SERVICE, SUPERVISOR_SERVICE, EXPERT_SERVICE]) {
-    for (const info of await discoverServices(nc, service)) {
+    for (const info of await serviceInfos(nc, service)) {
       const m = info.metadata ?? {};
       const st = statsById.get(info.id);
       actors.push({

@@ -1,14 +1,12 @@
 // The gate's view of the expert instances of a model: who hosts what, who is up, how loaded.
-import { RequestStrategy, type NatsConnection, type ServiceInfo, type Subscription } from 'nats';
+import type { NatsConnection, Subscription } from 'nats';
+import { serviceInfos } from './discovery.js';
 import * as subjects from '../runtime/subjects.js';
 import { EXPERT_SERVICE } from './expert.js';
 import { decodeEvent, type InstanceEvent } from './protocol.js';
 
 /** How often the gate re-discovers instances, healing any missed event. Env: EAAS_DISCOVERY_MS. */
 export const DEFAULT_DISCOVERY_MS = 2000;
-const DISCOVERY_WAIT_MS = 500;
-/** Discovery stops once no answer came for this long. */
-const DISCOVERY_QUIET_MS = 100;
 
 export interface Instance {
   instance: string;
@@ -55,8 +53,7 @@ export class Directory {
 
   /** Asks every expert service of the model who it is ($SRV.INFO). */
   async discover(): Promise<void> {
-    const infos = await this.nc.services.client({ maxWait: DISCOVERY_WAIT_MS, strategy: RequestStrategy.JitterTimer, jitter: DISCOVERY_QUIET_MS }).info(EXPERT_SERVICE);
-    for await (const info of infos as AsyncIterable<ServiceInfo>) {
+    for (const info of await serviceInfos(this.nc, EXPERT_SERVICE, true)) {
       const m = info.metadata ?? {};
       if (m.model !== this.model || !m.instance) continue;
       const known = this.instances.get(m.instance);

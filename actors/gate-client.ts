@@ -1,13 +1,13 @@
 // Client side of the gate: send a generate request, find which models a cluster serves.
-import { RequestStrategy, type NatsConnection, type NatsError, ErrorCode, type ServiceInfo } from 'nats';
+import { ErrorCode, type NatsConnection, type NatsError } from 'nats';
 import { encodeMessage } from '../runtime/codec.js';
 import * as subjects from '../runtime/subjects.js';
+import { serviceInfos } from './discovery.js';
 import { GATE_SERVICE } from './gate.js';
 import { decodeGenerateReply, type GenerateReply, type GenerateRequest } from './protocol.js';
 
 /** How long a generate request may take end to end. Env: EAAS_GENERATE_TIMEOUT_MS. */
 export const DEFAULT_GENERATE_TIMEOUT_MS = 120_000;
-const DISCOVERY_WAIT_MS = 1000;
 
 /** The cluster could not answer a generate request. */
 export class GenerateError extends Error {
@@ -32,16 +32,8 @@ export async function requestGenerate(nc: NatsConnection, model: string, req: Ge
   return decodeGenerateReply(reply.data);
 }
 
-/** Every service instance of a name that answers $SRV.INFO. */
-export async function discoverServices(nc: NatsConnection, name: string): Promise<ServiceInfo[]> {
-  const infos = await nc.services.client({ maxWait: DISCOVERY_WAIT_MS, strategy: RequestStrategy.Timer }).info(name);
-  const out: ServiceInfo[] = [];
-  for await (const info of infos as AsyncIterable<ServiceInfo>) out.push(info);
-  return out;
-}
-
 /** The models served by the gates of a cluster. */
 export async function servedModels(nc: NatsConnection): Promise<string[]> {
-  const gates = await discoverServices(nc, GATE_SERVICE);
+  const gates = await serviceInfos(nc, GATE_SERVICE, true);
   return [...new Set(gates.map((g) => g.metadata?.model).filter((m): m is string => !!m))].sort();
 }

@@ -176,10 +176,8 @@ export class SupervisorActor {
     for (const s of this.subs) s.unsubscribe();
     await Promise.all(
       [...this.children.values()].map(async (c) => {
-        const done = new Promise<void>((resolve) => {
-          if (c.machine.getSnapshot().status !== 'active') return resolve();
-          c.machine.subscribe({ complete: () => resolve() });
-        });
+        if (c.machine.getSnapshot().status !== 'active') return;
+        const done = new Promise<void>((resolve) => c.machine.subscribe({ complete: () => resolve() }));
         c.machine.send({ type: 'STOP' });
         const timer = setTimeout(() => c.process?.kill('SIGKILL'), STOP_GRACE_MS);
         await done;

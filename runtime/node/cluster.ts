@@ -2,8 +2,9 @@
 import { fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { NatsConnection } from 'nats';
 import { GateActor } from '../../actors/gate.js';
 import { parseExpertSpec, place } from '../../actors/placement.js';
@@ -14,7 +15,7 @@ import { startTracing, type TracingHandle } from '../../observability/tracing.js
 import { connectNats } from '../connection.js';
 import { startNatsServer, type NatsServerHandle } from '../nats-server.js';
 import { subjectToken } from '../subjects.js';
-import { EXPERT_ENV } from './expert-process.js';
+import { EXPERT_ENV } from './expert-env.js';
 
 export const DEFAULT_REPLICAS = 2;
 export const DEFAULT_EXPERTS_PER_ACTOR = 8;
@@ -36,6 +37,8 @@ export interface NodeOptions {
   node?: string;
   /** Extra environment for expert actors (test knobs such as EAAS_EXPERT_DELAY_MS). */
   expertEnv?: Record<string, string>;
+  /** Extra span processors of this process (tests capture spans with them). */
+  spanProcessors?: SpanProcessor[];
 }
 
 export interface RunningNode {
@@ -50,14 +53,18 @@ export interface RunningNode {
 export const modelName = (dir: string, name?: string) => subjectToken(name ?? basename(resolve(dir)));
 export const defaultNodeName = () => `${subjectToken(hostname())}-${process.pid}`;
 
-const EXPERT_PROCESS = fileURLToPath(new URL('./expert-process.js', import.meta.url));
+// Expert actors always run the build: when this module is loaded from source (vitest), use dist/.
+const HERE = fileURLToPath(import.meta.url);
+const EXPERT_PROCESS = HERE.endsWith('.ts')
+  ? join(dirname(HERE), '..', '..', 'dist', 'runtime', 'node', 'expert-process.js')
+  : join(dirname(HERE), 'expert-process.js');
 
 export async function startNode(o: NodeOptions): Promise<RunningNode> {
   const model = modelName(o.modelDir, o.model);
   const node = subjectToken(o.node ?? defaultNodeName());
   const checkpoint = Checkpoint.open(o.modelDir);
   const c = checkpoint.config;
-  const tracing: TracingHandle = await startTracing(o.roles.includes('gate') ? 'eaas-gate' : 'eaas-supervisor');
+  const tracing: TracingHandle = await startTracing(o.roles.includes('gate') ? 'eaas-gate' : 'eaas-supervisor', { spanProcessors: o.spanProcessors });
   const nc = await connectNats(o.nats, `eaas-${node}`);
   let supervisor: SupervisorActor | undefined;
   let gate: GateActor | undefined;

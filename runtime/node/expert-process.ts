@@ -4,16 +4,8 @@ import { Checkpoint } from '../../model/checkpoint.js';
 import { ExpertSet } from '../../model/experts.js';
 import { startTracing } from '../../observability/tracing.js';
 import { connectNats } from '../connection.js';
+import { EXPERT_ENV } from './expert-env.js';
 
-export const EXPERT_ENV = {
-  nats: 'EAAS_NATS',
-  modelDir: 'EAAS_MODEL_DIR',
-  model: 'EAAS_MODEL',
-  instance: 'EAAS_INSTANCE',
-  node: 'EAAS_NODE',
-  experts: 'EAAS_EXPERTS',
-  delayMs: 'EAAS_EXPERT_DELAY_MS',
-} as const;
 
 function env(name: string): string {
   const v = process.env[name];

@@ -1,0 +1,10 @@
+// The environment a supervisor hands an expert actor process.
+export const EXPERT_ENV = {
+  nats: 'EAAS_NATS',
+  modelDir: 'EAAS_MODEL_DIR',
+  model: 'EAAS_MODEL',
+  instance: 'EAAS_INSTANCE',
+  node: 'EAAS_NODE',
+  experts: 'EAAS_EXPERTS',
+  delayMs: 'EAAS_EXPERT_DELAY_MS',
+} as const;

@@ -1,0 +1,2 @@
+import { benchCheckpoint } from './checkpoints.js';
+for (const p of ['tiny', 'bench'] as const) console.log(p, benchCheckpoint(p));
