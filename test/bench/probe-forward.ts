@@ -3,6 +3,9 @@ import { DenseModel } from '../../model/dense.js';
 import { ExpertSet } from '../../model/experts.js';
 import { openMonolithic } from '../../model/monolithic.js';
 import { benchCheckpoint } from './checkpoints.js';
+import { patchOrtSessions } from './ort-patch.js';
+
+if (process.env.NOSPIN) patchOrtSessions({ extra: { session: { 'intra_op.allow_spinning': '0' } } });
 
 const preset = (process.argv[2] ?? 'bench') as 'tiny' | 'bench';
 const conc = Number(process.argv[3] ?? 1);
