@@ -26,6 +26,7 @@ export interface GateOptions extends DispatchOptions {
   checkpoint: Checkpoint;
   threads?: number;
   discoveryMs?: number;
+  maxBatch?: number;
 }
 
 export class GateActor {
@@ -60,7 +61,7 @@ export class GateActor {
           run().finally(() => span.end()),
         );
       },
-    });
+    }, o.maxBatch);
     const gate = new GateActor(o, directory, experts, engine, dense);
     await gate.serve();
     return gate;

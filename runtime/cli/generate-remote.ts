@@ -1,6 +1,7 @@
 // `eaas generate --nats URL`: one prompt through a running cluster's gate.
 import { requestGenerate, servedModels } from '../../actors/gate-client.js';
 import { connectNats } from '../connection.js';
+import { settingsFromEnv } from '../node/settings.js';
 import { subjectToken } from '../subjects.js';
 import { printResult, type PromptSpec } from './generate.js';
 import { UsageError } from './usage.js';
@@ -28,7 +29,7 @@ export async function generateOverNats(
       max_tokens: opts.maxTokens,
       logits: opts.logits,
       stop_at_eos: opts.stopAtEos,
-    });
+    }, settingsFromEnv().generateTimeoutMs);
     printResult(
       { tokens: r.tokens, promptTokens: r.prompt_tokens, finishReason: r.finish_reason, logits: r.logits },
       performance.now() - started,

@@ -16,6 +16,7 @@ import { connectNats } from '../connection.js';
 import { startNatsServer, type NatsServerHandle } from '../nats-server.js';
 import { subjectToken } from '../subjects.js';
 import { EXPERT_ENV } from './expert-env.js';
+import { settingsFromEnv } from './settings.js';
 
 export const DEFAULT_REPLICAS = 2;
 export const DEFAULT_EXPERTS_PER_ACTOR = 8;
@@ -65,6 +66,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
   const checkpoint = Checkpoint.open(o.modelDir);
   const c = checkpoint.config;
   const tracing: TracingHandle = await startTracing(o.roles.includes('gate') ? 'eaas-gate' : 'eaas-supervisor', { spanProcessors: o.spanProcessors });
+  const settings = settingsFromEnv();
   const nc = await connectNats(o.nats, `eaas-${node}`);
   let supervisor: SupervisorActor | undefined;
   let gate: GateActor | undefined;
@@ -80,6 +82,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         model,
         node,
         children,
+        hangMs: settings.hangMs,
         spawn: (child) =>
           fork(EXPERT_PROCESS, [], {
             stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -98,7 +101,18 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       });
       await supervisor.start();
     }
-    if (o.roles.includes('gate')) gate = await GateActor.start({ nc, model, node, checkpoint });
+    if (o.roles.includes('gate')) {
+      gate = await GateActor.start({
+        nc,
+        model,
+        node,
+        checkpoint,
+        timeoutMs: settings.dispatchTimeoutMs,
+        noReplicaWaitMs: settings.noReplicaWaitMs,
+        discoveryMs: settings.discoveryMs,
+        maxBatch: settings.maxBatch,
+      });
+    }
   } catch (err) {
     await supervisor?.stop();
     await nc.close();

@@ -5,6 +5,7 @@ import { ExpertSet } from '../../model/experts.js';
 import { startTracing } from '../../observability/tracing.js';
 import { connectNats } from '../connection.js';
 import { EXPERT_ENV } from './expert-env.js';
+import { settingsFromEnv } from './settings.js';
 
 
 function env(name: string): string {
@@ -30,6 +31,7 @@ async function main(): Promise<void> {
     instance,
     node: env(EXPERT_ENV.node),
     experts,
+    heartbeatMs: settingsFromEnv().heartbeatMs,
     delayMs: Number(process.env[EXPERT_ENV.delayMs] ?? 0) || undefined,
   });
   await actor.start();
