@@ -20,7 +20,7 @@ export const SETTINGS = {
   maxBatch: ['EAAS_MAX_BATCH', DEFAULT_MAX_BATCH],
 } as const;
 
-export type Settings = { [K in keyof typeof SETTINGS]: number };
+export type Settings = { -readonly [K in keyof typeof SETTINGS]: number };
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings {
   const out = {} as Settings;
