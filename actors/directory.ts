@@ -21,6 +21,7 @@ export interface Instance {
 export class Directory {
   private readonly instances = new Map<string, Instance>();
   private readonly waiters = new Set<() => void>();
+  private readonly downListeners: ((instance: string) => void)[] = [];
   private subs: Subscription[] = [];
   private timer?: NodeJS.Timeout;
 
@@ -79,6 +80,12 @@ export class Directory {
       known.up = false;
       known.downReason = reason;
     }
+    for (const listener of this.downListeners) listener(instance);
+  }
+
+  /** Calls `listener` whenever an instance is marked down (event, no responders, ...). */
+  onDown(listener: (instance: string) => void): void {
+    this.downListeners.push(listener);
   }
 
   /** Live instances hosting expert `id` ("layer:expert"). */

@@ -74,7 +74,7 @@ export class GateActor {
       version: SERVICE_VERSION,
       description: `eaas gate of ${model}`,
       metadata: { model, node: this.o.node },
-      statsHandler: async () => ({ redirects: this.experts.redirects, load: this.engine.load }),
+      statsHandler: async () => ({ ...this.experts.counters, load: this.engine.load }),
     });
     this.service.addEndpoint('generate', {
       subject: subjects.generate(model),

@@ -111,6 +111,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         noReplicaWaitMs: settings.noReplicaWaitMs,
         discoveryMs: settings.discoveryMs,
         maxBatch: settings.maxBatch,
+        hedge: { enabled: process.env.EAAS_HEDGE !== '0' },
       });
     }
   } catch (err) {

@@ -1,0 +1,66 @@
+// Micro benchmarks: a bare NATS request/reply, and one expert dispatch over NATS vs computed locally.
+import type { NatsConnection } from 'nats';
+import type { RemoteExperts } from '../../actors/dispatcher.js';
+import type { Checkpoint } from '../../model/checkpoint.js';
+import { ExpertSet } from '../../model/experts.js';
+import { connectNats } from '../../runtime/connection.js';
+import { percentile, timeRuns } from './stats.js';
+
+export interface Latency {
+  p50: number;
+  p90: number;
+  n: number;
+}
+
+const latency = (ms: number[]): Latency => ({ p50: percentile(ms, 50), p90: percentile(ms, 90), n: ms.length });
+
+/** Round trip of `bytes` bytes through the server to an echo responder on another connection. */
+export async function natsRoundTrip(url: string, bytes: number, reps: number): Promise<Latency> {
+  const server: NatsConnection = await connectNats(url, 'eaas-bench-echo');
+  const client: NatsConnection = await connectNats(url, 'eaas-bench-rtt');
+  try {
+    const subject = 'eaas.v1.bench.echo';
+    server.subscribe(subject, { callback: (err, msg) => !err && msg.respond(msg.data) });
+    await server.flush();
+    const payload = new Uint8Array(bytes).map((_, i) => i & 0xff);
+    return latency(await timeRuns(() => client.request(subject, payload, { timeout: 5000 }), reps, Math.min(50, reps)));
+  } finally {
+    await client.close();
+    await server.close();
+  }
+}
+
+export interface DispatchBench {
+  rows: number;
+  nats: Latency;
+  local: Latency;
+}
+
+function rowsInput(rows: number, hidden: number): Float32Array {
+  const x = new Float32Array(rows * hidden);
+  for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37);
+  return x;
+}
+
+/**
+ * One expert (layer 0, expert 0) on `rows` rows: through the gate's dispatcher to an expert actor
+ * (encode, NATS request, actor compute, decode), and on an ExpertSet in this process with `localThreads`.
+ */
+export async function expertDispatch(remote: RemoteExperts, ckpt: Checkpoint, rowCounts: number[], reps: (rows: number) => number, localThreads: number): Promise<DispatchBench[]> {
+  const H = ckpt.config.hiddenSize;
+  const local = await ExpertSet.load(ckpt, [{ layer: 0, expert: 0 }], localThreads);
+  try {
+    const out: DispatchBench[] = [];
+    for (const rows of rowCounts) {
+      const input = rowsInput(rows, H);
+      const batch = [{ expert: 0, rows, input }];
+      const n = reps(rows);
+      const natsMs = await timeRuns(() => remote.runExperts(0, batch), n, 3);
+      const localMs = await timeRuns(() => local.run({ layer: 0, expert: 0 }, input), n, 3);
+      out.push({ rows, nats: latency(natsMs), local: latency(localMs) });
+    }
+    return out;
+  } finally {
+    await local.release();
+  }
+}
