@@ -1,86 +1,83 @@
-// Lifecycle of one supervised child: starting -> running -> crashed -> backoff -> starting ..., failed past the restart limit.
+// Lifecycle of one supervised child process. The machine tracks the process; the supervisor
+// decides, on each exit, whether to restart it (RESTART), leave it stopped (LEAVE) or give up (GIVE_UP).
 import { assign, setup } from 'xstate';
 
-export interface RestartPolicy {
-  /** Restarts allowed within `periodMs` before the supervisor gives the child up (OTP intensity). */
-  maxRestarts: number;
-  periodMs: number;
-  /** Backoff between restarts: min · 2^n capped at max, times 1 ± randomFactor (Akka's BackoffSupervisor). */
+export interface Backoff {
+  /** Backoff before restart n: min · 2^(n-1) capped at max, times 1 ± randomFactor (Akka's BackoffSupervisor). */
   minBackoffMs: number;
   maxBackoffMs: number;
   randomFactor: number;
 }
 
-export const DEFAULT_RESTART_POLICY: RestartPolicy = {
-  maxRestarts: 5,
-  periodMs: 10_000,
-  minBackoffMs: 50,
-  maxBackoffMs: 2_000,
-  randomFactor: 0.2,
-};
+export const DEFAULT_BACKOFF: Backoff = { minBackoffMs: 50, maxBackoffMs: 2_000, randomFactor: 0.2 };
 
-export function backoffMs(p: RestartPolicy, restartsInPeriod: number, random = Math.random): number {
-  const base = Math.min(p.maxBackoffMs, p.minBackoffMs * 2 ** Math.max(0, restartsInPeriod - 1));
-  return Math.round(base * (1 + p.randomFactor * (2 * random() - 1)));
+export function backoffMs(b: Backoff, attempt: number, random = Math.random): number {
+  const base = Math.min(b.maxBackoffMs, b.minBackoffMs * 2 ** Math.max(0, attempt - 1));
+  return Math.max(0, Math.round(base * (1 + b.randomFactor * (2 * random() - 1))));
 }
 
+export type ChildEvent =
+  | { type: 'UP' }
+  | { type: 'EXIT'; reason: string; normal: boolean }
+  | { type: 'RESTART'; attempt: number }
+  | { type: 'LEAVE' }
+  | { type: 'GIVE_UP' }
+  | { type: 'STOP' };
+
 interface ChildContext {
-  policy: RestartPolicy;
-  /** Times of the restarts within the current period. */
-  restarts: number[];
+  backoff: Backoff;
+  attempt: number;
   lastExit?: string;
 }
 
-export type ChildEvent = { type: 'UP' } | { type: 'EXIT'; reason: string } | { type: 'STOP' };
-
 export const childMachine = setup({
-  types: { context: {} as ChildContext, events: {} as ChildEvent, input: {} as { policy: RestartPolicy } },
+  types: { context: {} as ChildContext, events: {} as ChildEvent, input: {} as { backoff: Backoff } },
   actions: {
     spawn: () => {},
     terminate: () => {},
-    announceDown: (_, _params: { reason: string }) => {},
+    /** The process is gone: announce it and let the supervisor decide. */
+    exited: (_, _params: { reason: string; normal: boolean }) => {},
     announceRestarting: () => {},
     announceFailed: () => {},
   },
-  guards: {
-    tooManyRestarts: ({ context }) => {
-      const now = Date.now();
-      return context.restarts.filter((t) => now - t < context.policy.periodMs).length >= context.policy.maxRestarts;
-    },
-  },
   delays: {
-    backoff: ({ context }) => backoffMs(context.policy, context.restarts.length),
+    backoff: ({ context }) => backoffMs(context.backoff, context.attempt),
   },
 }).createMachine({
   id: 'child',
-  context: ({ input }) => ({ policy: input.policy, restarts: [] }),
+  context: ({ input }) => ({ backoff: input.backoff, attempt: 0 }),
   initial: 'starting',
-  on: { STOP: '.stopping' },
   states: {
     starting: {
       entry: 'spawn',
-      on: { UP: 'running', EXIT: 'crashed' },
+      on: { UP: 'running', EXIT: 'exited', STOP: 'stopping' },
     },
     running: {
-      on: { EXIT: 'crashed' },
+      on: { EXIT: 'exited', STOP: 'stopping' },
     },
-    crashed: {
+    exited: {
       entry: [
         assign({ lastExit: ({ event }) => (event.type === 'EXIT' ? event.reason : undefined) }),
-        { type: 'announceDown', params: ({ event }) => ({ reason: event.type === 'EXIT' ? event.reason : 'exit' }) },
+        {
+          type: 'exited',
+          params: ({ event }) => (event.type === 'EXIT' ? { reason: event.reason, normal: event.normal } : { reason: 'exit', normal: false }),
+        },
       ],
-      always: [{ guard: 'tooManyRestarts', target: 'failed' }, { target: 'backoff' }],
+      on: {
+        RESTART: { target: 'backoff', actions: assign({ attempt: ({ event }) => event.attempt }) },
+        LEAVE: 'stopped',
+        GIVE_UP: 'failed',
+        STOP: 'stopped',
+      },
     },
     backoff: {
-      entry: [
-        assign({ restarts: ({ context }) => [...context.restarts.filter((t) => Date.now() - t < context.policy.periodMs), Date.now()] }),
-        'announceRestarting',
-      ],
+      entry: 'announceRestarting',
       after: { backoff: 'starting' },
+      on: { STOP: 'stopped', GIVE_UP: 'failed' },
     },
     stopping: {
       entry: 'terminate',
-      on: { EXIT: 'stopped', UP: undefined },
+      on: { EXIT: 'stopped' },
     },
     stopped: { type: 'final' },
     failed: { type: 'final', entry: 'announceFailed' },

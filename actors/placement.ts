@@ -4,6 +4,8 @@ import type { ExpertKey } from '../model/experts.js';
 export interface ActorSpec {
   /** Unique within the node; the instance name is derived from it. */
   index: number;
+  /** Supervision group: the replica set it belongs to (one_for_all / rest_for_one act within it). */
+  group: number;
   experts: ExpertKey[];
 }
 
@@ -23,7 +25,7 @@ export function place(experts: ExpertKey[], replicas: number, perActor: number):
   for (let r = 0; r < replicas; r++) {
     const shift = experts.length > perActor ? (r * Math.ceil(perActor / 2)) % experts.length : 0;
     const rotated = [...experts.slice(shift), ...experts.slice(0, shift)];
-    for (let i = 0; i < rotated.length; i += perActor) actors.push({ index: actors.length, experts: rotated.slice(i, i + perActor) });
+    for (let i = 0; i < rotated.length; i += perActor) actors.push({ index: actors.length, group: r, experts: rotated.slice(i, i + perActor) });
   }
   return actors;
 }

@@ -1,15 +1,18 @@
 // The supervisor actor: starts expert actors as child processes, watches them (exit and heartbeats),
-// restarts them under a restart policy, and announces their lifecycle on the model's events subject.
+// restarts them with OTP semantics (strategy per group, restart types, intensity, escalation),
+// and announces their lifecycle on the model's events subject.
 import type { ChildProcess } from 'node:child_process';
 import type { NatsConnection, Service, Subscription } from 'nats';
 import { createActor, type Actor } from 'xstate';
 import { expertId } from '../model/experts.js';
 import { decodeMessage, encodeMessage } from '../runtime/codec.js';
 import * as subjects from '../runtime/subjects.js';
-import { childMachine, DEFAULT_RESTART_POLICY, type RestartPolicy } from './child-machine.js';
+import { childMachine } from './child-machine.js';
 import { SERVICE_VERSION } from './expert.js';
 import type { ActorSpec } from './placement.js';
-import { decodeEvent, encodeEvent, type InstanceEvent } from './protocol.js';
+import { decodeEvent, encodeEvent, ProtocolError, type InstanceEvent } from './protocol.js';
+import { supervisorSubject } from './supervisor-client.js';
+import { DEFAULT_SUPERVISION, Intensity, shouldRestart, siblingsToRestart, type SupervisionPolicy } from './supervision.js';
 
 export const SUPERVISOR_SERVICE = 'eaas-supervisor';
 /** A child whose heartbeats stop for this long is killed and restarted. Env: EAAS_HANG_MS. */
@@ -28,29 +31,49 @@ export interface SupervisorOptions {
   children: ChildSpec[];
   /** Starts the OS process of an expert actor (the composition root knows how). */
   spawn: (child: ChildSpec) => ChildProcess;
-  policy?: Partial<RestartPolicy>;
+  policy?: Partial<SupervisionPolicy>;
   hangMs?: number;
+  /** Called when a group escalates and the policy says `exit`. */
+  onEscalate?: (reason: string) => void;
+}
+
+interface Group {
+  id: number;
+  children: Child[];
+  intensity: Intensity;
+  failed: boolean;
 }
 
 interface Child {
   spec: ChildSpec;
+  group: Group;
   machine: Actor<typeof childMachine>;
   process?: ChildProcess;
   lastBeat: number;
   restarts: number;
+  /** Why the next exit happens, when the supervisor caused it. */
+  intent?: 'restart' | 'retire' | 'give-up';
   up: Promise<void>;
   markUp: () => void;
+  retired?: () => void;
 }
+
+const alive = (c: Child) => ['starting', 'running'].includes(String(c.machine.getSnapshot().value));
 
 export class SupervisorActor {
   private readonly children = new Map<string, Child>();
+  private readonly groups = new Map<number, Group>();
+  private readonly policy: SupervisionPolicy;
   private subs: Subscription[] = [];
   private service?: Service;
   private hangTimer?: NodeJS.Timeout;
+  private stopping = false;
 
-  constructor(private readonly o: SupervisorOptions) {}
+  constructor(private readonly o: SupervisorOptions) {
+    this.policy = { ...DEFAULT_SUPERVISION, ...o.policy };
+  }
 
-  /** Starts every child and resolves once each has announced itself up. */
+  /** Starts every child and resolves once each has announced itself up (or was given up). */
   async start(): Promise<void> {
     const { nc, model } = this.o;
     this.subs.push(
@@ -58,13 +81,11 @@ export class SupervisorActor {
         callback: (err, msg) => {
           if (err) return;
           try {
-            const e = decodeEvent(msg.data);
-            const child = this.children.get(e.instance);
-            if (child) {
-              child.lastBeat = Date.now();
-              child.machine.send({ type: 'UP' });
-              child.markUp();
-            }
+            const child = this.children.get(decodeEvent(msg.data).instance);
+            if (!child) return;
+            child.lastBeat = Date.now();
+            child.machine.send({ type: 'UP' });
+            child.markUp();
           } catch {
             // not ours to judge: a malformed event is dropped
           }
@@ -78,51 +99,72 @@ export class SupervisorActor {
       }),
     );
     await nc.flush();
-    for (const spec of this.o.children) this.children.set(spec.instance, this.supervise(spec));
+    for (const spec of this.o.children) {
+      const group = this.groups.get(spec.group) ?? { id: spec.group, children: [], intensity: new Intensity(this.policy), failed: false };
+      this.groups.set(spec.group, group);
+      const child = this.supervise(spec, group);
+      group.children.push(child);
+      this.children.set(spec.instance, child);
+    }
     this.hangTimer = setInterval(() => this.checkHeartbeats(), HANG_CHECK_MS);
     this.service = await nc.services.add({
       name: SUPERVISOR_SERVICE,
       version: SERVICE_VERSION,
       description: `eaas supervisor of node ${this.o.node}`,
-      metadata: { model, node: this.o.node },
+      metadata: { model, node: this.o.node, strategy: this.policy.strategy },
       statsHandler: async () => this.status(),
     });
     this.service.addEndpoint('status', {
-      subject: `eaas.v1.${model}.supervisor.${subjects.validateToken(this.o.node)}.status`,
+      subject: supervisorSubject(model, subjects.validateToken(this.o.node), 'status'),
       handler: (err, msg) => {
         if (!err) msg.respond(encodeMessage(this.status()));
+      },
+    });
+    this.service.addEndpoint('retire', {
+      subject: supervisorSubject(model, this.o.node, 'retire'),
+      handler: (err, msg) => {
+        if (err) return;
+        try {
+          const { instance } = decodeMessage(msg.data) as { instance?: unknown };
+          if (typeof instance !== 'string') throw new ProtocolError('retire request must be a map {instance}');
+          this.retire(instance).then(
+            () => msg.respond(encodeMessage({ retired: instance })),
+            (e: Error) => msg.respondError(404, e.message),
+          );
+        } catch (e) {
+          msg.respondError(400, (e as Error).message);
+        }
       },
     });
     await Promise.all([...this.children.values()].map((c) => c.up));
   }
 
-  private supervise(spec: ChildSpec): Child {
-    const policy = { ...DEFAULT_RESTART_POLICY, ...this.o.policy };
+  private supervise(spec: ChildSpec, group: Group): Child {
     let markUp = () => {};
-    const child: Child = { spec, lastBeat: Date.now(), restarts: 0, up: new Promise((r) => (markUp = r)), markUp: () => markUp() } as Child;
-    const machine = createActor(
+    const up = new Promise<void>((r) => (markUp = r));
+    const child = { spec, group, lastBeat: Date.now(), restarts: 0, up, markUp: () => markUp() } as Child;
+    child.machine = createActor(
       childMachine.provide({
         actions: {
           spawn: () => this.spawn(child),
-          terminate: () => {
-            if (!child.process || child.process.exitCode !== null || child.process.signalCode !== null) child.machine.send({ type: 'EXIT', reason: 'stopped' });
-            else child.process.kill('SIGTERM');
-          },
-          announceDown: (_, p) => this.announce(child, 'down', p.reason),
+          terminate: () => this.terminate(child),
+          exited: (_, p) => queueMicrotask(() => this.decide(child, p.reason, p.normal)),
           announceRestarting: () => {
             child.restarts++;
             this.announce(child, 'restarting');
           },
           announceFailed: () => {
-            this.announce(child, 'failed', `more than ${policy.maxRestarts} restarts in ${policy.periodMs} ms`);
+            this.announce(child, 'failed', `group ${group.id} gave up after ${this.policy.maxRestarts} restarts in ${this.policy.periodMs} ms`);
             child.markUp();
           },
         },
       }),
-      { input: { policy } },
+      { input: { backoff: this.policy } },
     );
-    child.machine = machine;
-    machine.start();
+    child.machine.subscribe((snap) => {
+      if (snap.value === 'stopped') child.retired?.();
+    });
+    child.machine.start();
     return child;
   }
 
@@ -131,8 +173,54 @@ export class SupervisorActor {
     child.process = proc;
     child.lastBeat = Date.now();
     proc.once('exit', (code, signal) => {
-      if (child.process === proc) child.machine.send({ type: 'EXIT', reason: signal ? `killed by ${signal}` : `exited with code ${code}` });
+      if (child.process !== proc) return;
+      child.machine.send({ type: 'EXIT', reason: signal ? `killed by ${signal}` : `exited with code ${code}`, normal: code === 0 && !signal });
     });
+  }
+
+  private terminate(child: Child): void {
+    const p = child.process;
+    if (!p || p.exitCode !== null || p.signalCode !== null) child.machine.send({ type: 'EXIT', reason: 'stopped', normal: true });
+    else p.kill('SIGTERM');
+  }
+
+  /** OTP: on a child's exit, restart it (and siblings, per strategy), leave it, or escalate. */
+  private decide(child: Child, reason: string, normal: boolean): void {
+    const send = (e: Parameters<Child['machine']['send']>[0]) => child.machine.send(e);
+    this.announce(child, 'down', reason);
+    const intent = child.intent;
+    child.intent = undefined;
+    if (this.stopping) return send({ type: 'STOP' });
+    if (intent === 'retire') return send({ type: 'LEAVE' });
+    if (intent === 'give-up' || child.group.failed) return send({ type: 'GIVE_UP' });
+    if (intent === 'restart') return send({ type: 'RESTART', attempt: child.group.intensity.recent });
+    if (!shouldRestart(this.policy.restart, normal)) return send({ type: 'LEAVE' });
+    const group = child.group;
+    if (!group.intensity.allow(Date.now())) return this.escalate(group, child, reason);
+    for (const i of siblingsToRestart(this.policy.strategy, group.children.length, group.children.indexOf(child))) {
+      const sibling = group.children[i];
+      if (!alive(sibling)) continue;
+      sibling.intent = 'restart';
+      sibling.process?.kill('SIGTERM');
+    }
+    send({ type: 'RESTART', attempt: group.intensity.recent });
+  }
+
+  private escalate(group: Group, child: Child, reason: string): void {
+    group.failed = true;
+    for (const c of group.children) {
+      if (alive(c)) {
+        c.intent = 'give-up';
+        c.process?.kill('SIGTERM');
+      } else if (c !== child) c.machine.send({ type: 'GIVE_UP' });
+    }
+    child.machine.send({ type: 'GIVE_UP' });
+    const why = `group ${group.id} of node ${this.o.node} exceeded ${this.policy.maxRestarts} restarts in ${this.policy.periodMs} ms (last: ${child.spec.instance} ${reason})`;
+    this.o.nc.publish(
+      subjects.eventSubject(this.o.model, 'escalated'),
+      encodeMessage({ node: this.o.node, group: group.id, reason: why, experts: group.children.flatMap((c) => c.spec.experts.map(expertId)), at: Date.now() }),
+    );
+    if (this.policy.escalation === 'exit') this.o.onEscalate?.(why);
   }
 
   private checkHeartbeats(): void {
@@ -140,7 +228,7 @@ export class SupervisorActor {
     const now = Date.now();
     for (const child of this.children.values()) {
       if (child.machine.getSnapshot().value !== 'running' || now - child.lastBeat <= hangMs) continue;
-      // hung (stopped, spinning, cut off): kill it so the exit path restarts it
+      // hung (stopped, spinning, cut off from NATS): kill it so the exit path restarts it
       child.lastBeat = now;
       child.process?.kill('SIGKILL');
     }
@@ -151,11 +239,24 @@ export class SupervisorActor {
     this.o.nc.publish(subjects.eventSubject(this.o.model, kind), encodeEvent(e));
   }
 
-  status(): { node: string; children: { instance: string; state: string; pid?: number; restarts: number; experts: string[] }[] } {
+  /** Retires a child without losing a dispatch: it drains (SIGTERM), exits and is not restarted. */
+  retire(instance: string): Promise<void> {
+    const child = this.children.get(instance);
+    if (!child || !alive(child)) return Promise.reject(new Error(`no running expert actor ${instance} on node ${this.o.node}`));
+    return new Promise((resolve) => {
+      child.retired = resolve;
+      child.intent = 'retire';
+      child.process?.kill('SIGTERM');
+    });
+  }
+
+  status(): { node: string; strategy: string; children: { instance: string; group: number; state: string; pid?: number; restarts: number; experts: string[] }[] } {
     return {
       node: this.o.node,
+      strategy: this.policy.strategy,
       children: [...this.children.values()].map((c) => ({
         instance: c.spec.instance,
+        group: c.group.id,
         state: String(c.machine.getSnapshot().value),
         pid: c.process?.pid,
         restarts: c.restarts,
@@ -164,13 +265,14 @@ export class SupervisorActor {
     };
   }
 
-  /** The process of a child, for tests and tools that inject faults. */
+  /** The process id of a child, for tools and tests that inject faults. */
   pid(instance: string): number | undefined {
     return this.children.get(instance)?.process?.pid;
   }
 
-  /** Stops every child (SIGTERM, then SIGKILL after a grace period) and the service. */
+  /** Stops every child (SIGTERM, SIGKILL after a grace period) and the service. */
   async stop(): Promise<void> {
+    this.stopping = true;
     clearInterval(this.hangTimer);
     await this.service?.stop().catch(() => undefined);
     for (const s of this.subs) s.unsubscribe();

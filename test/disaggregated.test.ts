@@ -1,6 +1,7 @@
 import { headers, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestGenerate } from '../actors/gate-client.js';
+import { retireInstance } from '../actors/supervisor-client.js';
 import { encodeDispatch, decodeDispatchReply } from '../actors/protocol.js';
 import type { GenerateResult } from '../model/engine.js';
 import { openMonolithic } from '../model/monolithic.js';
@@ -107,6 +108,16 @@ describe('disaggregated serving over NATS', () => {
     await waitFor(() => node.gate!.directory.get(victim.instance)?.up === true, 10_000);
     const after = await Promise.all(PROMPTS.map(generate));
     after.forEach((r, i) => expectSame(i, r));
+  });
+
+  it('retires an expert actor under load without losing a request (eaas retire path)', async () => {
+    const victim = node.supervisor!.status().children[2];
+    const load = Promise.all([...PROMPTS, ...PROMPTS].map(generate));
+    await retireInstance(client, victim.instance);
+    (await load).forEach((r, i) => expectSame(i % PROMPTS.length, r));
+    expect(node.supervisor!.status().children[2].state).toBe('stopped');
+    expect(() => process.kill(victim.pid!, 0)).toThrow();
+    (await Promise.all(PROMPTS.map(generate))).forEach((r, i) => expectSame(i, r));
   });
 
   it('rejects a bad generate request with a clear error and keeps serving', async () => {

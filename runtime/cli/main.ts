@@ -10,6 +10,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   up: async () => (await import('./up.js')).upCommand,
   node: async () => (await import('./node.js')).nodeCommand,
   status: async () => (await import('./status.js')).statusCommand,
+  retire: async () => (await import('./retire.js')).retireCommand,
 };
 
 async function main(argv: string[]): Promise<void> {

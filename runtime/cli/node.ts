@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { DEFAULT_EXPERTS_PER_ACTOR, DEFAULT_REPLICAS, startNode, type Role } from '../node/cluster.js';
 import { intFlag, parseFlags, requiredString, stringFlag } from './flags.js';
 import { serveUntilSignal } from './serve.js';
+import { exitOnEscalation, SUPERVISION_FLAGS, supervisionFromFlags } from './supervision-flags.js';
 import { UsageError } from './usage.js';
 
 const FLAGS = {
@@ -14,6 +15,7 @@ const FLAGS = {
   replicas: { type: 'string' },
   'experts-per-actor': { type: 'string' },
   'node-name': { type: 'string' },
+  ...SUPERVISION_FLAGS,
 } as const;
 
 const ROLES: Role[] = ['gate', 'supervisor'];
@@ -23,7 +25,10 @@ export async function nodeCommand(argv: string[]): Promise<void> {
   const roles = requiredString(values, 'role', 'gate, supervisor or gate,supervisor').split(',').map((r) => r.trim());
   const bad = roles.find((r) => !ROLES.includes(r as Role));
   if (bad !== undefined) throw new UsageError(`--role "${bad}" is not one of gate, supervisor`);
+  let stopAll = async () => {};
   const node = await startNode({
+    supervision: supervisionFromFlags(values),
+    onEscalate: exitOnEscalation(() => stopAll()),
     nats: requiredString(values, 'nats', 'the cluster’s NATS URL(s), e.g. nats://10.0.0.1:4222,nats://10.0.0.2:4222'),
     modelDir: resolve(requiredString(values, 'model', 'the checkpoint directory')),
     model: stringFlag(values, 'name'),
@@ -33,6 +38,7 @@ export async function nodeCommand(argv: string[]): Promise<void> {
     expertsPerActor: intFlag(values, 'experts-per-actor', DEFAULT_EXPERTS_PER_ACTOR, 1),
     node: stringFlag(values, 'node-name'),
   });
+  stopAll = () => node.stop();
   process.stdout.write(`eaas node ${node.node} ready: ${roles.join(',')} of model ${node.model}\n`);
   await serveUntilSignal(() => node.stop());
 }

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { DEFAULT_EXPERTS_PER_ACTOR, DEFAULT_REPLICAS, startLocalCluster } from '../node/cluster.js';
 import { intFlag, parseFlags, stringFlag } from './flags.js';
 import { serveUntilSignal } from './serve.js';
+import { exitOnEscalation, SUPERVISION_FLAGS, supervisionFromFlags } from './supervision-flags.js';
 
 const FLAGS = {
   model: { type: 'string' },
@@ -11,12 +12,16 @@ const FLAGS = {
   'experts-per-actor': { type: 'string' },
   nats: { type: 'string' },
   'nats-port': { type: 'string' },
+  ...SUPERVISION_FLAGS,
 } as const;
 
 export async function upCommand(argv: string[]): Promise<void> {
   const { values } = parseFlags(argv, FLAGS);
   const modelDir = stringFlag(values, 'model');
+  let stopAll = async () => {};
   const cluster = await startLocalCluster({
+    supervision: supervisionFromFlags(values),
+    onEscalate: exitOnEscalation(() => stopAll()),
     modelDir: modelDir ? resolve(modelDir) : undefined,
     model: stringFlag(values, 'name'),
     replicas: intFlag(values, 'replicas', DEFAULT_REPLICAS, 1),
@@ -24,6 +29,7 @@ export async function upCommand(argv: string[]): Promise<void> {
     nats: stringFlag(values, 'nats'),
     natsPort: values['nats-port'] === undefined ? undefined : intFlag(values, 'nats-port', 0, 1),
   });
+  stopAll = () => cluster.stop();
   const actors = cluster.supervisor?.status().children.length ?? 0;
   process.stdout.write(
     `eaas ready: model ${cluster.model} served at ${cluster.url} by a gate and ${actors} expert actors\n` +

@@ -7,8 +7,9 @@ export class UsageError extends Error {
 export const USAGE = `eaas — Mixture-of-Experts serving with experts as stateless services over NATS
 
 Usage:
-  eaas up [--model DIR] [--name NAME] [--replicas R] [--experts-per-actor N] [--nats URL] [--nats-port P]
-  eaas node --nats URL[,URL...] --model DIR --role gate|supervisor[,...] [--name NAME] [--experts SPEC] [--replicas R] [--experts-per-actor N] [--node-name NAME]
+  eaas up [--model DIR] [--name NAME] [--replicas R] [--experts-per-actor N] [--nats URL] [--nats-port P] [--supervision FILE] [--strategy S]
+  eaas node --nats URL[,URL...] --model DIR --role gate|supervisor[,...] [--name NAME] [--experts SPEC] [--replicas R] [--experts-per-actor N] [--node-name NAME] [--supervision FILE] [--strategy S]
+  eaas retire --nats URL --instance NAME
   eaas generate --monolithic --model DIR (--prompt-ids 1,2,3 | --prompt TEXT) --max-tokens N [--json] [--logits] [--no-eos]
   eaas generate --nats URL [--model NAME] (--prompt-ids 1,2,3 | --prompt TEXT) --max-tokens N [--json] [--logits] [--no-eos]
   eaas status --nats URL [--json]

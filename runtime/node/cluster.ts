@@ -9,6 +9,7 @@ import type { NatsConnection } from 'nats';
 import { GateActor } from '../../actors/gate.js';
 import { parseExpertSpec, place } from '../../actors/placement.js';
 import { SupervisorActor, type ChildSpec } from '../../actors/supervisor.js';
+import type { SupervisionPolicy } from '../../actors/supervision.js';
 import { Checkpoint } from '../../model/checkpoint.js';
 import { initCheckpoint } from '../../model/init.js';
 import { startTracing, type TracingHandle } from '../../observability/tracing.js';
@@ -38,6 +39,10 @@ export interface NodeOptions {
   node?: string;
   /** Extra environment for expert actors (test knobs such as EAAS_EXPERT_DELAY_MS). */
   expertEnv?: Record<string, string>;
+  /** Supervision policy of this node's supervisor (defaults: DEFAULT_SUPERVISION). */
+  supervision?: Partial<SupervisionPolicy>;
+  /** Called when a supervision group escalates with the `exit` policy. */
+  onEscalate?: (reason: string) => void;
   /** Extra span processors of this process (tests capture spans with them). */
   spanProcessors?: SpanProcessor[];
 }
@@ -83,6 +88,8 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         node,
         children,
         hangMs: settings.hangMs,
+        policy: o.supervision,
+        onEscalate: o.onEscalate,
         spawn: (child) =>
           fork(EXPERT_PROCESS, [], {
             stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

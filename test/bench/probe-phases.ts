@@ -7,15 +7,15 @@ import type { ExpertBatch } from '../../model/forward.js';
 import { allExperts } from '../../model/monolithic.js';
 import { benchCheckpoint } from './checkpoints.js';
 import { phases, TimedForward } from './forward-timed.js';
-import { patchOrtSessions } from './ort-patch.js';
+import { disableOrtSpinning } from './ort-nospin.js';
 
 const preset = (process.argv[2] ?? 'bench') as 'tiny' | 'bench';
 const conc = Number(process.argv[3] ?? 1);
 const mode = process.argv[4] ?? 'asis'; // asis | nospin | t1
 const seqAttn = process.argv.includes('seqattn');
 const seqExperts = process.argv.includes('seqexp');
-if (mode === 'nospin') patchOrtSessions({ extra: { session: { 'intra_op.allow_spinning': '0' } } });
-if (mode === 't1') patchOrtSessions({ intraOpNumThreads: 1 });
+if (mode === 'nospin') disableOrtSpinning();
+if (mode === 't1') process.env.EAAS_ORT_THREADS = '1';
 
 const ck = Checkpoint.open(benchCheckpoint(preset).dir);
 const c = ck.config;

@@ -1,0 +1,18 @@
+// `eaas retire`: drain one expert actor (finish its in-flight dispatches) and stop it for good.
+import { retireInstance } from '../../actors/supervisor-client.js';
+import { connectNats } from '../connection.js';
+import { parseFlags, requiredString } from './flags.js';
+
+const FLAGS = { nats: { type: 'string' }, instance: { type: 'string' } } as const;
+
+export async function retireCommand(argv: string[]): Promise<void> {
+  const { values } = parseFlags(argv, FLAGS);
+  const instance = requiredString(values, 'instance', 'the expert actor to retire (names: eaas status)');
+  const nc = await connectNats(requiredString(values, 'nats', 'the cluster’s NATS URL'), 'eaas-retire');
+  try {
+    const { node } = await retireInstance(nc, instance);
+    process.stdout.write(`retired ${instance} on node ${node}\n`);
+  } finally {
+    await nc.close();
+  }
+}

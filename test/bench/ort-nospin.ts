@@ -1,0 +1,19 @@
+// Benchmark-only preview of a proposed fix: ONNX Runtime sessions whose intra-op threads do not spin.
+// Every session has its own intra-op thread pool; by default its workers busy-wait after each run,
+// stealing the cores the next session (or another process) needs. This patches session creation
+// in this process only, for sessions created afterwards; the product code is unchanged.
+import * as ort from 'onnxruntime-node';
+
+export const NO_SPIN: ort.InferenceSession.SessionOptions = { extra: { session: { 'intra_op.allow_spinning': '0' } } };
+
+let patched = false;
+
+export function disableOrtSpinning(): void {
+  if (patched) return;
+  patched = true;
+  type Create = (model: unknown, opts?: ort.InferenceSession.SessionOptions) => Promise<ort.InferenceSession>;
+  const session = ort.InferenceSession as unknown as { create: Create };
+  const create = session.create.bind(ort.InferenceSession);
+  session.create = (model, opts = {}) =>
+    create(model, { ...opts, extra: { ...opts.extra, session: { ...(opts.extra?.session as object), ...(NO_SPIN.extra!.session as object) } } });
+}

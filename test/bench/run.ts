@@ -1,0 +1,270 @@
+// `npm run bench`: decode throughput of the monolithic executor and of the disaggregated one over NATS,
+// measured side by side in one run, plus micro numbers (NATS round trip, one expert dispatch).
+// Usage: node dist/test/bench/run.js [--presets tiny,bench] [--quick] [--no-fix-preview]
+import type { NatsConnection } from 'nats';
+import { requestGenerate } from '../../actors/gate-client.js';
+import { Checkpoint } from '../../model/checkpoint.js';
+import { PRESETS, type PresetName } from '../../model/init.js';
+import { openMonolithic } from '../../model/monolithic.js';
+import { connectNats } from '../../runtime/connection.js';
+import { DEFAULT_EXPERT_THREADS, startLocalCluster, type LocalCluster } from '../../runtime/node/cluster.js';
+import { benchCheckpoint } from './checkpoints.js';
+import { benchPrompt, decode, mismatches, type DecodeRun, type GenerateFn } from './decode.js';
+import { expertDispatch, natsRoundTrip, type DispatchBench, type Latency } from './micro.js';
+import { disableOrtSpinning } from './ort-nospin.js';
+import { fmt, median, table, timeRuns } from './stats.js';
+
+const CONCURRENCIES = [1, 32] as const;
+/** Expert actor processes the cluster gets for every preset (replicas 1). */
+const ACTORS = 2;
+const RTT_BYTES = 4096;
+const DISPATCH_ROWS = [1, 256];
+const TTFT_REPS = 3;
+
+interface Args {
+  presets: PresetName[];
+  quick: boolean;
+  fixPreview: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { presets: ['tiny', 'bench'], quick: false, fixPreview: true };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--quick') args.quick = true;
+    else if (a === '--no-fix-preview') args.fixPreview = false;
+    else if (a === '--presets' || a.startsWith('--presets=')) {
+      const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
+      const names = (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+      const bad = names.filter((n) => !Object.hasOwn(PRESETS, n));
+      if (names.length === 0 || bad.length > 0) throw new Error(`--presets takes a list of ${Object.keys(PRESETS).join(', ')}; got ${JSON.stringify(v)}`);
+      args.presets = names as PresetName[];
+    } else if (a === '--help' || a === '-h') {
+      console.log('usage: node dist/test/bench/run.js [--presets tiny,bench] [--quick] [--no-fix-preview]');
+      process.exit(0);
+    } else throw new Error(`unknown argument ${a} (try --help)`);
+  }
+  return args;
+}
+
+interface Settings {
+  maxTokens: number;
+  /** Waves of prompts per concurrency: more waves at concurrency 1 steady the number. */
+  rounds(preset: PresetName, concurrency: number): number;
+  dispatchReps(rows: number): number;
+  rttReps: number;
+}
+
+function settings(quick: boolean): Settings {
+  return {
+    maxTokens: quick ? 8 : 32,
+    rounds: (preset, c) => (c > 1 || quick ? 1 : preset === 'tiny' ? 8 : 2),
+    dispatchReps: (rows) => (quick ? 20 : rows > 16 ? 40 : 200),
+    rttReps: quick ? 300 : 2000,
+  };
+}
+
+/** One executor's numbers for one preset. */
+interface ExecutorResult {
+  loadMs: number;
+  ttftMs: number;
+  runs: Map<number, DecodeRun>;
+}
+
+async function measureExecutor(gen: GenerateFn, vocab: number, preset: PresetName, s: Settings, loadMs: number): Promise<ExecutorResult> {
+  // warm-up: first runs allocate arenas and page weights in
+  await gen(benchPrompt(999, vocab), 2);
+  // time to first token: the prefill of a 16-token prompt plus the LM head, one request alone
+  let k = 0;
+  const ttft = await timeRuns(() => gen(benchPrompt(1000 + k++, vocab), 1), TTFT_REPS, 0);
+  const runs = new Map<number, DecodeRun>();
+  for (const c of CONCURRENCIES) runs.set(c, await decode(gen, vocab, c, s.rounds(preset, c), s.maxTokens));
+  return { loadMs, ttftMs: median(ttft), runs };
+}
+
+async function runMonolithic(dir: string, preset: PresetName, s: Settings): Promise<ExecutorResult> {
+  const t0 = performance.now();
+  const model = await openMonolithic(dir);
+  const loadMs = performance.now() - t0;
+  try {
+    const gen: GenerateFn = async (prompt, maxTokens) => (await model.engine.generate(prompt, { maxTokens, stopAtEos: false })).tokens;
+    return await measureExecutor(gen, model.checkpoint.config.vocabSize, preset, s, loadMs);
+  } finally {
+    await model.close();
+  }
+}
+
+interface NatsResult extends ExecutorResult {
+  layout: string;
+  rtt?: Latency;
+  dispatch?: DispatchBench[];
+}
+
+async function runNats(dir: string, preset: PresetName, s: Settings, micro: boolean): Promise<NatsResult> {
+  const c = PRESETS[preset];
+  const experts = c.numHiddenLayers * c.numLocalExperts;
+  const perActor = Math.ceil(experts / ACTORS);
+  const actorThreads = Number(process.env.EAAS_ORT_THREADS ?? DEFAULT_EXPERT_THREADS);
+  const layout = `replicas 1, ${perActor} experts per actor -> ${Math.ceil(experts / perActor)} expert actor processes (ORT threads ${actorThreads} each); gate and nats-server on the same host`;
+  const t0 = performance.now();
+  const cluster: LocalCluster = await startLocalCluster({ modelDir: dir, replicas: 1, expertsPerActor: perActor });
+  const loadMs = performance.now() - t0;
+  let client: NatsConnection | undefined;
+  try {
+    client = await connectNats(cluster.url, 'eaas-bench-client');
+    const nc = client;
+    const gen: GenerateFn = async (prompt, maxTokens) => (await requestGenerate(nc, cluster.model, { prompt, max_tokens: maxTokens, stop_at_eos: false })).tokens;
+    const result: NatsResult = { ...(await measureExecutor(gen, c.vocabSize, preset, s, loadMs)), layout };
+    if (micro) {
+      result.rtt = await natsRoundTrip(cluster.url, RTT_BYTES, s.rttReps);
+      const ckpt = Checkpoint.open(dir);
+      try {
+        result.dispatch = await expertDispatch(cluster.gate!.experts, ckpt, DISPATCH_ROWS, s.dispatchReps, actorThreads);
+      } finally {
+        ckpt.close();
+      }
+    }
+    return result;
+  } finally {
+    await client?.close();
+    await cluster.stop();
+  }
+}
+
+interface PresetResult {
+  preset: PresetName;
+  generatedMs?: number;
+  mono: ExecutorResult;
+  nats: NatsResult;
+  /** Prompts whose NATS tokens differ from the monolithic ones, per concurrency. */
+  mismatch: Map<number, { compared: number; differing: number[] }>;
+  /** Prompts whose monolithic tokens at concurrency 1 differ from those at 32 (batch invariance). */
+  batchMismatch: { compared: number; differing: number[] };
+  fix?: { mono: ExecutorResult; nats: ExecutorResult; monoMismatch: number; natsMismatch: number };
+}
+
+const ratio = (a: number, b: number) => `${fmt(a / b, 2)}x`;
+const secs = (ms: number) => fmt(ms / 1000, 1);
+
+function report(results: PresetResult[], s: Settings, args: Args): number {
+  let bad = 0;
+  console.log(`\n== decode throughput (generated tokens/s; ${s.maxTokens} tokens per prompt of 16, stopAtEos false; wall time includes prefill) ==`);
+  const rows: string[][] = [];
+  for (const r of results) {
+    for (const c of CONCURRENCIES) {
+      const m = r.mono.runs.get(c)!;
+      const n = r.nats.runs.get(c)!;
+      const mm = r.mismatch.get(c)!;
+      bad += mm.differing.length;
+      rows.push([r.preset, String(c), `${m.prompts}x${s.maxTokens}`, fmt(m.tokPerS), fmt(n.tokPerS), ratio(n.tokPerS, m.tokPerS), `${mm.differing.length}/${mm.compared}`]);
+    }
+  }
+  console.log(table(['preset', 'concurrency', 'prompts x tokens', 'monolithic tok/s', 'NATS tok/s', 'NATS/monolithic', 'token mismatches'], rows));
+
+  console.log('\n== load and time to first token (16-token prompt, max_tokens 1, median of 3) ==');
+  console.log(
+    table(
+      ['preset', 'checkpoint gen s', 'monolithic load s', 'NATS cluster start s', 'monolithic TTFT ms', 'NATS TTFT ms', 'NATS/monolithic'],
+      results.map((r) => [
+        r.preset,
+        r.generatedMs === undefined ? 'cached' : secs(r.generatedMs),
+        secs(r.mono.loadMs),
+        secs(r.nats.loadMs),
+        fmt(r.mono.ttftMs),
+        fmt(r.nats.ttftMs),
+        ratio(r.nats.ttftMs, r.mono.ttftMs),
+      ]),
+    ),
+  );
+  for (const r of results) console.log(`  ${r.preset}: cluster = ${r.nats.layout}`);
+
+  const micro = results.filter((r) => r.nats.rtt);
+  if (micro.length > 0) {
+    console.log(`\n== micro: NATS request/reply of ${RTT_BYTES} B (echo responder on another connection) ==`);
+    console.log(table(['preset server', 'p50 ms', 'p90 ms', 'n'], micro.map((r) => [r.preset, fmt(r.nats.rtt!.p50, 3), fmt(r.nats.rtt!.p90, 3), String(r.nats.rtt!.n)])));
+    console.log('\n== micro: one expert (layer 0, expert 0), gate dispatcher -> NATS -> expert actor vs ExpertSet in this process (same ORT threads as an actor) ==');
+    const drows: string[][] = [];
+    for (const r of micro) {
+      for (const d of r.nats.dispatch!) {
+        drows.push([r.preset, String(d.rows), fmt(d.nats.p50, 3), fmt(d.local.p50, 3), fmt(d.nats.p50 - d.local.p50, 3), ratio(d.nats.p50, d.local.p50), fmt((d.rows / d.nats.p50) * 1000, 0), fmt((d.rows / d.local.p50) * 1000, 0)]);
+      }
+    }
+    console.log(table(['preset', 'rows', 'NATS p50 ms', 'local p50 ms', 'overhead ms', 'NATS/local', 'NATS rows/s', 'local rows/s'], drows));
+  }
+
+  console.log('\n== checks ==');
+  for (const r of results) {
+    const b = r.batchMismatch;
+    bad += b.differing.length;
+    console.log(`  ${r.preset}: NATS vs monolithic token mismatches ${[...r.mismatch.values()].reduce((a, m) => a + m.differing.length, 0)}; monolithic alone vs batched of 32 mismatches ${b.differing.length}/${b.compared}`);
+  }
+
+  const fixed = results.filter((r) => r.fix);
+  if (fixed.length > 0) {
+    console.log("\n== proposed fix preview: ORT sessions with session.intra_op.allow_spinning=0 (patched in this bench process only; expert actors unchanged) ==");
+    const frows: string[][] = [];
+    for (const r of fixed) {
+      const f = r.fix!;
+      bad += f.monoMismatch + f.natsMismatch;
+      for (const c of CONCURRENCIES) {
+        const m0 = r.mono.runs.get(c)!.tokPerS;
+        const m1 = f.mono.runs.get(c)!.tokPerS;
+        const n0 = r.nats.runs.get(c)!.tokPerS;
+        const n1 = f.nats.runs.get(c)!.tokPerS;
+        frows.push([r.preset, String(c), fmt(m0), fmt(m1), ratio(m1, m0), fmt(n0), fmt(n1), ratio(n1, n0), ratio(n1, m1)]);
+      }
+      frows.push([r.preset, 'TTFT ms', fmt(r.mono.ttftMs), fmt(f.mono.ttftMs), ratio(r.mono.ttftMs, f.mono.ttftMs), fmt(r.nats.ttftMs), fmt(f.nats.ttftMs), ratio(r.nats.ttftMs, f.nats.ttftMs), ratio(f.mono.ttftMs, f.nats.ttftMs)]);
+    }
+    console.log(table(['preset', 'concurrency', 'mono tok/s', 'mono no-spin', 'speedup', 'NATS tok/s', 'NATS no-spin gate', 'speedup', 'NATS/mono no-spin'], frows));
+    console.log(`  (token mismatches with the fix vs without: ${fixed.reduce((a, r) => a + r.fix!.monoMismatch + r.fix!.natsMismatch, 0)}; TTFT speedup column is old/new)`);
+  }
+  console.log(`\npresets ${args.presets.join(',')}${args.quick ? ' (quick)' : ''}; host: ${(process.env.EAAS_ORT_THREADS ? `EAAS_ORT_THREADS=${process.env.EAAS_ORT_THREADS}, ` : '')}node ${process.version}`);
+  return bad;
+}
+
+const allMismatches = (a: ExecutorResult, b: ExecutorResult) =>
+  CONCURRENCIES.reduce((n, c) => n + mismatches(a.runs.get(c)!.outputs, b.runs.get(c)!.outputs).differing.length, 0);
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
+  const s = settings(args.quick);
+  const results: PresetResult[] = [];
+  const started = performance.now();
+  const log = (msg: string) => console.log(`[${secs(performance.now() - started).padStart(6)} s] ${msg}`);
+  for (const preset of args.presets) {
+    log(`${preset}: checkpoint`);
+    const { dir, generatedMs } = benchCheckpoint(preset);
+    log(`${preset}: monolithic (${dir})`);
+    const mono = await runMonolithic(dir, preset, s);
+    log(`${preset}: disaggregated over NATS`);
+    const nats = await runNats(dir, preset, s, true);
+    const mismatch = new Map(CONCURRENCIES.map((c) => [c, mismatches(mono.runs.get(c)!.outputs, nats.runs.get(c)!.outputs)]));
+    const batchMismatch = mismatches(mono.runs.get(1)!.outputs, mono.runs.get(32)!.outputs);
+    results.push({ preset, generatedMs, mono, nats, mismatch, batchMismatch });
+  }
+  if (args.fixPreview) {
+    // sessions created from here on do not spin; everything measured above used the product defaults
+    disableOrtSpinning();
+    for (const r of results) {
+      const { dir } = benchCheckpoint(r.preset);
+      log(`${r.preset}: monolithic, ORT no-spin`);
+      const mono = await runMonolithic(dir, r.preset, s);
+      log(`${r.preset}: NATS, ORT no-spin in the gate`);
+      const nats = await runNats(dir, r.preset, s, false);
+      r.fix = { mono, nats, monoMismatch: allMismatches(r.mono, mono), natsMismatch: allMismatches(r.mono, nats) };
+    }
+  }
+  log('done');
+  return report(results, s, args);
+}
+
+main().then(
+  (bad) => {
+    if (bad > 0) console.error(`\nFAILED: ${bad} token mismatches (disaggregated and batched runs must equal the monolithic tokens)`);
+    process.exit(bad > 0 ? 1 : 0);
+  },
+  (err: unknown) => {
+    console.error(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exit(1);
+  },
+);

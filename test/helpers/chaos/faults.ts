@@ -1,0 +1,91 @@
+// Process faults (kill -9, SIGSTOP/SIGCONT) and the clocks that time what follows them.
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Sends `signal` to `pid`; false when the process is already gone. */
+export function signal(pid: number, sig: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, sig);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+}
+
+export const kill9 = (pid: number) => signal(pid, 'SIGKILL');
+export const pause = (pid: number) => signal(pid, 'SIGSTOP');
+export const resume = (pid: number) => signal(pid, 'SIGCONT');
+
+/** True while a process with this pid exists (zombies included). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Polls `cond` every `everyMs` until it is true (returns the time it took) or `timeoutMs` passes (returns undefined). */
+export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 20): Promise<number | undefined> {
+  const t0 = Date.now();
+  for (;;) {
+    if (await cond()) return Date.now() - t0;
+    if (Date.now() - t0 > timeoutMs) return undefined;
+    await sleep(everyMs);
+  }
+}
+
+/** What one fault was and what followed it; times are ms after `at`. */
+export interface FaultRecord {
+  kind: string;
+  target: string;
+  at: number;
+  /** Until when the fault lasted (SIGSTOP, proxy modes, a stopped server); a point fault has none. */
+  until?: number;
+  /** First increase of the gate's redirect counter after the fault. */
+  redirectMs?: number;
+  /** From the fault to the supervisor showing the child running again with a new pid. */
+  restartMs?: number;
+  /** Longest stretch without any successful completion, in the 10 s after the fault. */
+  gapMs?: number;
+  note?: string;
+}
+
+/** Samples a counter (the gate's redirects) and remembers when it changed. */
+export class CounterSampler {
+  private readonly changes: { at: number; value: number }[] = [];
+  private last: number | undefined;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly read: () => number | undefined, everyMs = 5) {
+    this.last = read();
+    this.timer = setInterval(() => this.sample(), everyMs);
+  }
+
+  private sample(): void {
+    const v = this.read();
+    if (v !== undefined && v !== this.last) this.changes.push({ at: Date.now(), value: v });
+    this.last = v;
+  }
+
+  /** Whether the counter can be read at all (the product may not expose it). */
+  get available(): boolean {
+    return this.last !== undefined;
+  }
+
+  get value(): number | undefined {
+    return this.last;
+  }
+
+  /** ms from `t` to the first change at or after it, if any came before `until`. */
+  firstChangeAfter(t: number, until = Infinity): number | undefined {
+    const c = this.changes.find((x) => x.at >= t && x.at <= until);
+    return c ? c.at - t : undefined;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.sample();
+  }
+}

@@ -1,0 +1,171 @@
+// A steady, seeded stream of generate requests through a real cluster, every request recorded.
+import type { NatsConnection } from 'nats';
+import { GenerateError, requestGenerate } from '../../../actors/gate-client.js';
+import { openMonolithic } from '../../../model/monolithic.js';
+
+/** mulberry32: a small seeded PRNG, so a run's prompts and fault choices can be replayed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export const pick = <T>(rng: () => number, items: readonly T[]): T => items[Math.floor(rng() * items.length)]!;
+
+export interface PromptSetOptions {
+  count?: number;
+  minLen?: number;
+  maxLen?: number;
+  vocab?: number;
+}
+
+/** Ids 0..2 are PAD/BOS/EOS in generated checkpoints; prompts use the rest of the vocabulary. */
+const FIRST_ORDINARY_ID = 3;
+
+export function makePrompts(seed: number, o: PromptSetOptions = {}): number[][] {
+  const { count = 12, minLen = 3, maxLen = 20, vocab = 512 } = o;
+  const rng = prng(seed);
+  return Array.from({ length: count }, () => {
+    const len = minLen + Math.floor(rng() * (maxLen - minLen + 1));
+    return Array.from({ length: len }, () => FIRST_ORDINARY_ID + Math.floor(rng() * (vocab - FIRST_ORDINARY_ID)));
+  });
+}
+
+export interface Expected {
+  tokens: number[];
+  logits: Float32Array;
+}
+
+/** The reference answers: the monolithic executor on the same checkpoint. */
+export async function expectedOutputs(dir: string, prompts: number[][], maxTokens: number): Promise<Expected[]> {
+  const mono = await openMonolithic(dir);
+  try {
+    const out: Expected[] = [];
+    for (const p of prompts) {
+      const r = await mono.engine.generate(p, { maxTokens, logits: true, stopAtEos: false });
+      out.push({ tokens: r.tokens, logits: r.logits! });
+    }
+    return out;
+  } finally {
+    await mono.close();
+  }
+}
+
+export type Outcome = 'ok' | 'error' | 'unknown';
+
+export interface RequestRecord {
+  id: number;
+  /** Index into the prompt set. */
+  prompt: number;
+  worker: number;
+  start: number;
+  /** Unset while in flight; still unset after the run means the client call never settled (lost). */
+  end?: number;
+  outcome?: Outcome;
+  tokens?: number[];
+  logits?: Float32Array;
+  error?: string;
+  code?: number;
+}
+
+export interface WorkloadOptions {
+  nc: NatsConnection;
+  model: string;
+  prompts: number[][];
+  maxTokens: number;
+  /** Requests in flight at once. */
+  concurrency?: number;
+  durationMs: number;
+  /** Client-side bound of one request; no answer by then is an unknown outcome. */
+  requestTimeoutMs: number;
+  seed: number;
+}
+
+export interface WorkloadRun {
+  records: RequestRecord[];
+  startedAt: number;
+  /** When the last request was issued. */
+  stoppedAt: number;
+  /** When the last request settled. */
+  finishedAt: number;
+}
+
+export interface RunningWorkload {
+  readonly records: RequestRecord[];
+  readonly startedAt: number;
+  readonly deadline: number;
+  /** Resolves when issuing has stopped and every request has settled (or was given up as lost). */
+  readonly done: Promise<WorkloadRun>;
+  /** Stop issuing new requests early. */
+  stop(): void;
+}
+
+/** Extra time past the client bound after which a request whose call never settled is counted lost. */
+const LOST_GRACE_MS = 5_000;
+
+export function startWorkload(o: WorkloadOptions): RunningWorkload {
+  const records: RequestRecord[] = [];
+  const rng = prng(o.seed);
+  const startedAt = Date.now();
+  const deadline = startedAt + o.durationMs;
+  let stopped = false;
+  let stoppedAt = startedAt;
+  let nextId = 0;
+
+  const one = async (worker: number): Promise<void> => {
+    const rec: RequestRecord = { id: nextId++, prompt: Math.floor(rng() * o.prompts.length), worker, start: Date.now() };
+    records.push(rec);
+    const call = requestGenerate(
+      o.nc,
+      o.model,
+      { prompt: o.prompts[rec.prompt], max_tokens: o.maxTokens, logits: true, stop_at_eos: false },
+      o.requestTimeoutMs,
+    ).then(
+      (r) => {
+        rec.end = Date.now();
+        rec.outcome = 'ok';
+        rec.tokens = r.tokens;
+        rec.logits = r.logits;
+      },
+      (err: unknown) => {
+        rec.end = Date.now();
+        rec.error = err instanceof Error ? err.message : String(err);
+        rec.code = err instanceof GenerateError ? err.code : undefined;
+        // requestGenerate's own timeout: the cluster never answered within the bound
+        rec.outcome = err instanceof GenerateError && err.code === 504 ? 'unknown' : 'error';
+      },
+    );
+    // a call that never settles, even past its own bound, must not stall the workload: it stays lost
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([call, new Promise<void>((r) => (timer = setTimeout(r, o.requestTimeoutMs + LOST_GRACE_MS)))]);
+    clearTimeout(timer);
+  };
+
+  const worker = async (w: number): Promise<void> => {
+    while (!stopped && Date.now() < deadline) {
+      stoppedAt = Date.now();
+      await one(w);
+    }
+  };
+
+  const done = Promise.all(Array.from({ length: o.concurrency ?? 4 }, (_, w) => worker(w))).then(() => ({
+    records,
+    startedAt,
+    stoppedAt,
+    finishedAt: Math.max(startedAt, ...records.map((r) => r.end ?? 0)),
+  }));
+  return {
+    records,
+    startedAt,
+    deadline,
+    done,
+    stop: () => {
+      stopped = true;
+    },
+  };
+}
