@@ -144,13 +144,17 @@ export class RemoteExperts implements ExpertBackend {
     return [...byInstance].flatMap(([instance, group]) => splitRows(group, maxRows).map((p) => ({ instance, pieces: p })));
   }
 
+  /** The replica expected to answer first: (rows in flight + planned + 1) x its recent latency; rotating on ties. */
   private leastLoaded(candidates: Instance[], planned: Map<string, number>): Instance {
+    const known = candidates.map((c) => this.hedge.estimate(c.instance)).filter((v): v is number => v !== undefined);
+    // an instance without a fresh latency counts as the fastest known, so it gets (re)measured
+    const fallback = known.length > 0 ? Math.min(...known) : 1;
+    const score = (x: Instance) => (x.inflightRows + (planned.get(x.instance) ?? 0) + 1) * (this.hedge.estimate(x.instance) ?? fallback);
     const start = this.rotation++ % candidates.length;
     let best = candidates[start];
     for (let i = 1; i < candidates.length; i++) {
       const c = candidates[(start + i) % candidates.length];
-      const load = (x: Instance) => x.inflightRows + (planned.get(x.instance) ?? 0);
-      if (load(c) < load(best)) best = c;
+      if (score(c) < score(best)) best = c;
     }
     return best;
   }
@@ -172,17 +176,18 @@ export class RemoteExperts implements ExpertBackend {
     const experts = pieces.map((p) => step.batches[p.batch].expert);
     const payload = encodeDispatch({ layer: step.layer, experts, rows, x }, H, this.o.wire ?? 'f32');
     const request = (target: string) => this.request(step.layer, target, experts, total, payload);
+    const ids = experts.map((e) => `${step.layer}:${e}`);
+    const peers = this.directory.all().filter((i) => i.up && i.instance !== instance && ids.every((id) => i.experts.has(id)));
     const primary = request(instance);
-    const delay = this.hedge.delayMs();
+    const delay = this.hedge.delayMs(peers.map((p) => p.instance));
     const y =
       delay === undefined
         ? await primary
         : await firstAnswer(primary, delay, () => {
-            const ids = experts.map((e) => `${step.layer}:${e}`);
-            const alt = this.directory.all().filter((i) => i.up && i.instance !== instance && ids.every((id) => i.experts.has(id)));
-            if (alt.length === 0 || !this.hedge.take()) return undefined;
+            const alive = peers.filter((p) => p.up);
+            if (alive.length === 0 || !this.hedge.take()) return undefined;
             this.counters.hedges++;
-            return request(this.leastLoaded(alt, new Map()).instance).then((v) => {
+            return request(this.leastLoaded(alive, new Map()).instance).then((v) => {
               this.counters.hedgeWins++;
               return v;
             });
@@ -227,7 +232,7 @@ export class RemoteExperts implements ExpertBackend {
         throw new DispatchError(`expert instance ${instance} answered ${errCode}: ${reply.headers?.get('Nats-Service-Error')}`, Number(errCode) || 500);
       }
       const y = decodeDispatchReply(reply.data, total, this.hidden);
-      this.hedge.observe(performance.now() - started);
+      this.hedge.observe(instance, performance.now() - started);
       return y;
     } catch (err) {
       recordError(span, err);

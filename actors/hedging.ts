@@ -1,9 +1,9 @@
-// When to hedge a dispatch: much slower than the recent latency of its peers, within an extra-load budget.
+// When to hedge a dispatch: much slower than its peers' recent latency, within an extra-load budget.
 
 export interface HedgeOptions {
   /** Hedge at all (default true). Env: EAAS_HEDGE=0 turns it off. */
   enabled: boolean;
-  /** Hedge after factor × the recent p95 latency... */
+  /** Hedge once a dispatch took factor × the fastest peer's recent latency... */
   factor: number;
   /** ...but never sooner than this. */
   minDelayMs: number;
@@ -11,35 +11,49 @@ export interface HedgeOptions {
   budget: number;
 }
 
-export const DEFAULT_HEDGE: HedgeOptions = { enabled: true, factor: 4, minDelayMs: 25, budget: 0.1 };
+export const DEFAULT_HEDGE: HedgeOptions = { enabled: true, factor: 4, minDelayMs: 20, budget: 0.1 };
 
-const WINDOW = 256;
-/** Until this many latencies are known, the delay is the minimum times a safety margin. */
-const WARMUP = 16;
-const WARMUP_DELAY_FACTOR = 20;
+/** Weight of the newest latency in an instance's moving average. */
+const EWMA_ALPHA = 0.2;
+/** An instance's average counts once it has this many samples. */
+const MIN_SAMPLES = 4;
+/** A latency older than this is forgotten, so an instance that was slow gets tried again. */
+const STALE_MS = 2000;
 /** Budget tokens never pile up past this many hedges. */
 const MAX_BURST = 8;
 
 export class HedgePolicy {
-  private readonly latencies = new Float64Array(WINDOW);
-  private count = 0;
+  private readonly latency = new Map<string, { avg: number; n: number; at: number }>();
   private tokens = 1;
 
   constructor(readonly o: HedgeOptions = DEFAULT_HEDGE) {}
 
   /** Records a successful dispatch's latency and earns a fraction of a hedge. */
-  observe(ms: number): void {
-    this.latencies[this.count++ % WINDOW] = ms;
+  observe(instance: string, ms: number): void {
+    const now = Date.now();
+    const l = this.latency.get(instance);
+    if (!l) this.latency.set(instance, { avg: ms, n: 1, at: now });
+    else if (now - l.at > STALE_MS) Object.assign(l, { avg: ms, at: now });
+    else {
+      l.avg += EWMA_ALPHA * (ms - l.avg);
+      l.n++;
+      l.at = now;
+    }
     this.tokens = Math.min(MAX_BURST, this.tokens + this.o.budget);
   }
 
-  /** How long to wait before hedging a dispatch started now; undefined = do not hedge. */
-  delayMs(): number | undefined {
-    if (!this.o.enabled) return undefined;
-    const n = Math.min(this.count, WINDOW);
-    if (n < WARMUP) return this.o.minDelayMs * WARMUP_DELAY_FACTOR;
-    const sorted = Array.from(this.latencies.subarray(0, n)).sort((a, b) => a - b);
-    return Math.max(this.o.minDelayMs, this.o.factor * sorted[Math.floor(0.95 * (n - 1))]);
+  /** An instance's recent average latency, if it has a fresh one. */
+  estimate(instance: string): number | undefined {
+    const l = this.latency.get(instance);
+    return l && l.n >= MIN_SAMPLES && Date.now() - l.at <= STALE_MS ? l.avg : undefined;
+  }
+
+  /** How long to wait before hedging a dispatch to one of `peers`; undefined = do not hedge. */
+  delayMs(peers: string[]): number | undefined {
+    if (!this.o.enabled || peers.length === 0) return undefined;
+    let fastest = Infinity;
+    for (const p of peers) fastest = Math.min(fastest, this.estimate(p) ?? Infinity);
+    return Number.isFinite(fastest) ? Math.max(this.o.minDelayMs, this.o.factor * fastest) : undefined;
   }
 
   /** Takes one hedge from the budget; false when spent. */

@@ -1,6 +1,7 @@
 // `npm run bench`: decode throughput of the monolithic executor and of the disaggregated one over NATS,
 // measured side by side in one run, plus micro numbers (NATS round trip, one expert dispatch).
 // Usage: node dist/test/bench/run.js [--presets tiny,bench] [--quick] [--no-fix-preview]
+import { cpus, loadavg, totalmem } from 'node:os';
 import type { NatsConnection } from 'nats';
 import { requestGenerate } from '../../actors/gate-client.js';
 import { Checkpoint } from '../../model/checkpoint.js';
@@ -213,14 +214,24 @@ function report(results: PresetResult[], s: Settings, args: Args): number {
         const n1 = f.nats.runs.get(c)!.tokPerS;
         frows.push([r.preset, String(c), fmt(m0), fmt(m1), ratio(m1, m0), fmt(n0), fmt(n1), ratio(n1, n0), ratio(n1, m1)]);
       }
-      frows.push([r.preset, 'TTFT ms', fmt(r.mono.ttftMs), fmt(f.mono.ttftMs), ratio(r.mono.ttftMs, f.mono.ttftMs), fmt(r.nats.ttftMs), fmt(f.nats.ttftMs), ratio(r.nats.ttftMs, f.nats.ttftMs), ratio(f.mono.ttftMs, f.nats.ttftMs)]);
     }
     console.log(table(['preset', 'concurrency', 'mono tok/s', 'mono no-spin', 'speedup', 'NATS tok/s', 'NATS no-spin gate', 'speedup', 'NATS/mono no-spin'], frows));
-    console.log(`  (token mismatches with the fix vs without: ${fixed.reduce((a, r) => a + r.fix!.monoMismatch + r.fix!.natsMismatch, 0)}; TTFT speedup column is old/new)`);
+    console.log(
+      table(
+        ['preset', 'mono TTFT ms', 'mono no-spin', 'NATS TTFT ms', 'NATS no-spin gate', 'mono load s', 'mono load no-spin', 'NATS start s', 'NATS start no-spin'],
+        fixed.map((r) => [r.preset, fmt(r.mono.ttftMs), fmt(r.fix!.mono.ttftMs), fmt(r.nats.ttftMs), fmt(r.fix!.nats.ttftMs), secs(r.mono.loadMs), secs(r.fix!.mono.loadMs), secs(r.nats.loadMs), secs(r.fix!.nats.loadMs)]),
+      ),
+    );
+    console.log(`  token mismatches with the fix vs without: ${fixed.reduce((a, r) => a + r.fix!.monoMismatch + r.fix!.natsMismatch, 0)}`);
   }
-  console.log(`\npresets ${args.presets.join(',')}${args.quick ? ' (quick)' : ''}; host: ${(process.env.EAAS_ORT_THREADS ? `EAAS_ORT_THREADS=${process.env.EAAS_ORT_THREADS}, ` : '')}node ${process.version}`);
+  const env = process.env.EAAS_ORT_THREADS ? `, EAAS_ORT_THREADS=${process.env.EAAS_ORT_THREADS}` : '';
+  console.log(`\npresets ${args.presets.join(',')}${args.quick ? ' (quick)' : ''}; host: ${cpus().length} cores, ${fmt(totalmem() / 2 ** 30, 0)} GB, node ${process.version}${env}`);
+  console.log(`load average at start ${startLoad}, at end ${loadNow()} (other work on the host skews every number above)`);
   return bad;
 }
+
+const loadNow = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+const startLoad = loadNow();
 
 const allMismatches = (a: ExecutorResult, b: ExecutorResult) =>
   CONCURRENCIES.reduce((n, c) => n + mismatches(a.runs.get(c)!.outputs, b.runs.get(c)!.outputs).differing.length, 0);

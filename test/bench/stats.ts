@@ -28,7 +28,7 @@ export function fmt(v: number, digits = 1): string {
 /** A plain-text table: columns padded to their widest cell, numbers right-aligned. */
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const numeric = header.map((_, i) => rows.every((r) => /^[-+\d.,x%×]*$/.test(r[i] ?? '')));
+  const numeric = header.map((_, i) => rows.every((r) => /^[-+\d.,x%×/]*$/.test(r[i] ?? '')));
   const line = (cells: string[]) => cells.map((c, i) => (numeric[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }

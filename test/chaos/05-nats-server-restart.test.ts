@@ -1,0 +1,12 @@
+// Chaos scenario 5: kill -9 and restart of one of three clustered nats-servers.
+import { describe, expect, it } from 'vitest';
+import { natsServerRestart } from '../helpers/chaos/scenarios.js';
+import { scenarioTimeout, useChaosEnv } from '../helpers/chaos/suite.js';
+
+describe('chaos: kill -9 and restart of one of three clustered nats-servers', () => {
+  const env = useChaosEnv('chaos 5');
+  it('loses nothing, changes nothing, and is back at full strength', async () => {
+    const report = await natsServerRestart(env());
+    expect(report.violations).toEqual([]);
+  }, scenarioTimeout(false));
+});

@@ -1,0 +1,358 @@
+// The eaas command line as users run it: real child processes from dist/, a real nats-server via `eaas up`.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, ensureBuilt } from './helpers/build.js';
+
+const CLI_TIMEOUT_MS = 30_000;
+const UP_READY_TIMEOUT_MS = 60_000;
+const UP_EXIT_TIMEOUT_MS = 20_000;
+const TINY_VOCAB = 512;
+const BOS = 1;
+const BYTE_OFFSET = 3;
+
+interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Children still running, killed in afterAll whatever happened to the tests. */
+const running = new Set<ChildProcess>();
+
+/** Our environment without EAAS_* and OTEL_* variables, so the developer's own cannot change the outcome. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('EAAS_') && !k.startsWith('OTEL_')));
+}
+
+function startCli(args: string[]): ChildProcess {
+  const child = spawn(process.execPath, [CLI, ...args], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  return child;
+}
+
+/** Runs `eaas ARGS...` to completion (killed after CLI_TIMEOUT_MS). */
+function runCli(args: string[]): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = startCli(args);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), CLI_TIMEOUT_MS);
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** A successful run that printed exactly one JSON object on stdout. */
+function jsonOf(r: CliResult): Record<string, unknown> {
+  expect(r.code, r.stderr).toBe(0);
+  const lines = r.stdout.split('\n').filter((l) => l !== '');
+  expect(lines).toHaveLength(1);
+  return JSON.parse(lines[0]) as Record<string, unknown>;
+}
+
+/** A failure reported the CLI way: non-zero exit, nothing on stdout, one `eaas: ` line on stderr, no stack. */
+function expectOneLineError(r: CliResult, message: RegExp): void {
+  expect(r.signal).toBeNull();
+  expect(r.code).not.toBe(0);
+  expect(r.stdout).toBe('');
+  const lines = r.stderr.split('\n').filter((l) => l !== '');
+  expect(lines, r.stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(/^eaas: /);
+  expect(lines[0]).toMatch(message);
+}
+
+function expectTokenIds(tokens: unknown, count: number): void {
+  expect(tokens).toHaveLength(count);
+  for (const t of tokens as unknown[]) {
+    expect(Number.isInteger(t)).toBe(true);
+    expect(t).toBeGreaterThanOrEqual(0);
+    expect(t).toBeLessThan(TINY_VOCAB);
+  }
+}
+
+/** A process's identity: its pid and start time, so a recycled pid is never mistaken for it. */
+interface Proc {
+  pid: number;
+  start: string;
+}
+
+/** /proc/PID/stat after the command name, which may itself hold spaces and parentheses. */
+function statFields(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+const PPID = 1; // fields after the name: state, ppid, ... (stat(5) fields 3, 4, ...)
+const STARTTIME = 19; // stat(5) field 22
+
+function procOf(pid: number): Proc | undefined {
+  const f = statFields(pid);
+  return f && { pid, start: f[STARTTIME] };
+}
+
+/** Every living descendant of `root` (children, their children, ...), from the ppid of each /proc entry. */
+function descendants(root: number): Proc[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const ppid = Number(statFields(Number(entry))?.[PPID]);
+    if (ppid) children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+  }
+  const found: Proc[] = [];
+  const queue = [...(children.get(root) ?? [])];
+  while (queue.length > 0) {
+    const pid = queue.shift()!;
+    const proc = procOf(pid);
+    if (proc) found.push(proc);
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return found;
+}
+
+/** Whether the process still exists (a zombie counts: nobody has reaped it). */
+function alive(p: Proc): boolean {
+  try {
+    process.kill(p.pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+  return procOf(p.pid)?.start === p.start;
+}
+
+function waitForExit(child: ChildProcess, ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`pid ${child.pid} still running after ${ms} ms`)), ms);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal });
+    });
+  });
+}
+
+const root = mkdtempSync(join(tmpdir(), 'eaas-cli-'));
+/** A tiny checkpoint written by `eaas model init`; the model is named after the directory. */
+const MODEL = join(root, 'tiny');
+
+beforeAll(async () => {
+  ensureBuilt();
+  const init = await runCli(['model', 'init', MODEL]);
+  expect(init.code, init.stderr).toBe(0);
+});
+
+afterAll(() => {
+  for (const child of running) child.kill('SIGKILL');
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('eaas model init', () => {
+  it('writes config.json and model.safetensors of the tiny preset', () => {
+    expect(existsSync(join(MODEL, 'model.safetensors'))).toBe(true);
+    const config = JSON.parse(readFileSync(join(MODEL, 'config.json'), 'utf8'));
+    expect(config).toMatchObject({ model_type: 'mixtral', vocab_size: TINY_VOCAB });
+  });
+
+  it('refuses a directory that is not empty, with one line', async () => {
+    const before = readFileSync(join(MODEL, 'model.safetensors'));
+    expectOneLineError(await runCli(['model', 'init', MODEL]), /not empty/);
+    expect(readFileSync(join(MODEL, 'model.safetensors')).equals(before)).toBe(true);
+  });
+});
+
+describe('eaas generate --monolithic', () => {
+  const generate = (...extra: string[]) =>
+    runCli(['generate', '--monolithic', '--model', MODEL, '--max-tokens', '5', '--json', ...extra]);
+
+  it('prints one JSON object with the generated and prompt tokens, the same every run', async () => {
+    const [first, second] = await Promise.all([generate('--prompt-ids', '1,2,3'), generate('--prompt-ids', '1,2,3')]);
+    const a = jsonOf(first);
+    expectTokenIds(a.tokens, 5);
+    expect(a.prompt_tokens).toEqual([1, 2, 3]);
+    expect(a).not.toHaveProperty('logits');
+    expect(jsonOf(second).tokens).toEqual(a.tokens);
+  });
+
+  it('adds the last logits with --logits, and prints bare token ids without --json', async () => {
+    const [plain, withLogits, text] = await Promise.all([
+      generate('--prompt-ids', '1,2,3'),
+      generate('--prompt-ids', '1,2,3', '--logits'),
+      runCli(['generate', '--monolithic', '--model', MODEL, '--max-tokens', '5', '--prompt-ids', '1,2,3']),
+    ]);
+    const tokens = jsonOf(plain).tokens as number[];
+    const r = jsonOf(withLogits);
+    expect(r.tokens).toEqual(tokens);
+    expect(r.logits).toHaveLength(TINY_VOCAB);
+    expect((r.logits as unknown[]).every((x) => typeof x === 'number' && Number.isFinite(x))).toBe(true);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toBe(`${tokens.join(',')}\n`);
+  });
+
+  it('encodes --prompt TEXT with the byte tokenizer', async () => {
+    const r = jsonOf(await generate('--prompt', 'hi', '--no-eos'));
+    expect(r.prompt_tokens).toEqual([BOS, 'h'.charCodeAt(0) + BYTE_OFFSET, 'i'.charCodeAt(0) + BYTE_OFFSET]);
+    expectTokenIds(r.tokens, 5);
+    expect(typeof r.text).toBe('string');
+  });
+});
+
+describe('bad input is answered with one line on stderr', () => {
+  const brokenJson = join(root, 'broken-json');
+  const truncated = join(root, 'truncated');
+
+  beforeAll(() => {
+    mkdirSync(brokenJson);
+    writeFileSync(join(brokenJson, 'config.json'), '{"vocab_size": 512');
+    writeFileSync(join(brokenJson, 'model.safetensors'), readFileSync(join(MODEL, 'model.safetensors')));
+    mkdirSync(truncated);
+    writeFileSync(join(truncated, 'config.json'), readFileSync(join(MODEL, 'config.json')));
+    const weights = readFileSync(join(MODEL, 'model.safetensors'));
+    writeFileSync(join(truncated, 'model.safetensors'), weights.subarray(0, weights.length >> 1));
+  });
+
+  const mono = (...args: string[]) => ['generate', '--monolithic', '--model', MODEL, ...args];
+  const cases: [string, () => string[], number, RegExp][] = [
+    ['an unknown flag', () => mono('--prompt-ids', '1,2,3', '--max-tokens', '5', '--bogus'), 2, /'--bogus'/],
+    ['a missing --max-tokens', () => mono('--prompt-ids', '1,2,3'), 2, /--max-tokens is required/],
+    ['--max-tokens 0', () => mono('--prompt-ids', '1,2,3', '--max-tokens', '0'), 2, /--max-tokens must be an integer >= 1/],
+    ['a malformed --prompt-ids', () => mono('--prompt-ids', '1,x', '--max-tokens', '5'), 2, /--prompt-ids/],
+    ['a prompt id outside the vocabulary', () => mono('--prompt-ids', '1,999,3', '--max-tokens', '5'), 1, /999.*vocabulary/],
+    [
+      'a missing model directory',
+      () => ['generate', '--monolithic', '--model', join(root, 'nowhere'), '--prompt-ids', '1', '--max-tokens', '5'],
+      1,
+      /nowhere.*does not exist/,
+    ],
+    [
+      'a config.json that is not JSON',
+      () => ['generate', '--monolithic', '--model', brokenJson, '--prompt-ids', '1', '--max-tokens', '5'],
+      1,
+      /config\.json.*not valid JSON/,
+    ],
+    [
+      'a truncated model.safetensors',
+      () => ['generate', '--monolithic', '--model', truncated, '--prompt-ids', '1', '--max-tokens', '5'],
+      1,
+      /model\.safetensors/,
+    ],
+    ['model init without a directory', () => ['model', 'init'], 2, /usage: eaas model init DIR/],
+    ['an unknown command', () => ['frobnicate', '--fast'], 2, /unknown command "frobnicate"/],
+    [
+      'a NATS URL where nothing listens',
+      () => ['generate', '--nats', 'nats://127.0.0.1:1', '--prompt-ids', '1,2,3', '--max-tokens', '5', '--json'],
+      1,
+      /cannot connect to NATS at nats:\/\/127\.0\.0\.1:1/,
+    ],
+  ];
+
+  it.each(cases)('%s', async (_, args, code, message) => {
+    const r = await runCli(args());
+    expectOneLineError(r, message);
+    expect(r.code).toBe(code);
+  });
+
+  it('adds the stack trace with --verbose', async () => {
+    const r = await runCli(mono('--prompt-ids', '1,999,3', '--max-tokens', '5', '--verbose'));
+    expect(r.code).toBe(1);
+    const lines = r.stderr.split('\n');
+    expect(lines[0]).toMatch(/^eaas: .*999/);
+    expect(lines.some((l) => /^\s+at .*engine\.js/.test(l))).toBe(true);
+  });
+});
+
+describe('eaas up, then generate and status over its NATS', () => {
+  let up: ChildProcess;
+  let upOut = '';
+  let upErr = '';
+  let url: string;
+  /** The processes `up` started (nats-server, expert actors), recorded while it runs. */
+  let tree: Proc[] = [];
+
+  beforeAll(async () => {
+    up = startCli(['up', '--model', MODEL]);
+    up.stdout!.setEncoding('utf8').on('data', (d: string) => (upOut += d));
+    up.stderr!.setEncoding('utf8').on('data', (d: string) => (upErr += d));
+    url = await new Promise<string>((resolve, reject) => {
+      const fail = (why: string) => reject(new Error(`eaas up ${why}\nstdout: ${upOut}\nstderr: ${upErr}`));
+      const timer = setTimeout(() => fail(`printed no ready line within ${UP_READY_TIMEOUT_MS} ms`), UP_READY_TIMEOUT_MS);
+      up.once('exit', (code, signal) => fail(`exited (${code ?? signal}) before it was ready`));
+      up.stdout!.on('data', () => {
+        const ready = upOut.split('\n').find((l) => l.includes('ready'));
+        const m = ready?.match(/nats:\/\/127\.0\.0\.1:\d+/);
+        if (!m) return;
+        clearTimeout(timer);
+        resolve(m[0]);
+      });
+    });
+  }, UP_READY_TIMEOUT_MS + 10_000);
+
+  afterAll(() => {
+    // normally the last test stopped everything; this is for when it did not get that far
+    for (const p of [...tree, ...(up?.pid ? [procOf(up.pid)] : [])]) {
+      if (p && alive(p)) process.kill(p.pid, 'SIGKILL');
+    }
+  });
+
+  it('generates exactly the tokens and logits of the monolithic run', async () => {
+    const args = ['--max-tokens', '5', '--json', '--logits', '--no-eos'];
+    const [remote, local, remoteText, localText] = await Promise.all([
+      runCli(['generate', '--nats', url, '--prompt-ids', '1,2,3', ...args]),
+      runCli(['generate', '--monolithic', '--model', MODEL, '--prompt-ids', '1,2,3', ...args]),
+      runCli(['generate', '--nats', url, '--prompt', 'hi', ...args]),
+      runCli(['generate', '--monolithic', '--model', MODEL, '--prompt', 'hi', ...args]),
+    ]);
+    const [r, l] = [jsonOf(remote), jsonOf(local)];
+    expectTokenIds(r.tokens, 5);
+    expect(r.prompt_tokens).toEqual([1, 2, 3]);
+    expect(r.tokens).toEqual(l.tokens);
+    expect(r.logits).toHaveLength(TINY_VOCAB);
+    expect(r.logits).toEqual(l.logits);
+    const [rt, lt] = [jsonOf(remoteText), jsonOf(localText)];
+    expect(rt.prompt_tokens).toEqual(lt.prompt_tokens);
+    expect(rt.tokens).toEqual(lt.tokens);
+    expect(rt.text).toBe(lt.text);
+  });
+
+  it('shows a gate, a supervisor and two replicas of every expert in eaas status', async () => {
+    const s = jsonOf(await runCli(['status', '--nats', url, '--json'])) as {
+      actors: { service: string; model: string; experts: string[] }[];
+      replicas: Record<string, number>;
+    };
+    const count = (service: string) => s.actors.filter((a) => a.service === service).length;
+    expect(count('eaas-gate')).toBe(1);
+    expect(count('eaas-supervisor')).toBe(1);
+    // 2 layers x 8 experts x 2 replicas, 8 experts per actor
+    expect(count('eaas-expert')).toBe(4);
+    expect(s.actors.every((a) => a.model === 'tiny')).toBe(true);
+    const { num_hidden_layers: layers, num_local_experts: experts } = JSON.parse(readFileSync(join(MODEL, 'config.json'), 'utf8'));
+    const expected: Record<string, number> = {};
+    for (let l = 0; l < layers; l++) for (let e = 0; e < experts; e++) expected[`tiny/${l}:${e}`] = 2;
+    expect(s.replicas).toEqual(expected);
+  });
+
+  it('stops with every process it started on SIGTERM', async () => {
+    tree = descendants(up.pid!);
+    const commands = tree.map((p) => readFileSync(`/proc/${p.pid}/cmdline`, 'utf8'));
+    expect(commands.filter((c) => c.includes('nats-server'))).toHaveLength(1);
+    expect(commands.filter((c) => c.includes('expert-process.js'))).toHaveLength(4);
+
+    up.kill('SIGTERM');
+    const exit = await waitForExit(up, UP_EXIT_TIMEOUT_MS);
+    expect(exit, upErr).toEqual({ code: 0, signal: null });
+    expect(tree.filter(alive).map((p) => p.pid)).toEqual([]);
+    expect(upErr).toMatch(/SIGTERM, stopping/);
+  }, UP_EXIT_TIMEOUT_MS + 10_000);
+});

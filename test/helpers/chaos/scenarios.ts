@@ -1,0 +1,714 @@
+// The chaos scenarios as plain functions, shared by the full suite (test/chaos/) and the short run in `npm test`.
+// Each starts its own cluster on its own nats-server(s), drives the workload while injecting one kind of fault,
+// then checks the run (checker.ts) and returns a report row (report.ts). A scenario passes when its
+// report has no violations.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { headers, type NatsConnection } from 'nats';
+import { clusterStatus } from '../../../actors/cluster-status.js';
+import type { GateActor } from '../../../actors/gate.js';
+import { decodeDispatchReply, encodeDispatch } from '../../../actors/protocol.js';
+import { encodeMessage } from '../../../runtime/codec.js';
+import { connectNats } from '../../../runtime/connection.js';
+import { startNatsCluster, startNatsServer, type NatsServerHandle } from '../../../runtime/nats-server.js';
+import { startNode, type RunningNode } from '../../../runtime/node/cluster.js';
+import { settingsFromEnv } from '../../../runtime/node/settings.js';
+import * as subjects from '../../../runtime/subjects.js';
+import { tinyCheckpointDir } from '../tiny-model.js';
+import { awaitFullStrength, checkRecords, percentile, verifyServing, type CheckOptions } from './checker.js';
+import { expertIds, gateCounters, gateRedirects, localProbe, remoteProbe, startCliNode, survivors, type CliNode, type SupervisorProbe } from './cluster.js';
+import { chaosTiming, CHAOS_SEED, type ChaosTiming } from './config.js';
+import { FaultProxy } from './fault-proxy.js';
+import { alive, CounterSampler, kill9, pause, resume, waitUntil, type FaultRecord } from './faults.js';
+import type { ScenarioReport } from './report.js';
+import { expectedOutputs, makePrompts, pick, prng, startWorkload, type Expected, type RequestRecord } from './workload.js';
+
+export const REPLICAS = 2;
+export const EXPERTS_PER_ACTOR = 8;
+export const MAX_TOKENS = 8;
+export const CONCURRENCY = 4;
+
+/** What every scenario of a test file shares: the checkpoint, the prompts and their monolithic answers. */
+export interface ChaosEnv {
+  dir: string;
+  prompts: number[][];
+  expected: Expected[];
+  experts: string[];
+  timing: ChaosTiming;
+  seed: number;
+  /** Successful requests per second of the fault-free run (measured once per env). */
+  baseline?: ScenarioReport;
+  reports: ScenarioReport[];
+  remove(): void;
+}
+
+export async function prepareEnv(short?: boolean): Promise<ChaosEnv> {
+  const tiny = tinyCheckpointDir();
+  const prompts = makePrompts(CHAOS_SEED, { count: 12, minLen: 3, maxLen: 20, vocab: 512 });
+  const expected = await expectedOutputs(tiny.dir, prompts, MAX_TOKENS);
+  return { dir: tiny.dir, prompts, expected, experts: expertIds(tiny.dir), timing: chaosTiming(short), seed: CHAOS_SEED, reports: [], remove: tiny.remove };
+}
+
+/** A running cluster as a scenario sees it. */
+interface Topology {
+  model: string;
+  /** The workload's own connection. */
+  client: NatsConnection;
+  gate?: GateActor;
+  supervisors: SupervisorProbe[];
+  childrenPerSupervisor: number;
+  replicas: number;
+  stop(): Promise<void>;
+}
+
+/** One supervisor node and one gate node in this process: replicas 2, 8 experts per actor, 4 expert actors. */
+async function standardCluster(env: ChaosEnv, nats?: string): Promise<Topology & { node: RunningNode; server?: NatsServerHandle }> {
+  const server = nats ? undefined : await startNatsServer();
+  const url = nats ?? server!.url;
+  const node = await startNode({ nats: url, modelDir: env.dir, roles: ['supervisor', 'gate'], replicas: REPLICAS, expertsPerActor: EXPERTS_PER_ACTOR, node: 'chaos' });
+  const client = await connectNats(url, 'chaos-client');
+  return {
+    model: node.model,
+    client,
+    node,
+    server,
+    gate: node.gate,
+    supervisors: [localProbe(node.supervisor!)],
+    childrenPerSupervisor: (REPLICAS * env.experts.length) / EXPERTS_PER_ACTOR,
+    replicas: REPLICAS,
+    async stop() {
+      await client.close().catch(() => undefined);
+      await node.stop();
+      await server?.stop();
+    },
+  };
+}
+
+interface FaultCtx {
+  topo: Topology;
+  rng: () => number;
+  /** When the load stops: the injector should be done (and have healed its fault) by then. */
+  deadline: number;
+  fault(f: Omit<FaultRecord, 'at'> & { at?: number }): FaultRecord;
+  /** Background work the checks must wait for (restart timers). */
+  track(p: Promise<unknown>): void;
+  violations: string[];
+  notes: string[];
+}
+
+interface ScenarioSpec {
+  name: string;
+  inject(ctx: FaultCtx): Promise<void>;
+  allowError?: CheckOptions['allowError'];
+  /** Extra checks once the cluster is back (e.g. nothing crashed). */
+  after?(ctx: FaultCtx): Promise<void>;
+}
+
+/** Drives the load on `topo` while `spec.inject` runs, then checks everything and returns the report row. */
+async function runScenario(env: ChaosEnv, topo: Topology, spec: ScenarioSpec, durationMs = env.timing.loadMs): Promise<ScenarioReport> {
+  const rng = prng(env.seed ^ hash(spec.name));
+  // warm up (and check the cluster serves right before any fault): one round of every prompt
+  const warm = await verifyServing(topo.client, topo.model, env.prompts, env.expected, MAX_TOKENS, env.timing.requestTimeoutMs);
+  const redirects = new CounterSampler(() => gateRedirects(topo.gate));
+  const faults: FaultRecord[] = [];
+  const pending: Promise<unknown>[] = [];
+  const violations: string[] = warm.map((v) => `before any fault: ${v}`);
+  const notes: string[] = [];
+  const load = startWorkload({
+    nc: topo.client,
+    model: topo.model,
+    prompts: env.prompts,
+    maxTokens: MAX_TOKENS,
+    concurrency: CONCURRENCY,
+    durationMs,
+    requestTimeoutMs: env.timing.requestTimeoutMs,
+    seed: env.seed,
+  });
+  const ctx: FaultCtx = {
+    topo,
+    rng,
+    deadline: load.deadline,
+    fault: (f) => {
+      const rec: FaultRecord = { ...f, at: f.at ?? Date.now() };
+      faults.push(rec);
+      return rec;
+    },
+    track: (p) => pending.push(p.catch((err: unknown) => violations.push(`fault bookkeeping failed: ${(err as Error).message}`))),
+    violations,
+    notes,
+  };
+  try {
+    await spec.inject(ctx);
+  } catch (err) {
+    violations.push(`fault injection failed: ${(err as Error).stack ?? err}`);
+    load.stop();
+  }
+  const run = await load.done;
+  await Promise.all(pending);
+  redirects.stop();
+
+  const check = checkRecords(run.records, { expected: env.expected, allowError: spec.allowError });
+  violations.push(...check.violations);
+  const strength = await awaitFullStrength({
+    nc: topo.client,
+    model: topo.model,
+    replicas: topo.replicas,
+    experts: env.experts,
+    supervisors: topo.supervisors,
+    childrenPerSupervisor: topo.childrenPerSupervisor,
+    gate: topo.gate,
+    timeoutMs: env.timing.recoverMs,
+  });
+  if (!strength.ok) violations.push(`not back to full strength within ${env.timing.recoverMs} ms: ${strength.missing.slice(0, 8).join('; ')}`);
+  else violations.push(...(await verifyServing(topo.client, topo.model, env.prompts, env.expected, MAX_TOKENS, env.timing.requestTimeoutMs)));
+  await spec.after?.(ctx);
+
+  const oks = run.records.filter((r) => r.outcome === 'ok');
+  for (const f of faults) {
+    f.redirectMs ??= redirects.firstChangeAfter(f.at, f.at + 15_000);
+    f.gapMs = longestGap(oks, f.at, Math.min(f.at + 10_000, run.finishedAt));
+  }
+  if (!redirects.available) notes.push('the gate exposes no redirect counter (gate.experts.redirects): redirect times unknown');
+  else notes.push(`gate counters after the run: ${Object.entries(gateCounters(topo.gate)).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  const latencies = run.records.filter((r) => r.end !== undefined && r.outcome !== 'unknown').map((r) => r.end! - r.start);
+  const report: ScenarioReport = {
+    scenario: spec.name,
+    counts: check.counts,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    throughput: check.counts.ok / (Math.max(1, run.finishedAt - run.startedAt) / 1000),
+    baselineThroughput: env.baseline?.throughput,
+    faults,
+    fullStrengthMs: strength.ok ? strength.ms : undefined,
+    violations,
+    notes,
+  };
+  env.reports.push(report);
+  return report;
+}
+
+function longestGap(oks: RequestRecord[], from: number, to: number): number | undefined {
+  if (to <= from) return undefined;
+  const ends = oks.map((r) => r.end!).filter((t) => t >= from && t <= to).sort((a, b) => a - b);
+  let prev = from;
+  let gap = 0;
+  for (const t of [...ends, to]) {
+    gap = Math.max(gap, t - prev);
+    prev = t;
+  }
+  return gap;
+}
+
+function hash(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+const untilDeadline = (ctx: FaultCtx, reserveMs = 0) => Date.now() + reserveMs < ctx.deadline;
+
+/** Children that are running now, with the probe that owns them. */
+async function runningChildren(topo: Topology) {
+  const out: { probe: SupervisorProbe; instance: string; pid: number; experts: string[] }[] = [];
+  for (const probe of topo.supervisors) {
+    const st = await probe.status().catch(() => undefined);
+    for (const c of st?.children ?? []) if (c.state === 'running' && c.pid) out.push({ probe, instance: c.instance, pid: c.pid, experts: c.experts });
+  }
+  return out;
+}
+
+/** Resolves with the time from `f.at` until the supervisor runs `instance` again with a pid other than `oldPid`. */
+function trackRestart(ctx: FaultCtx, f: FaultRecord, probe: SupervisorProbe, instance: string, oldPid: number, timeoutMs = 30_000): void {
+  ctx.track(
+    (async () => {
+      const ms = await waitUntil(async () => {
+        const st = await probe.status().catch(() => undefined);
+        const c = st?.children.find((x) => x.instance === instance);
+        return !!c && c.state === 'running' && c.pid !== undefined && c.pid !== oldPid;
+      }, timeoutMs, 10);
+      if (ms === undefined) ctx.violations.push(`${instance} was not running again with a new pid ${timeoutMs} ms after ${f.kind}`);
+      else f.restartMs = Math.max(f.restartMs ?? 0, Date.now() - f.at);
+    })(),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fault-free reference run
+
+/** The fault-free run of this invocation (once per env): the standard cluster under the same load. */
+export async function baseline(env: ChaosEnv): Promise<ScenarioReport> {
+  if (env.baseline) return env.baseline;
+  const topo = await standardCluster(env);
+  try {
+    env.baseline = await runScenario(env, topo, { name: 'fault-free', inject: async () => undefined }, env.timing.baselineMs);
+    env.baseline.baselineThroughput = env.baseline.throughput;
+    return env.baseline;
+  } finally {
+    await topo.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. kill -9 of a random expert actor every few seconds
+
+export async function killRandomExpert(env: ChaosEnv): Promise<ScenarioReport> {
+  await baseline(env);
+  const topo = await standardCluster(env);
+  const everyMs = env.timing.short ? 1_500 : 3_000;
+  try {
+    return await runScenario(env, topo, {
+      name: '1 kill -9 expert actor',
+      inject: async (ctx) => {
+        await sleep(1_000);
+        while (untilDeadline(ctx, 500)) {
+          const running = await runningChildren(topo);
+          if (running.length > 0) {
+            const victim = pick(ctx.rng, running);
+            kill9(victim.pid);
+            const f = ctx.fault({ kind: 'kill -9', target: victim.instance });
+            trackRestart(ctx, f, victim.probe, victim.instance, victim.pid);
+          }
+          await sleep(everyMs);
+        }
+      },
+    });
+  } finally {
+    await topo.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. SIGSTOP of an expert actor past the heartbeat bound, then SIGCONT
+
+export async function pauseExpert(env: ChaosEnv): Promise<ScenarioReport> {
+  await baseline(env);
+  const topo = await standardCluster(env);
+  const hangMs = settingsFromEnv().hangMs;
+  const stopMs = hangMs + 1_500;
+  const paused = new Set<number>();
+  try {
+    return await runScenario(env, topo, {
+      name: `2 SIGSTOP expert ${stopMs}ms`,
+      inject: async (ctx) => {
+        await sleep(1_000);
+        while (untilDeadline(ctx, stopMs + 500)) {
+          const running = await runningChildren(topo);
+          if (running.length > 0) {
+            const victim = pick(ctx.rng, running);
+            pause(victim.pid);
+            paused.add(victim.pid);
+            const f = ctx.fault({ kind: 'SIGSTOP', target: victim.instance });
+            trackRestart(ctx, f, victim.probe, victim.instance, victim.pid);
+            const goneMs = await waitUntil(() => !alive(victim.pid), stopMs, 10);
+            await sleep(Math.max(0, stopMs - (Date.now() - f.at)));
+            const stillThere = alive(victim.pid);
+            resume(victim.pid);
+            paused.delete(victim.pid);
+            f.until = Date.now();
+            f.note = goneMs === undefined ? `NOT killed while stopped` : `supervisor killed it ${goneMs} ms after SIGSTOP`;
+            if (stillThere) ctx.violations.push(`${victim.instance} (pid ${victim.pid}) was still alive ${stopMs} ms after SIGSTOP: the hang bound is ${hangMs} ms`);
+          }
+          await sleep(env.timing.short ? 1_000 : 2_500);
+        }
+      },
+    });
+  } finally {
+    for (const pid of paused) resume(pid);
+    await topo.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. A slow replica: one of two supervisor nodes runs its expert actors with EAAS_EXPERT_DELAY_MS
+
+export const SLOW_DELAY_MS = Number(process.env.CHAOS_SLOW_MS) || 250;
+
+export async function slowReplica(env: ChaosEnv, delayMs = SLOW_DELAY_MS): Promise<ScenarioReport> {
+  await baseline(env);
+  const server = await startNatsServer();
+  const nodes: RunningNode[] = [];
+  let client: NatsConnection | undefined;
+  try {
+    const base = { nats: server.url, modelDir: env.dir, replicas: 1, expertsPerActor: EXPERTS_PER_ACTOR } as const;
+    nodes.push(await startNode({ ...base, roles: ['supervisor'], node: 'fast' }));
+    nodes.push(await startNode({ ...base, roles: ['supervisor'], node: 'slow', expertEnv: { EAAS_EXPERT_DELAY_MS: String(delayMs) } }));
+    const gate = await startNode({ ...base, roles: ['gate'], node: 'gate' });
+    nodes.push(gate);
+    client = await connectNats(server.url, 'chaos-client');
+    const topo: Topology = {
+      model: gate.model,
+      client,
+      gate: gate.gate,
+      supervisors: nodes.filter((n) => n.supervisor).map((n) => localProbe(n.supervisor!)),
+      childrenPerSupervisor: env.experts.length / EXPERTS_PER_ACTOR,
+      replicas: 2,
+      stop: async () => undefined,
+    };
+    return await runScenario(env, topo, {
+      name: `3 slow replica +${delayMs}ms`,
+      inject: async (ctx) => {
+        ctx.fault({ kind: `EAAS_EXPERT_DELAY_MS=${delayMs}`, target: 'node slow (all its expert actors)', until: ctx.deadline });
+      },
+      after: async (ctx) => {
+        const cs = await clusterStatus(client!);
+        const served = (node: string) => cs.actors.filter((a) => a.service === 'eaas-expert' && a.node === node).reduce((s, a) => s + a.requests, 0);
+        const fast = served('fast');
+        const slow = served('slow');
+        ctx.notes.push(`dispatches served: fast node ${fast}, slow node ${slow} (${Math.round((100 * slow) / Math.max(1, fast + slow))}% to the slow replica)`);
+      },
+    });
+  } finally {
+    await client?.close().catch(() => undefined);
+    for (const n of nodes.reverse()) await n.stop().catch(() => undefined);
+    await server.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. kill -9 of a supervisor process (its expert actors must go with it), then restart it
+
+export async function killSupervisor(env: ChaosEnv): Promise<ScenarioReport> {
+  await baseline(env);
+  const server = await startNatsServer();
+  const cli = new Map<string, CliNode>();
+  let gate: RunningNode | undefined;
+  let client: NatsConnection | undefined;
+  const names = ['sup-a', 'sup-b'];
+  const startCli = (node: string) => startCliNode({ nats: server.url, modelDir: env.dir, node, replicas: 1, expertsPerActor: EXPERTS_PER_ACTOR });
+  try {
+    for (const n of names) cli.set(n, await startCli(n));
+    gate = await startNode({ nats: server.url, modelDir: env.dir, roles: ['gate'], node: 'gate' });
+    client = await connectNats(server.url, 'chaos-client');
+    const topo: Topology = {
+      model: gate.model,
+      client,
+      gate: gate.gate,
+      supervisors: names.map((n) => remoteProbe(client!, gate!.model, n)),
+      childrenPerSupervisor: env.experts.length / EXPERTS_PER_ACTOR,
+      replicas: 2,
+      stop: async () => undefined,
+    };
+    const downMs = env.timing.short ? 1_500 : 3_000;
+    return await runScenario(env, topo, {
+      name: '4 kill -9 supervisor',
+      inject: async (ctx) => {
+        await sleep(1_000);
+        let i = 0;
+        while (untilDeadline(ctx, downMs + 3_000)) {
+          const name = names[i++ % names.length]!;
+          const victim = cli.get(name)!;
+          const st = await remoteProbe(client!, gate!.model, name).status();
+          const childPids = st.children.map((c) => c.pid).filter((p): p is number => p !== undefined);
+          kill9(victim.pid);
+          const f = ctx.fault({ kind: 'kill -9 supervisor', target: `${name} (pid ${victim.pid}, expert actors ${childPids.join(',')})` });
+          // its expert actors notice the closed IPC channel, drain and exit
+          const orphansGoneMs = await waitUntil(() => survivors(childPids).length === 0, 10_000, 20);
+          if (orphansGoneMs === undefined) ctx.violations.push(`expert actors ${survivors(childPids).join(',')} of killed supervisor ${name} still run 10 s later (orphans)`);
+          await sleep(Math.max(0, downMs - (Date.now() - f.at)));
+          const t = Date.now();
+          const next = await startCli(name);
+          cli.set(name, next);
+          f.until = t;
+          const probe = remoteProbe(client!, gate!.model, name);
+          const upMs = await waitUntil(async () => {
+            const s = await probe.status().catch(() => undefined);
+            return !!s && s.children.length > 0 && s.children.every((c) => c.state === 'running');
+          }, 30_000, 20);
+          f.restartMs = upMs === undefined ? undefined : Date.now() - f.at;
+          f.note = `orphans exited ${orphansGoneMs ?? '?'} ms after the kill; restarted after ${t - f.at} ms, its actors running ${Date.now() - t} ms later`;
+          await sleep(env.timing.short ? 1_000 : 3_000);
+        }
+      },
+    });
+  } finally {
+    await client?.close().catch(() => undefined);
+    await gate?.stop().catch(() => undefined);
+    for (const c of cli.values()) await c.stop().catch(() => undefined);
+    await server.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Three nats-servers; one is killed and restarted (same ports) under load
+
+const portOf = (hostport: string) => Number(hostport.split(':').pop());
+
+export async function natsServerRestart(env: ChaosEnv): Promise<ScenarioReport> {
+  await baseline(env);
+  const cluster = await startNatsCluster(3);
+  const servers = [...cluster.servers];
+  const urls = cluster.urls;
+  const nodes: RunningNode[] = [];
+  let client: NatsConnection | undefined;
+  try {
+    // the client stays on server 0 (never killed), so its own connection is not what is tested
+    client = await connectNats(urls[0]!, 'chaos-client');
+    const clusterName = client.info?.cluster;
+    const supervisor = await startNode({ nats: [urls[1], urls[2], urls[0]].join(','), modelDir: env.dir, roles: ['supervisor'], replicas: REPLICAS, expertsPerActor: EXPERTS_PER_ACTOR, node: 'sup' });
+    nodes.push(supervisor);
+    const gate = await startNode({ nats: [urls[2], urls[1], urls[0]].join(','), modelDir: env.dir, roles: ['gate'], node: 'gate' });
+    nodes.push(gate);
+    const topo: Topology = {
+      model: gate.model,
+      client,
+      gate: gate.gate,
+      supervisors: [localProbe(supervisor.supervisor!)],
+      childrenPerSupervisor: (REPLICAS * env.experts.length) / EXPERTS_PER_ACTOR,
+      replicas: REPLICAS,
+      stop: async () => undefined,
+    };
+    const downMs = env.timing.short ? 1_500 : 3_000;
+    return await runScenario(env, topo, {
+      name: '5 nats-server kill -9',
+      inject: async (ctx) => {
+        await sleep(1_000);
+        let round = 0;
+        while (untilDeadline(ctx, downMs + 2_000)) {
+          // alternate between servers 1 and 2, starting with the one the gate is not on
+          const gatePort = portOf(gate.nc.getServer());
+          const supPort = portOf(supervisor.nc.getServer());
+          const order = gatePort === servers[1]!.port ? [2, 1] : [1, 2];
+          const idx = order[round++ % 2]!;
+          const victim = servers[idx]!;
+          const others = servers.filter((_, i) => i !== idx);
+          victim.kill('SIGKILL');
+          const f = ctx.fault({
+            kind: 'nats-server kill -9',
+            target: `server ${idx} :${victim.port}${victim.port === gatePort ? ' (the gate\'s)' : ''}${victim.port === supPort ? ' (the supervisor\'s)' : ''}`,
+          });
+          await sleep(downMs);
+          const t = Date.now();
+          servers[idx] = await startNatsServer({
+            port: victim.port,
+            clusterPort: victim.clusterPort,
+            clusterName,
+            serverName: `chaos-restarted-${idx}-${round}`,
+            routes: others.map((s) => `nats-route://127.0.0.1:${s.clusterPort}`),
+          });
+          f.until = t;
+          f.note = `restarted after ${t - f.at} ms, accepting clients ${Date.now() - t} ms later`;
+          await sleep(env.timing.short ? 1_000 : 3_000);
+        }
+      },
+    });
+  } finally {
+    await client?.close().catch(() => undefined);
+    for (const n of nodes.reverse()) await n.stop().catch(() => undefined);
+    await Promise.all(servers.map((s) => s.stop()));
+    await cluster.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Network faults between one expert node and NATS: latency, dropped and stalled connections
+
+export async function networkFaults(env: ChaosEnv): Promise<ScenarioReport> {
+  await baseline(env);
+  const server = await startNatsServer();
+  const proxy = await FaultProxy.start({ port: server.port });
+  const nodes: RunningNode[] = [];
+  let client: NatsConnection | undefined;
+  try {
+    const base = { modelDir: env.dir, replicas: 1, expertsPerActor: EXPERTS_PER_ACTOR } as const;
+    nodes.push(await startNode({ ...base, nats: server.url, roles: ['supervisor'], node: 'direct' }));
+    const far = await startNode({ ...base, nats: proxy.url, roles: ['supervisor'], node: 'proxied' });
+    nodes.push(far);
+    const gate = await startNode({ ...base, nats: server.url, roles: ['gate'], node: 'gate' });
+    nodes.push(gate);
+    client = await connectNats(server.url, 'chaos-client');
+    const topo: Topology = {
+      model: gate.model,
+      client,
+      gate: gate.gate,
+      supervisors: nodes.filter((n) => n.supervisor).map((n) => localProbe(n.supervisor!)),
+      childrenPerSupervisor: env.experts.length / EXPERTS_PER_ACTOR,
+      replicas: 2,
+      stop: async () => undefined,
+    };
+    const s = env.timing.short ? 0.5 : 1;
+    const phases: { mode: Parameters<FaultProxy['setMode']>[0]; ms: number; healMs: number }[] = [
+      { mode: { kind: 'latency', ms: 50 }, ms: 4_000 * s, healMs: 2_000 * s },
+      { mode: { kind: 'drop' }, ms: 1_000 * s, healMs: 4_000 * s },
+      { mode: { kind: 'stall' }, ms: 4_000 * s, healMs: 1_000 },
+    ];
+    const restartsBefore = far.supervisor!.status().children.reduce((a, c) => a + c.restarts, 0);
+    return await runScenario(env, topo, {
+      name: '6 network faults (proxy)',
+      inject: async (ctx) => {
+        await sleep(1_000);
+        for (const p of phases) {
+          if (!untilDeadline(ctx, p.ms)) break;
+          const restarts = far.supervisor!.status().children.reduce((a, c) => a + c.restarts, 0);
+          proxy.setMode(p.mode);
+          const f = ctx.fault({ kind: `proxy ${p.mode.kind}${p.mode.kind === 'latency' ? ` ${p.mode.ms}ms` : ''}`, target: 'node proxied (supervisor + its expert actors)' });
+          await sleep(p.ms);
+          proxy.setMode({ kind: 'pass' });
+          f.until = Date.now();
+          await sleep(p.healMs);
+          const now = far.supervisor!.status().children.reduce((a, c) => a + c.restarts, 0);
+          f.note = `expert actor restarts on the proxied node during the phase + heal: ${now - restarts}`;
+        }
+        ctx.notes.push(`proxied node restarts over the run: ${far.supervisor!.status().children.reduce((a, c) => a + c.restarts, 0) - restartsBefore}`);
+      },
+    });
+  } finally {
+    proxy.setMode({ kind: 'pass' });
+    await client?.close().catch(() => undefined);
+    for (const n of nodes.reverse()) await n.stop().catch(() => undefined);
+    await proxy.stop();
+    await server.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. All replicas of one expert killed at once
+
+const NO_REPLICA = /no live replica of experts? ([0-9:, ]+) \(layer:expert\)/;
+
+export async function killAllReplicas(env: ChaosEnv): Promise<ScenarioReport> {
+  await baseline(env);
+  const topo = await standardCluster(env);
+  const everyMs = env.timing.short ? 3_000 : 5_000;
+  const killed = new Set<string>();
+  try {
+    return await runScenario(env, topo, {
+      name: '7 kill all replicas of an expert',
+      // allowed: a clear error naming experts whose replicas were all killed
+      allowError: (r) => {
+        const m = NO_REPLICA.exec(r.error ?? '');
+        return !!m && m[1]!.split(',').map((s) => s.trim()).every((id) => killed.has(id));
+      },
+      inject: async (ctx) => {
+        await sleep(1_000);
+        while (untilDeadline(ctx, 500)) {
+          const running = await runningChildren(topo);
+          const id = pick(ctx.rng, env.experts);
+          const hosts = running.filter((c) => c.experts.includes(id));
+          if (hosts.length === REPLICAS) {
+            for (const h of hosts) kill9(h.pid);
+            killed.add(id);
+            const f = ctx.fault({ kind: 'kill -9 all replicas', target: `${id} (${hosts.map((h) => h.instance).join(', ')})` });
+            for (const h of hosts) trackRestart(ctx, f, h.probe, h.instance, h.pid);
+          }
+          await sleep(everyMs);
+        }
+      },
+    });
+  } finally {
+    await topo.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Bad input on the expert dispatch subjects while serving
+
+interface BadInput {
+  name: string;
+  payload: (hidden: number, expert: { layer: number; expert: number }) => Uint8Array;
+  /** What the answer must be: an error code class, or a good answer of `rows` rows. */
+  expect: { error: RegExp } | { rows: number };
+  headers?: () => ReturnType<typeof headers>;
+}
+
+const BIG_ROWS = 28_000; // ~7 MB of f32 at hidden 64: inside the 8 MB max_payload
+
+export const BAD_INPUTS: BadInput[] = [
+  { name: 'random bytes', payload: () => Uint8Array.from({ length: 64 }, (_, i) => (i * 37 + 11) & 0xff), expect: { error: /^4\d\d$/ } },
+  { name: 'empty', payload: () => new Uint8Array(0), expect: { error: /^4\d\d$/ } },
+  { name: 'msgpack number', payload: () => encodeMessage(42), expect: { error: /^4\d\d$/ } },
+  { name: 'msgpack array', payload: () => encodeMessage([1, 2, 3]), expect: { error: /^4\d\d$/ } },
+  { name: 'missing tensor', payload: (_h, e) => encodeMessage({ layer: e.layer, experts: [e.expert], rows: [1] }), expect: { error: /^4\d\d$/ } },
+  { name: 'wrong hidden size', payload: (h, e) => encodeDispatch({ layer: e.layer, experts: [e.expert], rows: [2], x: new Float32Array(2 * (h / 2)) }, h / 2, 'f32'), expect: { error: /^4\d\d$/ } },
+  { name: 'rows do not add up', payload: (h, e) => encodeDispatch({ layer: e.layer, experts: [e.expert, e.expert], rows: [2], x: new Float32Array(2 * h) }, h, 'f32'), expect: { error: /^4\d\d$/ } },
+  {
+    name: 'claims 2^40 rows',
+    payload: (h, e) => encodeMessage({ layer: e.layer, experts: [e.expert], rows: [2 ** 40], x: { dtype: 'f32', shape: [2 ** 40, h], data: new Uint8Array(16) } }),
+    expect: { error: /^4\d\d$/ },
+  },
+  { name: 'unknown dtype', payload: (h, e) => encodeMessage({ layer: e.layer, experts: [e.expert], rows: [1], x: { dtype: 'f64', shape: [1, h], data: new Uint8Array(8 * h) } }), expect: { error: /^4\d\d$/ } },
+  { name: 'truncated bf16 data', payload: (h, e) => encodeMessage({ layer: e.layer, experts: [e.expert], rows: [1], x: { dtype: 'bf16', shape: [1, h], data: new Uint8Array(h) } }), expect: { error: /^4\d\d$/ } },
+  { name: 'negative layer', payload: (h, e) => encodeMessage({ layer: -1, experts: [e.expert], rows: [1], x: { dtype: 'f32', shape: [1, h], data: new Uint8Array(4 * h) } }), expect: { error: /^4\d\d$/ } },
+  { name: 'expert not hosted', payload: (h) => encodeDispatch({ layer: 99, experts: [0], rows: [1], x: new Float32Array(h) }, h, 'f32'), expect: { error: /^404$/ } },
+  { name: 'deeply nested msgpack', payload: () => new Uint8Array(200_000).fill(0x91), expect: { error: /^4\d\d$/ } },
+  { name: 'string where map expected', payload: () => encodeMessage('dispatch me'), expect: { error: /^4\d\d$/ } },
+  { name: 'garbage traceparent header', payload: (h, e) => encodeDispatch({ layer: e.layer, experts: [e.expert], rows: [3], x: new Float32Array(3 * h).fill(0.25) }, h, 'f32'), headers: () => garbageTrace(), expect: { rows: 3 } },
+  { name: `oversized (${BIG_ROWS} rows, ~7 MB)`, payload: (h, e) => encodeDispatch({ layer: e.layer, experts: [e.expert], rows: [BIG_ROWS], x: new Float32Array(BIG_ROWS * h).fill(0.01) }, h, 'f32'), expect: { rows: BIG_ROWS } },
+];
+
+function garbageTrace() {
+  const h = headers();
+  h.set('traceparent', 'zz-not-a-trace-\u0001');
+  h.set('tracestate', '=,=,=');
+  return h;
+}
+
+export async function badInput(env: ChaosEnv): Promise<ScenarioReport> {
+  await baseline(env);
+  const topo = await standardCluster(env);
+  const hidden = 64;
+  let fuzz: NatsConnection | undefined;
+  const answered = new Map<string, number>();
+  let before: { instance: string; pid?: number; restarts: number }[] = [];
+  try {
+    fuzz = await connectNats(topo.server!.url, 'chaos-fuzzer');
+    before = (await topo.supervisors[0]!.status()).children.map((c) => ({ instance: c.instance, pid: c.pid, restarts: c.restarts }));
+    return await runScenario(env, topo, {
+      name: '8 bad input on dispatch subjects',
+      inject: async (ctx) => {
+        ctx.fault({ kind: 'bad input', target: `${BAD_INPUTS.length} kinds to every expert actor, ${env.timing.short ? 40 : 20}/s`, until: ctx.deadline });
+        const gap = env.timing.short ? 25 : 50;
+        let i = 0;
+        const inflight: Promise<void>[] = [];
+        while (untilDeadline(ctx, 2_000)) {
+          const st = await topo.supervisors[0]!.status();
+          const child = pick(ctx.rng, st.children);
+          const [layer, expert] = pick(ctx.rng, child.experts).split(':').map(Number) as [number, number];
+          const bad = BAD_INPUTS[i++ % BAD_INPUTS.length]!;
+          const subject = subjects.expertDispatch(topo.model, child.instance);
+          const payload = bad.payload(hidden, { layer, expert });
+          // every fifth one is fire-and-forget (no reply subject): it must be dropped quietly
+          if (i % 5 === 0 && 'error' in bad.expect) {
+            fuzz!.publish(subject, payload);
+          } else {
+            inflight.push(
+              fuzz!.request(subject, payload, { timeout: 5_000, headers: bad.headers?.() }).then(
+                (reply) => {
+                  const code = reply.headers?.get('Nats-Service-Error-Code') ?? '';
+                  if ('error' in bad.expect) {
+                    if (!bad.expect.error.test(code)) ctx.violations.push(`bad input "${bad.name}" to ${child.instance} answered with code "${code}" (${reply.headers?.get('Nats-Service-Error') ?? 'no error'})`);
+                  } else if (code) {
+                    ctx.violations.push(`input "${bad.name}" to ${child.instance} failed: ${code} ${reply.headers?.get('Nats-Service-Error')}`);
+                  } else {
+                    try {
+                      decodeDispatchReply(reply.data, bad.expect.rows, hidden);
+                    } catch (err) {
+                      ctx.violations.push(`input "${bad.name}" to ${child.instance} answered badly: ${(err as Error).message}`);
+                    }
+                  }
+                  answered.set(bad.name, (answered.get(bad.name) ?? 0) + 1);
+                },
+                (err: Error) => {
+                  ctx.violations.push(`bad input "${bad.name}" to ${child.instance} got no answer: ${err.message}`);
+                },
+              ),
+            );
+          }
+          await sleep(bad.name.startsWith('oversized') ? gap * 10 : gap);
+        }
+        await Promise.all(inflight);
+      },
+      after: async (ctx) => {
+        const now = (await topo.supervisors[0]!.status()).children;
+        for (const b of before) {
+          const c = now.find((x) => x.instance === b.instance);
+          if (!c || c.pid !== b.pid || c.restarts !== b.restarts) ctx.violations.push(`${b.instance} did not keep serving: pid ${b.pid} -> ${c?.pid}, restarts ${b.restarts} -> ${c?.restarts}`);
+        }
+        ctx.notes.push(`bad inputs answered: ${[...answered].map(([k, v]) => `${k} ×${v}`).join(', ')}`);
+      },
+    });
+  } finally {
+    await fuzz?.close().catch(() => undefined);
+    await topo.stop();
+  }
+}
+
+export const SCENARIOS = { killRandomExpert, pauseExpert, slowReplica, killSupervisor, natsServerRestart, networkFaults, killAllReplicas, badInput };
