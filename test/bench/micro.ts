@@ -42,25 +42,25 @@ function rowsInput(rows: number, hidden: number): Float32Array {
   return x;
 }
 
+/** The expert the dispatch micro benchmark runs, loaded in this process with `threads` ORT threads. */
+export function loadLocalExpert(ckpt: Checkpoint, threads: number): Promise<ExpertSet> {
+  return ExpertSet.load(ckpt, [{ layer: 0, expert: 0 }], threads);
+}
+
 /**
  * One expert (layer 0, expert 0) on `rows` rows: through the gate's dispatcher to an expert actor
- * (encode, NATS request, actor compute, decode), and on an ExpertSet in this process with `localThreads`.
+ * (encode, NATS request, actor compute, decode), and on `local` (see loadLocalExpert) in this process.
  */
-export async function expertDispatch(remote: RemoteExperts, ckpt: Checkpoint, rowCounts: number[], reps: (rows: number) => number, localThreads: number): Promise<DispatchBench[]> {
-  const H = ckpt.config.hiddenSize;
-  const local = await ExpertSet.load(ckpt, [{ layer: 0, expert: 0 }], localThreads);
-  try {
-    const out: DispatchBench[] = [];
-    for (const rows of rowCounts) {
-      const input = rowsInput(rows, H);
-      const batch = [{ expert: 0, rows, input }];
-      const n = reps(rows);
-      const natsMs = await timeRuns(() => remote.runExperts(0, batch), n, 3);
-      const localMs = await timeRuns(() => local.run({ layer: 0, expert: 0 }, input), n, 3);
-      out.push({ rows, nats: latency(natsMs), local: latency(localMs) });
-    }
-    return out;
-  } finally {
-    await local.release();
+export async function expertDispatch(remote: RemoteExperts, local: ExpertSet, rowCounts: number[], reps: (rows: number) => number): Promise<DispatchBench[]> {
+  const H = local.config.hiddenSize;
+  const out: DispatchBench[] = [];
+  for (const rows of rowCounts) {
+    const input = rowsInput(rows, H);
+    const batch = [{ expert: 0, rows, input }];
+    const n = reps(rows);
+    const natsMs = await timeRuns(() => remote.runExperts(0, batch), n, 3);
+    const localMs = await timeRuns(() => local.run({ layer: 0, expert: 0 }, input), n, 3);
+    out.push({ rows, nats: latency(natsMs), local: latency(localMs) });
   }
+  return out;
 }

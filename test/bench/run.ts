@@ -2,6 +2,7 @@
 // measured side by side in one run, plus micro numbers (NATS round trip, one expert dispatch).
 // Usage: node dist/test/bench/run.js [--presets tiny,bench] [--quick] [--no-fix-preview]
 import { cpus, loadavg, totalmem } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from 'nats';
 import { requestGenerate } from '../../actors/gate-client.js';
 import { Checkpoint } from '../../model/checkpoint.js';
@@ -11,7 +12,7 @@ import { connectNats } from '../../runtime/connection.js';
 import { DEFAULT_EXPERT_THREADS, startLocalCluster, type LocalCluster } from '../../runtime/node/cluster.js';
 import { benchCheckpoint } from './checkpoints.js';
 import { benchPrompt, decode, mismatches, type DecodeRun, type GenerateFn } from './decode.js';
-import { expertDispatch, natsRoundTrip, type DispatchBench, type Latency } from './micro.js';
+import { expertDispatch, loadLocalExpert, natsRoundTrip, type DispatchBench, type Latency } from './micro.js';
 import { disableOrtSpinning } from './ort-nospin.js';
 import { fmt, median, table, timeRuns } from './stats.js';
 
@@ -21,6 +22,8 @@ const ACTORS = 2;
 const RTT_BYTES = 4096;
 const DISPATCH_ROWS = [1, 256];
 const TTFT_REPS = 3;
+/** The cluster counts as started once every actor has been up this long. */
+const STEADY_MS = 1000;
 
 interface Args {
   presets: PresetName[];
@@ -97,38 +100,63 @@ async function runMonolithic(dir: string, preset: PresetName, s: Settings): Prom
 
 interface NatsResult extends ExecutorResult {
   layout: string;
+  /** Expert actor restarts while the cluster started, and while it was measured. */
+  startupRestarts: number;
+  restarts: number;
   rtt?: Latency;
   dispatch?: DispatchBench[];
 }
+
+/** Polls until every expert actor runs and the gate sees each one up, for STEADY_MS in a row. */
+async function waitUntilSteady(cluster: LocalCluster, actors: number, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let since: number | undefined;
+  for (;;) {
+    const children = cluster.supervisor!.status().children;
+    const seen = cluster.gate!.directory.all().filter((i) => i.up).length;
+    const ok = children.length === actors && children.every((c) => c.state === 'running') && seen === actors;
+    if (!ok) since = undefined;
+    else if ((since ??= Date.now()) + STEADY_MS <= Date.now()) return;
+    if (Date.now() > deadline) throw new Error(`expert actors not steady after ${timeoutMs} ms: ${JSON.stringify(children)}`);
+    await sleep(100);
+  }
+}
+
+const restartsOf = (cluster: LocalCluster) => cluster.supervisor!.status().children.reduce((a, c) => a + c.restarts, 0);
 
 async function runNats(dir: string, preset: PresetName, s: Settings, micro: boolean): Promise<NatsResult> {
   const c = PRESETS[preset];
   const experts = c.numHiddenLayers * c.numLocalExperts;
   const perActor = Math.ceil(experts / ACTORS);
+  const actors = Math.ceil(experts / perActor);
   const actorThreads = Number(process.env.EAAS_ORT_THREADS ?? DEFAULT_EXPERT_THREADS);
-  const layout = `replicas 1, ${perActor} experts per actor -> ${Math.ceil(experts / perActor)} expert actor processes (ORT threads ${actorThreads} each); gate and nats-server on the same host`;
+  const layout = `replicas 1, ${perActor} experts per actor -> ${actors} expert actor processes (ORT threads ${actorThreads} each); gate and nats-server on the same host`;
+  // loaded before the cluster starts: a synchronous session load would stall the in-process supervisor
+  const ckpt = Checkpoint.open(dir);
+  const local = micro ? await loadLocalExpert(ckpt, actorThreads) : undefined;
+  ckpt.close();
   const t0 = performance.now();
   const cluster: LocalCluster = await startLocalCluster({ modelDir: dir, replicas: 1, expertsPerActor: perActor });
   const loadMs = performance.now() - t0;
   let client: NatsConnection | undefined;
   try {
+    // the supervisor may have killed actors whose heartbeats it could not read while the gate loaded
+    const startupRestarts = restartsOf(cluster);
+    await waitUntilSteady(cluster, actors);
     client = await connectNats(cluster.url, 'eaas-bench-client');
     const nc = client;
     const gen: GenerateFn = async (prompt, maxTokens) => (await requestGenerate(nc, cluster.model, { prompt, max_tokens: maxTokens, stop_at_eos: false })).tokens;
-    const result: NatsResult = { ...(await measureExecutor(gen, c.vocabSize, preset, s, loadMs)), layout };
-    if (micro) {
+    const result: NatsResult = { ...(await measureExecutor(gen, c.vocabSize, preset, s, loadMs)), layout, startupRestarts, restarts: 0 };
+    if (local) {
       result.rtt = await natsRoundTrip(cluster.url, RTT_BYTES, s.rttReps);
-      const ckpt = Checkpoint.open(dir);
-      try {
-        result.dispatch = await expertDispatch(cluster.gate!.experts, ckpt, DISPATCH_ROWS, s.dispatchReps, actorThreads);
-      } finally {
-        ckpt.close();
-      }
+      result.dispatch = await expertDispatch(cluster.gate!.experts, local, DISPATCH_ROWS, s.dispatchReps);
     }
+    result.restarts = restartsOf(cluster) - startupRestarts;
     return result;
   } finally {
     await client?.close();
     await cluster.stop();
+    await local?.release();
   }
 }
 
@@ -141,7 +169,7 @@ interface PresetResult {
   mismatch: Map<number, { compared: number; differing: number[] }>;
   /** Prompts whose monolithic tokens at concurrency 1 differ from those at 32 (batch invariance). */
   batchMismatch: { compared: number; differing: number[] };
-  fix?: { mono: ExecutorResult; nats: ExecutorResult; monoMismatch: number; natsMismatch: number };
+  fix?: { mono: ExecutorResult; nats: NatsResult; monoMismatch: number; natsMismatch: number };
 }
 
 const ratio = (a: number, b: number) => `${fmt(a / b, 2)}x`;
@@ -197,6 +225,8 @@ function report(results: PresetResult[], s: Settings, args: Args): number {
   for (const r of results) {
     const b = r.batchMismatch;
     bad += b.differing.length;
+    const restarts = [r.nats, ...(r.fix ? [r.fix.nats] : [])];
+    console.log(`  ${r.preset}: expert actor restarts by the supervisor: at cluster start ${restarts.map((n) => n.startupRestarts).join(' / ')}, while measured ${restarts.map((n) => n.restarts).join(' / ')} (as-is / no-spin runs)`);
     console.log(`  ${r.preset}: NATS vs monolithic token mismatches ${[...r.mismatch.values()].reduce((a, m) => a + m.differing.length, 0)}; monolithic alone vs batched of 32 mismatches ${b.differing.length}/${b.compared}`);
   }
 

@@ -1,0 +1,56 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { DEFAULT_MAX_PAYLOAD } from '../runtime/nats-server.js';
+
+const ROOT = join(import.meta.dirname, '..');
+const docs = (file: string) => parseAllDocuments(readFileSync(join(ROOT, file), 'utf8')).map((d) => d.toJS());
+const maxPayloadBytes = (conf: string) => Number(/max_payload:\s*(\d+)MB/.exec(conf)![1]) * 1024 * 1024;
+
+describe('deployment files', () => {
+  const nats = docs('ops/k8s/nats.yaml');
+  const eaas = docs('ops/k8s/eaas.yaml');
+  const byKind = (all: any[], kind: string) => all.filter((d) => d.kind === kind);
+
+  it('parse as Kubernetes objects with a kind, a name and an apiVersion', () => {
+    for (const d of [...nats, ...eaas]) {
+      expect(d.apiVersion).toBeTruthy();
+      expect(d.kind).toBeTruthy();
+      expect(d.metadata.name).toBeTruthy();
+    }
+  });
+
+  it('point every eaas pod at each server of the NATS StatefulSet', () => {
+    const sts = byKind(nats, 'StatefulSet')[0];
+    const expected = Array.from({ length: sts.spec.replicas }, (_, i) => `nats://${sts.metadata.name}-${i}.${sts.spec.serviceName}:4222`);
+    const config = byKind(eaas, 'ConfigMap')[0].data;
+    expect(config.EAAS_NATS.split(',')).toEqual(expected);
+    for (const w of [...byKind(eaas, 'Deployment'), ...byKind(eaas, 'DaemonSet')]) {
+      const c = w.spec.template.spec.containers[0];
+      expect(c.envFrom[0].configMapRef.name).toBe('eaas-config');
+      expect(c.args[0]).toBe('node');
+      expect(['gate', 'supervisor']).toContain(c.args[c.args.indexOf('--role') + 1]);
+    }
+  });
+
+  it('give the NATS servers a max_payload at least the embedded server’s, and a valid config', () => {
+    const conf = byKind(nats, 'ConfigMap')[0].data['nats.conf'];
+    expect(maxPayloadBytes(conf)).toBeGreaterThanOrEqual(DEFAULT_MAX_PAYLOAD);
+    const dir = mkdtempSync(join(tmpdir(), 'eaas-deploy-'));
+    writeFileSync(join(dir, 'nats.conf'), conf);
+    for (const file of [join(dir, 'nats.conf'), join(ROOT, 'ops/nats/cluster.conf')]) {
+      const check = spawnSync('nats-server', ['-t', '-c', file], { env: { ...process.env, POD_NAME: 'nats-0', SERVER_NAME: 'nats-0' }, encoding: 'utf8' });
+      expect(check.status, check.stderr + check.stdout).toBe(0);
+    }
+  });
+
+  it('has a Dockerfile whose entry point is the built CLI', () => {
+    const dockerfile = readFileSync(join(ROOT, 'ops/Dockerfile'), 'utf8');
+    const entry = /ENTRYPOINT \[(.*)\]/.exec(dockerfile)![1];
+    expect(JSON.parse(`[${entry}]`)).toEqual(['node', '/opt/eaas/dist/runtime/cli/main.js']);
+    expect(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).bin.eaas).toBe('dist/runtime/cli/main.js');
+  });
+});
