@@ -279,7 +279,12 @@ describe('eaas up, then generate and status over its NATS', () => {
   let upErr = '';
   let url: string;
   /** The processes `up` started (nats-server, expert actors), recorded while it runs. */
-  let tree: Proc[] = [];
+  const tree = new Map<string, Proc>();
+  const recordTree = (): Proc[] => {
+    const now = up.pid === undefined || up.exitCode !== null || up.signalCode !== null ? [] : descendants(up.pid);
+    for (const p of now) tree.set(`${p.pid}@${p.start}`, p);
+    return now;
+  };
 
   beforeAll(async () => {
     up = startCli(['up', '--model', MODEL]);
@@ -297,13 +302,15 @@ describe('eaas up, then generate and status over its NATS', () => {
         resolve(m[0]);
       });
     });
+    recordTree();
   }, UP_READY_TIMEOUT_MS + 10_000);
 
   afterAll(() => {
-    // normally the last test stopped everything; this is for when it did not get that far
-    for (const p of [...tree, ...(up?.pid ? [procOf(up.pid)] : [])]) {
-      if (p && alive(p)) process.kill(p.pid, 'SIGKILL');
-    }
+    // normally the last test stopped everything; this is for when it failed or did not run
+    if (!up) return;
+    recordTree();
+    up.kill('SIGKILL');
+    for (const p of tree.values()) if (alive(p)) process.kill(p.pid, 'SIGKILL');
   });
 
   it('generates exactly the tokens and logits of the monolithic run', async () => {
@@ -344,15 +351,15 @@ describe('eaas up, then generate and status over its NATS', () => {
   });
 
   it('stops with every process it started on SIGTERM', async () => {
-    tree = descendants(up.pid!);
-    const commands = tree.map((p) => readFileSync(`/proc/${p.pid}/cmdline`, 'utf8'));
+    const started = recordTree();
+    const commands = started.map((p) => readFileSync(`/proc/${p.pid}/cmdline`, 'utf8'));
     expect(commands.filter((c) => c.includes('nats-server'))).toHaveLength(1);
     expect(commands.filter((c) => c.includes('expert-process.js'))).toHaveLength(4);
 
     up.kill('SIGTERM');
     const exit = await waitForExit(up, UP_EXIT_TIMEOUT_MS);
     expect(exit, upErr).toEqual({ code: 0, signal: null });
-    expect(tree.filter(alive).map((p) => p.pid)).toEqual([]);
+    expect([...tree.values()].filter(alive).map((p) => p.pid)).toEqual([]);
     expect(upErr).toMatch(/SIGTERM, stopping/);
   }, UP_EXIT_TIMEOUT_MS + 10_000);
 });

@@ -141,8 +141,8 @@ async function runNats(dir: string, preset: PresetName, s: Settings, micro: bool
   let client: NatsConnection | undefined;
   try {
     // the supervisor may have killed actors whose heartbeats it could not read while the gate loaded
-    const startupRestarts = restartsOf(cluster);
     await waitUntilSteady(cluster, actors);
+    const startupRestarts = restartsOf(cluster);
     client = await connectNats(cluster.url, 'eaas-bench-client');
     const nc = client;
     const gen: GenerateFn = async (prompt, maxTokens) => (await requestGenerate(nc, cluster.model, { prompt, max_tokens: maxTokens, stop_at_eos: false })).tokens;
