@@ -1,22 +1,7 @@
 // The ONNX graphs of a Mixtral model: one expert, and the dense parts the gate runs.
+import type { ExpertWeights, LayerWeights } from './checkpoint.js';
 import type { MixtralConfig } from './config.js';
 import { GraphBuilder } from './onnx-graph.js';
-
-export interface ExpertWeights {
-  w1: Float32Array;
-  w2: Float32Array;
-  w3: Float32Array;
-}
-
-export interface LayerWeights {
-  inputNorm: Float32Array;
-  postNorm: Float32Array;
-  q: Float32Array;
-  k: Float32Array;
-  v: Float32Array;
-  o: Float32Array;
-  router: Float32Array;
-}
 
 /** SwiGLU expert: x [n, H] -> w2(silu(w1·x) ⊙ w3·x) [n, H]. */
 export function expertGraph(c: MixtralConfig, w: ExpertWeights): Uint8Array {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { MixtralConfig } from '../model/config.js';
-import { attentionGraph, expertGraph, headGraph, postAttentionGraph, preAttentionGraph, type LayerWeights } from '../model/graphs.js';
+import type { LayerWeights } from '../model/checkpoint.js';
+import { attentionGraph, expertGraph, headGraph, postAttentionGraph, preAttentionGraph } from '../model/graphs.js';
 import { createSession, floatTensor, runFloat } from '../model/ort.js';
 import { attentionRef, expertRef, linear, rmsNorm, type ReferenceWeights } from './helpers/reference.js';
 

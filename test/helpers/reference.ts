@@ -1,21 +1,13 @@
 // A second, naive Mixtral forward pass in plain loops (float64), written from the HF modeling code,
 // to check the ONNX graphs independently. Slow; for tiny models only.
+import type { ExpertWeights, LayerWeights } from '../../model/checkpoint.js';
 import type { MixtralConfig } from '../../model/config.js';
 
 export interface ReferenceWeights {
   embed: Float32Array;
   finalNorm: Float32Array;
   lmHead: Float32Array;
-  layers: {
-    inputNorm: Float32Array;
-    postNorm: Float32Array;
-    q: Float32Array;
-    k: Float32Array;
-    v: Float32Array;
-    o: Float32Array;
-    router: Float32Array;
-    experts: { w1: Float32Array; w2: Float32Array; w3: Float32Array }[];
-  }[];
+  layers: (LayerWeights & { experts: ExpertWeights[] })[];
 }
 
 /** y = W x for a HF Linear weight W [out, in]. */
@@ -38,7 +30,7 @@ export function rmsNorm(x: ArrayLike<number>, w: ArrayLike<number>, eps: number)
 
 export const silu = (a: number) => a / (1 + Math.exp(-a));
 
-export function expertRef(c: MixtralConfig, e: { w1: Float32Array; w2: Float32Array; w3: Float32Array }, x: ArrayLike<number>): Float64Array {
+export function expertRef(c: MixtralConfig, e: ExpertWeights, x: ArrayLike<number>): Float64Array {
   const a = linear(e.w1, x, c.intermediateSize, c.hiddenSize);
   const b = linear(e.w3, x, c.intermediateSize, c.hiddenSize);
   return linear(e.w2, a.map((v, i) => silu(v) * b[i]), c.hiddenSize, c.intermediateSize);
