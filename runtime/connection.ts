@@ -11,6 +11,9 @@ export const MAX_PINGS_OUT = 2;
 /** How long one attempt at the first connection may take before it counts as failed. */
 export const CONNECT_TIMEOUT_MS = 5_000;
 
+/** A drain that takes longer (server gone, peers stuck) is cut short by a close. */
+export const DRAIN_TIMEOUT_MS = 2_000;
+
 /** No NATS server could be reached (or none was named). */
 export class NatsConnectError extends Error {
   override readonly name = 'NatsConnectError';
@@ -44,4 +47,16 @@ export async function connectNats(servers: string | string[], name: string): Pro
   } catch (cause) {
     throw new NatsConnectError(list, cause instanceof Error ? cause.message : String(cause), { cause });
   }
+}
+
+/**
+ * Drains and closes a connection, whatever state its server is in: nats.js's drain() gives up
+ * silently when the server is gone and leaves the connection reconnecting forever.
+ */
+export async function closeNats(nc: NatsConnection): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, DRAIN_TIMEOUT_MS)));
+  await Promise.race([nc.drain().catch(() => undefined), bound]);
+  clearTimeout(timer);
+  if (!nc.isClosed()) await nc.close().catch(() => undefined);
 }

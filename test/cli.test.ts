@@ -295,7 +295,8 @@ describe('eaas up, then generate and status over its NATS', () => {
       const timer = setTimeout(() => fail(`printed no ready line within ${UP_READY_TIMEOUT_MS} ms`), UP_READY_TIMEOUT_MS);
       up.once('exit', (code, signal) => fail(`exited (${code ?? signal}) before it was ready`));
       up.stdout!.on('data', () => {
-        const ready = upOut.split('\n').find((l) => l.includes('ready'));
+        // complete lines only: a chunk may end in the middle of the port
+        const ready = upOut.split('\n').slice(0, -1).find((l) => l.includes('ready'));
         const m = ready?.match(/nats:\/\/127\.0\.0\.1:\d+/);
         if (!m) return;
         clearTimeout(timer);
@@ -305,12 +306,16 @@ describe('eaas up, then generate and status over its NATS', () => {
     recordTree();
   }, UP_READY_TIMEOUT_MS + 10_000);
 
-  afterAll(() => {
+  afterAll(async () => {
     // normally the last test stopped everything; this is for when it failed or did not run
     if (!up) return;
     recordTree();
+    const left = () => [...tree.values()].filter(alive);
+    for (const p of left()) process.kill(p.pid, 'SIGKILL');
+    // while `up` lives it reaps its killed children; killed after it, they would stay zombies
+    for (let waited = 0; left().length > 0 && waited < 3_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
     up.kill('SIGKILL');
-    for (const p of tree.values()) if (alive(p)) process.kill(p.pid, 'SIGKILL');
+    await waitForExit(up, UP_EXIT_TIMEOUT_MS);
   });
 
   it('generates exactly the tokens and logits of the monolithic run', async () => {
@@ -362,4 +367,30 @@ describe('eaas up, then generate and status over its NATS', () => {
     expect([...tree.values()].filter(alive).map((p) => p.pid)).toEqual([]);
     expect(upErr).toMatch(/SIGTERM, stopping/);
   }, UP_EXIT_TIMEOUT_MS + 10_000);
+});
+
+describe('eaas up and Ctrl-C', () => {
+  it('stops everything when the whole process group gets SIGINT (the terminal’s Ctrl-C)', async () => {
+    // detached: its own process group, as a terminal gives a foreground job
+    const up = spawn(process.execPath, [CLI, 'up', '--model', MODEL, '--replicas', '1', '--experts-per-actor', '16'], {
+      env: cleanEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    let out = '';
+    up.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    try {
+      const deadline = Date.now() + UP_READY_TIMEOUT_MS;
+      while (!out.includes('ready') && Date.now() < deadline && up.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+      expect(out).toMatch(/ready/);
+      const tree = descendants(up.pid!);
+      expect(tree.length).toBeGreaterThanOrEqual(2);
+      process.kill(-up.pid!, 'SIGINT');
+      const exit = await waitForExit(up, UP_EXIT_TIMEOUT_MS);
+      expect(exit.code).toBe(0);
+      expect(tree.filter(alive)).toEqual([]);
+    } finally {
+      if (up.exitCode === null) process.kill(-up.pid!, 'SIGKILL');
+    }
+  }, UP_READY_TIMEOUT_MS + UP_EXIT_TIMEOUT_MS);
 });

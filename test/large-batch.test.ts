@@ -5,6 +5,7 @@ import type { GenerateResult } from '../model/engine.js';
 import { openMonolithic } from '../model/monolithic.js';
 import { startNode, type RunningNode } from '../runtime/node/cluster.js';
 import * as subjects from '../runtime/subjects.js';
+import { ensureBuilt } from './helpers/build.js';
 import { useNatsServer } from './helpers/nats.js';
 import { tinyCheckpointDir } from './helpers/tiny-model.js';
 
@@ -19,6 +20,7 @@ describe('batches larger than max_payload', () => {
   let expected: GenerateResult[];
 
   beforeAll(async () => {
+    ensureBuilt();
     tiny = tinyCheckpointDir();
     const mono = await openMonolithic(tiny.dir);
     expected = await Promise.all(PROMPTS.map((p) => mono.engine.generate(p, { maxTokens: 2, logits: true, stopAtEos: false })));

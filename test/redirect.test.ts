@@ -5,6 +5,7 @@ import { requestGenerate } from '../actors/gate-client.js';
 import type { GenerateResult } from '../model/engine.js';
 import { openMonolithic } from '../model/monolithic.js';
 import { startNode, type RunningNode } from '../runtime/node/cluster.js';
+import { ensureBuilt } from './helpers/build.js';
 import { useNatsServer } from './helpers/nats.js';
 import { tinyCheckpointDir } from './helpers/tiny-model.js';
 
@@ -23,6 +24,7 @@ describe('redirects, hedges and missing replicas', () => {
   let expected: GenerateResult[];
 
   beforeAll(async () => {
+    ensureBuilt();
     tiny = tinyCheckpointDir();
     const mono = await openMonolithic(tiny.dir);
     expected = await Promise.all(PROMPTS.map((p) => mono.engine.generate(p, { maxTokens: MAX_TOKENS, stopAtEos: false })));

@@ -3,6 +3,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-tr
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestGenerate } from '../actors/gate-client.js';
 import { startNode, type RunningNode } from '../runtime/node/cluster.js';
+import { ensureBuilt } from './helpers/build.js';
 import { useNatsServer } from './helpers/nats.js';
 import { startOtlpReceiver, type OtlpReceiver } from './helpers/otlp-receiver.js';
 import { tinyCheckpointDir } from './helpers/tiny-model.js';
@@ -16,6 +17,7 @@ describe('one generate request is one trace across processes', () => {
   let node: RunningNode;
 
   beforeAll(async () => {
+    ensureBuilt();
     tiny = tinyCheckpointDir();
     receiver = await startOtlpReceiver();
     node = await startNode({

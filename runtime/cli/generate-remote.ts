@@ -1,6 +1,6 @@
 // `eaas generate --nats URL`: one prompt through a running cluster's gate.
 import { requestGenerate, servedModels } from '../../actors/gate-client.js';
-import { connectNats } from '../connection.js';
+import { closeNats, connectNats } from '../connection.js';
 import { settingsFromEnv } from '../node/settings.js';
 import { subjectToken } from '../subjects.js';
 import { printResult, type PromptSpec } from './generate.js';
@@ -37,6 +37,6 @@ export async function generateOverNats(
       spec,
     );
   } finally {
-    await nc.close();
+    await closeNats(nc);
   }
 }

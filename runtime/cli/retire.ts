@@ -1,6 +1,6 @@
 // `eaas retire`: drain one expert actor (finish its in-flight dispatches) and stop it for good.
 import { retireInstance } from '../../actors/supervisor-client.js';
-import { connectNats } from '../connection.js';
+import { closeNats, connectNats } from '../connection.js';
 import { parseFlags, requiredString } from './flags.js';
 
 const FLAGS = { nats: { type: 'string' }, instance: { type: 'string' } } as const;
@@ -13,6 +13,6 @@ export async function retireCommand(argv: string[]): Promise<void> {
     const { node } = await retireInstance(nc, instance);
     process.stdout.write(`retired ${instance} on node ${node}\n`);
   } finally {
-    await nc.close();
+    await closeNats(nc);
   }
 }

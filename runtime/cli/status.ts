@@ -1,6 +1,6 @@
 // `eaas status`: nodes, actors, hosted experts, replicas and requests served, from NATS discovery.
 import { clusterStatus } from '../../actors/cluster-status.js';
-import { connectNats } from '../connection.js';
+import { closeNats, connectNats } from '../connection.js';
 import { parseFlags, requiredString } from './flags.js';
 
 const FLAGS = { nats: { type: 'string' }, json: { type: 'boolean' } } as const;
@@ -25,6 +25,6 @@ export async function statusCommand(argv: string[]): Promise<void> {
     if (counts.length > 0) lines.push('', `experts: ${counts.length}, replicas per expert: min ${Math.min(...counts)}, max ${Math.max(...counts)}`);
     process.stdout.write(lines.join('\n') + '\n');
   } finally {
-    await nc.close();
+    await closeNats(nc);
   }
 }

@@ -13,7 +13,7 @@ import type { SupervisionPolicy } from '../../actors/supervision.js';
 import { Checkpoint } from '../../model/checkpoint.js';
 import { initCheckpoint } from '../../model/init.js';
 import { startTracing, type TracingHandle } from '../../observability/tracing.js';
-import { connectNats } from '../connection.js';
+import { closeNats, connectNats } from '../connection.js';
 import { startNatsServer, type NatsServerHandle } from '../nats-server.js';
 import { subjectToken } from '../subjects.js';
 import { EXPERT_ENV } from './expert-env.js';
@@ -123,7 +123,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     }
   } catch (err) {
     await supervisor?.stop();
-    await nc.close();
+    await closeNats(nc);
     await tracing.shutdown();
     throw err;
   } finally {
@@ -138,7 +138,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     async stop() {
       await gate?.stop();
       await supervisor?.stop();
-      await nc.drain().catch(() => undefined);
+      await closeNats(nc);
       await tracing.shutdown();
     },
   };

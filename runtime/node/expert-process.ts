@@ -3,7 +3,7 @@ import { ExpertActor } from '../../actors/expert.js';
 import { Checkpoint } from '../../model/checkpoint.js';
 import { ExpertSet } from '../../model/experts.js';
 import { startTracing } from '../../observability/tracing.js';
-import { connectNats } from '../connection.js';
+import { closeNats, connectNats } from '../connection.js';
 import { EXPERT_ENV } from './expert-env.js';
 import { settingsFromEnv } from './settings.js';
 
@@ -36,10 +36,13 @@ async function main(): Promise<void> {
   });
   await actor.start();
   const stop = async () => {
-    await actor.drain();
-    await nc.drain();
-    await tracing.shutdown();
-    process.exit(0);
+    try {
+      await actor.drain().catch(() => undefined);
+      await closeNats(nc);
+      await tracing.shutdown();
+    } finally {
+      process.exit(0);
+    }
   };
   process.once('SIGTERM', () => void stop());
   process.once('SIGINT', () => void stop());
