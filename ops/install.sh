@@ -14,6 +14,8 @@ if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; t
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund >&2
+  # not `npm ci`: it rejects our lock file, which lacks the optional per-platform packages of
+  # msgpackr-extract that this registry does not serve; `npm install` keeps the lock as it is
+  npm install --no-audit --no-fund >&2
 fi
 npm run --silent build >&2

@@ -54,16 +54,6 @@ export function expertIds(dir: string): string[] {
   }
 }
 
-/**
- * The gate's count of dispatches sent to another replica: redirects after a failure plus hedges
- * (a second replica asked when the first is slow), when the gate exposes them.
- */
-export function gateRedirects(gate: GateActor | undefined): number | undefined {
-  const c = gateCounters(gate);
-  if (c.redirects === undefined) return undefined;
-  return c.redirects + (c.hedges ?? 0);
-}
-
 /** The gate's dispatch counters (redirects, hedges, ...) as far as it exposes them. */
 export function gateCounters(gate: GateActor | undefined): Record<string, number | undefined> {
   const experts = gate?.experts as unknown as { counters?: Record<string, unknown>; redirects?: unknown } | undefined;

@@ -45,6 +45,10 @@ export interface FaultRecord {
   until?: number;
   /** First increase of the gate's redirect counter after the fault. */
   redirectMs?: number;
+  /** First hedge (a second replica asked because the first is slow) after the fault. */
+  hedgeMs?: number;
+  /** Hedges from the fault until 3 s after it ended. */
+  hedges?: number;
   /** From the fault to the supervisor showing the child running again with a new pid. */
   restartMs?: number;
   /** Longest stretch without any successful completion, in the 10 s after the fault. */
@@ -52,14 +56,15 @@ export interface FaultRecord {
   note?: string;
 }
 
-/** Samples a counter (the gate's redirects) and remembers when it changed. */
+/** Samples a counter (the gate's redirects, hedges) and remembers when it changed. */
 export class CounterSampler {
   private readonly changes: { at: number; value: number }[] = [];
+  private readonly initial: number | undefined;
   private last: number | undefined;
   private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly read: () => number | undefined, everyMs = 5) {
-    this.last = read();
+    this.initial = this.last = read();
     this.timer = setInterval(() => this.sample(), everyMs);
   }
 
@@ -78,10 +83,27 @@ export class CounterSampler {
     return this.last;
   }
 
+  /** The counter's value at time `t`. */
+  valueAt(t: number): number | undefined {
+    let v = this.initial;
+    for (const c of this.changes) {
+      if (c.at > t) break;
+      v = c.value;
+    }
+    return v;
+  }
+
   /** ms from `t` to the first change at or after it, if any came before `until`. */
   firstChangeAfter(t: number, until = Infinity): number | undefined {
     const c = this.changes.find((x) => x.at >= t && x.at <= until);
     return c ? c.at - t : undefined;
+  }
+
+  /** How much the counter grew between `from` and `to`. */
+  growth(from: number, to: number): number | undefined {
+    const a = this.valueAt(from);
+    const b = this.valueAt(to);
+    return a === undefined || b === undefined ? undefined : b - a;
   }
 
   stop(): void {

@@ -15,7 +15,7 @@ import { settingsFromEnv } from '../../../runtime/node/settings.js';
 import * as subjects from '../../../runtime/subjects.js';
 import { tinyCheckpointDir } from '../tiny-model.js';
 import { awaitFullStrength, checkRecords, percentile, verifyServing, type CheckOptions } from './checker.js';
-import { expertIds, gateCounters, gateRedirects, localProbe, remoteProbe, startCliNode, survivors, type CliNode, type SupervisorProbe } from './cluster.js';
+import { expertIds, gateCounters, localProbe, remoteProbe, startCliNode, survivors, type CliNode, type SupervisorProbe } from './cluster.js';
 import { chaosTiming, CHAOS_SEED, type ChaosTiming } from './config.js';
 import { FaultProxy } from './fault-proxy.js';
 import { alive, CounterSampler, kill9, pause, resume, waitUntil, type FaultRecord } from './faults.js';
@@ -35,8 +35,6 @@ export interface ChaosEnv {
   experts: string[];
   timing: ChaosTiming;
   seed: number;
-  /** Successful requests per second of the fault-free run (measured once per env). */
-  baseline?: ScenarioReport;
   reports: ScenarioReport[];
   remove(): void;
 }
@@ -99,20 +97,22 @@ interface ScenarioSpec {
   name: string;
   inject(ctx: FaultCtx): Promise<void>;
   allowError?: CheckOptions['allowError'];
+  /** Runs between the fault-free phase and the faulted one (e.g. to bring in a slow replica). */
+  between?(): Promise<void>;
   /** Extra checks once the cluster is back (e.g. nothing crashed). */
   after?(ctx: FaultCtx): Promise<void>;
 }
 
-/** Drives the load on `topo` while `spec.inject` runs, then checks everything and returns the report row. */
-async function runScenario(env: ChaosEnv, topo: Topology, spec: ScenarioSpec, durationMs = env.timing.loadMs): Promise<ScenarioReport> {
-  const rng = prng(env.seed ^ hash(spec.name));
-  // warm up (and check the cluster serves right before any fault): one round of every prompt
-  const warm = await verifyServing(topo.client, topo.model, env.prompts, env.expected, MAX_TOKENS, env.timing.requestTimeoutMs);
-  const redirects = new CounterSampler(() => gateRedirects(topo.gate));
-  const faults: FaultRecord[] = [];
+interface Phase {
+  records: RequestRecord[];
+  report: ScenarioReport;
+  finishedAt: number;
+}
+
+/** Drives the load for `durationMs` while `inject` runs (if any) and checks the requests. */
+async function runPhase(env: ChaosEnv, topo: Topology, name: string, durationMs: number, spec: Partial<ScenarioSpec>, faults: FaultRecord[], ctxExtra: { violations: string[]; notes: string[] }): Promise<Phase> {
   const pending: Promise<unknown>[] = [];
-  const violations: string[] = warm.map((v) => `before any fault: ${v}`);
-  const notes: string[] = [];
+  const { violations, notes } = ctxExtra;
   const load = startWorkload({
     nc: topo.client,
     model: topo.model,
@@ -121,11 +121,11 @@ async function runScenario(env: ChaosEnv, topo: Topology, spec: ScenarioSpec, du
     concurrency: CONCURRENCY,
     durationMs,
     requestTimeoutMs: env.timing.requestTimeoutMs,
-    seed: env.seed,
+    seed: env.seed ^ hash(name),
   });
   const ctx: FaultCtx = {
     topo,
-    rng,
+    rng: prng(env.seed ^ hash(name) ^ 0x5eed),
     deadline: load.deadline,
     fault: (f) => {
       const rec: FaultRecord = { ...f, at: f.at ?? Date.now() };
@@ -136,18 +136,59 @@ async function runScenario(env: ChaosEnv, topo: Topology, spec: ScenarioSpec, du
     violations,
     notes,
   };
-  try {
-    await spec.inject(ctx);
-  } catch (err) {
-    violations.push(`fault injection failed: ${(err as Error).stack ?? err}`);
-    load.stop();
+  if (spec.inject) {
+    try {
+      await spec.inject(ctx);
+    } catch (err) {
+      violations.push(`fault injection failed: ${(err as Error).stack ?? err}`);
+      load.stop();
+    }
   }
   const run = await load.done;
   await Promise.all(pending);
-  redirects.stop();
-
   const check = checkRecords(run.records, { expected: env.expected, allowError: spec.allowError });
   violations.push(...check.violations);
+  const latencies = run.records.filter((r) => r.end !== undefined && r.outcome !== 'unknown').map((r) => r.end! - r.start);
+  return {
+    records: run.records,
+    finishedAt: run.finishedAt,
+    report: {
+      scenario: name,
+      counts: check.counts,
+      p50Ms: percentile(latencies, 50),
+      p99Ms: percentile(latencies, 99),
+      throughput: check.counts.ok / (Math.max(1, run.finishedAt - run.startedAt) / 1000),
+      faults,
+      violations,
+      notes,
+    },
+  };
+}
+
+/**
+ * One scenario on `topo`: a warm-up round, a fault-free phase (the throughput reference, on the same cluster
+ * right before), then the load with `spec.inject` running; then the cluster must come back to full strength
+ * and answer every prompt exactly. Returns the faulted phase's report row (the fault-free row goes to env.reports too).
+ */
+async function runScenario(env: ChaosEnv, topo: Topology, spec: ScenarioSpec): Promise<ScenarioReport> {
+  const warm = await verifyServing(topo.client, topo.model, env.prompts, env.expected, MAX_TOKENS, env.timing.requestTimeoutMs);
+  const ref = await runPhase(env, topo, `  fault-free before ${spec.name.split(' ')[0]}`, env.timing.baselineMs, { allowError: undefined }, [], {
+    violations: warm.map((v) => `warm-up: ${v}`),
+    notes: [],
+  });
+  ref.report.baselineThroughput = ref.report.throughput;
+  env.reports.push(ref.report);
+  await spec.between?.();
+
+  const redirects = new CounterSampler(() => gateCounters(topo.gate).redirects);
+  const hedges = new CounterSampler(() => gateCounters(topo.gate).hedges);
+  const faults: FaultRecord[] = [];
+  const violations: string[] = ref.report.violations.map((v) => `fault-free phase: ${v}`);
+  const notes: string[] = [];
+  const phase = await runPhase(env, topo, spec.name, env.timing.loadMs, spec, faults, { violations, notes });
+  redirects.stop();
+  hedges.stop();
+
   const strength = await awaitFullStrength({
     nc: topo.client,
     model: topo.model,
@@ -160,27 +201,21 @@ async function runScenario(env: ChaosEnv, topo: Topology, spec: ScenarioSpec, du
   });
   if (!strength.ok) violations.push(`not back to full strength within ${env.timing.recoverMs} ms: ${strength.missing.slice(0, 8).join('; ')}`);
   else violations.push(...(await verifyServing(topo.client, topo.model, env.prompts, env.expected, MAX_TOKENS, env.timing.requestTimeoutMs)));
-  await spec.after?.(ctx);
+  await spec.after?.({ topo, rng: () => 0, deadline: 0, fault: (f) => ({ ...f, at: f.at ?? Date.now() }), track: () => undefined, violations, notes });
 
-  const oks = run.records.filter((r) => r.outcome === 'ok');
+  const oks = phase.records.filter((r) => r.outcome === 'ok');
   for (const f of faults) {
     f.redirectMs ??= redirects.firstChangeAfter(f.at, f.at + 15_000);
-    f.gapMs = longestGap(oks, f.at, Math.min(f.at + 10_000, run.finishedAt));
+    f.hedgeMs = hedges.firstChangeAfter(f.at, f.at + 15_000);
+    f.hedges = hedges.growth(f.at, (f.until ?? f.at) + 3_000);
+    f.gapMs = longestGap(oks, f.at, Math.min(f.at + 10_000, phase.finishedAt));
   }
-  if (!redirects.available) notes.push('the gate exposes no redirect counter (gate.experts.redirects): redirect times unknown');
+  if (!redirects.available) notes.push('the gate exposes no redirect counter (gate.experts.counters.redirects): redirect times unknown');
   else notes.push(`gate counters after the run: ${Object.entries(gateCounters(topo.gate)).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-  const latencies = run.records.filter((r) => r.end !== undefined && r.outcome !== 'unknown').map((r) => r.end! - r.start);
   const report: ScenarioReport = {
-    scenario: spec.name,
-    counts: check.counts,
-    p50Ms: percentile(latencies, 50),
-    p99Ms: percentile(latencies, 99),
-    throughput: check.counts.ok / (Math.max(1, run.finishedAt - run.startedAt) / 1000),
-    baselineThroughput: env.baseline?.throughput,
-    faults,
+    ...phase.report,
+    baselineThroughput: ref.report.throughput,
     fullStrengthMs: strength.ok ? strength.ms : undefined,
-    violations,
-    notes,
   };
   env.reports.push(report);
   return report;
@@ -232,26 +267,9 @@ function trackRestart(ctx: FaultCtx, f: FaultRecord, probe: SupervisorProbe, ins
 }
 
 // ---------------------------------------------------------------------------------------------
-// The fault-free reference run
-
-/** The fault-free run of this invocation (once per env): the standard cluster under the same load. */
-export async function baseline(env: ChaosEnv): Promise<ScenarioReport> {
-  if (env.baseline) return env.baseline;
-  const topo = await standardCluster(env);
-  try {
-    env.baseline = await runScenario(env, topo, { name: 'fault-free', inject: async () => undefined }, env.timing.baselineMs);
-    env.baseline.baselineThroughput = env.baseline.throughput;
-    return env.baseline;
-  } finally {
-    await topo.stop();
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
 // 1. kill -9 of a random expert actor every few seconds
 
 export async function killRandomExpert(env: ChaosEnv): Promise<ScenarioReport> {
-  await baseline(env);
   const topo = await standardCluster(env);
   const everyMs = env.timing.short ? 1_500 : 3_000;
   try {
@@ -280,7 +298,6 @@ export async function killRandomExpert(env: ChaosEnv): Promise<ScenarioReport> {
 // 2. SIGSTOP of an expert actor past the heartbeat bound, then SIGCONT
 
 export async function pauseExpert(env: ChaosEnv): Promise<ScenarioReport> {
-  await baseline(env);
   const topo = await standardCluster(env);
   const hangMs = settingsFromEnv().hangMs;
   const stopMs = hangMs + 1_500;
@@ -323,7 +340,6 @@ export async function pauseExpert(env: ChaosEnv): Promise<ScenarioReport> {
 export const SLOW_DELAY_MS = Number(process.env.CHAOS_SLOW_MS) || 250;
 
 export async function slowReplica(env: ChaosEnv, delayMs = SLOW_DELAY_MS): Promise<ScenarioReport> {
-  await baseline(env);
   const server = await startNatsServer();
   const nodes: RunningNode[] = [];
   let client: NatsConnection | undefined;
@@ -367,7 +383,6 @@ export async function slowReplica(env: ChaosEnv, delayMs = SLOW_DELAY_MS): Promi
 // 4. kill -9 of a supervisor process (its expert actors must go with it), then restart it
 
 export async function killSupervisor(env: ChaosEnv): Promise<ScenarioReport> {
-  await baseline(env);
   const server = await startNatsServer();
   const cli = new Map<string, CliNode>();
   let gate: RunningNode | undefined;
@@ -433,7 +448,6 @@ export async function killSupervisor(env: ChaosEnv): Promise<ScenarioReport> {
 const portOf = (hostport: string) => Number(hostport.split(':').pop());
 
 export async function natsServerRestart(env: ChaosEnv): Promise<ScenarioReport> {
-  await baseline(env);
   const cluster = await startNatsCluster(3);
   const servers = [...cluster.servers];
   const urls = cluster.urls;
@@ -502,7 +516,6 @@ export async function natsServerRestart(env: ChaosEnv): Promise<ScenarioReport> 
 // 6. Network faults between one expert node and NATS: latency, dropped and stalled connections
 
 export async function networkFaults(env: ChaosEnv): Promise<ScenarioReport> {
-  await baseline(env);
   const server = await startNatsServer();
   const proxy = await FaultProxy.start({ port: server.port });
   const nodes: RunningNode[] = [];
@@ -565,7 +578,6 @@ export async function networkFaults(env: ChaosEnv): Promise<ScenarioReport> {
 const NO_REPLICA = /no live replica of experts? ([0-9:, ]+) \(layer:expert\)/;
 
 export async function killAllReplicas(env: ChaosEnv): Promise<ScenarioReport> {
-  await baseline(env);
   const topo = await standardCluster(env);
   const everyMs = env.timing.short ? 3_000 : 5_000;
   const killed = new Set<string>();
@@ -642,7 +654,6 @@ function garbageTrace() {
 }
 
 export async function badInput(env: ChaosEnv): Promise<ScenarioReport> {
-  await baseline(env);
   const topo = await standardCluster(env);
   const hidden = 64;
   let fuzz: NatsConnection | undefined;
