@@ -1,5 +1,6 @@
 // Wire codec: msgpack messages and the {dtype, shape, data} tensors inside them.
 import { Packr, Unpackr } from 'msgpackr';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../model/half-float.js';
 
 export type WireDtype = 'f32' | 'bf16' | 'f16';
 
@@ -71,9 +72,9 @@ export function encodeTensor(data: Float32Array, shape: number[], wire: WireDtyp
     case 'f32':
       return { dtype: wire, shape, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
     case 'bf16':
-      return { dtype: wire, shape, data: narrow(data, f32BitsToBf16) };
+      return { dtype: wire, shape, data: asBytes(f32ToBf16(data)) };
     case 'f16':
-      return { dtype: wire, shape, data: narrow(data, f32BitsToF16) };
+      return { dtype: wire, shape, data: asBytes(f32ToF16(data)) };
     default:
       throw new CodecError(`unknown wire dtype ${JSON.stringify(wire)} (expected f32, bf16 or f16)`);
   }
@@ -102,9 +103,9 @@ export function decodeTensor(t: unknown): DecodedTensor {
     case 'f32':
       return { data: f32View(data, count), shape };
     case 'bf16':
-      return { data: widen(data, count, bf16ToF32Bits), shape };
+      return { data: bf16ToF32(halves(data, count)), shape };
     case 'f16':
-      return { data: widen(data, count, f16ToF32Bits), shape };
+      return { data: f16ToF32(halves(data, count)), shape };
   }
 }
 
@@ -130,75 +131,13 @@ function f32View(bytes: Uint8Array, count: number): Float32Array {
   return out;
 }
 
-function narrow(data: Float32Array, convert: (bits: number) => number): Uint8Array {
-  const bits = new Uint32Array(data.buffer, data.byteOffset, data.length);
-  const out = new Uint16Array(data.length);
-  for (let i = 0; i < out.length; i++) out[i] = convert(bits[i]!);
-  return new Uint8Array(out.buffer);
-}
-
-function widen(bytes: Uint8Array, count: number, convert: (half: number) => number): Float32Array {
-  // Unaligned bytes cannot back a Uint16Array; the copy is small next to the conversion.
-  // (new Uint8Array, not slice(): msgpackr hands out Buffers, whose slice() is a view.)
+/** Views of bytes as 16-bit halves; unaligned bytes are copied first (msgpackr hands out Buffers at any offset). */
+function halves(bytes: Uint8Array, count: number): Uint16Array {
   const aligned = bytes.byteOffset % 2 === 0 ? bytes : new Uint8Array(bytes);
-  const halves = new Uint16Array(aligned.buffer, aligned.byteOffset, count);
-  const out = new Float32Array(count);
-  const outBits = new Uint32Array(out.buffer);
-  for (let i = 0; i < count; i++) outBits[i] = convert(halves[i]!);
-  return out;
+  return new Uint16Array(aligned.buffer, aligned.byteOffset, count);
 }
 
-/** float32 bits -> bfloat16 bits, rounding to nearest even; NaN stays a (quiet) NaN. */
-function f32BitsToBf16(bits: number): number {
-  if ((bits & 0x7fffffff) > 0x7f800000) return ((bits >>> 16) | 0x0040) & 0xffff;
-  return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
-}
-
-function bf16ToF32Bits(half: number): number {
-  return half << 16;
-}
-
-/** float32 bits -> IEEE half bits, rounding to nearest even, with subnormals and overflow to ±inf. */
-function f32BitsToF16(bits: number): number {
-  const sign = (bits >>> 16) & 0x8000;
-  const exp = (bits >>> 23) & 0xff;
-  const mant = bits & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 | (mant >>> 13) : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    // Below half the smallest subnormal: rounds to zero.
-    if (e < -10) return sign;
-    const full = mant | 0x800000;
-    const shift = 14 - e;
-    const rem = full & ((1 << shift) - 1);
-    const halfway = 1 << (shift - 1);
-    let m = full >>> shift;
-    if (rem > halfway || (rem === halfway && (m & 1) !== 0)) m++; // may carry into the smallest normal: still right
-    return sign | m;
-  }
-  let half = sign | (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (half & 1) !== 0)) half++; // a carry into the exponent is right, up to inf
-  return half;
-}
-
-function f16ToF32Bits(half: number): number {
-  const sign = (half & 0x8000) << 16;
-  const exp = (half >>> 10) & 0x1f;
-  const mant = half & 0x3ff;
-  if (exp === 0x1f) return sign | 0x7f800000 | (mant << 13);
-  if (exp !== 0) return sign | ((exp + 127 - 15) << 23) | (mant << 13);
-  if (mant === 0) return sign;
-  // Subnormal half: shift the mantissa up until its leading one becomes the implicit bit.
-  let e = 127 - 15 + 1;
-  let m = mant;
-  while ((m & 0x400) === 0) {
-    m <<= 1;
-    e--;
-  }
-  return sign | (e << 23) | ((m & 0x3ff) << 13);
-}
+const asBytes = (a: Uint16Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 function describe(value: unknown): string {
   if (value === null) return 'null';

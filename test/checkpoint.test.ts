@@ -7,7 +7,8 @@ import { Checkpoint, expertTensors, mixtralTensors } from '../model/checkpoint.j
 import { configToJson, type MixtralConfig } from '../model/config.js';
 import { CheckpointError, ModelInputError } from '../model/errors.js';
 import { initCheckpoint, PRESETS } from '../model/init.js';
-import { bf16ToF32, f32ToBf16, SafetensorsFile, writeSafetensors } from '../model/safetensors.js';
+import { bf16ToF32, f32ToBf16 } from '../model/half-float.js';
+import { SafetensorsFile, writeSafetensors } from '../model/safetensors.js';
 
 const tiny = PRESETS.tiny;
 let dir: string;

@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CheckpointError } from '../model/errors.js';
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, SafetensorsFile, writeSafetensors, type Dtype } from '../model/safetensors.js';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../model/half-float.js';
+import { SafetensorsFile, writeSafetensors, type Dtype } from '../model/safetensors.js';
 
 let dir: string;
 beforeEach(() => {
