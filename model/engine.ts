@@ -113,7 +113,13 @@ export class Engine {
           continue;
         }
         this.running = [];
-        batch.forEach((s, i) => this.advance(s, logits[i]));
+        for (const [i, s] of batch.entries()) {
+          try {
+            this.advance(s, logits[i]);
+          } catch (err) {
+            s.reject(err);
+          }
+        }
       }
     } finally {
       this.looping = false;
