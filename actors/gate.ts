@@ -56,7 +56,7 @@ export class GateActor {
       // a step serves several requests: it joins the first one's trace and links the others
       step: (tags, run) => {
         const [first, ...rest] = tags as Context[];
-        const links = rest.map((ctx) => trace.getSpanContext(ctx)).filter((s) => s !== undefined).map((s) => ({ context: s! }));
+        const links = rest.filter((ctx) => ctx !== undefined).map((ctx) => trace.getSpanContext(ctx)).filter((s) => s !== undefined).map((s) => ({ context: s! }));
         return tracer().startActiveSpan('step', { links, attributes: { 'eaas.requests': tags.length } }, first ?? context.active(), (span) =>
           run().finally(() => span.end()),
         );

@@ -68,6 +68,7 @@ export class SupervisorActor {
   private service?: Service;
   private hangTimer?: NodeJS.Timeout;
   private stopping = false;
+  private lastCheck = Date.now();
 
   constructor(private readonly o: SupervisorOptions) {
     this.policy = { ...DEFAULT_SUPERVISION, ...o.policy };
@@ -226,6 +227,13 @@ export class SupervisorActor {
   private checkHeartbeats(): void {
     const hangMs = this.o.hangMs ?? DEFAULT_HANG_MS;
     const now = Date.now();
+    const late = now - this.lastCheck > hangMs / 2;
+    this.lastCheck = now;
+    if (late || this.o.nc.isClosed() || (this.o.nc as unknown as { protocol?: { connected?: boolean } }).protocol?.connected === false) {
+      // our own event loop was blocked or our link was down: the beats may be queued, not missing
+      for (const child of this.children.values()) child.lastBeat = now;
+      return;
+    }
     for (const child of this.children.values()) {
       if (child.machine.getSnapshot().value !== 'running' || now - child.lastBeat <= hangMs) continue;
       // hung (stopped, spinning, cut off from NATS): kill it so the exit path restarts it

@@ -4,16 +4,23 @@
 // in this process only, for sessions created afterwards; the product code is unchanged.
 import * as ort from 'onnxruntime-node';
 
-export const NO_SPIN: ort.InferenceSession.SessionOptions = { extra: { session: { 'intra_op.allow_spinning': '0' } } };
+/** Session config entries (keys under "session.") the preview adds. */
+export const NO_SPIN = { 'intra_op.allow_spinning': '0' };
 
+const added: Record<string, string> = {};
 let patched = false;
 
-export function disableOrtSpinning(): void {
+/** Adds session config entries (keys under "session.", e.g. NO_SPIN) to every session created from now on. */
+export function patchOrtSessionConfig(entries: Record<string, string>): void {
+  Object.assign(added, entries);
   if (patched) return;
   patched = true;
   type Create = (model: unknown, opts?: ort.InferenceSession.SessionOptions) => Promise<ort.InferenceSession>;
   const session = ort.InferenceSession as unknown as { create: Create };
   const create = session.create.bind(ort.InferenceSession);
-  session.create = (model, opts = {}) =>
-    create(model, { ...opts, extra: { ...opts.extra, session: { ...(opts.extra?.session as object), ...(NO_SPIN.extra!.session as object) } } });
+  session.create = (model, opts = {}) => create(model, { ...opts, extra: { ...opts.extra, session: { ...(opts.extra?.session as object), ...added } } });
+}
+
+export function disableOrtSpinning(): void {
+  patchOrtSessionConfig(NO_SPIN);
 }

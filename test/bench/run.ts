@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from 'nats';
 import { requestGenerate } from '../../actors/gate-client.js';
 import { Checkpoint } from '../../model/checkpoint.js';
+import type { ExpertSet } from '../../model/experts.js';
 import { PRESETS, type PresetName } from '../../model/init.js';
 import { openMonolithic } from '../../model/monolithic.js';
 import { connectNats } from '../../runtime/connection.js';
@@ -19,7 +20,8 @@ import { fmt, median, table, timeRuns } from './stats.js';
 const CONCURRENCIES = [1, 32] as const;
 /** Expert actor processes the cluster gets for every preset (replicas 1). */
 const ACTORS = 2;
-const RTT_BYTES = 4096;
+/** 4 KB: one bench-preset row; 1 MB: the 256-row dispatch below. */
+const RTT_BYTES = [4096, 1 << 20];
 const DISPATCH_ROWS = [1, 256];
 const TTFT_REPS = 3;
 /** The cluster counts as started once every actor has been up this long. */
@@ -103,7 +105,7 @@ interface NatsResult extends ExecutorResult {
   /** Expert actor restarts while the cluster started, and while it was measured. */
   startupRestarts: number;
   restarts: number;
-  rtt?: Latency;
+  rtt?: { bytes: number; latency: Latency }[];
   dispatch?: DispatchBench[];
 }
 
@@ -132,30 +134,39 @@ async function runNats(dir: string, preset: PresetName, s: Settings, micro: bool
   const actorThreads = Number(process.env.EAAS_ORT_THREADS ?? DEFAULT_EXPERT_THREADS);
   const layout = `replicas 1, ${perActor} experts per actor -> ${actors} expert actor processes (ORT threads ${actorThreads} each); gate and nats-server on the same host`;
   // loaded before the cluster starts: a synchronous session load would stall the in-process supervisor
-  const ckpt = Checkpoint.open(dir);
-  const local = micro ? await loadLocalExpert(ckpt, actorThreads) : undefined;
-  ckpt.close();
-  const t0 = performance.now();
-  const cluster: LocalCluster = await startLocalCluster({ modelDir: dir, replicas: 1, expertsPerActor: perActor });
-  const loadMs = performance.now() - t0;
+  let local: ExpertSet | undefined;
+  if (micro) {
+    const ckpt = Checkpoint.open(dir);
+    try {
+      local = await loadLocalExpert(ckpt, actorThreads);
+    } finally {
+      ckpt.close();
+    }
+  }
+  let cluster: LocalCluster | undefined;
   let client: NatsConnection | undefined;
   try {
+    const t0 = performance.now();
+    cluster = await startLocalCluster({ modelDir: dir, replicas: 1, expertsPerActor: perActor });
+    const loadMs = performance.now() - t0;
     // the supervisor may have killed actors whose heartbeats it could not read while the gate loaded
     await waitUntilSteady(cluster, actors);
     const startupRestarts = restartsOf(cluster);
     client = await connectNats(cluster.url, 'eaas-bench-client');
     const nc = client;
-    const gen: GenerateFn = async (prompt, maxTokens) => (await requestGenerate(nc, cluster.model, { prompt, max_tokens: maxTokens, stop_at_eos: false })).tokens;
+    const model = cluster.model;
+    const gen: GenerateFn = async (prompt, maxTokens) => (await requestGenerate(nc, model, { prompt, max_tokens: maxTokens, stop_at_eos: false })).tokens;
     const result: NatsResult = { ...(await measureExecutor(gen, c.vocabSize, preset, s, loadMs)), layout, startupRestarts, restarts: 0 };
     if (local) {
-      result.rtt = await natsRoundTrip(cluster.url, RTT_BYTES, s.rttReps);
+      result.rtt = [];
+      for (const bytes of RTT_BYTES) result.rtt.push({ bytes, latency: await natsRoundTrip(cluster.url, bytes, bytes > 65536 ? s.rttReps / 10 : s.rttReps) });
       result.dispatch = await expertDispatch(cluster.gate!.experts, local, DISPATCH_ROWS, s.dispatchReps);
     }
     result.restarts = restartsOf(cluster) - startupRestarts;
     return result;
   } finally {
     await client?.close();
-    await cluster.stop();
+    await cluster?.stop();
     await local?.release();
   }
 }
@@ -209,8 +220,9 @@ function report(results: PresetResult[], s: Settings, args: Args): number {
 
   const micro = results.filter((r) => r.nats.rtt);
   if (micro.length > 0) {
-    console.log(`\n== micro: NATS request/reply of ${RTT_BYTES} B (echo responder on another connection) ==`);
-    console.log(table(['preset server', 'p50 ms', 'p90 ms', 'n'], micro.map((r) => [r.preset, fmt(r.nats.rtt!.p50, 3), fmt(r.nats.rtt!.p90, 3), String(r.nats.rtt!.n)])));
+    console.log('\n== micro: NATS request/reply through the server to an echo responder on another connection ==');
+    const rttRows = micro.flatMap((r) => r.nats.rtt!.map(({ bytes, latency: l }) => [r.preset, String(bytes), fmt(l.p50, 3), fmt(l.p90, 3), String(l.n)]));
+    console.log(table(['cluster of', 'bytes', 'p50 ms', 'p90 ms', 'n'], rttRows));
     console.log('\n== micro: one expert (layer 0, expert 0), gate dispatcher -> NATS -> expert actor vs ExpertSet in this process (same ORT threads as an actor) ==');
     const drows: string[][] = [];
     for (const r of micro) {
@@ -226,7 +238,7 @@ function report(results: PresetResult[], s: Settings, args: Args): number {
     const b = r.batchMismatch;
     bad += b.differing.length;
     const restarts = [r.nats, ...(r.fix ? [r.fix.nats] : [])];
-    console.log(`  ${r.preset}: expert actor restarts by the supervisor: at cluster start ${restarts.map((n) => n.startupRestarts).join(' / ')}, while measured ${restarts.map((n) => n.restarts).join(' / ')} (as-is / no-spin runs)`);
+    console.log(`  ${r.preset}: expert actor restarts by the supervisor: at cluster start ${restarts.map((n) => n.startupRestarts).join(' / ')}, while measured ${restarts.map((n) => n.restarts).join(' / ')}${r.fix ? ' (as-is / no-spin runs)' : ''}`);
     console.log(`  ${r.preset}: NATS vs monolithic token mismatches ${[...r.mismatch.values()].reduce((a, m) => a + m.differing.length, 0)}; monolithic alone vs batched of 32 mismatches ${b.differing.length}/${b.compared}`);
   }
 

@@ -9,4 +9,9 @@ describe('chaos: kill -9 and restart of one of three clustered nats-servers', ()
     const report = await natsServerRestart(env());
     expect(report.violations).toEqual([]);
   }, scenarioTimeout(false));
+
+  it('the same when the killed server is the one the client is connected to', async () => {
+    const report = await natsServerRestart(env(), { clientOnVictim: true });
+    expect(report.violations).toEqual([]);
+  }, scenarioTimeout(false));
 });

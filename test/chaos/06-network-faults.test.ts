@@ -9,4 +9,9 @@ describe('chaos: latency, dropped and stalled connections between one expert nod
     const report = await networkFaults(env());
     expect(report.violations).toEqual([]);
   }, scenarioTimeout(false));
+
+  it('the same after a flapping link (seven 3 s drops)', async () => {
+    const report = await networkFaults(env(), 'flapping');
+    expect(report.violations).toEqual([]);
+  }, scenarioTimeout(false));
 });

@@ -5,8 +5,14 @@ import { scenarioTimeout, useChaosEnv } from '../helpers/chaos/suite.js';
 
 describe('chaos: all replicas of one expert killed at once', () => {
   const env = useChaosEnv('chaos 7');
-  it('loses nothing, changes nothing, and is back at full strength', async () => {
+  it('requests wait for the restart within the bound: nothing lost or changed, back at full strength', async () => {
     const report = await killAllReplicas(env());
     expect(report.violations).toEqual([]);
+  }, scenarioTimeout(false));
+
+  it('with a bound shorter than a restart, requests fail with an error naming the missing experts', async () => {
+    const report = await killAllReplicas(env(), { noReplicaWaitMs: 300 });
+    expect(report.violations).toEqual([]);
+    expect(report.counts.failedAllowed).toBeGreaterThan(0);
   }, scenarioTimeout(false));
 });

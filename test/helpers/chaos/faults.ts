@@ -111,3 +111,26 @@ export class CounterSampler {
     this.sample();
   }
 }
+
+/** Records a NATS connection's disconnect/reconnect events, to tell what a server fault did to whom. */
+export class ConnectionWatch {
+  readonly events: { at: number; type: string; data: string }[] = [];
+
+  constructor(
+    readonly label: string,
+    nc: { status(): AsyncIterable<{ type: string; data: unknown }> },
+  ) {
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect' || s.type === 'reconnect') this.events.push({ at: Date.now(), type: s.type, data: String(s.data) });
+      }
+    })().catch(() => undefined);
+  }
+
+  /** "label: disconnect +12ms, reconnect +260ms (host:port)" for the events in [from, to), or nothing. */
+  describe(from: number, to: number): string | undefined {
+    const ev = this.events.filter((e) => e.at >= from && e.at < to);
+    if (ev.length === 0) return undefined;
+    return `${this.label}: ${ev.map((e) => `${e.type} +${e.at - from}ms${e.type === 'reconnect' ? ` (${e.data})` : ''}`).join(', ')}`;
+  }
+}

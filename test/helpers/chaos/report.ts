@@ -52,17 +52,17 @@ export function formatReports(reports: ScenarioReport[]): string {
     stats(r.faults.map((f) => f.redirectMs)),
     stats(r.faults.map((f) => f.restartMs)),
     stats(r.faults.map((f) => f.gapMs)),
-    r.fullStrengthMs === undefined ? 'NEVER' : `+${r.fullStrengthMs}ms`,
+    r.faults.length === 0 ? '-' : r.fullStrengthMs === undefined ? 'NEVER' : `+${r.fullStrengthMs}ms`,
     r.violations.length === 0 ? 'PASS' : 'FAIL',
   ]);
-  const out = [table([head, ...rows]), '(redirect/restart/gap: median/max over faults; redirect = first gate redirect or hedge after the fault, restart = fault to child running with a new pid, gap = longest time without a successful completion in the 10 s after the fault; full strength = after the load drained)'];
+  const out = [table([head, ...rows]), '(redirect/restart/gap: median/max over faults; redirect = first gate redirect after the fault, restart = fault to child running with a new pid, gap = longest time without a successful completion in the 10 s after the fault; full strength = after the load drained)'];
   for (const r of reports) {
     if (r.faults.length > 0) {
       out.push(`-- ${r.scenario}: faults`);
       const t0 = r.faults[0]!.at;
       for (const f of r.faults) {
         out.push(
-          `   +${((f.at - t0) / 1000).toFixed(1)}s ${f.kind} ${f.target}${f.until ? ` for ${f.until - f.at} ms` : ''}: redirect ${fmt(f.redirectMs, 'ms')}, restart ${fmt(f.restartMs, 'ms')}, gap ${fmt(f.gapMs, 'ms')}${f.note ? ` (${f.note})` : ''}`,
+          `   +${((f.at - t0) / 1000).toFixed(1)}s ${f.kind} ${f.target}${f.until ? ` for ${f.until - f.at} ms` : ''}: redirect ${fmt(f.redirectMs, 'ms')}, first hedge ${fmt(f.hedgeMs, 'ms')} (${f.hedges ?? '-'} hedges), restart ${fmt(f.restartMs, 'ms')}, gap ${fmt(f.gapMs, 'ms')}${f.note ? ` (${f.note})` : ''}`,
         );
       }
     }

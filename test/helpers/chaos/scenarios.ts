@@ -3,7 +3,7 @@
 // then checks the run (checker.ts) and returns a report row (report.ts). A scenario passes when its
 // report has no violations.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { headers, type NatsConnection } from 'nats';
+import { connect, headers, type NatsConnection } from 'nats';
 import { clusterStatus } from '../../../actors/cluster-status.js';
 import type { GateActor } from '../../../actors/gate.js';
 import { decodeDispatchReply, encodeDispatch } from '../../../actors/protocol.js';
@@ -15,10 +15,10 @@ import { settingsFromEnv } from '../../../runtime/node/settings.js';
 import * as subjects from '../../../runtime/subjects.js';
 import { tinyCheckpointDir } from '../tiny-model.js';
 import { awaitFullStrength, checkRecords, percentile, verifyServing, type CheckOptions } from './checker.js';
-import { expertIds, gateCounters, localProbe, remoteProbe, startCliNode, survivors, type CliNode, type SupervisorProbe } from './cluster.js';
+import { expertIds, gateCounters, gateReplicas, localProbe, remoteProbe, startCliNode, survivors, type CliNode, type SupervisorProbe } from './cluster.js';
 import { chaosTiming, CHAOS_SEED, type ChaosTiming } from './config.js';
 import { FaultProxy } from './fault-proxy.js';
-import { alive, CounterSampler, kill9, pause, resume, waitUntil, type FaultRecord } from './faults.js';
+import { alive, ConnectionWatch, CounterSampler, kill9, pause, resume, waitUntil, type FaultRecord } from './faults.js';
 import type { ScenarioReport } from './report.js';
 import { expectedOutputs, makePrompts, pick, prng, startWorkload, type Expected, type RequestRecord } from './workload.js';
 
@@ -59,10 +59,24 @@ interface Topology {
 }
 
 /** One supervisor node and one gate node in this process: replicas 2, 8 experts per actor, 4 expert actors. */
-async function standardCluster(env: ChaosEnv, nats?: string): Promise<Topology & { node: RunningNode; server?: NatsServerHandle }> {
-  const server = nats ? undefined : await startNatsServer();
-  const url = nats ?? server!.url;
-  const node = await startNode({ nats: url, modelDir: env.dir, roles: ['supervisor', 'gate'], replicas: REPLICAS, expertsPerActor: EXPERTS_PER_ACTOR, node: 'chaos' });
+async function standardCluster(env: ChaosEnv, gateEnv: Record<string, string> = {}): Promise<Topology & { node: RunningNode; server?: NatsServerHandle }> {
+  const server = await startNatsServer();
+  const url = server.url;
+  // gate settings come from the environment when the node starts (expert actors spawned later see the restored one)
+  const saved = Object.fromEntries(Object.keys(gateEnv).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, gateEnv);
+  let node: RunningNode;
+  try {
+    node = await startNode({ nats: url, modelDir: env.dir, roles: ['supervisor', 'gate'], replicas: REPLICAS, expertsPerActor: EXPERTS_PER_ACTOR, node: 'chaos' });
+  } catch (err) {
+    await server.stop();
+    throw err;
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
   const client = await connectNats(url, 'chaos-client');
   return {
     model: node.model,
@@ -209,6 +223,11 @@ async function runScenario(env: ChaosEnv, topo: Topology, spec: ScenarioSpec): P
     f.hedgeMs = hedges.firstChangeAfter(f.at, f.at + 15_000);
     f.hedges = hedges.growth(f.at, (f.until ?? f.at) + 3_000);
     f.gapMs = longestGap(oks, f.at, Math.min(f.at + 10_000, phase.finishedAt));
+    const slow = phase.records.filter((r) => r.end !== undefined && r.end - r.start > 1_000 && r.start < f.at + 2_000 && r.end > f.at);
+    if (slow.length > 0) {
+      const rel = (t: number) => `${t - f.at >= 0 ? '+' : ''}${t - f.at}`;
+      f.note = `${f.note ? `${f.note}; ` : ''}${slow.length} requests over 1 s: ${slow.slice(0, 4).map((r) => `${rel(r.start)}..${rel(r.end!)}ms`).join(' ')}`;
+    }
   }
   if (!redirects.available) notes.push('the gate exposes no redirect counter (gate.experts.counters.redirects): redirect times unknown');
   else notes.push(`gate counters after the run: ${Object.entries(gateCounters(topo.gate)).map(([k, v]) => `${k} ${v}`).join(', ')}`);
@@ -241,12 +260,18 @@ function hash(s: string): number {
 
 const untilDeadline = (ctx: FaultCtx, reserveMs = 0) => Date.now() + reserveMs < ctx.deadline;
 
+/** Restricts the random victims of scenarios 1 and 2 to these instances (comma-separated), to replay a case. */
+const VICTIMS = (process.env.CHAOS_VICTIM ?? '').split(',').filter(Boolean);
+
 /** Children that are running now, with the probe that owns them. */
-async function runningChildren(topo: Topology) {
+async function runningChildren(topo: Topology, victimsOnly = false) {
   const out: { probe: SupervisorProbe; instance: string; pid: number; experts: string[] }[] = [];
   for (const probe of topo.supervisors) {
     const st = await probe.status().catch(() => undefined);
-    for (const c of st?.children ?? []) if (c.state === 'running' && c.pid) out.push({ probe, instance: c.instance, pid: c.pid, experts: c.experts });
+    for (const c of st?.children ?? []) {
+      if (victimsOnly && VICTIMS.length > 0 && !VICTIMS.includes(c.instance)) continue;
+      if (c.state === 'running' && c.pid) out.push({ probe, instance: c.instance, pid: c.pid, experts: c.experts });
+    }
   }
   return out;
 }
@@ -278,7 +303,7 @@ export async function killRandomExpert(env: ChaosEnv): Promise<ScenarioReport> {
       inject: async (ctx) => {
         await sleep(1_000);
         while (untilDeadline(ctx, 500)) {
-          const running = await runningChildren(topo);
+          const running = await runningChildren(topo, true);
           if (running.length > 0) {
             const victim = pick(ctx.rng, running);
             kill9(victim.pid);
@@ -308,7 +333,7 @@ export async function pauseExpert(env: ChaosEnv): Promise<ScenarioReport> {
       inject: async (ctx) => {
         await sleep(1_000);
         while (untilDeadline(ctx, stopMs + 500)) {
-          const running = await runningChildren(topo);
+          const running = await runningChildren(topo, true);
           if (running.length > 0) {
             const victim = pick(ctx.rng, running);
             pause(victim.pid);
@@ -341,40 +366,53 @@ export const SLOW_DELAY_MS = Number(process.env.CHAOS_SLOW_MS) || 250;
 
 export async function slowReplica(env: ChaosEnv, delayMs = SLOW_DELAY_MS): Promise<ScenarioReport> {
   const server = await startNatsServer();
-  const nodes: RunningNode[] = [];
+  const nodes = new Map<string, RunningNode>();
   let client: NatsConnection | undefined;
   try {
     const base = { nats: server.url, modelDir: env.dir, replicas: 1, expertsPerActor: EXPERTS_PER_ACTOR } as const;
-    nodes.push(await startNode({ ...base, roles: ['supervisor'], node: 'fast' }));
-    nodes.push(await startNode({ ...base, roles: ['supervisor'], node: 'slow', expertEnv: { EAAS_EXPERT_DELAY_MS: String(delayMs) } }));
+    // both supervisor nodes start healthy (the fault-free phase); then "slow" is replaced by one whose actors wait delayMs
+    nodes.set('fast', await startNode({ ...base, roles: ['supervisor'], node: 'fast' }));
+    nodes.set('slow', await startNode({ ...base, roles: ['supervisor'], node: 'slow' }));
     const gate = await startNode({ ...base, roles: ['gate'], node: 'gate' });
-    nodes.push(gate);
+    nodes.set('gate', gate);
     client = await connectNats(server.url, 'chaos-client');
+    const probe = (name: string): SupervisorProbe => ({ node: name, status: async () => nodes.get(name)!.supervisor!.status() });
     const topo: Topology = {
       model: gate.model,
       client,
       gate: gate.gate,
-      supervisors: nodes.filter((n) => n.supervisor).map((n) => localProbe(n.supervisor!)),
+      supervisors: [probe('fast'), probe('slow')],
       childrenPerSupervisor: env.experts.length / EXPERTS_PER_ACTOR,
       replicas: 2,
       stop: async () => undefined,
     };
+    let servedBefore = { fast: 0, slow: 0 };
+    const served = async () => {
+      const cs = await clusterStatus(client!);
+      const by = (node: string) => cs.actors.filter((a) => a.service === 'eaas-expert' && a.node === node).reduce((sum, a) => sum + a.requests, 0);
+      return { fast: by('fast'), slow: by('slow') };
+    };
     return await runScenario(env, topo, {
       name: `3 slow replica +${delayMs}ms`,
+      between: async () => {
+        await nodes.get('slow')!.stop();
+        nodes.set('slow', await startNode({ ...base, roles: ['supervisor'], node: 'slow', expertEnv: { EAAS_EXPERT_DELAY_MS: String(delayMs) } }));
+        await waitUntil(() => env.experts.every((id) => (gateReplicas(gate.gate, id) ?? 2) === 2), 10_000);
+        servedBefore = await served();
+      },
       inject: async (ctx) => {
         ctx.fault({ kind: `EAAS_EXPERT_DELAY_MS=${delayMs}`, target: 'node slow (all its expert actors)', until: ctx.deadline });
       },
       after: async (ctx) => {
-        const cs = await clusterStatus(client!);
-        const served = (node: string) => cs.actors.filter((a) => a.service === 'eaas-expert' && a.node === node).reduce((s, a) => s + a.requests, 0);
-        const fast = served('fast');
-        const slow = served('slow');
-        ctx.notes.push(`dispatches served: fast node ${fast}, slow node ${slow} (${Math.round((100 * slow) / Math.max(1, fast + slow))}% to the slow replica)`);
+        const now = await served();
+        const fast = now.fast - servedBefore.fast;
+        const slow = now.slow;
+        ctx.notes.push(`dispatches served under load: fast node ${fast}, slow node ${slow} (${Math.round((100 * slow) / Math.max(1, fast + slow))}% to the slow replica)`);
       },
     });
   } finally {
     await client?.close().catch(() => undefined);
-    for (const n of nodes.reverse()) await n.stop().catch(() => undefined);
+    for (const n of [...nodes.values()].reverse()) await n.stop().catch(() => undefined);
     await server.stop();
   }
 }
@@ -447,15 +485,24 @@ export async function killSupervisor(env: ChaosEnv): Promise<ScenarioReport> {
 
 const portOf = (hostport: string) => Number(hostport.split(':').pop());
 
-export async function natsServerRestart(env: ChaosEnv): Promise<ScenarioReport> {
+export interface NatsRestartOptions {
+  /**
+   * The workload's client starts on the server that is killed (server 1, every round) and fails over to the others.
+   * Default: the client stays on server 0, which is never killed, so only the cluster's own connections are tested.
+   */
+  clientOnVictim?: boolean;
+}
+
+export async function natsServerRestart(env: ChaosEnv, o: NatsRestartOptions = {}): Promise<ScenarioReport> {
   const cluster = await startNatsCluster(3);
   const servers = [...cluster.servers];
   const urls = cluster.urls;
   const nodes: RunningNode[] = [];
   let client: NatsConnection | undefined;
   try {
-    // the client stays on server 0 (never killed), so its own connection is not what is tested
-    client = await connectNats(urls[0]!, 'chaos-client');
+    client = o.clientOnVictim
+      ? await connect({ servers: [urls[1]!, urls[0]!, urls[2]!], noRandomize: true, name: 'chaos-client', maxReconnectAttempts: -1, reconnectTimeWait: 250 })
+      : await connectNats(urls[0]!, 'chaos-client');
     const clusterName = client.info?.cluster;
     const supervisor = await startNode({ nats: [urls[1], urls[2], urls[0]].join(','), modelDir: env.dir, roles: ['supervisor'], replicas: REPLICAS, expertsPerActor: EXPERTS_PER_ACTOR, node: 'sup' });
     nodes.push(supervisor);
@@ -470,24 +517,36 @@ export async function natsServerRestart(env: ChaosEnv): Promise<ScenarioReport> 
       replicas: REPLICAS,
       stop: async () => undefined,
     };
-    const downMs = env.timing.short ? 1_500 : 3_000;
+    const downMs = Number(process.env.CHAOS_NATS_DOWN_MS) || (env.timing.short ? 1_500 : 3_000);
+    const watches = [new ConnectionWatch('client', client), new ConnectionWatch('gate', gate.nc), new ConnectionWatch('supervisor', supervisor.nc)];
+    const roundFaults: FaultRecord[] = [];
     return await runScenario(env, topo, {
-      name: '5 nats-server kill -9',
+      after: async () => {
+        for (const f of roundFaults) {
+          const seen = watches.map((w) => w.describe(f.at, (f.until ?? f.at) + 1_000)).filter(Boolean);
+          f.note = `${f.note}; ${seen.length > 0 ? seen.join('; ') : 'no eaas connection of this process noticed'}`;
+        }
+      },
+      name: o.clientOnVictim ? "5b nats-server kill -9 (the client's)" : '5 nats-server kill -9',
       inject: async (ctx) => {
         await sleep(1_000);
         let round = 0;
         while (untilDeadline(ctx, downMs + 2_000)) {
-          // alternate between servers 1 and 2, starting with the one the gate is not on
           const gatePort = portOf(gate.nc.getServer());
           const supPort = portOf(supervisor.nc.getServer());
-          const order = gatePort === servers[1]!.port ? [2, 1] : [1, 2];
-          const idx = order[round++ % 2]!;
+          const clientPort = portOf(client!.getServer());
+          // alternate between servers 1 and 2, starting with the one the gate is not on;
+          // with clientOnVictim, always the server the client is on (it fails over, and the next round follows it)
+          const idx = o.clientOnVictim
+            ? servers.findIndex((s) => s.port === clientPort)
+            : (gatePort === servers[1]!.port ? [2, 1] : [1, 2])[round % 2]!;
+          round++;
           const victim = servers[idx]!;
           const others = servers.filter((_, i) => i !== idx);
           victim.kill('SIGKILL');
           const f = ctx.fault({
             kind: 'nats-server kill -9',
-            target: `server ${idx} :${victim.port}${victim.port === gatePort ? ' (the gate\'s)' : ''}${victim.port === supPort ? ' (the supervisor\'s)' : ''}`,
+            target: `server ${idx} :${victim.port}${victim.port === gatePort ? " (the gate's)" : ''}${victim.port === supPort ? " (the supervisor's)" : ''}${victim.port === clientPort ? " (the client's)" : ''}`,
           });
           await sleep(downMs);
           const t = Date.now();
@@ -500,6 +559,7 @@ export async function natsServerRestart(env: ChaosEnv): Promise<ScenarioReport> 
           });
           f.until = t;
           f.note = `restarted after ${t - f.at} ms, accepting clients ${Date.now() - t} ms later`;
+          roundFaults.push(f);
           await sleep(env.timing.short ? 1_000 : 3_000);
         }
       },
@@ -515,7 +575,14 @@ export async function natsServerRestart(env: ChaosEnv): Promise<ScenarioReport> 
 // ---------------------------------------------------------------------------------------------
 // 6. Network faults between one expert node and NATS: latency, dropped and stalled connections
 
-export async function networkFaults(env: ChaosEnv): Promise<ScenarioReport> {
+type ProxyPhase = { mode: Parameters<FaultProxy['setMode']>[0]; ms: number; healMs: number };
+
+/**
+ * `phases` (default): 50 ms added latency, a dropped connection (1 s), a stalled connection (4 s), each healed.
+ * `flapping`: the link drops for 3 s and comes back for 0.5 s, seven times, then stays up — a flaky network, after
+ * which the proxied node must serve again.
+ */
+export async function networkFaults(env: ChaosEnv, variant: 'phases' | 'flapping' = 'phases'): Promise<ScenarioReport> {
   const server = await startNatsServer();
   const proxy = await FaultProxy.start({ port: server.port });
   const nodes: RunningNode[] = [];
@@ -538,14 +605,17 @@ export async function networkFaults(env: ChaosEnv): Promise<ScenarioReport> {
       stop: async () => undefined,
     };
     const s = env.timing.short ? 0.5 : 1;
-    const phases: { mode: Parameters<FaultProxy['setMode']>[0]; ms: number; healMs: number }[] = [
-      { mode: { kind: 'latency', ms: 50 }, ms: 4_000 * s, healMs: 2_000 * s },
-      { mode: { kind: 'drop' }, ms: 1_000 * s, healMs: 4_000 * s },
-      { mode: { kind: 'stall' }, ms: 4_000 * s, healMs: 1_000 },
-    ];
+    const phases: ProxyPhase[] =
+      variant === 'flapping'
+        ? Array.from({ length: 7 }, () => ({ mode: { kind: 'drop' as const }, ms: 3_000, healMs: 500 }))
+        : [
+            { mode: { kind: 'latency', ms: 50 }, ms: 4_000 * s, healMs: 2_000 * s },
+            { mode: { kind: 'drop' }, ms: 1_000 * s, healMs: 4_000 * s },
+            { mode: { kind: 'stall' }, ms: 4_000 * s, healMs: 1_000 },
+          ];
     const restartsBefore = far.supervisor!.status().children.reduce((a, c) => a + c.restarts, 0);
     return await runScenario(env, topo, {
-      name: '6 network faults (proxy)',
+      name: variant === 'flapping' ? '6b flapping link (proxy)' : '6 network faults (proxy)',
       inject: async (ctx) => {
         await sleep(1_000);
         for (const p of phases) {
@@ -562,6 +632,9 @@ export async function networkFaults(env: ChaosEnv): Promise<ScenarioReport> {
         }
         ctx.notes.push(`proxied node restarts over the run: ${far.supervisor!.status().children.reduce((a, c) => a + c.restarts, 0) - restartsBefore}`);
       },
+      after: async (ctx) => {
+        ctx.notes.push(`proxied node children at the end: ${far.supervisor!.status().children.map((c) => `${c.instance} ${c.state} (${c.restarts} restarts)`).join(', ')}`);
+      },
     });
   } finally {
     proxy.setMode({ kind: 'pass' });
@@ -577,17 +650,32 @@ export async function networkFaults(env: ChaosEnv): Promise<ScenarioReport> {
 
 const NO_REPLICA = /no live replica of experts? ([0-9:, ]+) \(layer:expert\)/;
 
-export async function killAllReplicas(env: ChaosEnv): Promise<ScenarioReport> {
-  const topo = await standardCluster(env);
+export interface KillAllOptions {
+  /**
+   * The gate's EAAS_NO_REPLICA_WAIT_MS. Default (unset): the product default (5 s), longer than a restart, so
+   * requests wait and succeed. Shorter than a restart (e.g. 300): requests must fail with an error naming the experts.
+   */
+  noReplicaWaitMs?: number;
+}
+
+export async function killAllReplicas(env: ChaosEnv, o: KillAllOptions = {}): Promise<ScenarioReport> {
+  const topo = await standardCluster(env, o.noReplicaWaitMs ? { EAAS_NO_REPLICA_WAIT_MS: String(o.noReplicaWaitMs) } : {});
   const everyMs = env.timing.short ? 3_000 : 5_000;
+  /** Every expert that had all its replicas killed at some point (the one chosen and any other the two actors shared). */
   const killed = new Set<string>();
+  let failedNamed = 0;
   try {
     return await runScenario(env, topo, {
-      name: '7 kill all replicas of an expert',
+      name: o.noReplicaWaitMs ? `7b kill all replicas, wait ${o.noReplicaWaitMs}ms` : '7 kill all replicas of an expert',
       // allowed: a clear error naming experts whose replicas were all killed
       allowError: (r) => {
         const m = NO_REPLICA.exec(r.error ?? '');
-        return !!m && m[1]!.split(',').map((s) => s.trim()).every((id) => killed.has(id));
+        const ok = !!m && m[1]!.split(',').map((s) => s.trim()).every((id) => killed.has(id));
+        if (ok) failedNamed++;
+        return ok;
+      },
+      after: async (ctx) => {
+        if (o.noReplicaWaitMs) ctx.notes.push(`${failedNamed} requests failed naming the missing experts (${[...killed].join(' ')} were without replicas at some point)`);
       },
       inject: async (ctx) => {
         await sleep(1_000);
@@ -597,7 +685,10 @@ export async function killAllReplicas(env: ChaosEnv): Promise<ScenarioReport> {
           const hosts = running.filter((c) => c.experts.includes(id));
           if (hosts.length === REPLICAS) {
             for (const h of hosts) kill9(h.pid);
-            killed.add(id);
+            const victims = new Set(hosts.map((h) => h.instance));
+            for (const e of new Set(hosts.flatMap((h) => h.experts))) {
+              if (running.filter((c) => c.experts.includes(e)).every((c) => victims.has(c.instance))) killed.add(e);
+            }
             const f = ctx.fault({ kind: 'kill -9 all replicas', target: `${id} (${hosts.map((h) => h.instance).join(', ')})` });
             for (const h of hosts) trackRestart(ctx, f, h.probe, h.instance, h.pid);
           }

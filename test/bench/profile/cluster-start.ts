@@ -1,9 +1,12 @@
-// Scratch: lifecycle events while a local cluster starts (does the supervisor kill its children?).
-import { connectNats } from '../../runtime/connection.js';
-import { startNatsServer } from '../../runtime/nats-server.js';
-import { startLocalCluster } from '../../runtime/node/cluster.js';
-import { decodeEvent } from '../../actors/protocol.js';
-import { benchCheckpoint } from './checkpoints.js';
+// Profiling aid: lifecycle events and event-loop stalls while a local cluster starts. Reproduces the
+// supervisor killing healthy expert actors when the gate's synchronous ORT session loads stall the
+// shared event loop past the hang timeout (run it while the cores are busy).
+// Usage: node dist/test/bench/profile/cluster-start.js [tiny|bench]
+import { connectNats } from '../../../runtime/connection.js';
+import { startNatsServer } from '../../../runtime/nats-server.js';
+import { startLocalCluster } from '../../../runtime/node/cluster.js';
+import { decodeEvent } from '../../../actors/protocol.js';
+import { benchCheckpoint } from '../checkpoints.js';
 
 const preset = (process.argv[2] ?? 'bench') as 'tiny' | 'bench';
 const server = await startNatsServer({});

@@ -1,13 +1,15 @@
-// Scratch: wall-clock phases of monolithic decode steps, with optional ORT option patches.
-import { Checkpoint } from '../../model/checkpoint.js';
-import { DenseModel } from '../../model/dense.js';
-import { Engine } from '../../model/engine.js';
-import { ExpertSet, type ExpertKey } from '../../model/experts.js';
-import type { ExpertBatch } from '../../model/forward.js';
-import { allExperts } from '../../model/monolithic.js';
-import { benchCheckpoint } from './checkpoints.js';
+// Profiling aid: wall-clock phases of monolithic decode steps (a timed copy of Forward.step).
+// Usage: node dist/test/bench/profile/step-phases.js [tiny|bench] [concurrency] [asis|nospin|stopspin|t1] [seqattn] [seqexp]
+//   nospin: ORT sessions with intra_op.allow_spinning=0; stopspin: session.force_spinning_stop=1; t1: EAAS_ORT_THREADS=1
+import { Checkpoint } from '../../../model/checkpoint.js';
+import { DenseModel } from '../../../model/dense.js';
+import { Engine } from '../../../model/engine.js';
+import { ExpertSet, type ExpertKey } from '../../../model/experts.js';
+import type { ExpertBatch } from '../../../model/forward.js';
+import { allExperts } from '../../../model/monolithic.js';
+import { benchCheckpoint } from '../checkpoints.js';
 import { phases, TimedForward } from './forward-timed.js';
-import { disableOrtSpinning } from './ort-nospin.js';
+import { disableOrtSpinning, patchOrtSessionConfig } from '../ort-nospin.js';
 
 const preset = (process.argv[2] ?? 'bench') as 'tiny' | 'bench';
 const conc = Number(process.argv[3] ?? 1);
@@ -15,6 +17,7 @@ const mode = process.argv[4] ?? 'asis'; // asis | nospin | t1
 const seqAttn = process.argv.includes('seqattn');
 const seqExperts = process.argv.includes('seqexp');
 if (mode === 'nospin') disableOrtSpinning();
+if (mode === 'stopspin') patchOrtSessionConfig({ force_spinning_stop: '1' });
 if (mode === 't1') process.env.EAAS_ORT_THREADS = '1';
 
 const ck = Checkpoint.open(benchCheckpoint(preset).dir);

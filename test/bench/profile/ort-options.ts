@@ -1,8 +1,11 @@
-// Scratch: expert session speed under different ORT session options.
+// Profiling aid: one bench-preset expert's ONNX Runtime session speed under different session options.
+// Usage: node dist/test/bench/profile/ort-options.js
+// Note: onnxruntime-node runs sessions synchronously on the JS thread, so "2 sessions at once" below
+// is really two runs back to back: what it shows is the cost of switching between sessions.
 import * as ort from 'onnxruntime-node';
-import { Checkpoint } from '../../model/checkpoint.js';
-import { expertGraph } from '../../model/graphs.js';
-import { benchCheckpoint } from './checkpoints.js';
+import { Checkpoint } from '../../../model/checkpoint.js';
+import { expertGraph } from '../../../model/graphs.js';
+import { benchCheckpoint } from '../checkpoints.js';
 
 const ck = Checkpoint.open(benchCheckpoint('bench').dir);
 const c = ck.config;
@@ -34,7 +37,7 @@ for (const [name, opts] of variants) {
   await time('1 row, same session', () => ss[0].run({ x: x1 }), 50);
   let k = 0;
   await time('1 row, rotating over 8 sessions', () => ss[k++ % 8].run({ x: x1 }), 50);
-  await time('1 row, 2 sessions concurrently (per pair)', () => Promise.all([ss[k++ % 8].run({ x: x1 }), ss[k++ % 8].run({ x: x1 })]), 25);
+  await time('1 row, 2 sessions via Promise.all (per pair)', () => Promise.all([ss[k++ % 8].run({ x: x1 }), ss[k++ % 8].run({ x: x1 })]), 25);
   await time('1 row, 2 sessions sequential (per pair)', async () => { await ss[k++ % 8].run({ x: x1 }); await ss[k++ % 8].run({ x: x1 }); }, 25);
   const ms = await time('256 rows, same session', () => ss[0].run({ x: x256 }), 5);
   console.log(`    = ${(256 / ms * 1000).toFixed(0)} rows/s`);

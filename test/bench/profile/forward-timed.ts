@@ -1,7 +1,7 @@
-// Scratch copy of model/forward.ts Forward.step with wall-clock timers around each phase (profiling only).
-import type { DenseModel } from '../../model/dense.js';
-import { combine, type ExpertBackend, type ExpertBatch, type SequenceInput } from '../../model/forward.js';
-import { groupByExpert, route } from '../../model/router.js';
+// Profiling copy of model/forward.ts Forward.step with wall-clock timers around each phase (profiling only).
+import type { DenseModel } from '../../../model/dense.js';
+import { combine, type ExpertBackend, type ExpertBatch, type SequenceInput } from '../../../model/forward.js';
+import { groupByExpert, route } from '../../../model/router.js';
 
 export const phases = new Map<string, number>();
 const add = (k: string, t0: number) => { phases.set(k, (phases.get(k) ?? 0) + performance.now() - t0); return performance.now(); };
