@@ -109,8 +109,11 @@ export class Forward {
     const groups = groupByExpert(routing);
     const rowOf = new Int32Array(routing.experts.length);
     const batchOf = new Int32Array(routing.experts.length);
+    // every batch is a view into one buffer, back to back, so that neighbouring experts go out without another copy
+    const all = new Float32Array(routing.experts.length * H);
+    let used = 0;
     const batches: ExpertBatch[] = groups.map((g, b) => {
-      const input = new Float32Array(g.tokens.length * H);
+      const input = all.subarray(used * H, (used += g.tokens.length) * H);
       g.tokens.forEach((t, row) => {
         input.set(normed.subarray(t * H, (t + 1) * H), row * H);
         const slot = t * routing.k + routing.experts.subarray(t * routing.k, (t + 1) * routing.k).indexOf(g.expert);

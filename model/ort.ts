@@ -1,17 +1,12 @@
 // ONNX Runtime sessions on CPU with the options every eaas graph shares.
 import * as ort from 'onnxruntime-node';
 
-/** Threads per session; 0 lets ONNX Runtime use every core. Env: EAAS_ORT_THREADS. */
+/** Threads per session; 0 lets ONNX Runtime use every core. */
 export const DEFAULT_ORT_THREADS = 0;
-
-export function ortThreads(): number {
-  const env = Number(process.env.EAAS_ORT_THREADS ?? DEFAULT_ORT_THREADS);
-  return Number.isInteger(env) && env >= 0 ? env : DEFAULT_ORT_THREADS;
-}
 
 export type Session = ort.InferenceSession;
 
-export async function createSession(model: Uint8Array, threads = ortThreads()): Promise<Session> {
+export async function createSession(model: Uint8Array, threads = DEFAULT_ORT_THREADS): Promise<Session> {
   return ort.InferenceSession.create(model, {
     intraOpNumThreads: threads,
     interOpNumThreads: 1,

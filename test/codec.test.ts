@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { CodecError } from '../runtime/transport/errors.js';
 import {
-  CodecError,
   decodeMessage,
   decodeTensor,
   encodeMessage,
   encodeTensor,
   type WireDtype,
   type WireTensor,
-} from '../runtime/codec.js';
+} from '../runtime/transport/codec.js';
 
 const SHAPES: number[][] = [[], [1], [7], [2, 3], [3, 1, 5], [0], [0, 16], [4, 0, 2]];
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { DEFAULT_MAX_PAYLOAD } from '../runtime/nats-server.js';
+import { DEFAULT_MAX_PAYLOAD } from '../runtime/transport/nats-server.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const docs = (file: string) => parseAllDocuments(readFileSync(join(ROOT, file), 'utf8')).map((d) => d.toJS());

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requestGenerate } from '../actors/gate-client.js';
-import { splitRows } from '../actors/dispatcher.js';
+import { requestGenerate } from '../actors/gate/client.js';
+import { splitRows } from '../actors/gate/planning.js';
 import type { GenerateResult } from '../model/engine.js';
 import { openMonolithic } from '../model/monolithic.js';
 import { startNode, type RunningNode } from '../runtime/node/cluster.js';
-import * as subjects from '../runtime/subjects.js';
+import * as subjects from '../runtime/transport/subjects.js';
 import { ensureBuilt } from './helpers/build.js';
 import { useNatsServer } from './helpers/nats.js';
 import { tinyCheckpointDir } from './helpers/tiny-model.js';

@@ -2,14 +2,14 @@ import { randomFillSync } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Empty, ErrorCode, NatsError, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectNats, NatsConnectError } from '../runtime/connection.js';
+import { connectNats } from '../runtime/transport/connection.js';
+import { NatsConnectError, NatsServerStartError } from '../runtime/transport/errors.js';
 import {
   DEFAULT_MAX_PAYLOAD,
-  NatsServerStartError,
   startNatsCluster,
   startNatsServer,
   type NatsCluster,
-} from '../runtime/nats-server.js';
+} from '../runtime/transport/nats-server.js';
 import { useNatsServer } from './helpers/nats.js';
 
 const REQUEST_TIMEOUT_MS = 10_000;

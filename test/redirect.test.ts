@@ -1,7 +1,7 @@
 import type { NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clusterStatus } from '../actors/cluster-status.js';
-import { requestGenerate } from '../actors/gate-client.js';
+import { clusterStatus } from '../actors/protocol/status.js';
+import { requestGenerate } from '../actors/gate/client.js';
 import type { GenerateResult } from '../model/engine.js';
 import { openMonolithic } from '../model/monolithic.js';
 import { startNode, type RunningNode } from '../runtime/node/cluster.js';

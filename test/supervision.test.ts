@@ -3,11 +3,12 @@ import { fileURLToPath } from 'node:url';
 import type { NatsConnection } from 'nats';
 import { createActor, SimulatedClock } from 'xstate';
 import { afterEach, describe, expect, it } from 'vitest';
-import { backoffMs, childMachine, DEFAULT_BACKOFF } from '../actors/child-machine.js';
-import { decodeEvent, type InstanceEvent } from '../actors/protocol.js';
-import { Intensity, shouldRestart, siblingsToRestart, supervisionPolicy, SupervisionConfigError, type SupervisionPolicy } from '../actors/supervision.js';
-import { SupervisorActor, type ChildSpec } from '../actors/supervisor.js';
-import { retireInstance } from '../actors/supervisor-client.js';
+import { backoffMs, childMachine, DEFAULT_BACKOFF } from '../actors/supervisor/machine.js';
+import { decodeEvent, type InstanceEvent } from '../actors/protocol/messages.js';
+import { Intensity, shouldRestart, siblingsToRestart, supervisionPolicy, type SupervisionPolicy } from '../actors/supervisor/supervision.js';
+import { SupervisionConfigError } from '../actors/protocol/errors.js';
+import { SupervisorActor, type ChildSpec } from '../actors/supervisor/supervisor.js';
+import { retireInstance } from '../actors/supervisor/client.js';
 import { useNatsServer } from './helpers/nats.js';
 
 const FAKE_EXPERT = fileURLToPath(new URL('./fixtures/fake-expert.mjs', import.meta.url));

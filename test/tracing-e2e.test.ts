@@ -1,7 +1,7 @@
 import { SpanKind } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requestGenerate } from '../actors/gate-client.js';
+import { requestGenerate } from '../actors/gate/client.js';
 import { startNode, type RunningNode } from '../runtime/node/cluster.js';
 import { ensureBuilt } from './helpers/build.js';
 import { useNatsServer } from './helpers/nats.js';

@@ -1,8 +1,8 @@
 // `eaas generate --nats URL`: one prompt through a running cluster's gate.
-import { requestGenerate, servedModels } from '../../actors/gate-client.js';
-import { closeNats, connectNats } from '../connection.js';
+import { requestGenerate, servedModels } from '../../actors/gate/client.js';
+import { closeNats, connectNats } from '../transport/connection.js';
 import { settingsFromEnv } from '../node/settings.js';
-import { subjectToken } from '../subjects.js';
+import { subjectToken } from '../transport/subjects.js';
 import { printResult, type PromptSpec } from './generate.js';
 import { UsageError } from './usage.js';
 

@@ -59,7 +59,8 @@ export async function generateCommand(argv: string[]): Promise<void> {
   const json = values.json === true;
   if (values.monolithic) {
     const dir = resolve(requiredString(values, 'model', 'the checkpoint directory (create one with: eaas model init DIR)'));
-    const model = await openMonolithic(dir);
+    const { settingsFromEnv } = await import('../node/settings.js');
+    const model = await openMonolithic(dir, settingsFromEnv().ortThreads);
     try {
       const started = performance.now();
       const r = await model.engine.generate(promptIds(spec, model.checkpoint.config.vocabSize), opts);

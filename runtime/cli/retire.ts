@@ -1,6 +1,6 @@
 // `eaas retire`: drain one expert actor (finish its in-flight dispatches) and stop it for good.
-import { retireInstance } from '../../actors/supervisor-client.js';
-import { closeNats, connectNats } from '../connection.js';
+import { retireInstance } from '../../actors/supervisor/client.js';
+import { closeNats, connectNats } from '../transport/connection.js';
 import { parseFlags, requiredString } from './flags.js';
 
 const FLAGS = { nats: { type: 'string' }, instance: { type: 'string' } } as const;

@@ -1,6 +1,6 @@
 // `eaas status`: nodes, actors, hosted experts, replicas and requests served, from NATS discovery.
-import { clusterStatus } from '../../actors/cluster-status.js';
-import { closeNats, connectNats } from '../connection.js';
+import { clusterStatus } from '../../actors/protocol/status.js';
+import { closeNats, connectNats } from '../transport/connection.js';
 import { parseFlags, requiredString } from './flags.js';
 
 const FLAGS = { nats: { type: 'string' }, json: { type: 'boolean' } } as const;

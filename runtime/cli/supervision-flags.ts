@@ -1,6 +1,6 @@
 // The supervision flags shared by `up` and `node`: a JSON policy file and a strategy override.
 import { readFileSync } from 'node:fs';
-import { supervisionPolicy, type SupervisionPolicy } from '../../actors/supervision.js';
+import { supervisionPolicy, type SupervisionPolicy } from '../../actors/supervisor/supervision.js';
 import { UsageError } from './usage.js';
 
 export const SUPERVISION_FLAGS = {

@@ -6,23 +6,21 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { NatsConnection } from 'nats';
-import { GateActor } from '../../actors/gate.js';
-import { parseExpertSpec, place } from '../../actors/placement.js';
-import { SupervisorActor, type ChildSpec } from '../../actors/supervisor.js';
-import type { SupervisionPolicy } from '../../actors/supervision.js';
+import { GateActor } from '../../actors/gate/gate.js';
+import { parseExpertSpec, place } from '../../actors/supervisor/placement.js';
+import { SupervisorActor, type ChildSpec } from '../../actors/supervisor/supervisor.js';
+import type { SupervisionPolicy } from '../../actors/supervisor/supervision.js';
 import { Checkpoint } from '../../model/checkpoint.js';
 import { initCheckpoint } from '../../model/init.js';
 import { startTracing, type TracingHandle } from '../../observability/tracing.js';
-import { closeNats, connectNats } from '../connection.js';
-import { startNatsServer, type NatsServerHandle } from '../nats-server.js';
-import { subjectToken } from '../subjects.js';
+import { closeNats, connectNats } from '../transport/connection.js';
+import { startNatsServer, type NatsServerHandle } from '../transport/nats-server.js';
+import { subjectToken } from '../transport/subjects.js';
 import { EXPERT_ENV } from './expert-env.js';
 import { settingsFromEnv } from './settings.js';
 
 export const DEFAULT_REPLICAS = 2;
 export const DEFAULT_EXPERTS_PER_ACTOR = 8;
-/** ONNX Runtime threads per expert actor: many actors share the cores. */
-export const DEFAULT_EXPERT_THREADS = 1;
 
 export type Role = 'gate' | 'supervisor';
 
@@ -94,7 +92,6 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
           fork(EXPERT_PROCESS, [], {
             stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
             env: {
-              EAAS_ORT_THREADS: String(DEFAULT_EXPERT_THREADS),
               ...process.env,
               ...o.expertEnv,
               [EXPERT_ENV.nats]: o.nats,
@@ -118,7 +115,9 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         noReplicaWaitMs: settings.noReplicaWaitMs,
         discoveryMs: settings.discoveryMs,
         maxBatch: settings.maxBatch,
-        hedge: { enabled: process.env.EAAS_HEDGE !== '0' },
+        maxRequestBytes: settings.maxRequestBytes,
+        threads: settings.ortThreads,
+        hedge: { enabled: settings.hedge !== 0 },
       });
     }
   } catch (err) {

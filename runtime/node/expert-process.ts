@@ -1,9 +1,11 @@
-// Entry point of an expert actor child process: configuration comes from the environment its supervisor sets.
-import { ExpertActor } from '../../actors/expert.js';
+// Entry point of an expert actor child process: configuration comes from the environment its supervisor
+// sets; liveness goes back to the supervisor over the IPC channel.
+import { DEFAULT_EXPERT_THREADS, ExpertCompute } from '../../actors/expert/compute.js';
+import { ExpertActor } from '../../actors/expert/expert.js';
+import type { ChildMessage } from '../../actors/protocol/messages.js';
 import { Checkpoint } from '../../model/checkpoint.js';
-import { ExpertSet } from '../../model/experts.js';
 import { startTracing } from '../../observability/tracing.js';
-import { closeNats, connectNats } from '../connection.js';
+import { closeNats, connectNats } from '../transport/connection.js';
 import { EXPERT_ENV } from './expert-env.js';
 import { settingsFromEnv } from './settings.js';
 
@@ -14,31 +16,38 @@ function env(name: string): string {
   return v;
 }
 
+const tell = (m: ChildMessage) => process.send?.(m);
+
 async function main(): Promise<void> {
+  const settings = settingsFromEnv();
   const instance = env(EXPERT_ENV.instance);
+  const modelDir = env(EXPERT_ENV.modelDir);
   const tracing = await startTracing('eaas-expert');
-  const checkpoint = Checkpoint.open(env(EXPERT_ENV.modelDir));
   const keys = env(EXPERT_ENV.experts)
     .split(',')
     .map((id) => id.split(':').map(Number))
     .map(([layer, expert]) => ({ layer, expert }));
-  const experts = await ExpertSet.load(checkpoint, keys);
+  const checkpoint = Checkpoint.open(modelDir);
+  const hidden = checkpoint.config.hiddenSize;
   checkpoint.close();
-  const nc = await connectNats(env(EXPERT_ENV.nats), `eaas-expert-${instance}`);
-  const actor = new ExpertActor({
-    nc,
-    model: env(EXPERT_ENV.model),
-    instance,
-    node: env(EXPERT_ENV.node),
-    experts,
-    heartbeatMs: settingsFromEnv().heartbeatMs,
-    delayMs: Number(process.env[EXPERT_ENV.delayMs] ?? 0) || undefined,
-  });
+  // beats start at once: loading a big checkpoint is not hanging
+  let actor: ExpertActor | undefined;
+  const beat = setInterval(() => tell({ kind: 'beat', ...(actor?.health() ?? { state: 'loading', linked: false, inflight: 0, served: 0, errors: 0 }) }), settings.heartbeatMs);
+  const compute = await ExpertCompute.start({ modelDir, keys, threads: settings.ortThreads ?? DEFAULT_EXPERT_THREADS });
+  // the first connection is retried like any reconnection: a flaky link delays an actor, it does not kill it
+  const nc = await connectNats(env(EXPERT_ENV.nats), `eaas-expert-${instance}`, { waitOnFirstConnect: true });
+  actor = new ExpertActor({ nc, model: env(EXPERT_ENV.model), instance, node: env(EXPERT_ENV.node), keys, hidden, compute, delayMs: settings.expertDelayMs });
   await actor.start();
+  tell({ kind: 'ready' });
+  let stopping = false;
   const stop = async () => {
+    if (stopping) return;
+    stopping = true;
     try {
-      await actor.drain().catch(() => undefined);
+      await actor!.drain().catch(() => undefined);
+      clearInterval(beat);
       await closeNats(nc);
+      await compute.stop();
       await tracing.shutdown();
     } finally {
       process.exit(0);

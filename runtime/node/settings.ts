@@ -1,34 +1,51 @@
-// Tuning knobs of a node from EAAS_* environment variables, each defaulting to the named constant.
-import { DEFAULT_DISCOVERY_MS } from '../../actors/directory.js';
-import { DEFAULT_DISPATCH_TIMEOUT_MS, DEFAULT_NO_REPLICA_WAIT_MS } from '../../actors/dispatcher.js';
-import { DEFAULT_HEARTBEAT_MS } from '../../actors/expert.js';
-import { DEFAULT_GENERATE_TIMEOUT_MS } from '../../actors/gate-client.js';
-import { DEFAULT_HANG_MS } from '../../actors/supervisor.js';
+// Every EAAS_* tuning knob, declared once (variable, default, one line of doc) and read here only.
+import { DEFAULT_DISCOVERY_MS } from '../../actors/gate/directory.js';
+import { DEFAULT_DISPATCH_TIMEOUT_MS, DEFAULT_NO_REPLICA_WAIT_MS } from '../../actors/gate/dispatcher.js';
+import { DEFAULT_GENERATE_TIMEOUT_MS } from '../../actors/gate/client.js';
+import { DEFAULT_MAX_REQUEST_BYTES } from '../../actors/gate/limits.js';
+import { DEFAULT_HEARTBEAT_MS, DEFAULT_HANG_MS } from '../../actors/supervisor/watchdog.js';
 import { DEFAULT_MAX_BATCH } from '../../model/engine.js';
 
 export class SettingError extends Error {
   override readonly name = 'SettingError';
 }
 
-export const SETTINGS = {
-  dispatchTimeoutMs: ['EAAS_DISPATCH_TIMEOUT_MS', DEFAULT_DISPATCH_TIMEOUT_MS],
-  noReplicaWaitMs: ['EAAS_NO_REPLICA_WAIT_MS', DEFAULT_NO_REPLICA_WAIT_MS],
-  heartbeatMs: ['EAAS_HEARTBEAT_MS', DEFAULT_HEARTBEAT_MS],
-  hangMs: ['EAAS_HANG_MS', DEFAULT_HANG_MS],
-  discoveryMs: ['EAAS_DISCOVERY_MS', DEFAULT_DISCOVERY_MS],
-  generateTimeoutMs: ['EAAS_GENERATE_TIMEOUT_MS', DEFAULT_GENERATE_TIMEOUT_MS],
-  maxBatch: ['EAAS_MAX_BATCH', DEFAULT_MAX_BATCH],
-} as const;
+interface Declaration {
+  env: string;
+  /** undefined: unset unless given (the doc says what that means). */
+  default: number | undefined;
+  min: number;
+  doc: string;
+}
 
-export type Settings = { -readonly [K in keyof typeof SETTINGS]: number };
+/** The declarations; the README's table of tuning knobs is checked against them by a test. */
+export const SETTINGS = {
+  dispatchTimeoutMs: { env: 'EAAS_DISPATCH_TIMEOUT_MS', default: DEFAULT_DISPATCH_TIMEOUT_MS, min: 1, doc: 'a dispatch not answered in time is redirected to another replica, and its instance is suspected (circuit breaker)' },
+  noReplicaWaitMs: { env: 'EAAS_NO_REPLICA_WAIT_MS', default: DEFAULT_NO_REPLICA_WAIT_MS, min: 1, doc: 'rows wait this long for a replica of their expert to come up, then the request fails naming the experts' },
+  hedge: { env: 'EAAS_HEDGE', default: 1, min: 0, doc: '`0` turns off hedging of straggling dispatches' },
+  heartbeatMs: { env: 'EAAS_HEARTBEAT_MS', default: DEFAULT_HEARTBEAT_MS, min: 1, doc: 'expert actor heartbeat period (to its supervisor, over the IPC channel)' },
+  hangMs: { env: 'EAAS_HANG_MS', default: DEFAULT_HANG_MS, min: 1, doc: 'a child without heartbeats for this long is killed and restarted' },
+  discoveryMs: { env: 'EAAS_DISCOVERY_MS', default: DEFAULT_DISCOVERY_MS, min: 1, doc: 'the gate re-discovers expert instances this often (heals missed events)' },
+  generateTimeoutMs: { env: 'EAAS_GENERATE_TIMEOUT_MS', default: DEFAULT_GENERATE_TIMEOUT_MS, min: 1, doc: 'client-side bound of `eaas generate --nats`' },
+  maxBatch: { env: 'EAAS_MAX_BATCH', default: DEFAULT_MAX_BATCH, min: 1, doc: 'most sequences in one forward step of a gate' },
+  maxRequestBytes: { env: 'EAAS_MAX_REQUEST_BYTES', default: DEFAULT_MAX_REQUEST_BYTES, min: 1, doc: 'a generate request larger than this is refused (413) before it is decoded' },
+  ortThreads: { env: 'EAAS_ORT_THREADS', default: undefined, min: 0, doc: 'ONNX Runtime intra-op threads; unset: 0 (all cores) in the gate and monolithic, 1 in expert actors' },
+  expertDelayMs: { env: 'EAAS_EXPERT_DELAY_MS', default: undefined, min: 0, doc: 'test knob: an expert actor waits this long before each answer (a slow replica)' },
+} as const satisfies Record<string, Declaration>;
+
+export type Settings = { -readonly [K in keyof typeof SETTINGS]: (typeof SETTINGS)[K]['default'] extends number ? number : number | undefined };
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings {
-  const out = {} as Settings;
-  for (const [key, [name, fallback]] of Object.entries(SETTINGS) as [keyof Settings, readonly [string, number]][]) {
-    const raw = env[name];
-    const v = raw === undefined || raw === '' ? fallback : Number(raw);
-    if (!Number.isInteger(v) || v < 1) throw new SettingError(`${name} must be a positive integer, got "${raw}"`);
+  const out: Record<string, number | undefined> = {};
+  for (const [key, d] of Object.entries(SETTINGS) as [string, Declaration][]) {
+    const raw = env[d.env];
+    if (raw === undefined || raw.trim() === '') {
+      out[key] = d.default;
+      continue;
+    }
+    const v = Number(raw);
+    if (!Number.isInteger(v) || v < d.min) throw new SettingError(`${d.env} must be an integer >= ${d.min}, got "${raw}"`);
     out[key] = v;
   }
-  return out;
+  return out as Settings;
 }

@@ -1,9 +1,9 @@
 // Micro benchmarks: a bare NATS request/reply, and one expert dispatch over NATS vs computed locally.
 import type { NatsConnection } from 'nats';
-import type { RemoteExperts } from '../../actors/dispatcher.js';
+import type { RemoteExperts } from '../../actors/gate/dispatcher.js';
 import type { Checkpoint } from '../../model/checkpoint.js';
 import { ExpertSet } from '../../model/experts.js';
-import { connectNats } from '../../runtime/connection.js';
+import { connectNats } from '../../runtime/transport/connection.js';
 import { percentile, timeRuns } from './stats.js';
 
 export interface Latency {

@@ -4,13 +4,14 @@
 import { cpus, loadavg, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from 'nats';
-import { requestGenerate } from '../../actors/gate-client.js';
+import { requestGenerate } from '../../actors/gate/client.js';
 import { Checkpoint } from '../../model/checkpoint.js';
 import type { ExpertSet } from '../../model/experts.js';
 import { PRESETS, type PresetName } from '../../model/init.js';
 import { openMonolithic } from '../../model/monolithic.js';
-import { connectNats } from '../../runtime/connection.js';
-import { DEFAULT_EXPERT_THREADS, startLocalCluster, type LocalCluster } from '../../runtime/node/cluster.js';
+import { connectNats } from '../../runtime/transport/connection.js';
+import { startLocalCluster, type LocalCluster } from '../../runtime/node/cluster.js';
+import { DEFAULT_EXPERT_THREADS } from '../../actors/expert/compute.js';
 import { benchCheckpoint } from './checkpoints.js';
 import { benchPrompt, decode, mismatches, type DecodeRun, type GenerateFn } from './decode.js';
 import { expertDispatch, loadLocalExpert, natsRoundTrip, type DispatchBench, type Latency } from './micro.js';

@@ -1,8 +1,8 @@
 // Test harness: one real nats-server per suite, and connections that are closed for you.
 import type { NatsConnection } from 'nats';
 import { afterAll, beforeAll } from 'vitest';
-import { connectNats } from '../../runtime/connection.js';
-import { startNatsServer, type NatsServerHandle, type NatsServerOptions } from '../../runtime/nats-server.js';
+import { connectNats } from '../../runtime/transport/connection.js';
+import { startNatsServer, type NatsServerHandle, type NatsServerOptions } from '../../runtime/transport/nats-server.js';
 
 export interface NatsTestServer {
   /** The running server; only valid inside tests and hooks, after beforeAll. */

@@ -2,10 +2,10 @@
 // supervisor killing healthy expert actors when the gate's synchronous ORT session loads stall the
 // shared event loop past the hang timeout (run it while the cores are busy).
 // Usage: node dist/test/bench/profile/cluster-start.js [tiny|bench]
-import { connectNats } from '../../../runtime/connection.js';
-import { startNatsServer } from '../../../runtime/nats-server.js';
+import { connectNats } from '../../../runtime/transport/connection.js';
+import { startNatsServer } from '../../../runtime/transport/nats-server.js';
 import { startLocalCluster } from '../../../runtime/node/cluster.js';
-import { decodeEvent } from '../../../actors/protocol.js';
+import { decodeEvent } from '../../../actors/protocol/messages.js';
 import { benchCheckpoint } from '../checkpoints.js';
 
 const preset = (process.argv[2] ?? 'bench') as 'tiny' | 'bench';

@@ -1,9 +1,9 @@
 // Jepsen-style checks of a chaos run: every request answered or failed clearly, answers bit-identical to
 // the monolithic run, nothing lost, and the cluster back at full strength afterwards.
 import type { NatsConnection } from 'nats';
-import { clusterStatus } from '../../../actors/cluster-status.js';
-import type { GateActor } from '../../../actors/gate.js';
-import { requestGenerate } from '../../../actors/gate-client.js';
+import { clusterStatus } from '../../../actors/protocol/status.js';
+import type { GateActor } from '../../../actors/gate/gate.js';
+import { requestGenerate } from '../../../actors/gate/client.js';
 import { gateReplicas, type SupervisorProbe, type SupervisorStatus } from './cluster.js';
 import type { Expected, RequestRecord } from './workload.js';
 

@@ -4,9 +4,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NatsConnection } from 'nats';
-import type { GateActor } from '../../../actors/gate.js';
-import { decodeStatus, type SupervisorActor } from '../../../actors/supervisor.js';
-import { supervisorSubject } from '../../../actors/supervisor-client.js';
+import type { GateActor } from '../../../actors/gate/gate.js';
+import type { SupervisorActor } from '../../../actors/supervisor/supervisor.js';
+import { supervisorStatus } from '../../../actors/supervisor/client.js';
 import { Checkpoint } from '../../../model/checkpoint.js';
 import { alive, waitUntil } from './faults.js';
 
@@ -37,10 +37,7 @@ export const localProbe = (s: SupervisorActor): SupervisorProbe => ({
 /** Asks a supervisor over NATS (its `status` endpoint); a supervisor that is down answers nothing. */
 export const remoteProbe = (nc: NatsConnection, model: string, node: string): SupervisorProbe => ({
   node,
-  status: async () => {
-    const reply = await nc.request(supervisorSubject(model, node, 'status'), new Uint8Array(0), { timeout: 1000 });
-    return decodeStatus(reply.data) as SupervisorStatus;
-  },
+  status: () => supervisorStatus(nc, model, node),
 });
 
 /** Every "layer:expert" id of a checkpoint. */

@@ -4,15 +4,15 @@
 // report has no violations.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, headers, type NatsConnection } from 'nats';
-import { clusterStatus } from '../../../actors/cluster-status.js';
-import type { GateActor } from '../../../actors/gate.js';
-import { decodeDispatchReply, encodeDispatch } from '../../../actors/protocol.js';
-import { encodeMessage } from '../../../runtime/codec.js';
-import { connectNats } from '../../../runtime/connection.js';
-import { startNatsCluster, startNatsServer, type NatsServerHandle } from '../../../runtime/nats-server.js';
+import { clusterStatus } from '../../../actors/protocol/status.js';
+import type { GateActor } from '../../../actors/gate/gate.js';
+import { decodeDispatchReply, encodeDispatch } from '../../../actors/protocol/messages.js';
+import { encodeMessage } from '../../../runtime/transport/codec.js';
+import { connectNats } from '../../../runtime/transport/connection.js';
+import { startNatsCluster, startNatsServer, type NatsServerHandle } from '../../../runtime/transport/nats-server.js';
 import { startNode, type RunningNode } from '../../../runtime/node/cluster.js';
 import { settingsFromEnv } from '../../../runtime/node/settings.js';
-import * as subjects from '../../../runtime/subjects.js';
+import * as subjects from '../../../runtime/transport/subjects.js';
 import { tinyCheckpointDir } from '../tiny-model.js';
 import { awaitFullStrength, checkRecords, percentile, verifyServing, type CheckOptions } from './checker.js';
 import { expertIds, gateCounters, gateReplicas, localProbe, remoteProbe, startCliNode, survivors, type CliNode, type SupervisorProbe } from './cluster.js';

@@ -1,6 +1,7 @@
 // A steady, seeded stream of generate requests through a real cluster, every request recorded.
 import type { NatsConnection } from 'nats';
-import { GenerateError, requestGenerate } from '../../../actors/gate-client.js';
+import { requestGenerate } from '../../../actors/gate/client.js';
+import { GenerateError } from '../../../actors/protocol/errors.js';
 import { openMonolithic } from '../../../model/monolithic.js';
 
 /** mulberry32: a small seeded PRNG, so a run's prompts and fault choices can be replayed. */

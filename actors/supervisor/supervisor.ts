@@ -1,22 +1,21 @@
-// The supervisor actor: starts expert actors as child processes, watches them (exit and heartbeats),
+// The supervisor actor: starts expert actors as child processes, watches them (exit and IPC heartbeats),
 // restarts them with OTP semantics (strategy per group, restart types, intensity, escalation),
 // and announces their lifecycle on the model's events subject.
 import type { ChildProcess } from 'node:child_process';
-import type { NatsConnection, Service, Subscription } from 'nats';
+import type { NatsConnection, Service } from 'nats';
 import { createActor, type Actor } from 'xstate';
-import { expertId } from '../model/experts.js';
-import { decodeMessage, encodeMessage } from '../runtime/codec.js';
-import * as subjects from '../runtime/subjects.js';
-import { childMachine } from './child-machine.js';
-import { SERVICE_VERSION } from './expert.js';
+import { expertId } from '../../model/experts.js';
+import { decodeMessage, encodeMessage } from '../../runtime/transport/codec.js';
+import * as subjects from '../../runtime/transport/subjects.js';
+import { MalformedMessageError, RetireError, serviceErrorCode } from '../protocol/errors.js';
+import { encodeEvent, isChildMessage, type InstanceEvent } from '../protocol/messages.js';
+import { SERVICE_VERSION, SUPERVISOR_SERVICE } from '../protocol/services.js';
+import type { SupervisorStatus } from './client.js';
+import { childMachine } from './machine.js';
 import type { ActorSpec } from './placement.js';
-import { decodeEvent, encodeEvent, ProtocolError, type InstanceEvent } from './protocol.js';
-import { supervisorSubject } from './supervisor-client.js';
-import { DEFAULT_SUPERVISION, Intensity, shouldRestart, siblingsToRestart, type SupervisionPolicy } from './supervision.js';
+import { decideExit, DEFAULT_SUPERVISION, Intensity, type ExitIntent, type SupervisionPolicy } from './supervision.js';
+import { DEFAULT_HANG_MS, Watchdog } from './watchdog.js';
 
-export const SUPERVISOR_SERVICE = 'eaas-supervisor';
-/** A child whose heartbeats stop for this long is killed and restarted. Env: EAAS_HANG_MS. */
-export const DEFAULT_HANG_MS = 1500;
 const HANG_CHECK_MS = 100;
 const STOP_GRACE_MS = 5000;
 
@@ -29,7 +28,7 @@ export interface SupervisorOptions {
   model: string;
   node: string;
   children: ChildSpec[];
-  /** Starts the OS process of an expert actor (the composition root knows how). */
+  /** Starts the OS process of an expert actor with an IPC channel (the composition root knows how). */
   spawn: (child: ChildSpec) => ChildProcess;
   policy?: Partial<SupervisionPolicy>;
   hangMs?: number;
@@ -49,57 +48,33 @@ interface Child {
   group: Group;
   machine: Actor<typeof childMachine>;
   process?: ChildProcess;
-  lastBeat: number;
-  restarts: number;
   /** Why the next exit happens, when the supervisor caused it. */
-  intent?: 'restart' | 'retire' | 'give-up';
+  intent?: ExitIntent;
   up: Promise<void>;
   markUp: () => void;
   retired?: () => void;
 }
 
-const alive = (c: Child) => ['starting', 'running'].includes(String(c.machine.getSnapshot().value));
+const stateOf = (c: Child) => String(c.machine.getSnapshot().value);
+const alive = (c: Child) => ['starting', 'running'].includes(stateOf(c));
 
 export class SupervisorActor {
   private readonly children = new Map<string, Child>();
   private readonly groups = new Map<number, Group>();
   private readonly policy: SupervisionPolicy;
-  private subs: Subscription[] = [];
+  private readonly watchdog: Watchdog;
   private service?: Service;
   private hangTimer?: NodeJS.Timeout;
   private stopping = false;
-  private lastCheck = Date.now();
 
   constructor(private readonly o: SupervisorOptions) {
     this.policy = { ...DEFAULT_SUPERVISION, ...o.policy };
+    this.watchdog = new Watchdog(o.hangMs ?? DEFAULT_HANG_MS);
   }
 
   /** Starts every child and resolves once each has announced itself up (or was given up). */
   async start(): Promise<void> {
     const { nc, model } = this.o;
-    this.subs.push(
-      nc.subscribe(subjects.eventSubject(model, 'up'), {
-        callback: (err, msg) => {
-          if (err) return;
-          try {
-            const child = this.children.get(decodeEvent(msg.data).instance);
-            if (!child) return;
-            child.lastBeat = Date.now();
-            child.machine.send({ type: 'UP' });
-            child.markUp();
-          } catch {
-            // not ours to judge: a malformed event is dropped
-          }
-        },
-      }),
-      nc.subscribe(subjects.heartbeatWildcard(model), {
-        callback: (err, msg) => {
-          const child = err ? undefined : this.children.get(msg.subject.split('.').pop()!);
-          if (child) child.lastBeat = Date.now();
-        },
-      }),
-    );
-    await nc.flush();
     for (const spec of this.o.children) {
       const group = this.groups.get(spec.group) ?? { id: spec.group, children: [], intensity: new Intensity(this.policy), failed: false };
       this.groups.set(spec.group, group);
@@ -116,24 +91,22 @@ export class SupervisorActor {
       statsHandler: async () => this.status(),
     });
     this.service.addEndpoint('status', {
-      subject: supervisorSubject(model, subjects.validateToken(this.o.node), 'status'),
+      subject: subjects.supervisorEndpoint(model, this.o.node, 'status'),
       handler: (err, msg) => {
         if (!err) msg.respond(encodeMessage(this.status()));
       },
     });
     this.service.addEndpoint('retire', {
-      subject: supervisorSubject(model, this.o.node, 'retire'),
+      subject: subjects.supervisorEndpoint(model, this.o.node, 'retire'),
       handler: (err, msg) => {
         if (err) return;
+        const fail = (e: unknown) => msg.respondError(serviceErrorCode(e), (e as Error).message);
         try {
           const { instance } = decodeMessage(msg.data) as { instance?: unknown };
-          if (typeof instance !== 'string') throw new ProtocolError('retire request must be a map {instance}');
-          this.retire(instance).then(
-            () => msg.respond(encodeMessage({ retired: instance })),
-            (e: Error) => msg.respondError(404, e.message),
-          );
+          if (typeof instance !== 'string') throw new MalformedMessageError('retire request must be a map {instance}');
+          this.retire(instance).then(() => msg.respond(encodeMessage({ retired: instance })), fail);
         } catch (e) {
-          msg.respondError(400, (e as Error).message);
+          fail(e);
         }
       },
     });
@@ -143,17 +116,14 @@ export class SupervisorActor {
   private supervise(spec: ChildSpec, group: Group): Child {
     let markUp = () => {};
     const up = new Promise<void>((r) => (markUp = r));
-    const child = { spec, group, lastBeat: Date.now(), restarts: 0, up, markUp: () => markUp() } as Child;
+    const child = { spec, group, up, markUp: () => markUp() } as Child;
     child.machine = createActor(
       childMachine.provide({
         actions: {
           spawn: () => this.spawn(child),
           terminate: () => this.terminate(child),
           exited: (_, p) => queueMicrotask(() => this.decide(child, p.reason, p.normal)),
-          announceRestarting: () => {
-            child.restarts++;
-            this.announce(child, 'restarting');
-          },
+          announceRestarting: () => this.announce(child, 'restarting'),
           announceFailed: () => {
             this.announce(child, 'failed', `group ${group.id} gave up after ${this.policy.maxRestarts} restarts in ${this.policy.periodMs} ms`);
             child.markUp();
@@ -172,11 +142,23 @@ export class SupervisorActor {
   private spawn(child: Child): void {
     const proc = this.o.spawn(child.spec);
     child.process = proc;
-    child.lastBeat = Date.now();
+    this.watchdog.beat(child.spec.instance);
+    proc.on('message', (m: unknown) => {
+      if (child.process !== proc || !isChildMessage(m)) return;
+      this.watchdog.beat(child.spec.instance);
+      // a beat from an actor that serves also stands for an `up` we may have missed
+      if (m.kind === 'ready' || m.state === 'ready') this.markRunning(child);
+    });
     proc.once('exit', (code, signal) => {
       if (child.process !== proc) return;
       child.machine.send({ type: 'EXIT', reason: signal ? `killed by ${signal}` : `exited with code ${code}`, normal: code === 0 && !signal });
     });
+  }
+
+  private markRunning(child: Child): void {
+    if (stateOf(child) !== 'starting') return;
+    child.machine.send({ type: 'UP' });
+    child.markUp();
   }
 
   private terminate(child: Child): void {
@@ -187,24 +169,30 @@ export class SupervisorActor {
 
   /** OTP: on a child's exit, restart it (and siblings, per strategy), leave it, or escalate. */
   private decide(child: Child, reason: string, normal: boolean): void {
-    const send = (e: Parameters<Child['machine']['send']>[0]) => child.machine.send(e);
     this.announce(child, 'down', reason);
-    const intent = child.intent;
-    child.intent = undefined;
-    if (this.stopping) return send({ type: 'STOP' });
-    if (intent === 'retire') return send({ type: 'LEAVE' });
-    if (intent === 'give-up' || child.group.failed) return send({ type: 'GIVE_UP' });
-    if (intent === 'restart') return send({ type: 'RESTART', attempt: child.group.intensity.recent });
-    if (!shouldRestart(this.policy.restart, normal)) return send({ type: 'LEAVE' });
     const group = child.group;
-    if (!group.intensity.allow(Date.now())) return this.escalate(group, child, reason);
-    for (const i of siblingsToRestart(this.policy.strategy, group.children.length, group.children.indexOf(child))) {
-      const sibling = group.children[i];
-      if (!alive(sibling)) continue;
-      sibling.intent = 'restart';
-      sibling.process?.kill('SIGTERM');
+    const d = decideExit(this.policy, {
+      stopping: this.stopping,
+      intent: child.intent,
+      groupFailed: group.failed,
+      normal,
+      index: group.children.indexOf(child),
+      groupSize: group.children.length,
+    });
+    child.intent = undefined;
+    if (d.action === 'stop') return child.machine.send({ type: 'STOP' });
+    if (d.action === 'leave') return child.machine.send({ type: 'LEAVE' });
+    if (d.action === 'give-up') return child.machine.send({ type: 'GIVE_UP' });
+    if (d.action === 'restart') {
+      if (d.counts && !group.intensity.allow(Date.now())) return this.escalate(group, child, reason);
+      for (const i of d.siblings) {
+        const sibling = group.children[i];
+        if (!alive(sibling)) continue;
+        sibling.intent = 'restart';
+        sibling.process?.kill('SIGTERM');
+      }
+      child.machine.send({ type: 'RESTART', attempt: group.intensity.recent });
     }
-    send({ type: 'RESTART', attempt: group.intensity.recent });
   }
 
   private escalate(group: Group, child: Child, reason: string): void {
@@ -225,20 +213,10 @@ export class SupervisorActor {
   }
 
   private checkHeartbeats(): void {
-    const hangMs = this.o.hangMs ?? DEFAULT_HANG_MS;
-    const now = Date.now();
-    const late = now - this.lastCheck > hangMs / 2;
-    this.lastCheck = now;
-    if (late || this.o.nc.isClosed() || (this.o.nc as unknown as { protocol?: { connected?: boolean } }).protocol?.connected === false) {
-      // our own event loop was blocked or our link was down: the beats may be queued, not missing
-      for (const child of this.children.values()) child.lastBeat = now;
-      return;
-    }
-    for (const child of this.children.values()) {
-      if (child.machine.getSnapshot().value !== 'running' || now - child.lastBeat <= hangMs) continue;
-      // hung (stopped, spinning, cut off from NATS): kill it so the exit path restarts it
-      child.lastBeat = now;
-      child.process?.kill('SIGKILL');
+    const watched = [...this.children.values()].filter((c) => stateOf(c) === 'running').map((c) => c.spec.instance);
+    for (const instance of this.watchdog.overdue(watched)) {
+      // hung (stopped, spinning): kill it so the exit path restarts it
+      this.children.get(instance)?.process?.kill('SIGKILL');
     }
   }
 
@@ -250,7 +228,7 @@ export class SupervisorActor {
   /** Retires a child without losing a dispatch: it drains (SIGTERM), exits and is not restarted. */
   retire(instance: string): Promise<void> {
     const child = this.children.get(instance);
-    if (!child || !alive(child)) return Promise.reject(new Error(`no running expert actor ${instance} on node ${this.o.node}`));
+    if (!child || !alive(child)) return Promise.reject(new RetireError(`no running expert actor ${instance} on node ${this.o.node}`));
     return new Promise((resolve) => {
       child.retired = resolve;
       child.intent = 'retire';
@@ -258,16 +236,16 @@ export class SupervisorActor {
     });
   }
 
-  status(): { node: string; strategy: string; children: { instance: string; group: number; state: string; pid?: number; restarts: number; experts: string[] }[] } {
+  status(): SupervisorStatus {
     return {
       node: this.o.node,
       strategy: this.policy.strategy,
       children: [...this.children.values()].map((c) => ({
         instance: c.spec.instance,
         group: c.group.id,
-        state: String(c.machine.getSnapshot().value),
+        state: stateOf(c),
         pid: c.process?.pid,
-        restarts: c.restarts,
+        restarts: c.machine.getSnapshot().context.restarts,
         experts: c.spec.experts.map(expertId),
       })),
     };
@@ -283,7 +261,6 @@ export class SupervisorActor {
     this.stopping = true;
     clearInterval(this.hangTimer);
     await this.service?.stop().catch(() => undefined);
-    for (const s of this.subs) s.unsubscribe();
     await Promise.all(
       [...this.children.values()].map(async (c) => {
         if (c.machine.getSnapshot().status !== 'active') return;
@@ -296,6 +273,3 @@ export class SupervisorActor {
     );
   }
 }
-
-/** Decodes the status a supervisor answers with. */
-export const decodeStatus = (bytes: Uint8Array) => decodeMessage(bytes) as ReturnType<SupervisorActor['status']>;

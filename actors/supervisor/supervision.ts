@@ -1,5 +1,6 @@
 // OTP supervision policy: strategy, restart type, restart intensity, escalation — and the decision on an exit.
-import { DEFAULT_BACKOFF, type Backoff } from './child-machine.js';
+import { SupervisionConfigError } from '../protocol/errors.js';
+import { DEFAULT_BACKOFF, type Backoff } from './machine.js';
 
 export type Strategy = 'one_for_one' | 'one_for_all' | 'rest_for_one';
 export type RestartType = 'permanent' | 'transient' | 'temporary';
@@ -24,9 +25,6 @@ export const DEFAULT_SUPERVISION: SupervisionPolicy = {
   ...DEFAULT_BACKOFF,
 };
 
-export class SupervisionConfigError extends Error {
-  override readonly name = 'SupervisionConfigError';
-}
 
 const CHOICES: Record<string, readonly string[]> = {
   strategy: ['one_for_one', 'one_for_all', 'rest_for_one'],
@@ -76,4 +74,38 @@ export function siblingsToRestart(strategy: Strategy, groupSize: number, index: 
   if (strategy === 'one_for_all') return all.filter((i) => i !== index);
   if (strategy === 'rest_for_one') return all.filter((i) => i > index);
   return [];
+}
+
+/** Why the supervisor itself ended a child, when it did. */
+export type ExitIntent = 'restart' | 'retire' | 'give-up';
+
+export interface ExitFacts {
+  /** The whole supervisor is stopping. */
+  stopping: boolean;
+  intent?: ExitIntent;
+  groupFailed: boolean;
+  /** Exit code 0 and no signal. */
+  normal: boolean;
+  /** The child's place in its group (start order) and the group's size. */
+  index: number;
+  groupSize: number;
+}
+
+export type ExitDecision =
+  | { action: 'stop' | 'leave' | 'give-up' }
+  | { action: 'restart'; siblings: number[]; counts: boolean }
+  | { action: 'escalate' };
+
+/**
+ * OTP's decision on a child's exit. `counts`: the restart is charged to the group's intensity
+ * (a sibling restarted by strategy is not charged again). The caller checks the intensity and
+ * turns a counted restart past it into an escalation.
+ */
+export function decideExit(p: Pick<SupervisionPolicy, 'strategy' | 'restart'>, f: ExitFacts): ExitDecision {
+  if (f.stopping) return { action: 'stop' };
+  if (f.intent === 'retire') return { action: 'leave' };
+  if (f.intent === 'give-up' || f.groupFailed) return { action: 'give-up' };
+  if (f.intent === 'restart') return { action: 'restart', siblings: [], counts: false };
+  if (!shouldRestart(p.restart, f.normal)) return { action: 'leave' };
+  return { action: 'restart', siblings: siblingsToRestart(p.strategy, f.groupSize, f.index), counts: true };
 }

@@ -1,9 +1,9 @@
 // The gate's view of the expert instances of a model: who hosts what, who is up, how loaded.
 import type { NatsConnection, Subscription } from 'nats';
-import { serviceInfos } from './discovery.js';
-import * as subjects from '../runtime/subjects.js';
-import { EXPERT_SERVICE } from './expert.js';
-import { decodeEvent, type InstanceEvent } from './protocol.js';
+import { serviceInfos } from '../../runtime/transport/discovery.js';
+import * as subjects from '../../runtime/transport/subjects.js';
+import { EXPERT_SERVICE } from '../protocol/services.js';
+import { decodeEvent, type InstanceEvent } from '../protocol/messages.js';
 
 /** How often the gate re-discovers instances, healing any missed event. Env: EAAS_DISCOVERY_MS. */
 export const DEFAULT_DISCOVERY_MS = 2000;
@@ -22,6 +22,7 @@ export class Directory {
   private readonly instances = new Map<string, Instance>();
   private readonly waiters = new Set<() => void>();
   private readonly downListeners: ((instance: string) => void)[] = [];
+  private readonly upListeners: ((instance: string) => void)[] = [];
   private subs: Subscription[] = [];
   private timer?: NodeJS.Timeout;
 
@@ -64,7 +65,10 @@ export class Directory {
   }
 
   private apply(e: InstanceEvent): void {
-    if (e.kind === 'up') this.upsert(e.instance, e.node, e.experts);
+    if (e.kind === 'up') {
+      this.upsert(e.instance, e.node, e.experts);
+      for (const listener of this.upListeners) listener(e.instance);
+    }
     else this.markDown(e.instance, e.reason ?? e.kind);
   }
 
@@ -86,6 +90,11 @@ export class Directory {
   /** Calls `listener` whenever an instance is marked down (event, no responders, ...). */
   onDown(listener: (instance: string) => void): void {
     this.downListeners.push(listener);
+  }
+
+  /** Calls `listener` whenever an instance announces itself up (a new process under that name). */
+  onUp(listener: (instance: string) => void): void {
+    this.upListeners.push(listener);
   }
 
   /** Live instances hosting expert `id` ("layer:expert"). */

@@ -26,7 +26,10 @@ export type ChildEvent =
 
 interface ChildContext {
   backoff: Backoff;
+  /** The group's recent restarts when this one was decided: the backoff grows with them. */
   attempt: number;
+  /** Restarts of this child over its life (the one count of them; the group's intensity window is the supervisor's). */
+  restarts: number;
   lastExit?: string;
 }
 
@@ -45,7 +48,7 @@ export const childMachine = setup({
   },
 }).createMachine({
   id: 'child',
-  context: ({ input }) => ({ backoff: input.backoff, attempt: 0 }),
+  context: ({ input }) => ({ backoff: input.backoff, attempt: 0, restarts: 0 }),
   initial: 'starting',
   states: {
     starting: {
@@ -64,7 +67,7 @@ export const childMachine = setup({
         },
       ],
       on: {
-        RESTART: { target: 'backoff', actions: assign({ attempt: ({ event }) => event.attempt }) },
+        RESTART: { target: 'backoff', actions: assign({ attempt: ({ event }) => event.attempt, restarts: ({ context }) => context.restarts + 1 }) },
         LEAVE: 'stopped',
         GIVE_UP: 'failed',
         STOP: 'stopped',

@@ -1,5 +1,5 @@
 // Which experts each expert actor hosts: replicas of an expert always land on different actors.
-import type { ExpertKey } from '../model/experts.js';
+import type { ExpertKey } from '../../model/experts.js';
 
 export interface ActorSpec {
   /** Unique within the node; the instance name is derived from it. */

@@ -1,5 +1,6 @@
 // Connects to NATS with the defaults every eaas process shares.
-import { connect, type NatsConnection } from 'nats';
+import { NatsConnectError } from './errors.js';
+import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
 
 /** Never give up reconnecting: an actor outlives server restarts instead of dying with them. */
 export const MAX_RECONNECT_ATTEMPTS = -1;
@@ -14,20 +15,9 @@ export const CONNECT_TIMEOUT_MS = 5_000;
 /** A drain that takes longer (server gone, peers stuck) is cut short by a close. */
 export const DRAIN_TIMEOUT_MS = 2_000;
 
-/** No NATS server could be reached (or none was named). */
-export class NatsConnectError extends Error {
-  override readonly name = 'NatsConnectError';
-  constructor(readonly servers: string[], problem: string, options?: { cause?: unknown }) {
-    super(
-      `cannot connect to NATS at ${servers.join(', ') || '(no server given)'}: ${problem}; ` +
-        'pass the right URL with --nats, or start a server with "nats-server"',
-      options,
-    );
-  }
-}
 
 /** Connects to the first reachable server; `servers` may be a list or a comma-separated string. */
-export async function connectNats(servers: string | string[], name: string): Promise<NatsConnection> {
+export async function connectNats(servers: string | string[], name: string, extra: Partial<ConnectionOptions> = {}): Promise<NatsConnection> {
   const list = (Array.isArray(servers) ? servers : [servers])
     .flatMap((s) => s.split(','))
     .map((s) => s.trim())
@@ -43,6 +33,7 @@ export async function connectNats(servers: string | string[], name: string): Pro
       pingInterval: PING_INTERVAL_MS,
       maxPingOut: MAX_PINGS_OUT,
       timeout: CONNECT_TIMEOUT_MS,
+      ...extra,
     });
   } catch (cause) {
     throw new NatsConnectError(list, cause instanceof Error ? cause.message : String(cause), { cause });

@@ -1,9 +1,6 @@
 // NATS subjects of the eaas.v1 namespace: namespace first, ids last, every token checked.
+import { SubjectError } from './errors.js';
 
-/** A subject or subject token that NATS (or our namespace rules) would not accept. */
-export class SubjectError extends Error {
-  override readonly name = 'SubjectError';
-}
 
 export const SUBJECT_NAMESPACE = 'eaas';
 export const PROTOCOL_VERSION = 'v1';
@@ -68,6 +65,11 @@ export function heartbeat(model: string, instance: string): string {
 /** `eaas.v1.<model>.heartbeat.*`: subscribe here to hear every actor's beat. */
 export function heartbeatWildcard(model: string): string {
   return subject([model, 'heartbeat'], '*');
+}
+
+/** `eaas.v1.<model>.supervisor.<node>.<endpoint>`: a supervisor's control endpoints. */
+export function supervisorEndpoint(model: string, node: string, endpoint: 'status' | 'retire'): string {
+  return subject([model, 'supervisor', node, endpoint]);
 }
 
 function subject(tokens: string[], wildcard?: '*' | '>'): string {

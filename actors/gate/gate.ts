@@ -1,23 +1,22 @@
 // The gate actor: runs the dense part of the model, serves generate requests, dispatches MoE rows to experts.
 import { SpanKind, context, trace, type Context } from '@opentelemetry/api';
-import type { NatsConnection, Service, ServiceMsg } from 'nats';
-import type { Checkpoint } from '../model/checkpoint.js';
-import { DenseModel } from '../model/dense.js';
-import { Engine } from '../model/engine.js';
-import { ModelInputError } from '../model/errors.js';
-import { Forward } from '../model/forward.js';
-import { encodeText } from '../model/tokenizer.js';
-import { ATTR_LAYER, ATTR_TOKENS, recordError } from '../observability/messaging-spans.js';
-import { extractContext } from '../observability/nats-propagation.js';
-import { tracer } from '../observability/tracing.js';
-import { CodecError } from '../runtime/codec.js';
-import * as subjects from '../runtime/subjects.js';
+import { headers, type NatsConnection, type Service, type ServiceMsg } from 'nats';
+import type { Checkpoint } from '../../model/checkpoint.js';
+import { DenseModel } from '../../model/dense.js';
+import { Engine } from '../../model/engine.js';
+import { Forward } from '../../model/forward.js';
+import { encodeText } from '../../model/tokenizer.js';
+import { ATTR_LAYER, ATTR_TOKENS, recordError } from '../../observability/messaging-spans.js';
+import { extractContext } from '../../observability/nats-propagation.js';
+import { tracer } from '../../observability/tracing.js';
+import * as subjects from '../../runtime/transport/subjects.js';
 import { Directory } from './directory.js';
 import { RemoteExperts, type DispatchOptions } from './dispatcher.js';
-import { SERVICE_VERSION } from './expert.js';
-import { decodeGenerateRequest, encodeGenerateReply, ProtocolError } from './protocol.js';
+import { GATE_SERVICE, SERVICE_VERSION } from '../protocol/services.js';
+import { serviceErrorCode, serviceErrorHeaders } from '../protocol/errors.js';
+import { decodeGenerateRequest, encodeGenerateReply } from '../protocol/messages.js';
+import { checkRequestBytes, checkTextLength, DEFAULT_MAX_REQUEST_BYTES } from './limits.js';
 
-export const GATE_SERVICE = 'eaas-gate';
 
 export interface GateOptions extends DispatchOptions {
   nc: NatsConnection;
@@ -27,10 +26,14 @@ export interface GateOptions extends DispatchOptions {
   threads?: number;
   discoveryMs?: number;
   maxBatch?: number;
+  /** Generate requests larger than this are refused before they are decoded. */
+  maxRequestBytes?: number;
 }
 
 export class GateActor {
   private service?: Service;
+  /** nats.js counts errors only of handlers that throw; ours answer asynchronously. */
+  private readonly served = { requests: 0, errors: 0 };
 
   private constructor(
     private readonly o: GateOptions,
@@ -74,7 +77,7 @@ export class GateActor {
       version: SERVICE_VERSION,
       description: `eaas gate of ${model}`,
       metadata: { model, node: this.o.node },
-      statsHandler: async () => ({ ...this.experts.counters, load: this.engine.load }),
+      statsHandler: async () => ({ ...this.experts.counters, ...this.served, load: this.engine.load }),
     });
     this.service.addEndpoint('generate', {
       subject: subjects.generate(model),
@@ -87,7 +90,11 @@ export class GateActor {
   private async handle(msg: ServiceMsg): Promise<void> {
     const span = tracer().startSpan(`generate ${this.o.model}`, { kind: SpanKind.SERVER }, extractContext(msg.headers));
     try {
+      this.served.requests++;
+      // what a request may cost is bounded before any work is done for it
+      checkRequestBytes(msg.data.byteLength, this.o.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES);
       const req = decodeGenerateRequest(msg.data);
+      if (req.text !== undefined) checkTextLength(req.text, this.o.checkpoint.config);
       const prompt = req.prompt ?? encodeText(req.text ?? '', this.o.checkpoint.config.vocabSize);
       span.setAttribute(ATTR_TOKENS, prompt.length);
       const r = await this.engine.generate(prompt, {
@@ -98,9 +105,11 @@ export class GateActor {
       });
       msg.respond(encodeGenerateReply({ tokens: r.tokens, prompt_tokens: r.promptTokens, finish_reason: r.finishReason, logits: r.logits }));
     } catch (err) {
+      this.served.errors++;
       recordError(span, err);
-      const bad = err instanceof ProtocolError || err instanceof CodecError || err instanceof ModelInputError;
-      msg.respondError(bad ? 400 : 500, err instanceof Error ? err.message : String(err));
+      const h = headers();
+      serviceErrorHeaders(err, h);
+      msg.respondError(serviceErrorCode(err), err instanceof Error ? err.message : String(err), undefined, { headers: h });
     } finally {
       span.end();
     }

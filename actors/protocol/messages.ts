@@ -1,16 +1,6 @@
 // The messages actors exchange: dispatches, generate requests and lifecycle events, checked on arrival.
-import { decodeMessage, decodeTensor, encodeMessage, encodeTensor, type WireDtype } from '../runtime/codec.js';
-
-/** A message an actor will not act on; `code` is the Nats-Service-Error-Code it answers with. */
-export class ProtocolError extends Error {
-  override readonly name = 'ProtocolError';
-  constructor(
-    message: string,
-    readonly code = 400,
-  ) {
-    super(message);
-  }
-}
+import { MalformedMessageError } from './errors.js';
+import { decodeMessage, decodeTensor, encodeMessage, encodeTensor, type WireDtype } from '../../runtime/transport/codec.js';
 
 /** Rows for several experts of one layer on one instance: x holds them back to back. */
 export interface Dispatch {
@@ -30,17 +20,17 @@ const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isS
 /** Decodes and checks a dispatch against the model's hidden size. */
 export function decodeDispatch(bytes: Uint8Array, hidden: number): Dispatch {
   const m = decodeMessage(bytes) as Record<string, unknown>;
-  if (typeof m !== 'object' || m === null) throw new ProtocolError('dispatch must be a map {layer, experts, rows, x}');
+  if (typeof m !== 'object' || m === null) throw new MalformedMessageError('dispatch must be a map {layer, experts, rows, x}');
   const { layer, experts, rows } = m;
-  if (!isIndex(layer)) throw new ProtocolError(`dispatch layer must be a non-negative integer, got ${JSON.stringify(layer)}`);
-  if (!Array.isArray(experts) || !experts.every(isIndex)) throw new ProtocolError('dispatch experts must be a list of expert indices');
+  if (!isIndex(layer)) throw new MalformedMessageError(`dispatch layer must be a non-negative integer, got ${JSON.stringify(layer)}`);
+  if (!Array.isArray(experts) || !experts.every(isIndex)) throw new MalformedMessageError('dispatch experts must be a list of expert indices');
   if (!Array.isArray(rows) || !rows.every(isIndex) || rows.length !== experts.length) {
-    throw new ProtocolError('dispatch rows must list one non-negative row count per expert');
+    throw new MalformedMessageError('dispatch rows must list one non-negative row count per expert');
   }
   const x = decodeTensor(m.x);
   const total = rows.reduce((a: number, b: number) => a + b, 0);
   if (x.shape.length !== 2 || x.shape[0] !== total || x.shape[1] !== hidden) {
-    throw new ProtocolError(`dispatch tensor shape [${x.shape.join(', ')}] does not match rows ${total} x hidden ${hidden}`);
+    throw new MalformedMessageError(`dispatch tensor shape [${x.shape.join(', ')}] does not match rows ${total} x hidden ${hidden}`);
   }
   return { layer, experts, rows, x: x.data };
 }
@@ -53,7 +43,7 @@ export function decodeDispatchReply(bytes: Uint8Array, rows: number, hidden: num
   const m = decodeMessage(bytes) as Record<string, unknown>;
   const y = decodeTensor(m?.y);
   if (y.shape[0] !== rows || y.shape[1] !== hidden) {
-    throw new ProtocolError(`dispatch reply shape [${y.shape.join(', ')}] does not match rows ${rows} x hidden ${hidden}`, 500);
+    throw new MalformedMessageError(`dispatch reply shape [${y.shape.join(', ')}] does not match rows ${rows} x hidden ${hidden}`);
   }
   return y.data;
 }
@@ -69,14 +59,14 @@ export interface GenerateRequest {
 
 export function decodeGenerateRequest(bytes: Uint8Array): GenerateRequest {
   const m = decodeMessage(bytes) as Record<string, unknown>;
-  if (typeof m !== 'object' || m === null) throw new ProtocolError('generate request must be a map {prompt | text, max_tokens}');
+  if (typeof m !== 'object' || m === null) throw new MalformedMessageError('generate request must be a map {prompt | text, max_tokens}');
   const { prompt, text, max_tokens: maxTokens } = m;
-  if ((prompt === undefined) === (text === undefined)) throw new ProtocolError('generate request needs exactly one of prompt (token ids) or text');
+  if ((prompt === undefined) === (text === undefined)) throw new MalformedMessageError('generate request needs exactly one of prompt (token ids) or text');
   if (prompt !== undefined && (!Array.isArray(prompt) || !prompt.every((v) => Number.isInteger(v)))) {
-    throw new ProtocolError('generate prompt must be a list of integer token ids');
+    throw new MalformedMessageError('generate prompt must be a list of integer token ids');
   }
-  if (text !== undefined && typeof text !== 'string') throw new ProtocolError('generate text must be a string');
-  if (!isIndex(maxTokens) || maxTokens < 1) throw new ProtocolError(`max_tokens must be a positive integer, got ${JSON.stringify(maxTokens)}`);
+  if (text !== undefined && typeof text !== 'string') throw new MalformedMessageError('generate text must be a string');
+  if (!isIndex(maxTokens) || maxTokens < 1) throw new MalformedMessageError(`max_tokens must be a positive integer, got ${JSON.stringify(maxTokens)}`);
   return {
     prompt: prompt as number[] | undefined,
     text: text as string | undefined,
@@ -119,7 +109,25 @@ export const encodeEvent = (e: InstanceEvent): Uint8Array => encodeMessage(e);
 export function decodeEvent(bytes: Uint8Array): InstanceEvent {
   const m = decodeMessage(bytes) as InstanceEvent;
   if (typeof m?.instance !== 'string' || !Array.isArray(m.experts) || typeof m.kind !== 'string') {
-    throw new ProtocolError('event must be a map {kind, instance, experts, node, at}');
+    throw new MalformedMessageError('event must be a map {kind, instance, experts, node, at}');
   }
   return m;
+}
+
+/** What an expert actor reports with each heartbeat. */
+export interface ExpertHealth {
+  state: string;
+  /** Its NATS connection is up (from nc.status() events). */
+  linked: boolean;
+  inflight: number;
+  served: number;
+  errors: number;
+}
+
+/** What an expert actor process tells its supervisor over the IPC channel: ready once it serves, then beats. */
+export type ChildMessage = { kind: 'ready' } | ({ kind: 'beat' } & ExpertHealth);
+
+export function isChildMessage(m: unknown): m is ChildMessage {
+  const kind = (m as { kind?: unknown } | null)?.kind;
+  return kind === 'ready' || kind === 'beat';
 }

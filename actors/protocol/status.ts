@@ -1,9 +1,7 @@
 // A snapshot of a cluster from standard NATS micro service discovery ($SRV.INFO and $SRV.STATS).
 import type { NatsConnection, ServiceStats } from 'nats';
-import { serviceInfos, serviceStats } from './discovery.js';
-import { EXPERT_SERVICE } from './expert.js';
-import { GATE_SERVICE } from './gate.js';
-import { SUPERVISOR_SERVICE } from './supervisor.js';
+import { serviceInfos, serviceStats } from '../../runtime/transport/discovery.js';
+import { EXPERT_SERVICE, GATE_SERVICE, SUPERVISOR_SERVICE } from './services.js';
 
 export interface ActorStatus {
   service: string;

@@ -5,6 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { NatsClusterError, NatsServerMissingError, NatsServerStartError } from './errors.js';
 import { connect, nuid, type NatsConnection } from 'nats';
 
 export interface NatsServerOptions {
@@ -37,31 +38,8 @@ export interface NatsCluster {
   stop(): Promise<void>;
 }
 
-/** No nats-server binary where we look for it. */
-export class NatsServerMissingError extends Error {
-  override readonly name = 'NatsServerMissingError';
-  constructor(options?: { cause?: unknown }) {
-    super(
-      'nats-server not found on PATH: install it with "apt-get install nats-server" (Debian/Ubuntu) ' +
-        'or from https://github.com/nats-io/nats-server/releases',
-      options,
-    );
-  }
-}
 
-/** nats-server exited or stayed silent before it was ready; the message ends with its stderr. */
-export class NatsServerStartError extends Error {
-  override readonly name = 'NatsServerStartError';
-  constructor(problem: string, stderrTail: string[], options?: { cause?: unknown }) {
-    const log = stderrTail.length > 0 ? stderrTail.join('\n') : '(nothing)';
-    super(`nats-server did not start: ${problem}\n--- nats-server stderr (last lines) ---\n${log}`, options);
-  }
-}
 
-/** The cluster's servers started but did not all route messages to each other in time. */
-export class NatsClusterError extends Error {
-  override readonly name = 'NatsClusterError';
-}
 
 /** 8 MB: the largest payload nats-server takes without warning; the stock 1 MB is too small for big batches. */
 export const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024;

@@ -1,6 +1,7 @@
 // Wire codec: msgpack messages and the {dtype, shape, data} tensors inside them.
+import { CodecError } from './errors.js';
 import { Packr, Unpackr } from 'msgpackr';
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../model/half-float.js';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../model/half-float.js';
 
 export type WireDtype = 'f32' | 'bf16' | 'f16';
 
@@ -16,10 +17,6 @@ export interface DecodedTensor {
   shape: number[];
 }
 
-/** A message or tensor that cannot be encoded or decoded as it is. */
-export class CodecError extends Error {
-  override readonly name = 'CodecError';
-}
 
 export const DEFAULT_WIRE_DTYPE: WireDtype = 'f32';
 

@@ -1,0 +1,135 @@
+// The expert actor: hosts experts behind a NATS micro service and answers dispatches; the ONNX Runtime
+// work runs on its compute worker thread, so the event loop stays free for NATS and heartbeats.
+import { Events, type NatsConnection, type Service, type ServiceMsg } from 'nats';
+import { createActor } from 'xstate';
+import { expertId, type ExpertKey } from '../../model/experts.js';
+import { ATTR_EXPERTS, ATTR_INSTANCE, ATTR_LAYER, ATTR_TOKENS, recordError, startProcessSpan } from '../../observability/messaging-spans.js';
+import { tracer } from '../../observability/tracing.js';
+import type { WireDtype } from '../../runtime/transport/codec.js';
+import * as subjects from '../../runtime/transport/subjects.js';
+import { ExpertNotHostedError, serviceErrorCode } from '../protocol/errors.js';
+import { decodeDispatch, encodeDispatchReply, encodeEvent, type ExpertHealth, type InstanceEvent } from '../protocol/messages.js';
+import { EXPERT_SERVICE, SERVICE_VERSION } from '../protocol/services.js';
+import type { ExpertCompute } from './compute.js';
+import { expertMachine } from './machine.js';
+
+export interface ExpertActorOptions {
+  nc: NatsConnection;
+  model: string;
+  instance: string;
+  node: string;
+  keys: ExpertKey[];
+  hidden: number;
+  compute: ExpertCompute;
+  wire?: WireDtype;
+  /** Test knob: wait this long before answering each dispatch (simulates a slow replica). */
+  delayMs?: number;
+}
+
+export class ExpertActor {
+  private readonly lifecycle = createActor(expertMachine).start();
+  private readonly hosted: Set<string>;
+  private service?: Service;
+  private linked = true;
+  private inflight = 0;
+  private served = 0;
+  private errors = 0;
+  private idle?: () => void;
+
+  constructor(private readonly o: ExpertActorOptions) {
+    this.hosted = new Set(o.keys.map(expertId));
+    this.lifecycle.send({ type: 'CONNECTED' });
+    void this.watchLink();
+  }
+
+  get state(): string {
+    return String(this.lifecycle.getSnapshot().value);
+  }
+
+  health(): ExpertHealth {
+    return { state: this.state, linked: this.linked, inflight: this.inflight, served: this.served, errors: this.errors };
+  }
+
+  /** Registers the micro service and announces the instance as up. */
+  async start(): Promise<void> {
+    const { nc, model, instance } = this.o;
+    this.lifecycle.send({ type: 'LOADED' });
+    const experts = [...this.hosted].join(',');
+    this.service = await nc.services.add({
+      name: EXPERT_SERVICE,
+      version: SERVICE_VERSION,
+      description: `eaas expert actor hosting ${this.hosted.size} experts of ${model}`,
+      metadata: { model, instance, node: this.o.node, experts },
+      // nats.js counts errors only of handlers that throw; ours answer asynchronously
+      statsHandler: async () => ({ inflight: this.inflight, served: this.served, errors: this.errors }),
+    });
+    this.service.addEndpoint('dispatch', {
+      subject: subjects.expertDispatch(model, instance),
+      handler: (err, msg) => {
+        if (!err) void this.handle(msg);
+      },
+      metadata: { experts },
+    });
+    this.announce('up');
+  }
+
+  /** Follows the connection's status: a reconnected actor announces itself up again (the gate may have marked it down). */
+  private async watchLink(): Promise<void> {
+    for await (const s of this.o.nc.status()) {
+      if (s.type === Events.Disconnect) this.linked = false;
+      else if (s.type === Events.Reconnect) {
+        this.linked = true;
+        if (this.state === 'ready') this.announce('up');
+      }
+    }
+  }
+
+  private announce(kind: InstanceEvent['kind']): void {
+    const e: InstanceEvent = { kind, instance: this.o.instance, experts: [...this.hosted], node: this.o.node, at: Date.now() };
+    this.o.nc.publish(subjects.eventSubject(this.o.model, kind), encodeEvent(e));
+  }
+
+  private async handle(msg: ServiceMsg): Promise<void> {
+    const H = this.o.hidden;
+    const { span, ctx } = startProcessSpan(msg.subject, { [ATTR_INSTANCE]: this.o.instance }, msg.headers);
+    this.inflight++;
+    try {
+      const d = decodeDispatch(msg.data, H);
+      span.setAttributes({ [ATTR_LAYER]: d.layer, [ATTR_EXPERTS]: d.experts.join(','), [ATTR_TOKENS]: d.x.length / H });
+      for (const expert of d.experts) {
+        if (!this.hosted.has(`${d.layer}:${expert}`)) {
+          throw new ExpertNotHostedError(`expert ${expert} of layer ${d.layer} is not hosted by ${this.o.instance} (hosts ${[...this.hosted].join(',')})`);
+        }
+      }
+      const r = await this.o.compute.run(d.layer, d.experts, d.rows, d.x);
+      // one span per expert run, timed by the worker, children of this dispatch's process span
+      r.timings!.forEach(([start, end], i) =>
+        tracer()
+          .startSpan(`expert ${d.layer}:${d.experts[i]}`, { startTime: start, attributes: { [ATTR_LAYER]: d.layer, [ATTR_EXPERTS]: String(d.experts[i]), [ATTR_TOKENS]: d.rows[i], [ATTR_INSTANCE]: this.o.instance } }, ctx)
+          .end(end),
+      );
+      if (this.o.delayMs) await new Promise((r) => setTimeout(r, this.o.delayMs));
+      msg.respond(encodeDispatchReply(r.y!, H, this.o.wire ?? 'f32'));
+      this.served++;
+    } catch (err) {
+      this.errors++;
+      recordError(span, err);
+      msg.respondError(serviceErrorCode(err), err instanceof Error ? err.message : String(err));
+    } finally {
+      span.end();
+      this.inflight--;
+      if (this.inflight === 0) this.idle?.();
+    }
+  }
+
+  /** Stops taking dispatches, finishes the ones in flight, then stops. */
+  async drain(): Promise<void> {
+    if (this.state !== 'ready') return;
+    this.lifecycle.send({ type: 'DRAIN' });
+    this.announce('draining');
+    await this.service?.stop();
+    if (this.inflight > 0) await new Promise<void>((r) => (this.idle = r));
+    await this.o.nc.flush();
+    this.lifecycle.send({ type: 'DRAINED' });
+  }
+}

@@ -1,0 +1,65 @@
+// Client side of the gate: send a generate request (re-sent when the client's own link drops), find which models a cluster serves.
+import { ErrorCode, Events, type Msg, type NatsConnection, type NatsError } from 'nats';
+import { encodeMessage } from '../../runtime/transport/codec.js';
+import { serviceInfos } from '../../runtime/transport/discovery.js';
+import * as subjects from '../../runtime/transport/subjects.js';
+import { answerError, GenerateError } from '../protocol/errors.js';
+import { decodeGenerateReply, type GenerateReply, type GenerateRequest } from '../protocol/messages.js';
+import { GATE_SERVICE } from '../protocol/services.js';
+
+/** How long a generate request may take end to end. Env: EAAS_GENERATE_TIMEOUT_MS. */
+export const DEFAULT_GENERATE_TIMEOUT_MS = 120_000;
+
+/**
+ * Sends a generate request and resolves with the first answer. When the connection drops while it is
+ * out, the request is sent again once reconnected (the reply may have been lost with the old server;
+ * a gate may compute twice, the first answer wins). Never waits past `timeoutMs`.
+ */
+export async function requestGenerate(nc: NatsConnection, model: string, req: GenerateRequest, timeoutMs = DEFAULT_GENERATE_TIMEOUT_MS): Promise<GenerateReply> {
+  const payload = encodeMessage(req);
+  const deadline = Date.now() + timeoutMs;
+  const status = nc.status() as AsyncIterable<{ type: string }> & { stop(): void };
+  const reply = await new Promise<Msg>((resolve, reject) => {
+    let done = false;
+    let outstanding = 0;
+    let lastError: GenerateError | undefined;
+    const finish = (f: () => void) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      status.stop();
+      f();
+    };
+    const send = () => {
+      outstanding++;
+      nc.request(subjects.generate(model), payload, { timeout: Math.max(1, deadline - Date.now()) }).then(
+        (m) => finish(() => resolve(m)),
+        (err: NatsError) => {
+          lastError = generateError(err, model, timeoutMs);
+          // a copy lost with a dropped connection does not end the request while another is out
+          if (--outstanding === 0) finish(() => reject(lastError));
+        },
+      );
+    };
+    const timer = setTimeout(() => finish(() => reject(new GenerateError(`generate on model "${model}" timed out after ${timeoutMs} ms`, 504))), timeoutMs);
+    void (async () => {
+      for await (const s of status) if (s.type === Events.Reconnect && !done) send();
+    })();
+    send();
+  });
+  const err = answerError(reply);
+  if (err) throw new GenerateError(`gate answered ${err.code}: ${err.message}`, err.code, { cause: err, missingExperts: err.missingExperts });
+  return decodeGenerateReply(reply.data);
+}
+
+function generateError(err: NatsError, model: string, timeoutMs: number): GenerateError {
+  if (err.code === ErrorCode.NoResponders) return new GenerateError(`no gate serves model "${model}" (start one with eaas up or eaas node --role gate)`, 503, { cause: err });
+  if (err.code === ErrorCode.Timeout) return new GenerateError(`generate on model "${model}" timed out after ${timeoutMs} ms`, 504, { cause: err });
+  return new GenerateError(`generate on model "${model}" failed: ${err.message}`, 500, { cause: err });
+}
+
+/** The models served by the gates of a cluster. */
+export async function servedModels(nc: NatsConnection): Promise<string[]> {
+  const gates = await serviceInfos(nc, GATE_SERVICE, true);
+  return [...new Set(gates.map((g) => g.metadata?.model).filter((m): m is string => !!m))].sort();
+}

@@ -1,0 +1,49 @@
+// Failures of the transport layer: codec, subjects, connections, embedded servers.
+
+/** A message or tensor that cannot be encoded or decoded as it is. */
+export class CodecError extends Error {
+  override readonly name = 'CodecError';
+}
+
+/** A subject or subject token that NATS (or our namespace rules) would not accept. */
+export class SubjectError extends Error {
+  override readonly name = 'SubjectError';
+}
+
+/** No NATS server could be reached (or none was named). */
+export class NatsConnectError extends Error {
+  override readonly name = 'NatsConnectError';
+  constructor(readonly servers: string[], problem: string, options?: { cause?: unknown }) {
+    super(
+      `cannot connect to NATS at ${servers.join(', ') || '(no server given)'}: ${problem}; ` +
+        'pass the right URL with --nats, or start a server with "nats-server"',
+      options,
+    );
+  }
+}
+
+/** No nats-server binary where we look for it. */
+export class NatsServerMissingError extends Error {
+  override readonly name = 'NatsServerMissingError';
+  constructor(options?: { cause?: unknown }) {
+    super(
+      'nats-server not found on PATH: install it with "apt-get install nats-server" (Debian/Ubuntu) ' +
+        'or from https://github.com/nats-io/nats-server/releases',
+      options,
+    );
+  }
+}
+
+/** nats-server exited or stayed silent before it was ready; the message ends with its stderr. */
+export class NatsServerStartError extends Error {
+  override readonly name = 'NatsServerStartError';
+  constructor(problem: string, stderrTail: string[], options?: { cause?: unknown }) {
+    const log = stderrTail.length > 0 ? stderrTail.join('\n') : '(nothing)';
+    super(`nats-server did not start: ${problem}\n--- nats-server stderr (last lines) ---\n${log}`, options);
+  }
+}
+
+/** The cluster's servers started but did not all route messages to each other in time. */
+export class NatsClusterError extends Error {
+  override readonly name = 'NatsClusterError';
+}
