@@ -61,7 +61,7 @@ export class ExpertActor {
       description: `eaas expert actor hosting ${this.hosted.size} experts of ${model}`,
       metadata: { model, instance, node: this.o.node, experts },
       // nats.js counts errors only of handlers that throw; ours answer asynchronously
-      statsHandler: async () => ({ inflight: this.inflight, served: this.served, errors: this.errors }),
+      statsHandler: async () => ({ requests: this.served + this.errors, errors: this.errors, inflight: this.inflight }),
     });
     this.service.addEndpoint('dispatch', {
       subject: subjects.expertDispatch(model, instance),

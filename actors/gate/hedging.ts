@@ -48,11 +48,17 @@ export class HedgePolicy {
     return l && l.n >= MIN_SAMPLES && Date.now() - l.at <= STALE_MS ? l.avg : undefined;
   }
 
-  /** How long to wait before hedging a dispatch to one of `peers`; undefined = do not hedge. */
+  /**
+   * How long to wait before hedging a dispatch to one of `peers`; undefined = do not hedge. A peer's
+   * last average counts even when stale: after an idle spell the first dispatches must be covered too.
+   */
   delayMs(peers: string[]): number | undefined {
     if (!this.o.enabled || peers.length === 0) return undefined;
     let fastest = Infinity;
-    for (const p of peers) fastest = Math.min(fastest, this.estimate(p) ?? Infinity);
+    for (const p of peers) {
+      const l = this.latency.get(p);
+      if (l && l.n >= MIN_SAMPLES) fastest = Math.min(fastest, l.avg);
+    }
     return Number.isFinite(fastest) ? Math.max(this.o.minDelayMs, this.o.factor * fastest) : undefined;
   }
 

@@ -21,6 +21,18 @@ export interface ClusterStatus {
   replicas: Record<string, number>;
 }
 
+type EndpointStats = NonNullable<ServiceStats['endpoints']>[number];
+
+/**
+ * An endpoint's requests or errors. nats.js counts only handlers that throw, and ours answer
+ * asynchronously, so actors report their own counts in the stats data; the endpoint's own count otherwise.
+ */
+function counted(e: EndpointStats, what: 'requests' | 'errors'): number {
+  const own = (e.data as Record<string, unknown> | undefined)?.[what];
+  if (typeof own === 'number') return own;
+  return what === 'requests' ? e.num_requests : e.num_errors;
+}
+
 export async function clusterStatus(nc: NatsConnection): Promise<ClusterStatus> {
   const statsById = new Map<string, ServiceStats>();
   for (const s of await serviceStats(nc)) statsById.set(s.id, s);
@@ -36,8 +48,8 @@ export async function clusterStatus(nc: NatsConnection): Promise<ClusterStatus> 
         node: m.node ?? '',
         instance: m.instance,
         experts: (m.experts ?? '').split(',').filter(Boolean),
-        requests: st?.endpoints?.reduce((a, e) => a + e.num_requests, 0) ?? 0,
-        errors: st?.endpoints?.reduce((a, e) => a + e.num_errors, 0) ?? 0,
+        requests: st?.endpoints?.reduce((a, e) => a + counted(e, 'requests'), 0) ?? 0,
+        errors: st?.endpoints?.reduce((a, e) => a + counted(e, 'errors'), 0) ?? 0,
       });
     }
   }

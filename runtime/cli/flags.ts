@@ -9,13 +9,30 @@ export interface Parsed {
   positionals: string[];
 }
 
+/**
+ * `--max-tokens -3` reads to parseArgs as a flag followed by an unknown option; a string flag followed by
+ * something number-like is given its value as `--max-tokens=-3`, so the flag's own check can say what is wrong.
+ */
+function attachNegativeValues(argv: string[], options: Options): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const flag = /^--([^=]+)$/.exec(argv[i])?.[1];
+    const next = argv[i + 1];
+    if (flag !== undefined && options[flag]?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
+      out.push(`--${flag}=${next}`);
+      i++;
+    } else out.push(argv[i]);
+  }
+  return out;
+}
+
 const envName = (flag: string) => `EAAS_${flag.toUpperCase().replace(/-/g, '_')}`;
 
 /** Parses argv strictly; a flag missing on the command line is taken from EAAS_<FLAG> when set. */
 export function parseFlags(argv: string[], options: Options, env: NodeJS.ProcessEnv = process.env): Parsed {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { ...options, verbose: { type: 'boolean' } }, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: attachNegativeValues(argv, options), options: { ...options, verbose: { type: 'boolean' } }, allowPositionals: true, strict: true });
   } catch (err) {
     throw new UsageError(`${(err as Error).message.split('\n')[0]} (see eaas --help)`);
   }

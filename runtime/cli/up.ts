@@ -28,6 +28,11 @@ export async function upCommand(argv: string[]): Promise<void> {
     expertsPerActor: intFlag(values, 'experts-per-actor', DEFAULT_EXPERTS_PER_ACTOR, 1),
     nats: stringFlag(values, 'nats'),
     natsPort: values['nats-port'] === undefined ? undefined : intFlag(values, 'nats-port', 0, 1),
+    onServerRestart: (why) => process.stderr.write(`eaas: ${why}\n`),
+    onServerLost: (err) => {
+      process.stderr.write(`eaas: ${err.message}; stopping\n`);
+      void stopAll().finally(() => process.exit(1));
+    },
   });
   stopAll = () => cluster.stop();
   const actors = cluster.supervisor?.status().children.length ?? 0;

@@ -14,7 +14,8 @@ import { Checkpoint } from '../../model/checkpoint.js';
 import { initCheckpoint } from '../../model/init.js';
 import { startTracing, type TracingHandle } from '../../observability/tracing.js';
 import { closeNats, connectNats } from '../transport/connection.js';
-import { startNatsServer, type NatsServerHandle } from '../transport/nats-server.js';
+import { keepNatsServer, type KeptNatsServer } from '../transport/kept-server.js';
+import type { NatsServerLostError } from '../transport/errors.js';
 import { subjectToken } from '../transport/subjects.js';
 import { EXPERT_ENV } from './expert-env.js';
 import { settingsFromEnv } from './settings.js';
@@ -159,17 +160,27 @@ export interface LocalClusterOptions extends Omit<NodeOptions, 'nats' | 'roles' 
   /** Use this NATS instead of starting one. */
   nats?: string;
   natsPort?: number;
+  /** The embedded server died and is being restarted (a line for the log). */
+  onServerRestart?: (why: string) => void;
+  /** The embedded server died and cannot be kept running: serving has stopped. */
+  onServerLost?: (err: NatsServerLostError) => void;
 }
 
 export interface LocalCluster extends RunningNode {
   url: string;
-  server?: NatsServerHandle;
+  server?: KeptNatsServer;
 }
 
-/** Everything on this machine: an embedded nats-server (unless given), a supervisor with its experts, a gate. */
+/** Everything on this machine: an embedded nats-server kept running (unless one is given), a supervisor with its experts, a gate. */
 export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCluster> {
   const modelDir = o.modelDir ?? ensureDefaultModel();
-  const server = o.nats ? undefined : await startNatsServer({ port: o.natsPort });
+  const server = o.nats
+    ? undefined
+    : await keepNatsServer({
+        port: o.natsPort,
+        onRestart: o.onServerRestart,
+        onLost: o.onServerLost ?? ((err) => process.stderr.write(`eaas: ${err.message}\n`)),
+      });
   const url = o.nats ?? server!.url;
   try {
     const node = await startNode({ ...o, modelDir, nats: url, roles: ['supervisor', 'gate'] });

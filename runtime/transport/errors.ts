@@ -34,16 +34,32 @@ export class NatsServerMissingError extends Error {
   }
 }
 
-/** nats-server exited or stayed silent before it was ready; the message ends with its stderr. */
+/** nats-server exited or stayed silent before it was ready; the first line carries the server's own reason, then its stderr. */
 export class NatsServerStartError extends Error {
   override readonly name = 'NatsServerStartError';
   constructor(problem: string, stderrTail: string[], options?: { cause?: unknown }) {
     const log = stderrTail.length > 0 ? stderrTail.join('\n') : '(nothing)';
-    super(`nats-server did not start: ${problem}\n--- nats-server stderr (last lines) ---\n${log}`, options);
+    super(`nats-server did not start: ${problem}${serverReason(stderrTail)}\n--- nats-server stderr (last lines) ---\n${log}`, options);
   }
+}
+
+/** The last fatal or error line of a server log, as ": <text>" plus a hint when we know one; "" when there is none. */
+function serverReason(tail: string[]): string {
+  const line = [...tail].reverse().find((l) => /\[(FTL|ERR)\]/.test(l));
+  if (!line) return '';
+  const text = line.replace(/^.*?\[(FTL|ERR)\]\s*/, '');
+  const hint = /address already in use/.test(text)
+    ? ' (another process holds the port, perhaps a nats-server left by an earlier run: `ss -ltnp` names it; choose another --nats-port or stop it)'
+    : '';
+  return `: ${text}${hint}`;
 }
 
 /** The cluster's servers started but did not all route messages to each other in time. */
 export class NatsClusterError extends Error {
   override readonly name = 'NatsClusterError';
+}
+
+/** An embedded nats-server died and could not be kept running. */
+export class NatsServerLostError extends Error {
+  override readonly name = 'NatsServerLostError';
 }

@@ -30,6 +30,8 @@ export interface NatsServerHandle {
   stop(): Promise<void>;
   /** Sends a raw signal (chaos tests: SIGKILL, SIGSTOP, SIGCONT). */
   kill(signal: NodeJS.Signals): void;
+  /** Resolves when the server process has exited, for whatever reason. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 export interface NatsCluster {
@@ -56,6 +58,7 @@ const BINARY = 'nats-server';
 // Debian installs to /usr/sbin, which is not on every user's PATH.
 const EXTRA_BINARY_DIRS = ['/usr/sbin', '/usr/local/bin'];
 const STDERR_TAIL_LINES = 20;
+const SETPRIV_DIRS = ['/usr/bin', '/bin'];
 const PROBE_INTERVAL_MS = 100;
 
 const READY_LINE = 'Server is ready';
@@ -73,12 +76,14 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   const configFile = join(dir, 'nats-server.conf');
   await writeFile(configFile, renderConfig(opts));
 
-  const child = spawn(binary, ['-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const [command, args] = dieWithParent(binary, ['-c', configFile]);
+  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   trackChild(child);
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => {
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => {
       running.delete(child);
-      rm(dir, { recursive: true, force: true }).then(resolve, resolve);
+      const done = () => resolve({ code, signal });
+      rm(dir, { recursive: true, force: true }).then(done, done);
     });
   });
 
@@ -89,6 +94,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     port: ports.client,
     pid,
     clusterPort: ports.cluster,
+    exited,
     kill: (signal) => {
       child.kill(signal);
     },
@@ -152,6 +158,23 @@ function findNatsServer(): string {
     }
   }
   throw new NatsServerMissingError();
+}
+
+/**
+ * The command that runs `binary` so that it gets SIGTERM when this process dies, even by SIGKILL
+ * (util-linux `setpriv --pdeathsig`, which execs: the pid stays the server's): no orphan keeps the port.
+ */
+function dieWithParent(binary: string, args: string[]): [string, string[]] {
+  for (const dir of SETPRIV_DIRS) {
+    const setpriv = join(dir, 'setpriv');
+    try {
+      accessSync(setpriv, fsConstants.X_OK);
+      return [setpriv, ['--pdeathsig', 'TERM', binary, ...args]];
+    } catch {
+      // not here
+    }
+  }
+  return [binary, args];
 }
 
 function wantsCluster(opts: NatsServerOptions): boolean {
