@@ -46,6 +46,8 @@ export interface InitOptions {
   seed?: number;
   dtype?: Dtype;
   shards?: number;
+  /** Sizes that differ from the preset's (tests that need a model of a particular size). */
+  config?: Partial<MixtralConfig>;
 }
 
 const DEFAULT_SEED = 0;
@@ -63,10 +65,11 @@ const NORM_NOISE = 0.1;
  * and its name, so the dtype aside, every layout of the same seed holds the same weights.
  */
 export function initCheckpoint(dir: string, opts: InitOptions): void {
-  const config: MixtralConfig | undefined = PRESETS[opts.preset];
-  if (!config) throw new CheckpointError(dir, `unknown preset ${JSON.stringify(opts.preset)} (${Object.keys(PRESETS).join(', ')})`);
+  const preset: MixtralConfig | undefined = PRESETS[opts.preset];
+  if (!preset) throw new CheckpointError(dir, `unknown preset ${JSON.stringify(opts.preset)} (${Object.keys(PRESETS).join(', ')})`);
   const seed = opts.seed ?? DEFAULT_SEED;
   if (!Number.isSafeInteger(seed)) throw new CheckpointError(dir, `seed must be an integer, got ${seed}`);
+  const config: MixtralConfig = { ...preset, ...opts.config };
   const dtype = opts.dtype ?? DEFAULT_DTYPES[opts.preset];
   const specs = mixtralTensors(config);
   const shards = opts.shards ?? 1;

@@ -70,6 +70,8 @@ export class ExpertActor {
       },
       metadata: { experts },
     });
+    // `up` only once the server has the dispatch subscription, so the first dispatch is not a no-responders
+    await nc.flush();
     this.announce('up');
   }
 

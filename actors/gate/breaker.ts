@@ -50,6 +50,12 @@ export class Breakers {
     this.states.delete(instance);
   }
 
+  /** A dispatch to `instance` ended without a verdict (link lost, announced down): a probe may go again. */
+  release(instance: string): void {
+    const s = this.states.get(instance);
+    if (s) s.probing = false;
+  }
+
   /** A dispatch to `instance` timed out: open, for longer each time a probe fails. */
   timeout(instance: string): void {
     const s = this.states.get(instance);

@@ -60,8 +60,11 @@ export class RemoteExperts implements ExpertBackend {
   private readonly breakers: Breakers;
   /** Messages now in flight: the ledger that redirects them when their instance is announced down. */
   private readonly ledger = new Set<InFlight>();
-  /** Dispatch messages, redirected ones (another replica after a failure), hedges and hedges that answered first, re-sends after a reconnect. */
-  readonly counters = { dispatches: 0, redirects: 0, hedges: 0, hedgeWins: 0, resent: 0, suspected: 0 };
+  /**
+   * Dispatch messages, redirected ones (another replica after a failure), hedges and hedges that answered first,
+   * re-sends after a reconnect, instances suspected, dispatches that ran into their deadline.
+   */
+  readonly counters = { dispatches: 0, redirects: 0, hedges: 0, hedgeWins: 0, resent: 0, suspected: 0, deadlines: 0 };
 
   constructor(
     private readonly nc: NatsConnection,
@@ -194,7 +197,7 @@ export class RemoteExperts implements ExpertBackend {
       delay === undefined
         ? await primary
         : await firstAnswer(primary, delay, () => {
-            const plan = planHedge(pieces, instance, peersOf, (i) => this.hedge.estimate(i));
+            const plan = planHedge(pieces, instance, peersOf, (i) => this.hedge.estimate(i), this.rotation++);
             if (!plan || !this.hedge.take()) return undefined;
             this.counters.hedges++;
             return Promise.all(plan.map((m) => this.send(step, m.instance, m.pieces).then((part) => ({ m, part })))).then((parts) => {
@@ -257,6 +260,7 @@ export class RemoteExperts implements ExpertBackend {
         aborted,
         this.nc.request(subject, payload, { timeout: this.o.timeoutMs ?? DEFAULT_DISPATCH_TIMEOUT_MS, headers: hdrs }).catch((err: NatsError) => {
           const reason: DispatchFailure = err.code === ErrorCode.NoResponders ? 'no-responders' : err.code === ErrorCode.Timeout ? 'timeout' : 'link-lost';
+          if (reason === 'timeout') this.counters.deadlines++;
           throw new DispatchError(`dispatch to ${instance} failed: ${err.message}`, reason, undefined, { cause: err });
         }),
       ]);
@@ -268,7 +272,12 @@ export class RemoteExperts implements ExpertBackend {
       return y;
     } catch (err) {
       recordError(span, err);
-      throw err instanceof DispatchError ? err : new DispatchError(`dispatch to ${instance} failed: ${(err as Error).message}`, 'bad-answer', undefined, { cause: err });
+      const e = err instanceof DispatchError ? err : new DispatchError(`dispatch to ${instance} failed: ${(err as Error).message}`, 'bad-answer', undefined, { cause: err });
+      // an instance that answered, even with an error, is alive; a probe that ended without telling (link lost,
+      // announced down) must not keep the breaker half-open with its probe "out" for ever
+      if (e.reason === 'error-answer') this.breakers.success(instance);
+      else if (e.reason !== 'timeout') this.breakers.release(instance);
+      throw e;
     } finally {
       this.ledger.delete(entry!);
       aborted.catch(() => undefined);

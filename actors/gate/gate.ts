@@ -85,6 +85,8 @@ export class GateActor {
         if (!err) void this.handle(msg);
       },
     });
+    // the gate counts as started once the server has its subscription: a request right after gets an answer
+    await nc.flush();
   }
 
   private async handle(msg: ServiceMsg): Promise<void> {

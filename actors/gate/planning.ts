@@ -88,13 +88,19 @@ export function planMessages<C extends Candidate>(
  * A hedge of one message: every piece to some replica other than `primary` that hosts its expert,
  * grouped per replica; undefined when some piece has no such replica.
  */
-export function planHedge<C extends Candidate>(pieces: Piece[], primary: string, candidatesOf: (p: Piece) => C[], latency: (instance: string) => number | undefined): { instance: string; pieces: Piece[] }[] | undefined {
+export function planHedge<C extends Candidate>(
+  pieces: Piece[],
+  primary: string,
+  candidatesOf: (p: Piece) => C[],
+  latency: (instance: string) => number | undefined,
+  rotation = 0,
+): { instance: string; pieces: Piece[] }[] | undefined {
   const planned = new Map<string, number>();
   const byInstance = new Map<string, Piece[]>();
   for (const piece of pieces) {
     const peers = candidatesOf(piece).filter((c) => c.instance !== primary);
     if (peers.length === 0) return undefined;
-    const chosen = chooseReplica(peers, planned, latency, 0);
+    const chosen = chooseReplica(peers, planned, latency, rotation);
     planned.set(chosen.instance, (planned.get(chosen.instance) ?? 0) + piece.rows);
     byInstance.set(chosen.instance, [...(byInstance.get(chosen.instance) ?? []), piece]);
   }

@@ -1,5 +1,6 @@
 // Which experts each expert actor hosts: replicas of an expert always land on different actors.
 import type { ExpertKey } from '../../model/experts.js';
+import { PlacementError } from '../protocol/errors.js';
 
 export interface ActorSpec {
   /** Unique within the node; the instance name is derived from it. */
@@ -7,10 +8,6 @@ export interface ActorSpec {
   /** Supervision group: the replica set it belongs to (one_for_all / rest_for_one act within it). */
   group: number;
   experts: ExpertKey[];
-}
-
-export class PlacementError extends Error {
-  override readonly name = 'PlacementError';
 }
 
 /**

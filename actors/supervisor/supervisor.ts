@@ -16,6 +16,7 @@ import type { ActorSpec } from './placement.js';
 import { decideExit, DEFAULT_SUPERVISION, Intensity, type ExitIntent, type SupervisionPolicy } from './supervision.js';
 import { DEFAULT_HANG_MS, Watchdog } from './watchdog.js';
 
+/** Heartbeats are checked this often, or 4 times per hang bound when that is shorter (a check later than half the bound judges nobody). */
 const HANG_CHECK_MS = 100;
 const STOP_GRACE_MS = 5000;
 
@@ -82,7 +83,7 @@ export class SupervisorActor {
       group.children.push(child);
       this.children.set(spec.instance, child);
     }
-    this.hangTimer = setInterval(() => this.checkHeartbeats(), HANG_CHECK_MS);
+    this.hangTimer = setInterval(() => this.checkHeartbeats(), Math.max(1, Math.min(HANG_CHECK_MS, this.watchdog.hangMs / 4)));
     this.service = await nc.services.add({
       name: SUPERVISOR_SERVICE,
       version: SERVICE_VERSION,
