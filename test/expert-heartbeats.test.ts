@@ -1,0 +1,73 @@
+// An expert actor computes off its event loop: during its largest dispatch its heartbeats keep coming.
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeDispatchReply, encodeDispatch, isChildMessage } from '../actors/protocol/messages.js';
+import { initCheckpoint } from '../model/init.js';
+import { DIST } from './helpers/build.js';
+import { ensureBuilt } from './helpers/build.js';
+import { useNatsServer } from './helpers/nats.js';
+import * as subjects from '../runtime/transport/subjects.js';
+
+const HIDDEN = 512;
+const FFN = 2048;
+const BEAT_MS = 20;
+/** About 7 MB of rows: the largest message under the embedded server's 8 MB max_payload. */
+const ROWS = 3500;
+
+describe('expert actor heartbeats', () => {
+  const nats = useNatsServer();
+  let root: string;
+  let child: ChildProcess;
+  const beats: number[] = [];
+
+  beforeAll(async () => {
+    ensureBuilt();
+    root = mkdtempSync(join(tmpdir(), 'eaas-beats-'));
+    // one layer of two experts large enough that a full dispatch takes a while on one thread
+    initCheckpoint(join(root, 'm'), { preset: 'tiny', seed: 1, config: { hiddenSize: HIDDEN, intermediateSize: FFN, numHiddenLayers: 1, numAttentionHeads: 8, numKeyValueHeads: 2, headDim: 64 } });
+    child = fork(join(DIST, 'runtime', 'node', 'expert-process.js'), [], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: {
+        ...process.env,
+        EAAS_NATS: nats.url,
+        EAAS_MODEL_DIR: join(root, 'm'),
+        EAAS_MODEL: 'beats',
+        EAAS_INSTANCE: 'x',
+        EAAS_NODE: 'n',
+        EAAS_EXPERTS: '0:0',
+        EAAS_HEARTBEAT_MS: String(BEAT_MS),
+      },
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.on('message', (m) => {
+        if (!isChildMessage(m)) return;
+        if (m.kind === 'beat') beats.push(performance.now());
+        else resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`expert actor exited (${code}) before it was ready`)));
+    });
+  });
+  afterAll(() => {
+    child?.kill('SIGKILL');
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  it('keep their period while the actor computes its largest dispatch', async () => {
+    const nc = await nats.connect();
+    const x = new Float32Array(ROWS * HIDDEN).map((_, i) => Math.sin(i) * 0.1);
+    const payload = encodeDispatch({ layer: 0, experts: [0], rows: [ROWS], x }, HIDDEN, 'f32');
+    const sent = performance.now();
+    const reply = await nc.request(subjects.expertDispatch('beats', 'x'), payload, { timeout: 30_000 });
+    const answered = performance.now();
+    expect(decodeDispatchReply(reply.data, ROWS, HIDDEN)).toHaveLength(ROWS * HIDDEN);
+    const during = beats.filter((t) => t > sent && t < answered);
+    const expected = Math.floor((answered - sent) / BEAT_MS);
+    // the dispatch must be long enough to tell a free loop from a blocked one
+    expect(expected).toBeGreaterThanOrEqual(4);
+    // a blocked loop sends none until the compute ends; a free one about one per period
+    expect(during.length).toBeGreaterThanOrEqual(expected / 2);
+  });
+});
