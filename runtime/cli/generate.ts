@@ -1,7 +1,6 @@
 // `eaas generate`: one prompt through a model in this process (--monolithic) or through a cluster (--nats).
 import { resolve } from 'node:path';
 import type { GenerateResult } from '../../model/engine.js';
-import { openMonolithic } from '../../model/monolithic.js';
 import { decodeText, encodeText } from '../../model/tokenizer.js';
 import { idList, intFlag, parseFlags, requiredString, stringFlag } from './flags.js';
 import { UsageError } from './usage.js';
@@ -59,6 +58,8 @@ export async function generateCommand(argv: string[]): Promise<void> {
   const json = values.json === true;
   if (values.monolithic) {
     const dir = resolve(requiredString(values, 'model', 'the checkpoint directory (create one with: eaas model init DIR)'));
+    // loaded here only: `generate --nats` computes nothing and loads no ONNX Runtime
+    const { openMonolithic } = await import('../../model/monolithic.js');
     const { settingsFromEnv } = await import('../node/settings.js');
     const model = await openMonolithic(dir, settingsFromEnv().ortThreads);
     try {

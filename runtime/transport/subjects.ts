@@ -37,11 +37,6 @@ export function expertDispatch(model: string, instance: string): string {
   return subject([model, 'expert', instance, 'dispatch']);
 }
 
-/** `eaas.v1.<model>.events`: the root of the model's event subjects. */
-export function events(model: string): string {
-  return subject([model, 'events']);
-}
-
 /** `eaas.v1.<model>.events.>`: subscribe here to hear every event of the model. */
 export function eventsWildcard(model: string): string {
   return subject([model, 'events'], '>');
@@ -55,16 +50,6 @@ export function eventSubject(model: string, kind: string): string {
 /** `eaas.v1.<model>.generate`: where generate requests go. */
 export function generate(model: string): string {
   return subject([model, 'generate']);
-}
-
-/** `eaas.v1.<model>.heartbeat.<instance>`: an actor's periodic liveness beat. */
-export function heartbeat(model: string, instance: string): string {
-  return subject([model, 'heartbeat', instance]);
-}
-
-/** `eaas.v1.<model>.heartbeat.*`: subscribe here to hear every actor's beat. */
-export function heartbeatWildcard(model: string): string {
-  return subject([model, 'heartbeat'], '*');
 }
 
 /** `eaas.v1.<model>.supervisor.<node>.<endpoint>`: a supervisor's control endpoints. */
