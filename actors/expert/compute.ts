@@ -69,12 +69,17 @@ export class ExpertCompute {
     });
   }
 
-  /** Runs each expert of `layer` on its rows of x (back to back); x is copied to the worker, y comes back moved. */
+  /**
+   * Runs each expert of `layer` on its rows of x (back to back); y comes back moved. x is moved to the worker
+   * when it owns its whole buffer (the codec copied it out of an unaligned message), else copied: a view into
+   * a NATS read buffer cannot be given away.
+   */
   run(layer: number, experts: number[], rows: number[], x: Float32Array): Promise<ComputeReply> {
     const id = this.nextId++;
+    const owned = x.byteOffset === 0 && x.byteLength === x.buffer.byteLength && x.buffer instanceof ArrayBuffer;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, layer, experts, rows, x } satisfies ComputeRequest);
+      this.worker.postMessage({ id, layer, experts, rows, x } satisfies ComputeRequest, owned ? [x.buffer as ArrayBuffer] : []);
     });
   }
 
