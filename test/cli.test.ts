@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CLI, ensureBuilt } from './helpers/build.js';
 
 const CLI_TIMEOUT_MS = 30_000;
@@ -380,11 +380,14 @@ describe('eaas up and Ctrl-C', () => {
     let out = '';
     up.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
     try {
-      const deadline = Date.now() + UP_READY_TIMEOUT_MS;
-      while (!out.includes('ready') && Date.now() < deadline && up.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+      await vi.waitFor(() => expect(out.includes('ready') || up.exitCode !== null).toBe(true), { timeout: UP_READY_TIMEOUT_MS, interval: 100 });
+      expect(up.exitCode, 'eaas up exited before it was ready').toBeNull();
       expect(out).toMatch(/ready/);
       const tree = descendants(up.pid!);
-      expect(tree.length).toBeGreaterThanOrEqual(2);
+      // what it started: one nats-server and one expert actor (one replica, all 16 experts in one actor)
+      const commands = tree.map((p) => readFileSync(`/proc/${p.pid}/cmdline`, 'utf8'));
+      expect(commands.filter((c) => c.includes('nats-server'))).toHaveLength(1);
+      expect(commands.filter((c) => c.includes('expert-process.js'))).toHaveLength(1);
       process.kill(-up.pid!, 'SIGINT');
       const exit = await waitForExit(up, UP_EXIT_TIMEOUT_MS);
       expect(exit.code).toBe(0);

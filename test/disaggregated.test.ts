@@ -1,14 +1,15 @@
 import { headers, type NatsConnection } from 'nats';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { requestGenerate } from '../actors/gate/client.js';
+import { clusterStatus } from '../actors/protocol/status.js';
 import { retireInstance } from '../actors/supervisor/client.js';
 import { encodeDispatch, decodeDispatchReply } from '../actors/protocol/messages.js';
 import type { GenerateResult } from '../model/engine.js';
-import { openMonolithic } from '../model/monolithic.js';
 import { startNode, type RunningNode } from '../runtime/node/cluster.js';
 import * as subjects from '../runtime/transport/subjects.js';
 import { ensureBuilt } from './helpers/build.js';
 import { useNatsServer } from './helpers/nats.js';
+import { monolithicReference } from './helpers/reference.js';
 import { tinyCheckpointDir } from './helpers/tiny-model.js';
 
 const PROMPTS = [[1, 72, 101, 108, 108, 111], [1, 300, 17], [5], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13], [1, 400, 401, 402]];
@@ -24,9 +25,7 @@ describe('disaggregated serving over NATS', () => {
   beforeAll(async () => {
     ensureBuilt();
     tiny = tinyCheckpointDir();
-    const mono = await openMonolithic(tiny.dir);
-    expected = await Promise.all(PROMPTS.map((p) => mono.engine.generate(p, { maxTokens: MAX_TOKENS, logits: true, stopAtEos: false })));
-    await mono.close();
+    expected = await monolithicReference(tiny.dir, PROMPTS, { maxTokens: MAX_TOKENS, logits: true, stopAtEos: false });
     // 2 replicas of every expert, 8 experts per actor: 4 expert actor processes
     node = await startNode({ nats: nats.url, modelDir: tiny.dir, roles: ['supervisor', 'gate'], replicas: 2, expertsPerActor: 8 });
     client = await nats.connect('test-client');
@@ -44,11 +43,20 @@ describe('disaggregated serving over NATS', () => {
   }
 
   it('gives exactly the tokens and logits of the monolithic executor, several prompts in one batch', async () => {
+    const experts = async () => (await clusterStatus(client)).actors.filter((a) => a.service === 'eaas-expert');
+    const before = new Map((await experts()).map((a) => [a.instance, a.requests]));
     const results = await Promise.all(PROMPTS.map(generate));
     results.forEach((r, i) => expectSame(i, r));
-    // the work really went to the expert actors, over both replicas
-    const served = new Set(node.gate!.directory.all().filter((i) => i.up).map((i) => i.instance));
-    expect(served.size).toBe(4);
+    // the work really went to the expert actors, over both replicas: every actor served dispatches of this
+    // batch, so each expert's rows went to both of its replicas
+    const after = await experts();
+    expect(after).toHaveLength(4);
+    const served = after.filter((a) => a.requests > (before.get(a.instance) ?? 0));
+    expect(served.map((a) => a.instance).sort()).toEqual(after.map((a) => a.instance).sort());
+    const replicasServing = new Map<string, number>();
+    for (const a of served) for (const e of a.experts) replicasServing.set(e, (replicasServing.get(e) ?? 0) + 1);
+    expect(replicasServing.size).toBe(2 * 8); // tiny: 2 layers x 8 experts
+    expect([...replicasServing.values()].every((n) => n === 2)).toBe(true);
   });
 
   it('answers $SRV.PING and $SRV.INFO for every actor', async () => {
@@ -101,13 +109,16 @@ describe('disaggregated serving over NATS', () => {
     const during = Promise.all(PROMPTS.map(generate));
     process.kill(victim.pid!, 'SIGKILL');
     (await during).forEach((r, i) => expectSame(i, r));
-    await waitFor(() => {
-      const now = node.supervisor!.status().children.find((c) => c.instance === victim.instance)!;
-      return now.state === 'running' && now.pid !== victim.pid;
-    }, 20_000);
-    const now = node.supervisor!.status().children.find((c) => c.instance === victim.instance)!;
-    expect(now.restarts).toBe(1);
-    await waitFor(() => node.gate!.directory.get(victim.instance)?.up === true, 10_000);
+    const child = () => node.supervisor!.status().children.find((c) => c.instance === victim.instance)!;
+    await vi.waitFor(
+      () => {
+        expect(child().state).toBe('running');
+        expect(child().pid).not.toBe(victim.pid);
+      },
+      { timeout: 20_000, interval: 50 },
+    );
+    expect(child().restarts).toBe(1);
+    await vi.waitFor(() => expect(node.gate!.directory.get(victim.instance)?.up).toBe(true), { timeout: 10_000, interval: 50 });
     const after = await Promise.all(PROMPTS.map(generate));
     after.forEach((r, i) => expectSame(i, r));
   });
@@ -133,12 +144,4 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const v of it) out.push(v);
   return out;
-}
-
-async function waitFor(cond: () => boolean, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }

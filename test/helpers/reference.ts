@@ -1,7 +1,26 @@
-// A second, naive Mixtral forward pass in plain loops (float64), written from the HF modeling code,
-// to check the ONNX graphs independently. Slow; for tiny models only.
+// Reference answers for tests. monolithicReference: what the whole model in one process generates, the
+// answer every distributed run must match bit for bit. The rest: a second, naive Mixtral forward pass in
+// plain loops (float64), written from the HF modeling code, to check the ONNX graphs independently. Slow;
+// for tiny models only.
 import type { ExpertWeights, LayerWeights } from '../../model/checkpoint.js';
 import type { MixtralConfig } from '../../model/config.js';
+import type { GenerateOptions, GenerateResult } from '../../model/engine.js';
+import { openMonolithic } from '../../model/monolithic.js';
+
+/**
+ * The monolithic reference of `prompts`: the whole model of checkpoint `dir` in this process, each prompt
+ * generated on its own (so the answers do not depend on how prompts were batched), in the order given.
+ */
+export async function monolithicReference(dir: string, prompts: number[][], opts: Omit<GenerateOptions, 'tag'>): Promise<GenerateResult[]> {
+  const mono = await openMonolithic(dir);
+  try {
+    const out: GenerateResult[] = [];
+    for (const p of prompts) out.push(await mono.engine.generate(p, opts));
+    return out;
+  } finally {
+    await mono.close();
+  }
+}
 
 export interface ReferenceWeights {
   embed: Float32Array;

@@ -5,6 +5,7 @@ import { clusterStatus } from '../../../actors/protocol/status.js';
 import type { GateActor } from '../../../actors/gate/gate.js';
 import { requestGenerate } from '../../../actors/gate/client.js';
 import { gateReplicas, type SupervisorProbe, type SupervisorStatus } from './cluster.js';
+import type { FaultRecord } from './faults.js';
 import type { Expected, RequestRecord } from './workload.js';
 
 export interface Counts {
@@ -76,6 +77,22 @@ export function checkRecords(records: RequestRecord[], o: CheckOptions): { count
     violations.push(`${list.length} ${kind}: ${list.slice(0, MAX_LISTED).join('; ')}${list.length > MAX_LISTED ? ` (+${list.length - MAX_LISTED} more)` : ''}`);
   }
   return { counts, violations };
+}
+
+/**
+ * A run proves nothing unless requests were answered and, when it is the faulted run (`faults` given), a fault
+ * was injected while requests were in flight. Lists what is missing (empty when the run exercised the cluster).
+ */
+export function checkExercised(records: RequestRecord[], faults?: FaultRecord[]): string[] {
+  const out: string[] = [];
+  if (records.length === 0) out.push('no request was issued');
+  else if (!records.some((r) => r.outcome === 'ok')) out.push(`none of the ${records.length} requests completed`);
+  if (faults) {
+    const inFlight = (f: FaultRecord) => records.some((r) => r.start <= (f.until ?? f.at) && (r.end ?? Infinity) >= f.at);
+    if (faults.length === 0) out.push('no fault was injected');
+    else if (!faults.some(inFlight)) out.push(`no request was in flight during any of the ${faults.length} faults`);
+  }
+  return out;
 }
 
 export function percentile(values: number[], p: number): number | undefined {

@@ -14,7 +14,7 @@ import { startNode, type RunningNode } from '../../../runtime/node/cluster.js';
 import { settingsFromEnv } from '../../../runtime/node/settings.js';
 import * as subjects from '../../../runtime/transport/subjects.js';
 import { tinyCheckpointDir } from '../tiny-model.js';
-import { awaitFullStrength, checkRecords, percentile, verifyServing, type CheckOptions } from './checker.js';
+import { awaitFullStrength, checkExercised, checkRecords, percentile, verifyServing, type CheckOptions } from './checker.js';
 import { expertIds, gateCounters, gateReplicas, localProbe, remoteProbe, startCliNode, survivors, type CliNode, type SupervisorProbe } from './cluster.js';
 import { chaosTiming, CHAOS_SEED, type ChaosTiming } from './config.js';
 import { FaultProxy } from './fault-proxy.js';
@@ -190,6 +190,7 @@ async function runScenario(env: ChaosEnv, topo: Topology, spec: ScenarioSpec): P
     violations: warm.map((v) => `warm-up: ${v}`),
     notes: [],
   });
+  ref.report.violations.push(...checkExercised(ref.records));
   ref.report.baselineThroughput = ref.report.throughput;
   env.reports.push(ref.report);
   await spec.between?.();
@@ -200,6 +201,8 @@ async function runScenario(env: ChaosEnv, topo: Topology, spec: ScenarioSpec): P
   const violations: string[] = ref.report.violations.map((v) => `fault-free phase: ${v}`);
   const notes: string[] = [];
   const phase = await runPhase(env, topo, spec.name, env.timing.loadMs, spec, faults, { violations, notes });
+  // a scenario whose fault never happened, or under which nothing was served, passes vacuously: that is a failure
+  violations.push(...checkExercised(phase.records, faults));
   redirects.stop();
   hedges.stop();
 
@@ -304,9 +307,9 @@ export async function killRandomExpert(env: ChaosEnv): Promise<ScenarioReport> {
         await sleep(1_000);
         while (untilDeadline(ctx, 500)) {
           const running = await runningChildren(topo, true);
-          if (running.length > 0) {
-            const victim = pick(ctx.rng, running);
-            kill9(victim.pid);
+          const victim = running.length > 0 ? pick(ctx.rng, running) : undefined;
+          // a fault is recorded only when the signal reached the process
+          if (victim && kill9(victim.pid)) {
             const f = ctx.fault({ kind: 'kill -9', target: victim.instance });
             trackRestart(ctx, f, victim.probe, victim.instance, victim.pid);
           }
@@ -334,9 +337,9 @@ export async function pauseExpert(env: ChaosEnv): Promise<ScenarioReport> {
         await sleep(1_000);
         while (untilDeadline(ctx, stopMs + 500)) {
           const running = await runningChildren(topo, true);
-          if (running.length > 0) {
-            const victim = pick(ctx.rng, running);
-            pause(victim.pid);
+          const victim = running.length > 0 ? pick(ctx.rng, running) : undefined;
+          // a fault is recorded only when the signal reached the process
+          if (victim && pause(victim.pid)) {
             paused.add(victim.pid);
             const f = ctx.fault({ kind: 'SIGSTOP', target: victim.instance });
             trackRestart(ctx, f, victim.probe, victim.instance, victim.pid);
@@ -406,7 +409,8 @@ export async function slowReplica(env: ChaosEnv, delayMs = SLOW_DELAY_MS): Promi
       after: async (ctx) => {
         const now = await served();
         const fast = now.fast - servedBefore.fast;
-        const slow = now.slow;
+        const slow = now.slow - servedBefore.slow;
+        if (slow === 0) ctx.violations.push('the slow replica served no dispatch under load: the fault was not exercised');
         ctx.notes.push(`dispatches served under load: fast node ${fast}, slow node ${slow} (${Math.round((100 * slow) / Math.max(1, fast + slow))}% to the slow replica)`);
       },
     });
@@ -451,7 +455,7 @@ export async function killSupervisor(env: ChaosEnv): Promise<ScenarioReport> {
           const victim = cli.get(name)!;
           const st = await remoteProbe(client!, gate!.model, name).status();
           const childPids = st.children.map((c) => c.pid).filter((p): p is number => p !== undefined);
-          kill9(victim.pid);
+          if (!kill9(victim.pid)) ctx.violations.push(`supervisor ${name} (pid ${victim.pid}) had already exited when it was to be killed`);
           const f = ctx.fault({ kind: 'kill -9 supervisor', target: `${name} (pid ${victim.pid}, expert actors ${childPids.join(',')})` });
           // its expert actors notice the closed IPC channel, drain and exit
           const orphansGoneMs = await waitUntil(() => survivors(childPids).length === 0, 10_000, 20);
@@ -683,8 +687,8 @@ export async function killAllReplicas(env: ChaosEnv, o: KillAllOptions = {}): Pr
           const running = await runningChildren(topo);
           const id = pick(ctx.rng, env.experts);
           const hosts = running.filter((c) => c.experts.includes(id));
-          if (hosts.length === REPLICAS) {
-            for (const h of hosts) kill9(h.pid);
+          // a fault is recorded only when the signal reached at least one of the processes
+          if (hosts.length === REPLICAS && hosts.filter((h) => kill9(h.pid)).length > 0) {
             const victims = new Set(hosts.map((h) => h.instance));
             for (const e of new Set(hosts.flatMap((h) => h.experts))) {
               if (running.filter((c) => c.experts.includes(e)).every((c) => victims.has(c.instance))) killed.add(e);
@@ -804,6 +808,7 @@ export async function badInput(env: ChaosEnv): Promise<ScenarioReport> {
           const c = now.find((x) => x.instance === b.instance);
           if (!c || c.pid !== b.pid || c.restarts !== b.restarts) ctx.violations.push(`${b.instance} did not keep serving: pid ${b.pid} -> ${c?.pid}, restarts ${b.restarts} -> ${c?.restarts}`);
         }
+        if (answered.size === 0) ctx.violations.push('no bad input was answered: the fault was not exercised');
         ctx.notes.push(`bad inputs answered: ${[...answered].map(([k, v]) => `${k} ×${v}`).join(', ')}`);
       },
     });

@@ -2,7 +2,7 @@
 import type { NatsConnection } from 'nats';
 import { requestGenerate } from '../../../actors/gate/client.js';
 import { GenerateError } from '../../../actors/protocol/errors.js';
-import { openMonolithic } from '../../../model/monolithic.js';
+import { monolithicReference } from '../reference.js';
 
 /** mulberry32: a small seeded PRNG, so a run's prompts and fault choices can be replayed. */
 export function prng(seed: number): () => number {
@@ -42,19 +42,10 @@ export interface Expected {
   logits: Float32Array;
 }
 
-/** The reference answers: the monolithic executor on the same checkpoint. */
+/** The reference answers: the monolithic executor on the same checkpoint (test/helpers/reference.ts). */
 export async function expectedOutputs(dir: string, prompts: number[][], maxTokens: number): Promise<Expected[]> {
-  const mono = await openMonolithic(dir);
-  try {
-    const out: Expected[] = [];
-    for (const p of prompts) {
-      const r = await mono.engine.generate(p, { maxTokens, logits: true, stopAtEos: false });
-      out.push({ tokens: r.tokens, logits: r.logits! });
-    }
-    return out;
-  } finally {
-    await mono.close();
-  }
+  const results = await monolithicReference(dir, prompts, { maxTokens, logits: true, stopAtEos: false });
+  return results.map((r) => ({ tokens: r.tokens, logits: r.logits! }));
 }
 
 export type Outcome = 'ok' | 'error' | 'unknown';
