@@ -260,7 +260,8 @@ export class RemoteExperts implements ExpertBackend {
         aborted,
         this.nc.request(subject, payload, { timeout: this.o.timeoutMs ?? DEFAULT_DISPATCH_TIMEOUT_MS, headers: hdrs }).catch((err: NatsError) => {
           const reason: DispatchFailure = err.code === ErrorCode.NoResponders ? 'no-responders' : err.code === ErrorCode.Timeout ? 'timeout' : 'link-lost';
-          if (reason === 'timeout') this.counters.deadlines++;
+          // a request already redirected (aborted) still runs out its deadline in nats.js: that one cost nothing
+          if (reason === 'timeout' && this.ledger.has(entry!)) this.counters.deadlines++;
           throw new DispatchError(`dispatch to ${instance} failed: ${err.message}`, reason, undefined, { cause: err });
         }),
       ]);

@@ -10,8 +10,10 @@ export interface ScenarioReport {
   p99Ms?: number;
   /** Successful requests per second over the run. */
   throughput: number;
-  /** The same from the fault-free run of this invocation. */
+  /** The same, fault-free: the mean of the phases before and after the faulted one (or the one before). */
   baselineThroughput?: number;
+  /** |before - after| ÷ their mean: how well the fault-free reference agrees with itself. */
+  baselineSpread?: number;
   faults: FaultRecord[];
   /** From the end of the load until the cluster was back at full strength; undefined if it never was. */
   fullStrengthMs?: number;
@@ -35,7 +37,7 @@ function table(rows: string[][]): string {
 }
 
 export function formatReports(reports: ScenarioReport[]): string {
-  const head = ['scenario', 'requests', 'ok', 'failed(allowed)', 'unknown', 'lost', 'mismatched', 'p50', 'p99', 'req/s', 'vs fault-free', 'faults', 'redirect ms', 'restart ms', 'gap ms', 'full strength', 'verdict'];
+  const head = ['scenario', 'requests', 'ok', 'failed(allowed)', 'unknown', 'lost', 'mismatched', 'p50', 'p99', 'req/s', 'vs fault-free', 'ref spread', 'faults', 'redirect ms', 'restart ms', 'gap ms', 'full strength', 'verdict'];
   const rows = reports.map((r) => [
     r.scenario,
     String(r.counts.requests),
@@ -48,6 +50,7 @@ export function formatReports(reports: ScenarioReport[]): string {
     fmt(r.p99Ms, 'ms'),
     r.throughput.toFixed(2),
     r.baselineThroughput ? `${Math.round((100 * r.throughput) / r.baselineThroughput)}%` : '-',
+    r.baselineSpread === undefined ? '-' : `${(100 * r.baselineSpread).toFixed(1)}%`,
     String(r.faults.length),
     stats(r.faults.map((f) => f.redirectMs)),
     stats(r.faults.map((f) => f.restartMs)),
@@ -55,7 +58,7 @@ export function formatReports(reports: ScenarioReport[]): string {
     r.faults.length === 0 ? '-' : r.fullStrengthMs === undefined ? 'NEVER' : `+${r.fullStrengthMs}ms`,
     r.violations.length === 0 ? 'PASS' : 'FAIL',
   ]);
-  const out = [table([head, ...rows]), '(redirect/restart/gap: median/max over faults; redirect = first gate redirect after the fault, restart = fault to child running with a new pid, gap = longest time without a successful completion in the 10 s after the fault; full strength = after the load drained)'];
+  const out = [table([head, ...rows]), '(vs fault-free: against the mean of the fault-free phases before and after; ref spread: how far those two differ; redirect/restart/gap: median/max over faults; redirect = first gate redirect after the fault, restart = fault to child running with a new pid, gap = longest time without a successful completion in the 10 s after the fault; full strength = after the load drained)'];
   for (const r of reports) {
     if (r.faults.length > 0) {
       out.push(`-- ${r.scenario}: faults`);
