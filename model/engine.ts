@@ -1,12 +1,25 @@
-// Greedy generation with continuous batching: every waiting request joins the next forward step.
+// Generation with continuous batching: every waiting request joins the next forward step; each sequence picks its
+// tokens with its own sampler, reports them as they come, and leaves at once when its caller aborts.
 import type { MixtralConfig } from './config.js';
-import { ModelInputError } from './errors.js';
+import { GenerationCancelledError, ModelInputError } from './errors.js';
 import type { Forward } from './forward.js';
 import { KvCache } from './kv-cache.js';
+import { MAX_LOGPROBS, tokenLogprobs, type TokenLogprob } from './logprobs.js';
+import { createSampler, type Sampler, type SamplingParams } from './sampling.js';
 import { EOS_ID } from './tokenizer.js';
+
+export { argmax } from './sampling.js';
+export type { SamplingParams, TokenLogprob };
 
 /** Most sequences in one forward step; the rest wait for the next. Env: EAAS_MAX_BATCH. */
 export const DEFAULT_MAX_BATCH = 64;
+
+/** A generated token as it is reported: with `logprobs` asked for, its logprob and the top alternatives. */
+export interface TokenEvent {
+  id: number;
+  logprob?: number;
+  top?: TokenLogprob[];
+}
 
 export interface GenerateOptions {
   maxTokens: number;
@@ -16,6 +29,14 @@ export interface GenerateOptions {
   logits?: boolean;
   /** Opaque tag handed to the step hook, e.g. a trace context. */
   tag?: unknown;
+  /** Absent, or temperature absent or 0: greedy argmax. Seeded draws give the same tokens alone or batched. */
+  sampling?: SamplingParams;
+  /** Undefined: none; 0..20: each token's logprob (log-softmax of the raw logits) and this many top alternatives. */
+  logprobs?: number;
+  /** Called synchronously with each token as it is generated, in order, before `generate` resolves; a throw fails the request. */
+  onToken?: (t: TokenEvent) => void;
+  /** Abort: the sequence leaves at once (waiting or running), its KV cache is dropped, `generate` rejects with GenerationCancelledError. */
+  signal?: AbortSignal;
 }
 
 export interface GenerateResult {
@@ -23,6 +44,8 @@ export interface GenerateResult {
   tokens: number[];
   finishReason: 'length' | 'eos';
   logits?: Float32Array;
+  /** With `logprobs` asked for: one per generated token. */
+  logprobs?: TokenEvent[];
 }
 
 export interface EngineHooks {
@@ -33,21 +56,22 @@ export interface EngineHooks {
 interface Sequence {
   prompt: number[];
   opts: GenerateOptions;
-  cache: KvCache;
+  /** Dropped when the sequence ends, so that a cancelled one frees its memory at once. */
+  cache?: KvCache;
   next: number[];
   generated: number[];
+  sampler: Sampler;
+  logprobs?: TokenEvent[];
+  /** Resolved, rejected or cancelled: it takes no further part. */
+  done: boolean;
   resolve(r: GenerateResult): void;
   reject(e: unknown): void;
-}
-
-export function argmax(row: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
-  return best;
+  onAbort?: () => void;
 }
 
 export class Engine {
   private waiting: Sequence[] = [];
+  /** The sequences of the step in progress (or the next one); a cancelled one is taken out at once. */
   private running: Sequence[] = [];
   private looping = false;
 
@@ -58,28 +82,40 @@ export class Engine {
     private readonly maxBatch = DEFAULT_MAX_BATCH,
   ) {}
 
-  /** Sequences waiting or in progress. */
+  /** Sequences waiting or in progress (cancelled ones not counted). */
   get load(): number {
     return this.waiting.length + this.running.length;
   }
 
   generate(prompt: number[], opts: GenerateOptions): Promise<GenerateResult> {
+    let sampler: Sampler;
     try {
       this.check(prompt, opts);
+      sampler = createSampler(opts.sampling);
     } catch (err) {
       return Promise.reject(err);
     }
+    const { signal } = opts;
+    if (signal?.aborted) return Promise.reject(new GenerationCancelledError('the generation was cancelled before it started', { cause: signal.reason }));
     return new Promise((resolve, reject) => {
       const c = this.config;
-      this.waiting.push({
+      const s: Sequence = {
         prompt,
         opts,
         cache: new KvCache(c.numHiddenLayers, c.numKeyValueHeads * c.headDim),
         next: prompt,
         generated: [],
+        sampler,
+        logprobs: opts.logprobs !== undefined ? [] : undefined,
+        done: false,
         resolve,
         reject,
-      });
+      };
+      if (signal) {
+        s.onAbort = () => this.cancel(s, signal);
+        signal.addEventListener('abort', s.onAbort, { once: true });
+      }
+      this.waiting.push(s);
       if (!this.looping) void this.loop();
     });
   }
@@ -93,6 +129,10 @@ export class Engine {
     if (prompt.length + opts.maxTokens > c.maxPositionEmbeddings) {
       throw new ModelInputError(`prompt (${prompt.length}) + max tokens (${opts.maxTokens}) exceeds the model's ${c.maxPositionEmbeddings} positions`);
     }
+    const { logprobs } = opts;
+    if (logprobs !== undefined && !(Number.isInteger(logprobs) && logprobs >= 0 && logprobs <= MAX_LOGPROBS)) {
+      throw new ModelInputError(`logprobs must be an integer in [0, ${MAX_LOGPROBS}], got ${String(logprobs)}`);
+    }
   }
 
   private async loop(): Promise<void> {
@@ -101,23 +141,28 @@ export class Engine {
       while (this.waiting.length + this.running.length > 0) {
         const room = this.maxBatch - this.running.length;
         this.running.push(...this.waiting.splice(0, Math.max(0, room)));
-        const batch = this.running;
-        const run = () => this.forward.step(batch.map((s) => ({ cache: s.cache, tokens: s.next })));
+        // a copy: a sequence cancelled during the step leaves `running`, not the batch the logits line up with
+        const batch = this.running.slice();
+        // taken now: a sequence cancelled before the hook calls `run` has already let go of its cache
+        const inputs = batch.map((s) => ({ cache: s.cache!, tokens: s.next }));
+        const run = () => this.forward.step(inputs);
         let logits: Float32Array[];
         try {
           logits = this.hooks.step ? await this.hooks.step(batch.map((s) => s.opts.tag), run) : await run();
         } catch (err) {
           // the caches of this batch are now partial: fail its requests, keep serving others
           this.running = [];
-          for (const s of batch) s.reject(err);
+          for (const s of batch) this.fail(s, err);
           continue;
         }
         this.running = [];
         for (const [i, s] of batch.entries()) {
+          // cancelled during the step: its result is ignored
+          if (s.done) continue;
           try {
             this.advance(s, logits[i]);
           } catch (err) {
-            s.reject(err);
+            this.fail(s, err);
           }
         }
       }
@@ -127,19 +172,55 @@ export class Engine {
   }
 
   private advance(s: Sequence, logits: Float32Array): void {
-    const token = argmax(logits);
+    const token = s.sampler.next(logits);
     s.generated.push(token);
     s.next = [token];
+    let event: TokenEvent = { id: token };
+    if (s.logprobs) {
+      event = { id: token, ...tokenLogprobs(logits, token, s.opts.logprobs!) };
+      s.logprobs.push(event);
+    }
+    s.opts.onToken?.(event);
+    // the callback may have aborted the sequence
+    if (s.done) return;
     const eos = token === EOS_ID && s.opts.stopAtEos !== false;
     if (!eos && s.generated.length < s.opts.maxTokens) {
       this.running.push(s);
       return;
     }
+    this.end(s);
     s.resolve({
       promptTokens: s.prompt,
       tokens: s.generated,
       finishReason: eos ? 'eos' : 'length',
       logits: s.opts.logits ? logits.slice() : undefined,
+      logprobs: s.logprobs,
     });
   }
+
+  private fail(s: Sequence, err: unknown): void {
+    if (s.done) return;
+    this.end(s);
+    s.reject(err);
+  }
+
+  private cancel(s: Sequence, signal: AbortSignal): void {
+    if (s.done) return;
+    remove(this.waiting, s);
+    remove(this.running, s);
+    this.end(s);
+    s.reject(new GenerationCancelledError(`the generation was cancelled after ${s.generated.length} tokens`, { cause: signal.reason }));
+  }
+
+  /** The sequence takes no further part: no listener left on its signal, its KV cache dropped. */
+  private end(s: Sequence): void {
+    s.done = true;
+    s.cache = undefined;
+    if (s.onAbort) s.opts.signal?.removeEventListener('abort', s.onAbort);
+  }
+}
+
+function remove(list: Sequence[], s: Sequence): void {
+  const i = list.indexOf(s);
+  if (i >= 0) list.splice(i, 1);
 }

@@ -10,5 +10,29 @@ export class CheckpointError extends Error {
 
 /** Input to the model that it cannot take (token ids, shapes). */
 export class ModelInputError extends Error {
-  override readonly name = 'ModelInputError';
+  // string, not the literal: the failures below are input errors of their own kind
+  override readonly name: string = 'ModelInputError';
+}
+
+/** A text prompt for a checkpoint without tokenizer.json: it takes token ids only. */
+export class NoTokenizerError extends ModelInputError {
+  override readonly name = 'NoTokenizerError';
+  constructor() {
+    super('this checkpoint has no tokenizer.json: give token ids');
+  }
+}
+
+/** Chat messages for a tokenizer whose checkpoint has no chat template. */
+export class NoChatTemplateError extends ModelInputError {
+  override readonly name = 'NoChatTemplateError';
+}
+
+/** Chat messages the checkpoint's chat template refuses (its raise_exception) or cannot render. */
+export class ChatTemplateError extends ModelInputError {
+  override readonly name = 'ChatTemplateError';
+}
+
+/** A generation its caller aborted (its AbortSignal); `cause` is the signal's reason. */
+export class GenerationCancelledError extends Error {
+  override readonly name = 'GenerationCancelledError';
 }

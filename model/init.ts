@@ -1,10 +1,12 @@
 // Deterministic random Mixtral checkpoints in the Hugging Face layout, for tests and benchmarks.
 import fs from 'node:fs';
 import path from 'node:path';
+import { BYTE_VOCAB, byteTokenizerConfig, byteTokenizerJson } from './byte-tokenizer.js';
 import { CONFIG_FILE, INDEX_FILE, mixtralTensors, SINGLE_FILE, type TensorSpec } from './checkpoint.js';
 import { configToJson, type MixtralConfig } from './config.js';
 import { CheckpointError } from './errors.js';
 import { DTYPE_BYTES, writeSafetensors, type Dtype, type TensorToWrite } from './safetensors.js';
+import { TOKENIZER_CONFIG_FILE, TOKENIZER_FILE } from './tokenizer.js';
 
 const TINY: MixtralConfig = {
   vocabSize: 512,
@@ -63,6 +65,8 @@ const NORM_NOISE = 0.1;
  * Writes config.json and random weights into an empty (or new) directory: model.safetensors, or
  * `shards` files plus model.safetensors.index.json. Each tensor's values depend only on the seed
  * and its name, so the dtype aside, every layout of the same seed holds the same weights.
+ * tokenizer.json and tokenizer_config.json hold the byte tokenizer (byte-tokenizer.ts) when the
+ * vocabulary has room for it; a smaller model gets none and takes token ids only.
  */
 export function initCheckpoint(dir: string, opts: InitOptions): void {
   const preset: MixtralConfig | undefined = PRESETS[opts.preset];
@@ -90,6 +94,10 @@ export function initCheckpoint(dir: string, opts: InitOptions): void {
     });
     const totalSize = specs.reduce((a, t) => a + count(t) * DTYPE_BYTES[dtype], 0);
     writeJson(path.join(dir, INDEX_FILE), { metadata: { total_size: totalSize }, weight_map: weightMap });
+  }
+  if (config.vocabSize >= BYTE_VOCAB) {
+    writeJson(path.join(dir, TOKENIZER_FILE), byteTokenizerJson());
+    writeJson(path.join(dir, TOKENIZER_CONFIG_FILE), byteTokenizerConfig(config.maxPositionEmbeddings));
   }
   // written last: a directory left half-written by a crash has no config and fails to open
   writeJson(path.join(dir, CONFIG_FILE), { ...configToJson(config), torch_dtype: TORCH_DTYPES[dtype] });

@@ -1,7 +1,7 @@
 // The whole model in one process: dense sessions plus every expert's session, served by one engine.
 import { Checkpoint } from './checkpoint.js';
 import { DenseModel } from './dense.js';
-import { Engine } from './engine.js';
+import { Engine, type EngineHooks } from './engine.js';
 import { ExpertSet, type ExpertKey } from './experts.js';
 import { Forward, type ExpertBackend, type ExpertBatch } from './forward.js';
 
@@ -26,14 +26,14 @@ export function allExperts(layers: number, experts: number): ExpertKey[] {
   return keys;
 }
 
-export async function openMonolithic(dir: string, threads?: number): Promise<MonolithicModel> {
+/** `engine`: hooks around its steps and its batch bound, as a gate has them (tests watch the steps this way). */
+export async function openMonolithic(dir: string, threads?: number, engine: { hooks?: EngineHooks; maxBatch?: number } = {}): Promise<MonolithicModel> {
   const checkpoint = Checkpoint.open(dir);
   const c = checkpoint.config;
   const dense = await DenseModel.load(checkpoint, threads);
   const experts = await ExpertSet.load(checkpoint, allExperts(c.numHiddenLayers, c.numLocalExperts), threads);
-  const engine = new Engine(c, new Forward(dense, new LocalExperts(experts)));
   return {
-    engine,
+    engine: new Engine(c, new Forward(dense, new LocalExperts(experts)), engine.hooks, engine.maxBatch),
     checkpoint,
     async close() {
       await Promise.all([dense.release(), experts.release()]);

@@ -3,14 +3,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
+# --with-test-tools: also what the test suite drives (a real Prometheus scrapes the API front)
+PACKAGES=(nats-server)
+if [ "${1:-}" = "--with-test-tools" ]; then PACKAGES+=(prometheus); fi
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  if ! command -v "$pkg" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$pkg" ] && [ ! -x "/usr/bin/$pkg" ]; then missing+=("$pkg"); fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-  echo "installing nats-server with apt-get" >&2
+  echo "installing ${missing[*]} with apt-get" >&2
   $SUDO apt-get update -qq >&2 || true
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nats-server >&2
-  # the package enables a system service we do not use: eaas starts its own servers
-  $SUDO systemctl disable --now nats-server >/dev/null 2>&1 || true
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >&2
+  # the packages enable system services we do not use: eaas and its tests start their own servers
+  for pkg in "${missing[@]}"; do $SUDO systemctl disable --now "$pkg" >/dev/null 2>&1 || true; done
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

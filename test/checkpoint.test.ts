@@ -88,7 +88,7 @@ describe('generated checkpoints', () => {
     initCheckpoint(sub('a'), { preset: 'tiny', seed: 3 });
     initCheckpoint(sub('b'), { preset: 'tiny', seed: 3 });
     initCheckpoint(sub('c'), { preset: 'tiny', seed: 4 });
-    expect(fs.readdirSync(sub('a')).sort()).toEqual(['config.json', 'model.safetensors']);
+    expect(fs.readdirSync(sub('a')).sort()).toEqual(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
     for (const file of fs.readdirSync(sub('a'))) {
       expect(fs.readFileSync(path.join(sub('b'), file)).equals(fs.readFileSync(path.join(sub('a'), file)))).toBe(true);
     }
@@ -104,6 +104,8 @@ describe('generated checkpoints', () => {
       'model-00002-of-00003.safetensors',
       'model-00003-of-00003.safetensors',
       'model.safetensors.index.json',
+      'tokenizer.json',
+      'tokenizer_config.json',
     ]);
     const index = JSON.parse(fs.readFileSync(sub('sharded/model.safetensors.index.json'), 'utf8'));
     expect(Object.keys(index.weight_map)).toEqual(mixtralTensors(tiny).map((t) => t.name));

@@ -1,10 +1,10 @@
 // Client side of the gate: send a generate request (re-sent when the client's own link drops), find which models a cluster serves.
-import { ErrorCode, Events, type Msg, type NatsConnection, type NatsError } from 'nats';
+import { createInbox, ErrorCode, Events, type Msg, type NatsConnection, type NatsError } from 'nats';
 import { encodeMessage } from '../../runtime/transport/codec.js';
 import { serviceInfos } from '../../runtime/transport/discovery.js';
 import * as subjects from '../../runtime/transport/subjects.js';
 import { answerError, GenerateError } from '../protocol/errors.js';
-import { decodeGenerateReply, type GenerateReply, type GenerateRequest } from '../protocol/messages.js';
+import { decodeGenerateReply, decodeStreamMessage, type CancelRequest, type GenerateReply, type GenerateRequest, type WireToken } from '../protocol/messages.js';
 import { GATE_SERVICE } from '../protocol/services.js';
 
 /** How long a generate request may take end to end. Env: EAAS_GENERATE_TIMEOUT_MS. */
@@ -56,6 +56,87 @@ function generateError(err: NatsError, model: string, timeoutMs: number): Genera
   if (err.code === ErrorCode.NoResponders) return new GenerateError(`no gate serves model "${model}" (start one with eaas up or eaas node --role gate)`, 503, { cause: err });
   if (err.code === ErrorCode.Timeout) return new GenerateError(`generate on model "${model}" timed out after ${timeoutMs} ms`, 504, { cause: err });
   return new GenerateError(`generate on model "${model}" failed: ${err.message}`, 500, { cause: err });
+}
+
+/** No-responders comes back to an inbox as a bare status message. */
+const isNoResponders = (m: Msg) => m.data.length === 0 && m.headers?.code === 503;
+
+export interface StreamHandlers {
+  /** The gate took the request (its prompt tokens). */
+  start?(promptTokens: number[]): void;
+  /** One generated token, in order. */
+  token(t: WireToken): void;
+}
+
+/**
+ * Sends a streamed generate request and calls `on` as the gate answers; resolves with the finish reason once
+ * the last token came. Aborting `signal` cancels the sequence in the gate (its slot and KV cache are freed)
+ * and rejects with code 499. A connection lost mid-stream fails the stream (tokens may have been lost on the
+ * old server) and cancels it on the gate; nothing waits past `timeoutMs`.
+ */
+export async function streamGenerate(
+  nc: NatsConnection,
+  model: string,
+  req: Omit<GenerateRequest, 'stream'>,
+  on: StreamHandlers,
+  o: { timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<'length' | 'eos'> {
+  const timeoutMs = o.timeoutMs ?? DEFAULT_GENERATE_TIMEOUT_MS;
+  const inbox = createInbox();
+  let cancelAt: { subject: string; request: string } | undefined;
+  const cancel = () => {
+    if (cancelAt && !nc.isClosed()) nc.publish(cancelAt.subject, encodeMessage({ request: cancelAt.request } satisfies CancelRequest));
+  };
+  const status = nc.status() as AsyncIterable<{ type: string }> & { stop(): void };
+  return new Promise<'length' | 'eos'>((resolve, reject) => {
+    let done = false;
+    const finish = (f: () => void) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sub.unsubscribe();
+      status.stop();
+      o.signal?.removeEventListener('abort', onAbort);
+      f();
+    };
+    const fail = (err: GenerateError) => finish(() => reject(err));
+    const onAbort = () => {
+      cancel();
+      fail(new GenerateError(`generate on model "${model}" was cancelled by the client`, 499));
+    };
+    const sub = nc.subscribe(inbox, {
+      callback: (_err, msg) => {
+        if (isNoResponders(msg)) return fail(new GenerateError(`no gate serves model "${model}" (start one with eaas up or eaas node --role gate)`, 503));
+        const err = answerError(msg);
+        if (err) return fail(new GenerateError(`gate answered ${err.code}: ${err.message}`, err.code, { cause: err, missingExperts: err.missingExperts }));
+        try {
+          const m = decodeStreamMessage(msg.data);
+          if (m.kind === 'start') {
+            cancelAt = { subject: m.cancel, request: m.request };
+            on.start?.(m.prompt_tokens);
+          } else if (m.kind === 'token') on.token(m);
+          else finish(() => resolve(m.finish_reason));
+        } catch (cause) {
+          cancel();
+          fail(new GenerateError(`bad stream message from the gate: ${(cause as Error).message}`, 502, { cause }));
+        }
+      },
+    });
+    const timer = setTimeout(() => {
+      cancel();
+      fail(new GenerateError(`generate on model "${model}" timed out after ${timeoutMs} ms`, 504));
+    }, timeoutMs);
+    if (o.signal?.aborted) return onAbort();
+    o.signal?.addEventListener('abort', onAbort);
+    void (async () => {
+      for await (const s of status) {
+        if (s.type !== Events.Reconnect || done) continue;
+        cancel();
+        fail(new GenerateError(`the NATS connection dropped while model "${model}" was streaming: tokens may have been lost`, 502));
+      }
+    })();
+    nc.publish(subjects.generate(model), encodeMessage({ ...req, stream: true }), { reply: inbox });
+  });
 }
 
 /** The models served by the gates of a cluster. */

@@ -1,21 +1,23 @@
 // The gate actor: runs the dense part of the model, serves generate requests, dispatches MoE rows to experts.
 import { SpanKind, context, trace, type Context } from '@opentelemetry/api';
-import { headers, type NatsConnection, type Service, type ServiceMsg } from 'nats';
+import { headers, nuid, type NatsConnection, type Service, type ServiceMsg } from 'nats';
 import type { Checkpoint } from '../../model/checkpoint.js';
 import { DenseModel } from '../../model/dense.js';
-import { Engine } from '../../model/engine.js';
+import { Engine, type GenerateOptions, type TokenEvent } from '../../model/engine.js';
+import { GenerationCancelledError } from '../../model/errors.js';
 import { Forward } from '../../model/forward.js';
-import { encodeText } from '../../model/tokenizer.js';
+import { requireTokenizer, type Tokenizer } from '../../model/tokenizer.js';
 import { ATTR_LAYER, ATTR_TOKENS, recordError } from '../../observability/messaging-spans.js';
 import { extractContext } from '../../observability/nats-propagation.js';
 import { tracer } from '../../observability/tracing.js';
+import { decodeMessage, encodeMessage } from '../../runtime/transport/codec.js';
 import * as subjects from '../../runtime/transport/subjects.js';
 import { Directory } from './directory.js';
 import { RemoteExperts, type DispatchOptions } from './dispatcher.js';
 import { GATE_SERVICE, SERVICE_VERSION } from '../protocol/services.js';
-import { serviceErrorCode, serviceErrorHeaders } from '../protocol/errors.js';
-import { decodeGenerateRequest, encodeGenerateReply } from '../protocol/messages.js';
-import { checkRequestBytes, checkTextLength, DEFAULT_MAX_REQUEST_BYTES } from './limits.js';
+import { MalformedMessageError, OverCapacityError, serviceErrorCode, serviceErrorHeaders } from '../protocol/errors.js';
+import { decodeGenerateRequest, encodeGenerateReply, encodeStreamMessage, type CancelRequest, type WireToken } from '../protocol/messages.js';
+import { checkRequestBytes, checkTextLength, DEFAULT_MAX_QUEUED, DEFAULT_MAX_REQUEST_BYTES } from './limits.js';
 
 
 export interface GateOptions extends DispatchOptions {
@@ -28,10 +30,19 @@ export interface GateOptions extends DispatchOptions {
   maxBatch?: number;
   /** Generate requests larger than this are refused before they are decoded. */
   maxRequestBytes?: number;
+  /** Sequences waiting or running past which new requests are refused (429). */
+  maxQueued?: number;
+  /** The checkpoint's tokenizer, for text prompts; without one the gate takes token ids only. */
+  tokenizer?: Tokenizer;
 }
+
+/** A token as the wire carries it. */
+const wireToken = (t: TokenEvent): WireToken => ({ id: t.id, logprob: t.logprob, top: t.top?.map((a) => [a.id, a.logprob] as [number, number]) });
 
 export class GateActor {
   private service?: Service;
+  /** Streams in progress by request id, to cancel them. */
+  private readonly streams = new Map<string, AbortController>();
   /** nats.js counts errors only of handlers that throw; ours answer asynchronously. */
   private readonly served = { requests: 0, errors: 0 };
 
@@ -77,12 +88,19 @@ export class GateActor {
       version: SERVICE_VERSION,
       description: `eaas gate of ${model}`,
       metadata: { model, node: this.o.node },
-      statsHandler: async () => ({ ...this.experts.counters, ...this.served, load: this.engine.load }),
+      // the counts belong to the generate endpoint; cancel keeps nats.js's own
+      statsHandler: async (endpoint) => (endpoint.subject === subjects.generate(model) ? { ...this.experts.counters, ...this.served, load: this.engine.load } : null),
     });
     this.service.addEndpoint('generate', {
       subject: subjects.generate(model),
       handler: (err, msg) => {
         if (!err) void this.handle(msg);
+      },
+    });
+    this.service.addEndpoint('cancel', {
+      subject: subjects.gateCancel(model, this.o.node),
+      handler: (err, msg) => {
+        if (!err) this.cancel(msg);
       },
     });
     // the gate counts as started once the server has its subscription: a request right after gets an answer
@@ -91,29 +109,71 @@ export class GateActor {
 
   private async handle(msg: ServiceMsg): Promise<void> {
     const span = tracer().startSpan(`generate ${this.o.model}`, { kind: SpanKind.SERVER }, extractContext(msg.headers));
+    let stream: { id: string; abort: AbortController } | undefined;
     try {
       this.served.requests++;
       // what a request may cost is bounded before any work is done for it
       checkRequestBytes(msg.data.byteLength, this.o.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES);
       const req = decodeGenerateRequest(msg.data);
-      if (req.text !== undefined) checkTextLength(req.text, this.o.checkpoint.config);
-      const prompt = req.prompt ?? encodeText(req.text ?? '', this.o.checkpoint.config.vocabSize);
+      if (this.engine.load >= (this.o.maxQueued ?? DEFAULT_MAX_QUEUED)) {
+        throw new OverCapacityError(`gate ${this.o.node} holds ${this.engine.load} sequences, its bound (EAAS_MAX_QUEUED): try again shortly`);
+      }
+      const prompt = req.prompt ?? this.tokenize(req.text ?? '');
       span.setAttribute(ATTR_TOKENS, prompt.length);
-      const r = await this.engine.generate(prompt, {
+      const opts: GenerateOptions = {
         maxTokens: req.max_tokens,
         logits: req.logits,
         stopAtEos: req.stop_at_eos,
+        sampling: { temperature: req.temperature, topP: req.top_p, topK: req.top_k, seed: req.seed },
+        logprobs: req.logprobs,
         tag: trace.setSpan(context.active(), span),
-      });
-      msg.respond(encodeGenerateReply({ tokens: r.tokens, prompt_tokens: r.promptTokens, finish_reason: r.finishReason, logits: r.logits }));
+      };
+      if (req.stream) {
+        stream = { id: nuid.next(), abort: new AbortController() };
+        this.streams.set(stream.id, stream.abort);
+        msg.respond(encodeStreamMessage({ kind: 'start', request: stream.id, cancel: subjects.gateCancel(this.o.model, this.o.node), prompt_tokens: prompt }));
+        opts.signal = stream.abort.signal;
+        opts.onToken = (t) => msg.respond(encodeStreamMessage({ kind: 'token', ...wireToken(t) }));
+      }
+      const r = await this.engine.generate(prompt, opts);
+      if (req.stream) msg.respond(encodeStreamMessage({ kind: 'end', finish_reason: r.finishReason }));
+      else {
+        const text = req.text !== undefined && this.o.tokenizer ? this.o.tokenizer.decode(r.tokens, { skipSpecialTokens: true }) : undefined;
+        msg.respond(
+          encodeGenerateReply({ tokens: r.tokens, prompt_tokens: r.promptTokens, finish_reason: r.finishReason, logits: r.logits, logprobs: r.logprobs?.map(wireToken), text }),
+        );
+      }
     } catch (err) {
+      // a cancelled stream has nobody left to tell
+      if (err instanceof GenerationCancelledError) return;
       this.served.errors++;
       recordError(span, err);
       const h = headers();
       serviceErrorHeaders(err, h);
       msg.respondError(serviceErrorCode(err), err instanceof Error ? err.message : String(err), undefined, { headers: h });
     } finally {
+      if (stream) this.streams.delete(stream.id);
       span.end();
+    }
+  }
+
+  /** A text prompt through the checkpoint's tokenizer, bounded before the work. */
+  private tokenize(text: string): number[] {
+    const tokenizer = requireTokenizer(this.o.tokenizer);
+    checkTextLength(text, tokenizer, this.o.checkpoint.config);
+    return tokenizer.encode(text);
+  }
+
+  /** A cancel of one of this gate's streams: the sequence leaves the engine at once. */
+  private cancel(msg: ServiceMsg): void {
+    try {
+      const { request } = decodeMessage(msg.data) as Partial<CancelRequest>;
+      if (typeof request !== 'string') throw new MalformedMessageError('cancel must be a map {request}');
+      const found = this.streams.get(request);
+      found?.abort();
+      msg.respond(encodeMessage({ cancelled: found !== undefined }));
+    } catch (err) {
+      msg.respondError(serviceErrorCode(err), err instanceof Error ? err.message : String(err));
     }
   }
 

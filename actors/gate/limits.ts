@@ -1,10 +1,13 @@
 // What one generate request may cost, checked before any work is done for it.
 import type { MixtralConfig } from '../../model/config.js';
-import { BYTE_VOCAB } from '../../model/tokenizer.js';
+import type { Tokenizer } from '../../model/tokenizer.js';
 import { RequestTooLargeError } from '../protocol/errors.js';
 
 /** A generate request larger than this is refused before it is decoded. Env: EAAS_MAX_REQUEST_BYTES. */
 export const DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024;
+
+/** Sequences a gate holds (waiting or running) past which it refuses new requests (429). Env: EAAS_MAX_QUEUED. */
+export const DEFAULT_MAX_QUEUED = 1024;
 
 /** Refuses a request whose encoded size alone is over the bound. */
 export function checkRequestBytes(bytes: number, maxBytes: number): void {
@@ -12,12 +15,12 @@ export function checkRequestBytes(bytes: number, maxBytes: number): void {
 }
 
 /**
- * Refuses a text prompt that would tokenize past the model's positions, before tokenizing it:
- * the byte tokenizer makes one token per UTF-8 byte (plus BOS), and a string has at least one byte per code unit.
+ * Refuses a text prompt that cannot fit the model's positions before tokenizing it: the tokenizer bounds from
+ * the text's length the fewest tokens it can make; one position is left for the first generated token.
  */
-export function checkTextLength(text: string, config: MixtralConfig): void {
-  const room = config.maxPositionEmbeddings - 1;
-  if (config.vocabSize >= BYTE_VOCAB && text.length > room) {
-    throw new RequestTooLargeError(`the text prompt is ${text.length} characters: it cannot fit the model's ${config.maxPositionEmbeddings} positions`);
+export function checkTextLength(text: string, tokenizer: Tokenizer, config: MixtralConfig): void {
+  const least = tokenizer.minTokensOf(text);
+  if (least > config.maxPositionEmbeddings - 1) {
+    throw new RequestTooLargeError(`the text prompt is ${text.length} characters, at least ${least} tokens: it cannot fit the model's ${config.maxPositionEmbeddings} positions`);
   }
 }

@@ -19,6 +19,27 @@ export class RequestTooLargeError extends Error {
   override readonly name = 'RequestTooLargeError';
 }
 
+/** An HTTP API request whose body or fields are not what the endpoint takes; `param` names the field. */
+export class InvalidRequestError extends Error {
+  override readonly name = 'InvalidRequestError';
+  constructor(
+    message: string,
+    readonly param?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A request names a model this front does not serve. */
+export class ModelNotFoundError extends Error {
+  override readonly name = 'ModelNotFoundError';
+}
+
+/** The actor holds all the work it may: try again shortly. */
+export class OverCapacityError extends Error {
+  override readonly name = 'OverCapacityError';
+}
+
 /** No live replica of these experts came up in time. */
 export class NoReplicaError extends Error {
   override readonly name = 'NoReplicaError';
@@ -82,9 +103,10 @@ export const MISSING_EXPERTS_HEADER = 'Eaas-Missing-Experts';
 
 /** The service error code an actor answers `err` with. */
 export function serviceErrorCode(err: unknown): number {
-  if (err instanceof MalformedMessageError || err instanceof CodecError || err instanceof ModelInputError) return 400;
-  if (err instanceof ExpertNotHostedError || err instanceof RetireError) return 404;
+  if (err instanceof MalformedMessageError || err instanceof CodecError || err instanceof ModelInputError || err instanceof InvalidRequestError) return 400;
+  if (err instanceof ExpertNotHostedError || err instanceof RetireError || err instanceof ModelNotFoundError) return 404;
   if (err instanceof RequestTooLargeError) return 413;
+  if (err instanceof OverCapacityError) return 429;
   if (err instanceof NoReplicaError) return 503;
   return 500;
 }

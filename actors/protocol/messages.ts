@@ -48,14 +48,30 @@ export function decodeDispatchReply(bytes: Uint8Array, rows: number, hidden: num
   return y.data;
 }
 
-/** A generate request: token ids or text for the byte tokenizer. */
+/** A generate request: token ids, or text the gate tokenizes with the checkpoint's tokenizer. */
 export interface GenerateRequest {
   prompt?: number[];
   text?: string;
   max_tokens: number;
   logits?: boolean;
   stop_at_eos?: boolean;
+  /** Sampling; absent or 0 temperature: greedy. */
+  temperature?: number;
+  top_p?: number;
+  top_k?: number;
+  seed?: number;
+  /** Each token's logprob and this many alternatives. */
+  logprobs?: number;
+  /** Answer with a stream of messages (start, one per token, end) instead of one reply. */
+  stream?: boolean;
 }
+
+const optionalNumber = (m: Record<string, unknown>, key: string, check: (v: number) => boolean, what: string): number | undefined => {
+  const v = m[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !check(v)) throw new MalformedMessageError(`${key} must be ${what}, got ${JSON.stringify(v)}`);
+  return v;
+};
 
 export function decodeGenerateRequest(bytes: Uint8Array): GenerateRequest {
   const m = decodeMessage(bytes) as Record<string, unknown>;
@@ -73,7 +89,20 @@ export function decodeGenerateRequest(bytes: Uint8Array): GenerateRequest {
     max_tokens: maxTokens,
     logits: m.logits === true,
     stop_at_eos: m.stop_at_eos !== false,
+    temperature: optionalNumber(m, 'temperature', Number.isFinite, 'a number'),
+    top_p: optionalNumber(m, 'top_p', Number.isFinite, 'a number'),
+    top_k: optionalNumber(m, 'top_k', Number.isInteger, 'an integer'),
+    seed: optionalNumber(m, 'seed', Number.isSafeInteger, 'an integer'),
+    logprobs: optionalNumber(m, 'logprobs', Number.isInteger, 'an integer'),
+    stream: m.stream === true,
   };
+}
+
+/** A token as it travels: its id, and with logprobs its logprob and the top alternatives as [id, logprob] pairs. */
+export interface WireToken {
+  id: number;
+  logprob?: number;
+  top?: [number, number][];
 }
 
 export interface GenerateReply {
@@ -81,6 +110,9 @@ export interface GenerateReply {
   prompt_tokens: number[];
   finish_reason: 'length' | 'eos';
   logits?: Float32Array;
+  logprobs?: WireToken[];
+  /** With a text prompt: the generated tokens as text (the client may have no tokenizer). */
+  text?: string;
 }
 
 export function encodeGenerateReply(r: GenerateReply): Uint8Array {
@@ -91,6 +123,30 @@ export function encodeGenerateReply(r: GenerateReply): Uint8Array {
 export function decodeGenerateReply(bytes: Uint8Array): GenerateReply {
   const m = decodeMessage(bytes) as Record<string, unknown> & GenerateReply;
   return { ...m, logits: m.logits ? decodeTensor(m.logits).data : undefined };
+}
+
+/**
+ * The messages of a streamed generate, in order on the requester's inbox: `start` (where to cancel), one
+ * `token` per generated token, then `end`; or an error answer (service error headers) at any point.
+ */
+export type StreamMessage =
+  | { kind: 'start'; request: string; cancel: string; prompt_tokens: number[] }
+  | ({ kind: 'token' } & WireToken)
+  | { kind: 'end'; finish_reason: 'length' | 'eos' };
+
+export const encodeStreamMessage = (m: StreamMessage): Uint8Array => encodeMessage(m);
+
+export function decodeStreamMessage(bytes: Uint8Array): StreamMessage {
+  const m = decodeMessage(bytes) as StreamMessage;
+  if (typeof m !== 'object' || m === null || !['start', 'token', 'end'].includes((m as { kind?: string }).kind ?? '')) {
+    throw new MalformedMessageError('stream message must be a map {kind: start | token | end, ...}');
+  }
+  return m;
+}
+
+/** Asks a gate to stop generating a streamed request: its slot and KV cache are freed at once. */
+export interface CancelRequest {
+  request: string;
 }
 
 /** A lifecycle event of an expert instance, published on `eaas.v1.<model>.events.<kind>`. */

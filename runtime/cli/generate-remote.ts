@@ -30,11 +30,13 @@ export async function generateOverNats(
       logits: opts.logits,
       stop_at_eos: opts.stopAtEos,
     }, settingsFromEnv().generateTimeoutMs);
+    // the CLI has no checkpoint here: the text of a text prompt's answer is the gate's, when its reply carries one
+    const { text } = r;
     printResult(
       { tokens: r.tokens, promptTokens: r.prompt_tokens, finishReason: r.finish_reason, logits: r.logits },
       performance.now() - started,
       json,
-      spec,
+      spec.text !== undefined && typeof text === 'string' ? text : undefined,
     );
   } finally {
     await closeNats(nc);

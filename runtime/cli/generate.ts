@@ -1,7 +1,7 @@
 // `eaas generate`: one prompt through a model in this process (--monolithic) or through a cluster (--nats).
 import { resolve } from 'node:path';
 import type { GenerateResult } from '../../model/engine.js';
-import { decodeText, encodeText } from '../../model/tokenizer.js';
+import { requireTokenizer, Tokenizer } from '../../model/tokenizer.js';
 import { idList, intFlag, parseFlags, requiredString, stringFlag } from './flags.js';
 import { UsageError } from './usage.js';
 
@@ -29,25 +29,26 @@ export function promptSpec(values: Record<string, unknown>): PromptSpec {
   return typeof ids === 'string' ? { ids: idList(ids, 'prompt-ids') } : { text: text as string };
 }
 
-export function promptIds(spec: PromptSpec, vocabSize: number): number[] {
-  return spec.ids ?? encodeText(spec.text ?? '', vocabSize);
+/** The prompt's token ids: given, or the text through the checkpoint's tokenizer.json. */
+export function promptIds(spec: PromptSpec, tokenizer: Tokenizer | undefined): number[] {
+  return spec.ids ?? requireTokenizer(tokenizer).encode(spec.text ?? '');
 }
 
-/** The JSON shape both generate paths print. */
-export function resultJson(r: GenerateResult, elapsedMs: number, withText: boolean): Record<string, unknown> {
+/** The JSON shape both generate paths print; `text` is the generated tokens decoded, for a text prompt. */
+export function resultJson(r: GenerateResult, elapsedMs: number, text: string | undefined): Record<string, unknown> {
   return {
     tokens: r.tokens,
     prompt_tokens: r.promptTokens,
     finish_reason: r.finishReason,
-    ...(withText ? { text: decodeText(r.tokens) } : {}),
+    ...(text !== undefined ? { text } : {}),
     elapsed_ms: Math.round(elapsedMs * 1000) / 1000,
     ...(r.logits ? { logits: Array.from(r.logits) } : {}),
   };
 }
 
-export function printResult(r: GenerateResult, elapsedMs: number, json: boolean, spec: PromptSpec): void {
-  if (json) process.stdout.write(JSON.stringify(resultJson(r, elapsedMs, spec.text !== undefined)) + '\n');
-  else process.stdout.write(r.tokens.join(',') + (spec.text !== undefined ? `\n${decodeText(r.tokens)}` : '') + '\n');
+export function printResult(r: GenerateResult, elapsedMs: number, json: boolean, text: string | undefined): void {
+  if (json) process.stdout.write(JSON.stringify(resultJson(r, elapsedMs, text)) + '\n');
+  else process.stdout.write(r.tokens.join(',') + (text !== undefined ? `\n${text}` : '') + '\n');
 }
 
 export async function generateCommand(argv: string[]): Promise<void> {
@@ -63,9 +64,11 @@ export async function generateCommand(argv: string[]): Promise<void> {
     const { settingsFromEnv } = await import('../node/settings.js');
     const model = await openMonolithic(dir, settingsFromEnv().ortThreads);
     try {
+      // read only for a text prompt: token ids need no tokenizer, and a broken one does not stop them
+      const tokenizer = spec.text !== undefined ? Tokenizer.load(dir) : undefined;
       const started = performance.now();
-      const r = await model.engine.generate(promptIds(spec, model.checkpoint.config.vocabSize), opts);
-      printResult(r, performance.now() - started, json, spec);
+      const r = await model.engine.generate(promptIds(spec, tokenizer), opts);
+      printResult(r, performance.now() - started, json, tokenizer?.decode(r.tokens, { skipSpecialTokens: true }));
     } finally {
       await model.close();
     }

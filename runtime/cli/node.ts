@@ -1,6 +1,6 @@
 // `eaas node`: join an existing cluster as a gate, a supervisor with expert actors, or both.
 import { resolve } from 'node:path';
-import { DEFAULT_EXPERTS_PER_ACTOR, DEFAULT_REPLICAS, startNode, type Role } from '../node/cluster.js';
+import { DEFAULT_EXPERTS_PER_ACTOR, DEFAULT_HTTP_PORT, DEFAULT_REPLICAS, startNode, type Role } from '../node/cluster.js';
 import { intFlag, parseFlags, requiredString, stringFlag } from './flags.js';
 import { serveUntilSignal } from './serve.js';
 import { exitOnEscalation, SUPERVISION_FLAGS, supervisionFromFlags } from './supervision-flags.js';
@@ -15,16 +15,18 @@ const FLAGS = {
   replicas: { type: 'string' },
   'experts-per-actor': { type: 'string' },
   'node-name': { type: 'string' },
+  'http-port': { type: 'string' },
+  'http-host': { type: 'string' },
   ...SUPERVISION_FLAGS,
 } as const;
 
-const ROLES: Role[] = ['gate', 'supervisor'];
+const ROLES: Role[] = ['gate', 'supervisor', 'api'];
 
 export async function nodeCommand(argv: string[]): Promise<void> {
   const { values } = parseFlags(argv, FLAGS);
-  const roles = requiredString(values, 'role', 'gate, supervisor or gate,supervisor').split(',').map((r) => r.trim());
+  const roles = requiredString(values, 'role', 'gate, supervisor, api or a list such as gate,supervisor').split(',').map((r) => r.trim());
   const bad = roles.find((r) => !ROLES.includes(r as Role));
-  if (bad !== undefined) throw new UsageError(`--role "${bad}" is not one of gate, supervisor`);
+  if (bad !== undefined) throw new UsageError(`--role "${bad}" is not one of ${ROLES.join(', ')}`);
   let stopAll = async () => {};
   const node = await startNode({
     supervision: supervisionFromFlags(values),
@@ -37,8 +39,10 @@ export async function nodeCommand(argv: string[]): Promise<void> {
     replicas: intFlag(values, 'replicas', DEFAULT_REPLICAS, 1),
     expertsPerActor: intFlag(values, 'experts-per-actor', DEFAULT_EXPERTS_PER_ACTOR, 1),
     node: stringFlag(values, 'node-name'),
+    httpPort: intFlag(values, 'http-port', DEFAULT_HTTP_PORT, 0),
+    httpHost: stringFlag(values, 'http-host'),
   });
   stopAll = () => node.stop();
-  process.stdout.write(`eaas node ${node.node} ready: ${roles.join(',')} of model ${node.model}\n`);
+  process.stdout.write(`eaas node ${node.node} ready: ${roles.join(',')} of model ${node.model}${node.api ? ` at ${node.api.url}/v1` : ''}\n`);
   await serveUntilSignal(() => node.stop());
 }

@@ -1,6 +1,6 @@
 // `eaas up`: the local cluster in one command (embedded NATS, supervisor with expert actors, gate).
 import { resolve } from 'node:path';
-import { DEFAULT_EXPERTS_PER_ACTOR, DEFAULT_REPLICAS, startLocalCluster } from '../node/cluster.js';
+import { DEFAULT_EXPERTS_PER_ACTOR, DEFAULT_HTTP_PORT, DEFAULT_REPLICAS, startLocalCluster } from '../node/cluster.js';
 import { intFlag, parseFlags, stringFlag } from './flags.js';
 import { serveUntilSignal } from './serve.js';
 import { exitOnEscalation, SUPERVISION_FLAGS, supervisionFromFlags } from './supervision-flags.js';
@@ -12,6 +12,8 @@ const FLAGS = {
   'experts-per-actor': { type: 'string' },
   nats: { type: 'string' },
   'nats-port': { type: 'string' },
+  'http-port': { type: 'string' },
+  'http-host': { type: 'string' },
   ...SUPERVISION_FLAGS,
 } as const;
 
@@ -28,6 +30,8 @@ export async function upCommand(argv: string[]): Promise<void> {
     expertsPerActor: intFlag(values, 'experts-per-actor', DEFAULT_EXPERTS_PER_ACTOR, 1),
     nats: stringFlag(values, 'nats'),
     natsPort: values['nats-port'] === undefined ? undefined : intFlag(values, 'nats-port', 0, 1),
+    httpPort: intFlag(values, 'http-port', DEFAULT_HTTP_PORT, 0),
+    httpHost: stringFlag(values, 'http-host'),
     onServerRestart: (why) => process.stderr.write(`eaas: ${why}\n`),
     onServerLost: (err) => {
       process.stderr.write(`eaas: ${err.message}; stopping\n`);
@@ -36,9 +40,11 @@ export async function upCommand(argv: string[]): Promise<void> {
   });
   stopAll = () => cluster.stop();
   const actors = cluster.supervisor?.status().children.length ?? 0;
+  const http = cluster.api!.url;
   process.stdout.write(
-    `eaas ready: model ${cluster.model} served at ${cluster.url} by a gate and ${actors} expert actors\n` +
-      `  try: npx eaas generate --nats ${cluster.url} --prompt "Hello" --max-tokens 16\n`,
+    `eaas ready: model ${cluster.model} served at ${cluster.url} and ${http}/v1 by a gate and ${actors} expert actors\n` +
+      `  try: curl ${http}/v1/completions -H 'content-type: application/json' -d '{"model": "${cluster.model}", "prompt": "Hello", "max_tokens": 16}'\n` +
+      `   or: npx eaas generate --nats ${cluster.url} --prompt "Hello" --max-tokens 16\n`,
   );
   await serveUntilSignal(() => cluster.stop());
 }

@@ -6,12 +6,14 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { NatsConnection } from 'nats';
+import { ApiFront } from '../../actors/api/front.js';
 import { GateActor } from '../../actors/gate/gate.js';
 import { parseExpertSpec, place } from '../../actors/supervisor/placement.js';
 import { SupervisorActor, type ChildSpec } from '../../actors/supervisor/supervisor.js';
 import type { SupervisionPolicy } from '../../actors/supervisor/supervision.js';
 import { Checkpoint } from '../../model/checkpoint.js';
 import { initCheckpoint } from '../../model/init.js';
+import { Tokenizer } from '../../model/tokenizer.js';
 import { startTracing, type TracingHandle } from '../../observability/tracing.js';
 import { closeNats, connectNats } from '../transport/connection.js';
 import { keepNatsServer, type KeptNatsServer } from '../transport/kept-server.js';
@@ -23,7 +25,10 @@ import { settingsFromEnv } from './settings.js';
 export const DEFAULT_REPLICAS = 2;
 export const DEFAULT_EXPERTS_PER_ACTOR = 8;
 
-export type Role = 'gate' | 'supervisor';
+export type Role = 'gate' | 'supervisor' | 'api';
+
+/** The API front's port when none is given (vLLM's). */
+export const DEFAULT_HTTP_PORT = 8000;
 
 export interface NodeOptions {
   nats: string;
@@ -44,6 +49,9 @@ export interface NodeOptions {
   onEscalate?: (reason: string) => void;
   /** Extra span processors of this process (tests capture spans with them). */
   spanProcessors?: SpanProcessor[];
+  /** The API front's port (role api; 0: a free one) and address. */
+  httpPort?: number;
+  httpHost?: string;
 }
 
 export interface RunningNode {
@@ -52,6 +60,7 @@ export interface RunningNode {
   nc: NatsConnection;
   gate?: GateActor;
   supervisor?: SupervisorActor;
+  api?: ApiFront;
   stop(): Promise<void>;
 }
 
@@ -69,11 +78,13 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
   const node = subjectToken(o.node ?? defaultNodeName());
   const checkpoint = Checkpoint.open(o.modelDir);
   const c = checkpoint.config;
-  const tracing: TracingHandle = await startTracing(o.roles.includes('gate') ? 'eaas-gate' : 'eaas-supervisor', { spanProcessors: o.spanProcessors });
+  const tokenizer = Tokenizer.load(o.modelDir);
+  const tracing: TracingHandle = await startTracing(o.roles.includes('gate') ? 'eaas-gate' : o.roles.includes('supervisor') ? 'eaas-supervisor' : 'eaas-api', { spanProcessors: o.spanProcessors });
   const settings = settingsFromEnv();
   const nc = await connectNats(o.nats, `eaas-${node}`);
   let supervisor: SupervisorActor | undefined;
   let gate: GateActor | undefined;
+  let api: ApiFront | undefined;
   try {
     if (o.roles.includes('supervisor')) {
       const keys = parseExpertSpec(o.experts ?? '*:*', c.numHiddenLayers, c.numLocalExperts);
@@ -117,11 +128,27 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         discoveryMs: settings.discoveryMs,
         maxBatch: settings.maxBatch,
         maxRequestBytes: settings.maxRequestBytes,
+        maxQueued: settings.maxQueued,
         threads: settings.ortThreads,
         hedge: { enabled: settings.hedge !== 0 },
+        tokenizer,
+      });
+    }
+    if (o.roles.includes('api')) {
+      api = await ApiFront.start({
+        nc,
+        model,
+        tokenizer,
+        vocabSize: c.vocabSize,
+        maxModelLen: c.maxPositionEmbeddings,
+        host: o.httpHost,
+        port: o.httpPort ?? DEFAULT_HTTP_PORT,
+        maxInflight: settings.apiMaxInflight,
+        generateTimeoutMs: settings.generateTimeoutMs,
       });
     }
   } catch (err) {
+    await gate?.stop();
     await supervisor?.stop();
     await closeNats(nc);
     await tracing.shutdown();
@@ -135,7 +162,9 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     nc,
     gate,
     supervisor,
+    api,
     async stop() {
+      await api?.stop();
       await gate?.stop();
       await supervisor?.stop();
       await closeNats(nc);
@@ -171,7 +200,7 @@ export interface LocalCluster extends RunningNode {
   server?: KeptNatsServer;
 }
 
-/** Everything on this machine: an embedded nats-server kept running (unless one is given), a supervisor with its experts, a gate. */
+/** Everything on this machine: an embedded nats-server kept running (unless one is given), a supervisor with its experts, a gate, and with `httpPort` an API front. */
 export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCluster> {
   const modelDir = o.modelDir ?? ensureDefaultModel();
   const server = o.nats
@@ -183,7 +212,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
       });
   const url = o.nats ?? server!.url;
   try {
-    const node = await startNode({ ...o, modelDir, nats: url, roles: ['supervisor', 'gate'] });
+    const node = await startNode({ ...o, modelDir, nats: url, roles: o.httpPort === undefined ? ['supervisor', 'gate'] : ['supervisor', 'gate', 'api'] });
     return {
       ...node,
       url,

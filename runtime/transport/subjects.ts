@@ -52,6 +52,11 @@ export function generate(model: string): string {
   return subject([model, 'generate']);
 }
 
+/** `eaas.v1.<model>.gate.<node>.cancel`: where one gate takes cancellations of its streamed requests. */
+export function gateCancel(model: string, node: string): string {
+  return subject([model, 'gate', node, 'cancel']);
+}
+
 /** `eaas.v1.<model>.supervisor.<node>.<endpoint>`: a supervisor's control endpoints. */
 export function supervisorEndpoint(model: string, node: string, endpoint: 'status' | 'retire'): string {
   return subject([model, 'supervisor', node, endpoint]);
