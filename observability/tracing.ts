@@ -16,11 +16,8 @@ import {
   getStringListFromEnv,
   globalErrorHandler,
 } from '@opentelemetry/core';
-import { OTLPTraceExporter as OtlpGrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
-import { OTLPTraceExporter as OtlpJsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { OTLPTraceExporter as OtlpProtobufTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { NodeSDK } from '@opentelemetry/sdk-node';
-import { BatchSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
 
 /** Instrumentation scope of every span eaas creates. */
 export const TRACER_NAME = 'eaas';
@@ -54,17 +51,21 @@ export function tracer(): Tracer {
 /**
  * Starts tracing for this process. One per process at a time: call shutdown()
  * before starting again. With no OTLP endpoint configured (and no extra
- * processors) no tracer provider is registered, so spans cost nothing and
- * incoming trace context is passed through unchanged.
+ * processors) no tracer provider is registered and the SDK is not even loaded,
+ * so spans cost nothing and incoming trace context is passed through unchanged.
  */
 export async function startTracing(serviceName: string, opts: TracingOptions = {}): Promise<TracingHandle> {
   if (getBooleanFromEnv('OTEL_SDK_DISABLED')) {
     return { shutdown: async () => {} };
   }
+  const processors = [...(await otlpSpanProcessorsFromEnv()), ...(opts.spanProcessors ?? [])];
+  if (processors.length === 0) return passThrough();
+  // loaded only when spans go somewhere: the SDK costs ~0.35 s of CPU at every process start (an expert restart)
+  const { NodeSDK } = await import('@opentelemetry/sdk-node');
   const sdk = new NodeSDK({
     // The environment wins over the name the code picks, as the OTel spec asks.
     serviceName: getStringFromEnv('OTEL_SERVICE_NAME') ?? serviceName,
-    spanProcessors: [...otlpSpanProcessorsFromEnv(), ...(opts.spanProcessors ?? [])],
+    spanProcessors: processors,
     // Our wire format is W3C trace context, so OTEL_PROPAGATORS must not change it.
     textMapPropagator: new W3CTraceContextPropagator(),
     // Manual spans only: no http/fs/dns noise.
@@ -93,17 +94,33 @@ export async function startTracing(serviceName: string, opts: TracingOptions = {
   };
 }
 
+/**
+ * No spans are recorded, but W3C trace context still flows from incoming messages to outgoing ones (the
+ * spans are non-recording and carry their parent's context), so a traced caller's trace is not cut here.
+ */
+function passThrough(): TracingHandle {
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  return {
+    shutdown: async () => {
+      propagation.disable();
+      context.disable();
+    },
+  };
+}
+
 /** A batch processor over the OTLP exporter the environment asks for, or none without an endpoint. */
-function otlpSpanProcessorsFromEnv(): SpanProcessor[] {
+async function otlpSpanProcessorsFromEnv(): Promise<SpanProcessor[]> {
   const endpoint =
     getStringFromEnv('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ?? getStringFromEnv('OTEL_EXPORTER_OTLP_ENDPOINT');
   if (endpoint === undefined || getStringListFromEnv('OTEL_TRACES_EXPORTER')?.includes(TRACES_EXPORTER_NONE)) {
     return [];
   }
   // The exporters read endpoint, headers, timeout and compression from the environment themselves.
+  const { BatchSpanProcessor } = await import('@opentelemetry/sdk-trace');
   return [
     new BatchSpanProcessor({
-      exporter: otlpExporterFromEnv(),
+      exporter: await otlpExporterFromEnv(),
       maxQueueSize: getNumberFromEnv('OTEL_BSP_MAX_QUEUE_SIZE'),
       maxExportBatchSize: getNumberFromEnv('OTEL_BSP_MAX_EXPORT_BATCH_SIZE'),
       scheduledDelayMillis: getNumberFromEnv('OTEL_BSP_SCHEDULE_DELAY'),
@@ -112,19 +129,19 @@ function otlpSpanProcessorsFromEnv(): SpanProcessor[] {
   ];
 }
 
-function otlpExporterFromEnv(): SpanExporter {
+async function otlpExporterFromEnv(): Promise<SpanExporter> {
   const protocol =
     getStringFromEnv('OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') ??
     getStringFromEnv('OTEL_EXPORTER_OTLP_PROTOCOL') ??
     DEFAULT_OTLP_PROTOCOL;
   switch (protocol) {
     case 'grpc':
-      return new OtlpGrpcTraceExporter();
+      return new (await import('@opentelemetry/exporter-trace-otlp-grpc')).OTLPTraceExporter();
     case 'http/json':
-      return new OtlpJsonTraceExporter();
+      return new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter();
     default:
       // Unknown values fall back to the default, as the SDK's own env setup does.
-      return new OtlpProtobufTraceExporter();
+      return new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter();
   }
 }
 
