@@ -222,7 +222,8 @@ export class ApiFront {
           };
           // the first chunk of a chat choice carries the role before any token
           if (kind === 'chat') send(undefined, null);
-          const r = await runChoice(this.choiceContext(), c.prompt, p, c.seed, signal, (d) => send(d, null));
+          // a delta with no text (a character still missing bytes) goes out only when it carries ids or logprobs
+          const r = await runChoice(this.choiceContext(), c.prompt, p, c.seed, signal, (d) => (d.text !== '' || ctx.returnTokenIds || withLogprobs) && send(d, null));
           completionTokens += r.tokens.length;
           send(undefined, r.finishReason);
         }),
