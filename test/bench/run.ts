@@ -1,6 +1,6 @@
 // `npm run bench`: decode throughput of the monolithic executor and of the disaggregated one over NATS,
 // measured side by side in one run, plus micro numbers (NATS round trip, one expert dispatch).
-// Usage: node dist/test/bench/run.js [--presets tiny,bench] [--quick] [--no-fix-preview]
+// Usage: node dist/test/bench/run.js [--presets tiny,bench] [--quick] [--no-fix-preview] [--no-front]
 import { cpus, loadavg, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from 'nats';
@@ -15,6 +15,7 @@ import { DEFAULT_EXPERT_THREADS } from '../../actors/expert/compute.js';
 import { benchCheckpoint } from './checkpoints.js';
 import { benchPrompt, decode, mismatches, type DecodeRun, type GenerateFn } from './decode.js';
 import { expertDispatch, loadLocalExpert, natsRoundTrip, type DispatchBench, type Latency } from './micro.js';
+import { benchFront, frontReport } from './front.js';
 import { disableOrtSpinning } from './ort-nospin.js';
 import { fmt, median, table, timeRuns } from './stats.js';
 
@@ -32,14 +33,16 @@ interface Args {
   presets: PresetName[];
   quick: boolean;
   fixPreview: boolean;
+  front: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { presets: ['tiny', 'bench'], quick: false, fixPreview: true };
+  const args: Args = { presets: ['tiny', 'bench'], quick: false, fixPreview: true, front: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') args.quick = true;
     else if (a === '--no-fix-preview') args.fixPreview = false;
+    else if (a === '--no-front') args.front = false;
     else if (a === '--presets' || a.startsWith('--presets=')) {
       const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
       const names = (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -47,7 +50,7 @@ function parseArgs(argv: string[]): Args {
       if (names.length === 0 || bad.length > 0) throw new Error(`--presets takes a list of ${Object.keys(PRESETS).join(', ')}; got ${JSON.stringify(v)}`);
       args.presets = names as PresetName[];
     } else if (a === '--help' || a === '-h') {
-      console.log('usage: node dist/test/bench/run.js [--presets tiny,bench] [--quick] [--no-fix-preview]');
+      console.log('usage: node dist/test/bench/run.js [--presets tiny,bench] [--quick] [--no-fix-preview] [--no-front]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (try --help)`);
   }
@@ -308,8 +311,30 @@ async function main(): Promise<number> {
       r.fix = { mono, nats, monoMismatch: allMismatches(r.mono, mono), natsMismatch: allMismatches(r.mono, nats) };
     }
   }
+  let front: string | undefined;
+  if (args.front) {
+    const preset = args.presets[0];
+    log(`${preset}: API front against direct NATS, ${FRONT_CONCURRENCY} streams`);
+    front = await runFront(preset, s);
+  }
   log('done');
-  return report(results, s, args);
+  const bad = report(results, s, args);
+  if (front) console.log(`\n${front}`);
+  return bad;
+}
+
+const FRONT_CONCURRENCY = 32;
+
+/** `eaas up`'s layout with its HTTP front; NATS and HTTP waves interleaved. */
+async function runFront(preset: PresetName, s: Settings): Promise<string> {
+  const { dir } = benchCheckpoint(preset);
+  const cluster = await startLocalCluster({ modelDir: dir, httpPort: 0 });
+  try {
+    const b = await benchFront(cluster, PRESETS[preset].vocabSize, { concurrency: FRONT_CONCURRENCY, maxTokens: s.maxTokens, reps: s.maxTokens > 8 ? 5 : 2 });
+    return frontReport(preset, b, FRONT_CONCURRENCY);
+  } finally {
+    await cluster.stop();
+  }
 }
 
 main().then(
