@@ -31,13 +31,13 @@ describe('the embedded nats-server', () => {
     kept = await keepNatsServer({ onRestart: (why) => restarts.push(why), onLost: (e) => lost.push(e) });
     const nc = await connectNats(kept.url, 'kept-test');
     nc.subscribe('echo', { callback: (_e, m) => m.respond(m.data) });
-    const first = kept.current().pid;
-    kept.current().kill('SIGKILL');
-    await vi.waitFor(() => expect(kept!.current().pid).not.toBe(first), { timeout: 10_000 });
+    const first = kept.current()[0].pid;
+    kept.current()[0].kill('SIGKILL');
+    await vi.waitFor(() => expect(kept!.current()[0].pid).not.toBe(first), { timeout: 10_000 });
     // the subscription is re-sent on reconnect; the request goes through the new server
     await vi.waitFor(async () => expect(new TextDecoder().decode((await nc.request('echo', new TextEncoder().encode('hi'), { timeout: 500 })).data)).toBe('hi'), { timeout: 10_000, interval: 200 });
     expect(restarts).toHaveLength(1);
-    expect(restarts[0]).toMatch(new RegExp(`exited \\(SIGKILL\\); restarting it on port ${kept.port}`));
+    expect(restarts[0]).toMatch(new RegExp(`exited \\(SIGKILL\\); restarting it on port ${kept.current()[0].port}`));
     expect(lost).toEqual([]);
     await closeNats(nc);
   });
@@ -46,9 +46,9 @@ describe('the embedded nats-server', () => {
     const lost: NatsServerLostError[] = [];
     kept = await keepNatsServer({ onLost: (e) => lost.push(e) });
     for (let i = 0; i <= MAX_SERVER_RESTARTS; i++) {
-      const pid = kept.current().pid;
-      kept.current().kill('SIGKILL');
-      await vi.waitFor(() => expect(kept!.current().pid !== pid || lost.length > 0).toBe(true), { timeout: 10_000 });
+      const pid = kept.current()[0].pid;
+      kept.current()[0].kill('SIGKILL');
+      await vi.waitFor(() => expect(kept!.current()[0].pid !== pid || lost.length > 0).toBe(true), { timeout: 10_000 });
     }
     await vi.waitFor(() => expect(lost).toHaveLength(1), { timeout: 10_000 });
     expect(lost[0]).toBeInstanceOf(NatsServerLostError);

@@ -86,7 +86,7 @@ describe('supervisor with real child processes', () => {
   async function start(specs: [number, string][], policy: Partial<SupervisionPolicy>, extra: { hangMs?: number; onEscalate?: (r: string) => void } = {}) {
     const nc = await nats.connect();
     const events: InstanceEvent[] = [];
-    nc.subscribe('eaas.v1.sup.events.>', { callback: (_, m) => m.subject.endsWith('escalated') || events.push(decodeEvent(m.data)) });
+    nc.subscribe('eaas.v1.sup.events.>', { callback: (_, m) => m.subject.includes('.escalated.') || events.push(decodeEvent(m.data)) });
     const children: ChildSpec[] = specs.map(([group, instance], index) => ({ index, group, instance, experts: [{ layer: 0, expert: index }] }));
     supervisor = new SupervisorActor({
       nc,

@@ -88,7 +88,7 @@ export class ExpertActor {
 
   private announce(kind: InstanceEvent['kind']): void {
     const e: InstanceEvent = { kind, instance: this.o.instance, experts: [...this.hosted], node: this.o.node, at: Date.now() };
-    this.o.nc.publish(subjects.eventSubject(this.o.model, kind), encodeEvent(e));
+    this.o.nc.publish(subjects.eventSubject(this.o.model, kind, this.o.node, this.o.instance), encodeEvent(e));
   }
 
   private async handle(msg: ServiceMsg): Promise<void> {

@@ -1,6 +1,7 @@
 // Client side of the gate: send a generate request (re-sent when the client's own link drops), find which models a cluster serves.
-import { createInbox, ErrorCode, Events, type Msg, type NatsConnection, type NatsError } from 'nats';
+import { ErrorCode, Events, type Msg, type NatsConnection, type NatsError } from 'nats';
 import { encodeMessage } from '../../runtime/transport/codec.js';
+import { newInbox } from '../../runtime/transport/connection.js';
 import { serviceInfos } from '../../runtime/transport/discovery.js';
 import * as subjects from '../../runtime/transport/subjects.js';
 import { answerError, GenerateError } from '../protocol/errors.js';
@@ -82,7 +83,7 @@ export async function streamGenerate(
   o: { timeoutMs?: number; signal?: AbortSignal } = {},
 ): Promise<'length' | 'eos'> {
   const timeoutMs = o.timeoutMs ?? DEFAULT_GENERATE_TIMEOUT_MS;
-  const inbox = createInbox();
+  const inbox = newInbox(nc);
   let cancelAt: { subject: string; request: string } | undefined;
   const cancel = () => {
     if (cancelAt && !nc.isClosed()) nc.publish(cancelAt.subject, encodeMessage({ request: cancelAt.request } satisfies CancelRequest));

@@ -17,11 +17,11 @@ export interface SupervisorStatus {
 }
 
 /** Finds the expert actor `instance`, asks its supervisor to retire it, resolves once it has exited. */
-export async function retireInstance(nc: NatsConnection, instance: string): Promise<{ model: string; node: string }> {
+export async function retireInstance(nc: NatsConnection, instance: string, force = false): Promise<{ model: string; node: string }> {
   const info = (await serviceInfos(nc, EXPERT_SERVICE)).find((i) => i.metadata?.instance === instance);
   if (!info) throw new RetireError(`no expert actor named ${instance} answers discovery (see eaas status for the instance names)`);
   const { model, node } = info.metadata as { model: string; node: string };
-  const reply = await nc.request(supervisorEndpoint(model, node, 'retire'), encodeMessage({ instance }), { timeout: RETIRE_TIMEOUT_MS });
+  const reply = await nc.request(supervisorEndpoint(model, node, 'retire'), encodeMessage({ instance, force }), { timeout: RETIRE_TIMEOUT_MS });
   const err = answerError(reply);
   if (err) throw new RetireError(`supervisor of ${node} answered ${err.code}: ${err.message}`, { cause: err });
   decodeMessage(reply.data);

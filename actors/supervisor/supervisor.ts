@@ -6,10 +6,11 @@ import type { NatsConnection, Service } from 'nats';
 import { createActor, type Actor } from 'xstate';
 import { expertId } from '../../model/experts.js';
 import { decodeMessage, encodeMessage } from '../../runtime/transport/codec.js';
+import { serviceInfos } from '../../runtime/transport/discovery.js';
 import * as subjects from '../../runtime/transport/subjects.js';
 import { MalformedMessageError, RetireError, serviceErrorCode } from '../protocol/errors.js';
 import { encodeEvent, isChildMessage, type InstanceEvent } from '../protocol/messages.js';
-import { SERVICE_VERSION, SUPERVISOR_SERVICE } from '../protocol/services.js';
+import { EXPERT_SERVICE, SERVICE_VERSION, SUPERVISOR_SERVICE } from '../protocol/services.js';
 import type { SupervisorStatus } from './client.js';
 import { childMachine } from './machine.js';
 import type { ActorSpec } from './placement.js';
@@ -103,9 +104,11 @@ export class SupervisorActor {
         if (err) return;
         const fail = (e: unknown) => msg.respondError(serviceErrorCode(e), (e as Error).message);
         try {
-          const { instance } = decodeMessage(msg.data) as { instance?: unknown };
-          if (typeof instance !== 'string') throw new MalformedMessageError('retire request must be a map {instance}');
-          this.retire(instance).then(() => msg.respond(encodeMessage({ retired: instance })), fail);
+          const { instance, force } = decodeMessage(msg.data) as { instance?: unknown; force?: unknown };
+          if (typeof instance !== 'string') throw new MalformedMessageError('retire request must be a map {instance, force?}');
+          this.lastReplicas(instance, force === true)
+            .then(() => this.retire(instance))
+            .then(() => msg.respond(encodeMessage({ retired: instance })), fail);
         } catch (e) {
           fail(e);
         }
@@ -207,7 +210,7 @@ export class SupervisorActor {
     child.machine.send({ type: 'GIVE_UP' });
     const why = `group ${group.id} of node ${this.o.node} exceeded ${this.policy.maxRestarts} restarts in ${this.policy.periodMs} ms (last: ${child.spec.instance} ${reason})`;
     this.o.nc.publish(
-      subjects.eventSubject(this.o.model, 'escalated'),
+      subjects.eventSubject(this.o.model, 'escalated', this.o.node),
       encodeMessage({ node: this.o.node, group: group.id, reason: why, experts: group.children.flatMap((c) => c.spec.experts.map(expertId)), at: Date.now() }),
     );
     if (this.policy.escalation === 'exit') this.o.onEscalate?.(why);
@@ -223,7 +226,22 @@ export class SupervisorActor {
 
   private announce(child: Child, kind: InstanceEvent['kind'], reason?: string): void {
     const e: InstanceEvent = { kind, instance: child.spec.instance, experts: child.spec.experts.map(expertId), node: this.o.node, at: Date.now(), reason };
-    this.o.nc.publish(subjects.eventSubject(this.o.model, kind), encodeEvent(e));
+    this.o.nc.publish(subjects.eventSubject(this.o.model, kind, this.o.node, child.spec.instance), encodeEvent(e));
+  }
+
+  /**
+   * Refuses to retire the last live replica of any expert (as discovery sees the cluster) unless forced:
+   * a retire is a control request, and one of them must not take an expert out of service.
+   */
+  private async lastReplicas(instance: string, force: boolean): Promise<void> {
+    const child = this.children.get(instance);
+    if (force || !child) return;
+    const others = (await serviceInfos(this.o.nc, EXPERT_SERVICE, true)).filter((i) => i.metadata?.model === this.o.model && i.metadata?.instance !== instance);
+    const hosted = new Set(others.flatMap((i) => (i.metadata?.experts ?? '').split(',')));
+    const last = child.spec.experts.map(expertId).filter((e) => !hosted.has(e));
+    if (last.length > 0) {
+      throw new RetireError(`${instance} holds the last live replica of expert${last.length > 1 ? 's' : ''} ${last.join(', ')} (layer:expert): retire it with --force to take them out of service`);
+    }
   }
 
   /** Retires a child without losing a dispatch: it drains (SIGTERM), exits and is not restarted. */

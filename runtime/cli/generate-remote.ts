@@ -1,6 +1,6 @@
 // `eaas generate --nats URL`: one prompt through a running cluster's gate.
 import { requestGenerate, servedModels } from '../../actors/gate/client.js';
-import { closeNats, connectNats } from '../transport/connection.js';
+import { closeNats, connectNats, type NatsAuth } from '../transport/connection.js';
 import { settingsFromEnv } from '../node/settings.js';
 import { subjectToken } from '../transport/subjects.js';
 import { printResult, type PromptSpec } from './generate.js';
@@ -12,8 +12,9 @@ export async function generateOverNats(
   spec: PromptSpec,
   opts: { maxTokens: number; logits: boolean; stopAtEos: boolean },
   json: boolean,
+  auth: NatsAuth = {},
 ): Promise<void> {
-  const nc = await connectNats(nats, 'eaas-cli');
+  const nc = await connectNats(nats, 'eaas-cli', {}, auth);
   try {
     let name = model ? subjectToken(model) : undefined;
     if (!name) {

@@ -2,6 +2,7 @@
 import { resolve } from 'node:path';
 import type { GenerateResult } from '../../model/engine.js';
 import { requireTokenizer, Tokenizer } from '../../model/tokenizer.js';
+import { AUTH_FLAGS, authFromFlags } from './auth-flags.js';
 import { idList, intFlag, parseFlags, requiredString, stringFlag } from './flags.js';
 import { UsageError } from './usage.js';
 
@@ -15,6 +16,7 @@ const FLAGS = {
   json: { type: 'boolean' },
   logits: { type: 'boolean' },
   'no-eos': { type: 'boolean' },
+  ...AUTH_FLAGS,
 } as const;
 
 export interface PromptSpec {
@@ -77,5 +79,5 @@ export async function generateCommand(argv: string[]): Promise<void> {
   const nats = stringFlag(values, 'nats');
   if (!nats) throw new UsageError('give --monolithic --model DIR, or --nats URL to use a running cluster');
   const { generateOverNats } = await import('./generate-remote.js');
-  await generateOverNats(nats, stringFlag(values, 'model'), spec, opts, json);
+  await generateOverNats(nats, stringFlag(values, 'model'), spec, opts, json, authFromFlags(values));
 }

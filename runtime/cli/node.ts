@@ -1,6 +1,7 @@
 // `eaas node`: join an existing cluster as a gate, a supervisor with expert actors, or both.
 import { resolve } from 'node:path';
 import { DEFAULT_EXPERTS_PER_ACTOR, DEFAULT_HTTP_PORT, DEFAULT_REPLICAS, startNode, type Role } from '../node/cluster.js';
+import { AUTH_FLAGS, authFromFlags } from './auth-flags.js';
 import { intFlag, parseFlags, requiredString, stringFlag } from './flags.js';
 import { serveUntilSignal } from './serve.js';
 import { exitOnEscalation, SUPERVISION_FLAGS, supervisionFromFlags } from './supervision-flags.js';
@@ -17,6 +18,7 @@ const FLAGS = {
   'node-name': { type: 'string' },
   'http-port': { type: 'string' },
   'http-host': { type: 'string' },
+  ...AUTH_FLAGS,
   ...SUPERVISION_FLAGS,
 } as const;
 
@@ -41,6 +43,7 @@ export async function nodeCommand(argv: string[]): Promise<void> {
     node: stringFlag(values, 'node-name'),
     httpPort: intFlag(values, 'http-port', DEFAULT_HTTP_PORT, 0),
     httpHost: stringFlag(values, 'http-host'),
+    auth: authFromFlags(values),
   });
   stopAll = () => node.stop();
   process.stdout.write(`eaas node ${node.node} ready: ${roles.join(',')} of model ${node.model}${node.api ? ` at ${node.api.url}/v1` : ''}\n`);

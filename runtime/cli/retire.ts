@@ -1,16 +1,17 @@
 // `eaas retire`: drain one expert actor (finish its in-flight dispatches) and stop it for good.
 import { retireInstance } from '../../actors/supervisor/client.js';
 import { closeNats, connectNats } from '../transport/connection.js';
+import { AUTH_FLAGS, authFromFlags } from './auth-flags.js';
 import { parseFlags, requiredString } from './flags.js';
 
-const FLAGS = { nats: { type: 'string' }, instance: { type: 'string' } } as const;
+const FLAGS = { nats: { type: 'string' }, instance: { type: 'string' }, force: { type: 'boolean' }, ...AUTH_FLAGS } as const;
 
 export async function retireCommand(argv: string[]): Promise<void> {
   const { values } = parseFlags(argv, FLAGS);
   const instance = requiredString(values, 'instance', 'the expert actor to retire (names: eaas status)');
-  const nc = await connectNats(requiredString(values, 'nats', 'the cluster’s NATS URL'), 'eaas-retire');
+  const nc = await connectNats(requiredString(values, 'nats', 'the cluster’s NATS URL'), 'eaas-retire', {}, authFromFlags(values));
   try {
-    const { node } = await retireInstance(nc, instance);
+    const { node } = await retireInstance(nc, instance, values.force === true);
     process.stdout.write(`retired ${instance} on node ${node}\n`);
   } finally {
     await closeNats(nc);

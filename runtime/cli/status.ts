@@ -1,13 +1,14 @@
 // `eaas status`: nodes, actors, hosted experts, replicas and requests served, from NATS discovery.
 import { clusterStatus } from '../../actors/protocol/status.js';
 import { closeNats, connectNats } from '../transport/connection.js';
+import { AUTH_FLAGS, authFromFlags } from './auth-flags.js';
 import { parseFlags, requiredString } from './flags.js';
 
-const FLAGS = { nats: { type: 'string' }, json: { type: 'boolean' } } as const;
+const FLAGS = { nats: { type: 'string' }, json: { type: 'boolean' }, ...AUTH_FLAGS } as const;
 
 export async function statusCommand(argv: string[]): Promise<void> {
   const { values } = parseFlags(argv, FLAGS);
-  const nc = await connectNats(requiredString(values, 'nats', 'the cluster’s NATS URL'), 'eaas-status');
+  const nc = await connectNats(requiredString(values, 'nats', 'the cluster’s NATS URL'), 'eaas-status', {}, authFromFlags(values));
   try {
     const s = await clusterStatus(nc);
     if (values.json) {

@@ -1,6 +1,6 @@
 // `eaas up`: the local cluster in one command (embedded NATS, supervisor with expert actors, gate).
 import { resolve } from 'node:path';
-import { DEFAULT_EXPERTS_PER_ACTOR, DEFAULT_HTTP_PORT, DEFAULT_REPLICAS, startLocalCluster } from '../node/cluster.js';
+import { DEFAULT_EXPERTS_PER_ACTOR, DEFAULT_HTTP_PORT, DEFAULT_REPLICAS, defaultStateDir, startLocalCluster } from '../node/cluster.js';
 import { intFlag, parseFlags, stringFlag } from './flags.js';
 import { serveUntilSignal } from './serve.js';
 import { exitOnEscalation, SUPERVISION_FLAGS, supervisionFromFlags } from './supervision-flags.js';
@@ -14,6 +14,9 @@ const FLAGS = {
   'nats-port': { type: 'string' },
   'http-port': { type: 'string' },
   'http-host': { type: 'string' },
+  cluster: { type: 'string' },
+  secure: { type: 'boolean' },
+  state: { type: 'string' },
   ...SUPERVISION_FLAGS,
 } as const;
 
@@ -32,6 +35,8 @@ export async function upCommand(argv: string[]): Promise<void> {
     natsPort: values['nats-port'] === undefined ? undefined : intFlag(values, 'nats-port', 0, 1),
     httpPort: intFlag(values, 'http-port', DEFAULT_HTTP_PORT, 0),
     httpHost: stringFlag(values, 'http-host'),
+    clusterSize: intFlag(values, 'cluster', 1, 1),
+    secureStateDir: values.secure ? resolve(stringFlag(values, 'state') ?? defaultStateDir()) : undefined,
     onServerRestart: (why) => process.stderr.write(`eaas: ${why}\n`),
     onServerLost: (err) => {
       process.stderr.write(`eaas: ${err.message}; stopping\n`);
@@ -41,10 +46,14 @@ export async function upCommand(argv: string[]): Promise<void> {
   stopAll = () => cluster.stop();
   const actors = cluster.supervisor?.status().children.length ?? 0;
   const http = cluster.api!.url;
+  const s = cluster.secure;
+  // a client of a secure deployment needs these two files: the ready line names them
+  const secure = s ? `; TLS CA ${s.tls.ca}, client credentials ${s.users.client} (status: ${s.users.monitor}, retire: ${s.users.operator})` : '';
+  const authFlags = s ? ` --creds ${s.users.client} --tls-ca ${s.tls.ca}` : '';
   process.stdout.write(
-    `eaas ready: model ${cluster.model} served at ${cluster.url} and ${http}/v1 by a gate and ${actors} expert actors\n` +
+    `eaas ready: model ${cluster.model} served at ${cluster.url} and ${http}/v1 by a gate and ${actors} expert actors${secure}\n` +
       `  try: curl ${http}/v1/completions -H 'content-type: application/json' -d '{"model": "${cluster.model}", "prompt": "Hello", "max_tokens": 16}'\n` +
-      `   or: npx eaas generate --nats ${cluster.url} --prompt "Hello" --max-tokens 16\n`,
+      `   or: npx eaas generate --nats ${cluster.url}${authFlags} --prompt "Hello" --max-tokens 16\n`,
   );
   await serveUntilSignal(() => cluster.stop());
 }

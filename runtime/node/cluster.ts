@@ -12,14 +12,16 @@ import { parseExpertSpec, place } from '../../actors/supervisor/placement.js';
 import { SupervisorActor, type ChildSpec } from '../../actors/supervisor/supervisor.js';
 import type { SupervisionPolicy } from '../../actors/supervisor/supervision.js';
 import { Checkpoint } from '../../model/checkpoint.js';
+import { isMoeLayer } from '../../model/families/shape.js';
 import { initCheckpoint } from '../../model/init.js';
 import { Tokenizer } from '../../model/tokenizer.js';
 import { startTracing, type TracingHandle } from '../../observability/tracing.js';
-import { closeNats, connectNats } from '../transport/connection.js';
+import { closeNats, connectNats, type NatsAuth } from '../transport/connection.js';
 import { keepNatsServer, type KeptNatsServer } from '../transport/kept-server.js';
 import type { NatsServerLostError } from '../transport/errors.js';
 import { subjectToken } from '../transport/subjects.js';
 import { EXPERT_ENV } from './expert-env.js';
+import { prepareSecure, type SecureDeployment } from './secure.js';
 import { settingsFromEnv } from './settings.js';
 
 export const DEFAULT_REPLICAS = 2;
@@ -52,6 +54,10 @@ export interface NodeOptions {
   /** The API front's port (role api; 0: a free one) and address. */
   httpPort?: number;
   httpHost?: string;
+  /** This node's credentials and CA in a secure deployment. */
+  auth?: NatsAuth;
+  /** Each expert actor's own credentials; without it they use the node's. */
+  expertAuth?: (instance: string) => Promise<NatsAuth>;
 }
 
 export interface RunningNode {
@@ -73,6 +79,9 @@ const EXPERT_PROCESS = HERE.endsWith('.ts')
   ? join(dirname(HERE), '..', '..', 'dist', 'runtime', 'node', 'expert-process.js')
   : join(dirname(HERE), 'expert-process.js');
 
+/** What an expert process needs in its environment to connect as itself. */
+const authEnv = (a: NatsAuth): Record<string, string> => ({ ...(a.creds ? { [EXPERT_ENV.creds]: a.creds } : {}), ...(a.tlsCa ? { [EXPERT_ENV.tlsCa]: a.tlsCa } : {}) });
+
 export async function startNode(o: NodeOptions): Promise<RunningNode> {
   const model = modelName(o.modelDir, o.model);
   const node = subjectToken(o.node ?? defaultNodeName());
@@ -81,17 +90,21 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
   const tokenizer = Tokenizer.load(o.modelDir);
   const tracing: TracingHandle = await startTracing(o.roles.includes('gate') ? 'eaas-gate' : o.roles.includes('supervisor') ? 'eaas-supervisor' : 'eaas-api', { spanProcessors: o.spanProcessors });
   const settings = settingsFromEnv();
-  const nc = await connectNats(o.nats, `eaas-${node}`);
+  const nc = await connectNats(o.nats, `eaas-${node}`, {}, o.auth);
   let supervisor: SupervisorActor | undefined;
   let gate: GateActor | undefined;
   let api: ApiFront | undefined;
   try {
     if (o.roles.includes('supervisor')) {
-      const keys = parseExpertSpec(o.experts ?? '*:*', c.numHiddenLayers, c.numLocalExperts);
+      // dense layers (Qwen2-MoE's mlp_only_layers, DeepSeek's first_k_dense_replace) have no experts to host
+      const keys = parseExpertSpec(o.experts ?? '*:*', c.numHiddenLayers, c.numLocalExperts).filter((k) => isMoeLayer(c, k.layer));
       const children: ChildSpec[] = place(keys, o.replicas ?? DEFAULT_REPLICAS, o.expertsPerActor ?? DEFAULT_EXPERTS_PER_ACTOR).map((a) => ({
         ...a,
         instance: `${node}-e${a.index}`,
       }));
+      // credentials are made before any child starts: a restart reuses its instance's
+      const childAuth = new Map<string, NatsAuth>();
+      for (const c of children) childAuth.set(c.instance, (await o.expertAuth?.(c.instance)) ?? o.auth ?? {});
       supervisor = new SupervisorActor({
         nc,
         model,
@@ -112,6 +125,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
               [EXPERT_ENV.instance]: child.instance,
               [EXPERT_ENV.node]: node,
               [EXPERT_ENV.experts]: child.experts.map((k) => `${k.layer}:${k.expert}`).join(','),
+              ...authEnv(childAuth.get(child.instance)!),
             },
           }),
       });
@@ -179,6 +193,11 @@ export function defaultModelDir(): string {
   return join(cache, 'eaas', 'models', 'tiny');
 }
 
+/** Where `eaas up --secure` keeps its CA, keys and credentials unless --state says otherwise. */
+export function defaultStateDir(): string {
+  return join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'eaas', 'secure');
+}
+
 export function ensureDefaultModel(dir = defaultModelDir()): string {
   if (!existsSync(join(dir, 'config.json'))) initCheckpoint(dir, { preset: 'tiny', seed: 0 });
   return dir;
@@ -189,6 +208,10 @@ export interface LocalClusterOptions extends Omit<NodeOptions, 'nats' | 'roles' 
   /** Use this NATS instead of starting one. */
   nats?: string;
   natsPort?: number;
+  /** Embedded nats-servers in a route cluster (default 1). */
+  clusterSize?: number;
+  /** A secure deployment (TLS, credentials per role, least privilege) with its state in this directory. */
+  secureStateDir?: string;
   /** The embedded server died and is being restarted (a line for the log). */
   onServerRestart?: (why: string) => void;
   /** The embedded server died and cannot be kept running: serving has stopped. */
@@ -198,25 +221,41 @@ export interface LocalClusterOptions extends Omit<NodeOptions, 'nats' | 'roles' 
 export interface LocalCluster extends RunningNode {
   url: string;
   server?: KeptNatsServer;
+  secure?: SecureDeployment;
 }
 
 /** Everything on this machine: an embedded nats-server kept running (unless one is given), a supervisor with its experts, a gate, and with `httpPort` an API front. */
 export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCluster> {
   const modelDir = o.modelDir ?? ensureDefaultModel();
+  const secure = o.secureStateDir ? await prepareSecure(o.secureStateDir) : undefined;
   const server = o.nats
     ? undefined
     : await keepNatsServer({
+        servers: o.clusterSize,
         port: o.natsPort,
+        secure: secure && { tls: secure.tls, auth: secure.serverAuth },
+        probe: secure?.probe,
         onRestart: o.onServerRestart,
         onLost: o.onServerLost ?? ((err) => process.stderr.write(`eaas: ${err.message}\n`)),
       });
   const url = o.nats ?? server!.url;
   try {
-    const node = await startNode({ ...o, modelDir, nats: url, roles: o.httpPort === undefined ? ['supervisor', 'gate'] : ['supervisor', 'gate', 'api'] });
+    const model = modelName(modelDir, o.model);
+    const nodeName = subjectToken(o.node ?? defaultNodeName());
+    const node = await startNode({
+      ...o,
+      modelDir,
+      node: nodeName,
+      nats: url,
+      roles: o.httpPort === undefined ? ['supervisor', 'gate'] : ['supervisor', 'gate', 'api'],
+      auth: secure ? await secure.nodeAuth(model, nodeName) : o.auth,
+      expertAuth: secure ? (instance) => secure.expertAuth(model, nodeName, instance) : o.expertAuth,
+    });
     return {
       ...node,
       url,
       server,
+      secure,
       async stop() {
         await node.stop();
         await server?.stop();

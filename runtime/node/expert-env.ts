@@ -7,4 +7,6 @@ export const EXPERT_ENV = {
   node: 'EAAS_NODE',
   experts: 'EAAS_EXPERTS',
   delayMs: 'EAAS_EXPERT_DELAY_MS',
+  creds: 'EAAS_CREDS',
+  tlsCa: 'EAAS_TLS_CA',
 } as const;

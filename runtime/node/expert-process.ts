@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   const beat = setInterval(() => tell({ kind: 'beat', ...(actor?.health() ?? { state: 'loading', linked: false, inflight: 0, served: 0, errors: 0 }) }), settings.heartbeatMs);
   const compute = await ExpertCompute.start({ modelDir, keys, threads: settings.ortThreads ?? DEFAULT_EXPERT_THREADS });
   // the first connection is retried like any reconnection: a flaky link delays an actor, it does not kill it
-  const nc = await connectNats(env(EXPERT_ENV.nats), `eaas-expert-${instance}`, { waitOnFirstConnect: true });
+  const nc = await connectNats(env(EXPERT_ENV.nats), `eaas-expert-${instance}`, { waitOnFirstConnect: true }, { creds: process.env[EXPERT_ENV.creds], tlsCa: process.env[EXPERT_ENV.tlsCa] });
   actor = new ExpertActor({ nc, model: env(EXPERT_ENV.model), instance, node: env(EXPERT_ENV.node), keys, hidden, compute, delayMs: settings.expertDelayMs });
   await actor.start();
   tell({ kind: 'ready' });

@@ -1,6 +1,7 @@
 // Connects to NATS with the defaults every eaas process shares.
-import { NatsConnectError } from './errors.js';
-import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
+import { readFileSync } from 'node:fs';
+import { CredentialsError, NatsConnectError } from './errors.js';
+import { connect, createInbox, credsAuthenticator, type ConnectionOptions, type NatsConnection } from 'nats';
 
 /** Never give up reconnecting: an actor outlives server restarts instead of dying with them. */
 export const MAX_RECONNECT_ATTEMPTS = -1;
@@ -16,8 +17,53 @@ export const CONNECT_TIMEOUT_MS = 5_000;
 export const DRAIN_TIMEOUT_MS = 2_000;
 
 
+/** How a process proves who it is to a secure deployment: a `.creds` file, and the CA its servers' certificates chain to. */
+export interface NatsAuth {
+  creds?: string;
+  tlsCa?: string;
+}
+
+/** The inbox prefix a `.creds` user may subscribe to (`_INBOX_<who>.>` in its JWT), so its requests get answers. */
+function inboxPrefixOf(credsText: string): string | undefined {
+  const jwt = /-----BEGIN NATS USER JWT-----\s*(\S+)/.exec(credsText)?.[1];
+  const claims = jwt ? (JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8')) as { nats?: { sub?: { allow?: string[] } } }) : undefined;
+  const allowed = claims?.nats?.sub?.allow?.find((s) => /^_INBOX_[^.*>]+\.>$/.test(s));
+  return allowed?.slice(0, -2);
+}
+
+/** Connection options for `auth`: the creds authenticator, the user's inbox prefix, TLS with its CA. */
+function authOptions(auth: NatsAuth): Partial<ConnectionOptions> {
+  const out: Partial<ConnectionOptions> = {};
+  if (auth.creds) {
+    let text: string;
+    try {
+      text = readFileSync(auth.creds, 'utf8');
+    } catch (cause) {
+      throw new CredentialsError(`cannot read the credentials file ${auth.creds} (--creds): ${(cause as Error).message}`, { cause });
+    }
+    out.authenticator = credsAuthenticator(new TextEncoder().encode(text));
+    const prefix = inboxPrefixOf(text);
+    if (prefix) out.inboxPrefix = prefix;
+  }
+  if (auth.tlsCa) {
+    try {
+      readFileSync(auth.tlsCa);
+    } catch (cause) {
+      throw new CredentialsError(`cannot read the CA file ${auth.tlsCa} (--tls-ca): ${(cause as Error).message}`, { cause });
+    }
+    out.tls = { caFile: auth.tlsCa };
+  }
+  return out;
+}
+
+/** A new inbox under the connection's own prefix (a secure deployment lets a user read only its own inboxes). */
+export function newInbox(nc: NatsConnection): string {
+  // nats.js keeps the options it was given but does not type them on the connection
+  return createInbox((nc as unknown as { options?: ConnectionOptions }).options?.inboxPrefix);
+}
+
 /** Connects to the first reachable server; `servers` may be a list or a comma-separated string. */
-export async function connectNats(servers: string | string[], name: string, extra: Partial<ConnectionOptions> = {}): Promise<NatsConnection> {
+export async function connectNats(servers: string | string[], name: string, extra: Partial<ConnectionOptions> = {}, auth: NatsAuth = {}): Promise<NatsConnection> {
   const list = (Array.isArray(servers) ? servers : [servers])
     .flatMap((s) => s.split(','))
     .map((s) => s.trim())
@@ -33,6 +79,7 @@ export async function connectNats(servers: string | string[], name: string, extr
       pingInterval: PING_INTERVAL_MS,
       maxPingOut: MAX_PINGS_OUT,
       timeout: CONNECT_TIMEOUT_MS,
+      ...authOptions(auth),
       ...extra,
     });
   } catch (cause) {

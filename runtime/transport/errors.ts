@@ -63,3 +63,13 @@ export class NatsClusterError extends Error {
 export class NatsServerLostError extends Error {
   override readonly name = 'NatsServerLostError';
 }
+
+/** The CA or certificates for TLS could not be made. */
+export class TlsSetupError extends Error {
+  override readonly name = 'TlsSetupError';
+}
+
+/** A credentials or CA file given for a secure deployment cannot be used. */
+export class CredentialsError extends Error {
+  override readonly name = 'CredentialsError';
+}

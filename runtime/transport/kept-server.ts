@@ -1,61 +1,90 @@
-// An embedded nats-server kept running: restarted on the same port when it dies (clients reconnect),
-// and reported as lost when it cannot come back or keeps dying.
+// Embedded nats-servers kept running: one server or a routed cluster, each member restarted on its own ports
+// when it dies (clients reconnect, routes re-form), reported as lost when it cannot come back or keeps dying.
+import type { ConnectionOptions } from 'nats';
 import { NatsServerLostError } from './errors.js';
-import { startNatsServer, type NatsServerHandle, type NatsServerOptions } from './nats-server.js';
+import { startNatsCluster, startNatsServer, type NatsServerHandle, type NatsServerOptions } from './nats-server.js';
 
-/** Restarts allowed within RESTART_PERIOD_MS before the server counts as lost. */
+/** Restarts of one server allowed within RESTART_PERIOD_MS before it counts as lost. */
 export const MAX_SERVER_RESTARTS = 3;
 export const RESTART_PERIOD_MS = 60_000;
 
-export interface KeptServerOptions extends NatsServerOptions {
-  /** The server died and is being restarted (for the log). */
+export interface KeptServerOptions {
+  /** Servers in the route cluster; 1: a single server. */
+  servers?: number;
+  /** The client port of a single server; a free one when absent (clusters always take free ports). */
+  port?: number;
+  secure?: NatsServerOptions['secure'];
+  /** How the cluster's mesh probe connects (its credentials, in a secure deployment). */
+  probe?: Partial<ConnectionOptions>;
+  /** A server died and is being restarted (for the log). */
   onRestart?: (why: string) => void;
-  /** The server cannot be kept: it would not restart, or died too often. */
+  /** A server cannot be kept: it would not restart, or died too often. */
   onLost: (err: NatsServerLostError) => void;
 }
 
 export interface KeptNatsServer {
+  /** Every server's client URL, comma-separated: what nodes and clients are given. */
   url: string;
-  port: number;
-  /** The server process running now. */
-  current(): NatsServerHandle;
+  urls: string[];
+  /** The server processes running now. */
+  current(): NatsServerHandle[];
   stop(): Promise<void>;
 }
 
 export async function keepNatsServer(o: KeptServerOptions): Promise<KeptNatsServer> {
-  let server = await startNatsServer(o);
-  const port = server.port;
+  const n = o.servers ?? 1;
+  let respawn: ((i: number) => NatsServerOptions)[];
+  let servers: NatsServerHandle[];
+  if (n === 1) {
+    const s = await startNatsServer({ port: o.port, secure: o.secure });
+    servers = [s];
+    respawn = [() => ({ port: s.port, secure: o.secure })];
+  } else {
+    const c = await startNatsCluster(n, { secure: o.secure, probe: o.probe });
+    servers = c.servers;
+    const routes = c.servers.map((s) => `nats-route://127.0.0.1:${s.clusterPort}`);
+    respawn = c.servers.map((s, i) => () => ({
+      port: s.port,
+      clusterPort: s.clusterPort,
+      clusterName: c.clusterName,
+      serverName: `${c.clusterName}-${i}`,
+      routes: routes.filter((_, j) => j !== i),
+      secure: o.secure,
+    }));
+  }
   let stopping = false;
-  const restarts: number[] = [];
+  const restarts = servers.map(() => [] as number[]);
 
-  const watch = async (s: NatsServerHandle): Promise<void> => {
+  const watch = async (i: number): Promise<void> => {
+    const s = servers[i];
     const { code, signal } = await s.exited;
     if (stopping) return;
-    const why = `the embedded nats-server (pid ${s.pid}) exited (${signal ?? `code ${code}`})`;
+    const why = `the embedded nats-server ${s.url} (pid ${s.pid}) exited (${signal ?? `code ${code}`})`;
     const now = Date.now();
-    while (restarts.length > 0 && now - restarts[0] > RESTART_PERIOD_MS) restarts.shift();
-    if (restarts.length >= MAX_SERVER_RESTARTS) {
+    const recent = (restarts[i] = restarts[i].filter((t) => now - t <= RESTART_PERIOD_MS));
+    if (recent.length >= MAX_SERVER_RESTARTS) {
       return o.onLost(new NatsServerLostError(`${why}, its ${MAX_SERVER_RESTARTS + 1}th death within ${RESTART_PERIOD_MS / 1000} s: giving up`));
     }
-    restarts.push(now);
-    o.onRestart?.(`${why}; restarting it on port ${port}`);
+    recent.push(now);
+    o.onRestart?.(`${why}; restarting it on port ${s.port}`);
     try {
-      server = await startNatsServer({ ...o, port });
+      servers[i] = await startNatsServer(respawn[i](i));
     } catch (cause) {
-      return o.onLost(new NatsServerLostError(`${why} and could not be restarted on port ${port}: ${(cause as Error).message.split('\n')[0]}`, { cause }));
+      return o.onLost(new NatsServerLostError(`${why} and could not be restarted on port ${s.port}: ${(cause as Error).message.split('\n')[0]}`, { cause }));
     }
-    if (stopping) return void server.stop();
-    void watch(server);
+    if (stopping) return void servers[i].stop();
+    void watch(i);
   };
-  void watch(server);
+  servers.forEach((_, i) => void watch(i));
 
+  const urls = servers.map((s) => s.url);
   return {
-    url: server.url,
-    port,
-    current: () => server,
+    url: urls.join(','),
+    urls,
+    current: () => [...servers],
     stop: async () => {
       stopping = true;
-      await server.stop();
+      await Promise.all(servers.map((s) => s.stop()));
     },
   };
 }

@@ -5,8 +5,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { ServerAuth } from './auth.js';
 import { NatsClusterError, NatsServerMissingError, NatsServerStartError } from './errors.js';
-import { connect, nuid, type NatsConnection } from 'nats';
+import type { TlsFiles } from './tls.js';
+import { connect, nuid, type ConnectionOptions, type NatsConnection } from 'nats';
 
 export interface NatsServerOptions {
   /** Client port; a free one chosen by the server when absent. */
@@ -18,6 +20,8 @@ export interface NatsServerOptions {
   /** Route URLs of other cluster members, e.g. `nats-route://127.0.0.1:6222`. */
   routes?: string[];
   serverName?: string;
+  /** TLS on client and route ports, and decentralised auth (operator, accounts): clients need a `.creds` file. */
+  secure?: { tls: TlsFiles; auth: ServerAuth };
 }
 
 export interface NatsServerHandle {
@@ -35,6 +39,7 @@ export interface NatsServerHandle {
 }
 
 export interface NatsCluster {
+  clusterName: string;
   servers: NatsServerHandle[];
   urls: string[];
   stop(): Promise<void>;
@@ -116,7 +121,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
  * Starts `n` servers routed into one cluster (all route to the first, gossip completes the mesh)
  * and resolves once a message published on any server reaches subscribers on every server.
  */
-export async function startNatsCluster(n: number): Promise<NatsCluster> {
+export async function startNatsCluster(n: number, o: { secure?: NatsServerOptions['secure']; probe?: Partial<ConnectionOptions> } = {}): Promise<NatsCluster> {
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`cluster size must be a positive integer, got ${n}`);
   const clusterName = `eaas-${nuid.next().slice(-8).toLowerCase()}`;
   const servers: NatsServerHandle[] = [];
@@ -124,11 +129,12 @@ export async function startNatsCluster(n: number): Promise<NatsCluster> {
     await Promise.all(servers.map((s) => s.stop()));
   };
   try {
-    const seed = await startNatsServer({ clusterName, serverName: `${clusterName}-0` });
+    const seed = await startNatsServer({ clusterName, serverName: `${clusterName}-0`, secure: o.secure });
     servers.push(seed);
     const rest = await Promise.allSettled(
       Array.from({ length: n - 1 }, (_, i) =>
         startNatsServer({
+          secure: o.secure,
           clusterName,
           serverName: `${clusterName}-${i + 1}`,
           routes: [`nats-route://${LOOPBACK}:${seed.clusterPort}`],
@@ -138,12 +144,12 @@ export async function startNatsCluster(n: number): Promise<NatsCluster> {
     for (const r of rest) if (r.status === 'fulfilled') servers.push(r.value);
     const failed = rest.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
-    await awaitFullMesh(servers.map((s) => s.url));
+    await awaitFullMesh(servers.map((s) => s.url), o.probe);
   } catch (err) {
     await stop();
     throw err;
   }
-  return { servers, urls: servers.map((s) => s.url), stop };
+  return { clusterName, servers, urls: servers.map((s) => s.url), stop };
 }
 
 function findNatsServer(): string {
@@ -181,7 +187,8 @@ function wantsCluster(opts: NatsServerOptions): boolean {
   return opts.clusterName !== undefined || opts.clusterPort !== undefined || (opts.routes?.length ?? 0) > 0;
 }
 
-function renderConfig(opts: NatsServerOptions): string {
+/** The configuration file a server of `opts` runs with (tests check it with `nats-server -t`). */
+export function renderConfig(opts: NatsServerOptions): string {
   const maxPayload = opts.maxPayload ?? DEFAULT_MAX_PAYLOAD;
   const lines = [
     `host: ${JSON.stringify(LOOPBACK)}`,
@@ -190,14 +197,26 @@ function renderConfig(opts: NatsServerOptions): string {
     `max_pending: ${maxPayload * PENDING_PAYLOADS_PER_CLIENT}`,
   ];
   if (opts.serverName !== undefined) lines.push(`server_name: ${JSON.stringify(opts.serverName)}`);
+  const tls = opts.secure ? tlsBlock(opts.secure.tls) : [];
+  if (opts.secure) {
+    const { auth } = opts.secure;
+    lines.push(...tls, `operator: ${JSON.stringify(auth.operatorJwt)}`, `system_account: ${JSON.stringify(auth.systemAccount)}`, 'resolver: MEMORY', 'resolver_preload: {');
+    for (const [account, jwt] of Object.entries(auth.accounts)) lines.push(`  ${account}: ${JSON.stringify(jwt)}`);
+    lines.push('}');
+  }
   if (wantsCluster(opts)) {
     lines.push('cluster {');
     if (opts.clusterName !== undefined) lines.push(`  name: ${JSON.stringify(opts.clusterName)}`);
     lines.push(`  host: ${JSON.stringify(LOOPBACK)}`, `  port: ${opts.clusterPort ?? RANDOM_PORT}`);
     if (opts.routes?.length) lines.push(`  routes: [${opts.routes.map((r) => JSON.stringify(r)).join(', ')}]`);
-    lines.push('}');
+    lines.push(...tls.map((l) => `  ${l}`), '}');
   }
   return lines.join('\n') + '\n';
+}
+
+/** TLS with our CA: the server presents its certificate; peers (other servers on routes) must present one too. */
+function tlsBlock(t: TlsFiles): string[] {
+  return ['tls {', `  cert_file: ${JSON.stringify(t.cert)}`, `  key_file: ${JSON.stringify(t.key)}`, `  ca_file: ${JSON.stringify(t.ca)}`, '  timeout: 5', '}'];
 }
 
 function trackChild(child: ChildProcess): void {
@@ -265,10 +284,10 @@ function matchPort(pattern: RegExp, line: string): number | undefined {
 }
 
 /** Every server subscribes and publishes its index until each has heard all of them. */
-async function awaitFullMesh(urls: string[]): Promise<void> {
+async function awaitFullMesh(urls: string[], probe: Partial<ConnectionOptions> = {}): Promise<void> {
   const conns: NatsConnection[] = [];
   try {
-    for (const url of urls) conns.push(await connect({ servers: url, name: 'eaas-cluster-probe', reconnect: false }));
+    for (const url of urls) conns.push(await connect({ servers: url, name: 'eaas-cluster-probe', reconnect: false, ...probe }));
     const subject = `_EAAS.cluster_probe.${nuid.next()}`;
     const heard = conns.map(() => new Set<string>());
     conns.forEach((nc, i) => nc.subscribe(subject, { callback: (_err, msg) => heard[i]!.add(msg.string()) }));

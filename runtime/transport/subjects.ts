@@ -42,9 +42,15 @@ export function eventsWildcard(model: string): string {
   return subject([model, 'events'], '>');
 }
 
-/** `eaas.v1.<model>.events.<kind>`: publish an event of one kind (the wildcard hears it). */
-export function eventSubject(model: string, kind: string): string {
-  return subject([model, 'events', kind]);
+/** The instance token of an event about a whole node (e.g. an escalation), not one instance. */
+export const NODE_EVENT = '_';
+
+/**
+ * `eaas.v1.<model>.events.<kind>.<node>.<instance>`: an event of one kind about one instance (or the node).
+ * Node and instance are subject tokens so that permissions can say who may speak for whom.
+ */
+export function eventSubject(model: string, kind: string, node: string, instance: string = NODE_EVENT): string {
+  return subject([model, 'events', kind, node, instance]);
 }
 
 /** `eaas.v1.<model>.generate`: where generate requests go. */

@@ -1,0 +1,64 @@
+// The least subject permissions of every role of a secure deployment (DESIGN.md invariant 6: only who must may).
+import type { Permissions } from '../transport/auth.js';
+import { subjectToken } from '../transport/subjects.js';
+
+/** Answers an actor may send to one request: a streamed generation answers once per token. */
+const STREAM_ANSWERS = 1_000_000;
+const NS = 'eaas.v1';
+/** Micro service discovery and stats: requests to it, answers from it. */
+const SRV = '$SRV.>';
+
+const inbox = (who: string) => `_INBOX_${subjectToken(who)}`;
+
+/** An expert actor: its own dispatch subject and discovery; it publishes only events about itself, and answers. */
+export function expertPermissions(model: string, node: string, instance: string): Permissions {
+  return {
+    sub: [`${NS}.${model}.expert.${instance}.dispatch`, SRV],
+    pub: [`${NS}.${model}.events.*.${node}.${instance}`],
+    responses: 1,
+  };
+}
+
+/** A supervisor: its node's control endpoints; events about its node and its children; discovery (last replica check). */
+export function supervisorPermissions(model: string, node: string): Permissions {
+  const prefix = inbox(`supervisor-${node}`);
+  return {
+    sub: [`${NS}.${model}.supervisor.${node}.*`, SRV, `${prefix}.>`],
+    pub: [`${NS}.${model}.events.*.${node}.*`, SRV],
+    responses: 1,
+    inboxPrefix: prefix,
+  };
+}
+
+/** A gate: serves generate and its cancel subject, hears events, dispatches to any expert actor, discovers them. */
+export function gatePermissions(model: string, node: string): Permissions {
+  const prefix = inbox(`gate-${node}`);
+  return {
+    sub: [`${NS}.${model}.generate`, `${NS}.${model}.gate.${node}.cancel`, `${NS}.${model}.events.>`, SRV, `${prefix}.>`],
+    pub: [`${NS}.${model}.expert.*.dispatch`, SRV],
+    responses: STREAM_ANSWERS,
+    inboxPrefix: prefix,
+  };
+}
+
+/** A client (or an HTTP front): may ask for generations and cancel its own, find the gates, and read its own inbox. */
+export function clientPermissions(name: string): Permissions {
+  const prefix = inbox(`client-${name}`);
+  return {
+    sub: [`${prefix}.>`],
+    pub: [`${NS}.*.generate`, `${NS}.*.gate.*.cancel`, '$SRV.PING.eaas-gate', '$SRV.INFO.eaas-gate'],
+    inboxPrefix: prefix,
+  };
+}
+
+/** A monitor (`eaas status`): reads discovery and stats, nothing else. */
+export function monitorPermissions(name: string): Permissions {
+  const prefix = inbox(`monitor-${name}`);
+  return { sub: [`${prefix}.>`], pub: [SRV], inboxPrefix: prefix };
+}
+
+/** An operator (`eaas retire`): control requests to supervisors, and discovery to find them. */
+export function operatorPermissions(name: string): Permissions {
+  const prefix = inbox(`operator-${name}`);
+  return { sub: [`${prefix}.>`], pub: [`${NS}.*.supervisor.*.retire`, SRV], inboxPrefix: prefix };
+}

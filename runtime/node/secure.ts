@@ -1,0 +1,59 @@
+// A secure deployment on this machine: its CA and certificates, its NATS authority, and the credentials of
+// every role, all in one state directory (secrets 0600). Made on first start, reused after.
+import { join } from 'node:path';
+import type { ConnectionOptions } from 'nats';
+import { Authority, type Permissions, type ServerAuth } from '../transport/auth.js';
+import type { NatsAuth } from '../transport/connection.js';
+import { readFileSync } from 'node:fs';
+import { credsAuthenticator } from 'nats';
+import { ensureTls, type TlsFiles } from '../transport/tls.js';
+import { clientPermissions, expertPermissions, gatePermissions, monitorPermissions, operatorPermissions, supervisorPermissions } from './permissions.js';
+
+const PROBE_SUBJECTS = '_EAAS.cluster_probe.>';
+
+export interface SecureDeployment {
+  stateDir: string;
+  tls: TlsFiles;
+  serverAuth: ServerAuth;
+  /** How the cluster's mesh probe connects. */
+  probe: Partial<ConnectionOptions>;
+  /** The credentials users are handed: a client (generate, the HTTP API), a monitor (status), an operator (retire). */
+  users: { client: string; monitor: string; operator: string };
+  /** A node process running gate, supervisor and API front on one connection. */
+  nodeAuth(model: string, node: string): Promise<NatsAuth>;
+  /** One expert actor: only its own dispatch subject and its own events. */
+  expertAuth(model: string, node: string, instance: string): Promise<NatsAuth>;
+}
+
+/** The union of roles one connection serves; its inbox is the first role's. */
+function union(...ps: Permissions[]): Permissions {
+  const uniq = (xs: string[]) => [...new Set(xs)];
+  return {
+    pub: uniq(ps.flatMap((p) => p.pub)),
+    sub: uniq(ps.flatMap((p) => p.sub)),
+    responses: Math.max(...ps.map((p) => p.responses ?? 0)) || undefined,
+    inboxPrefix: ps.find((p) => p.inboxPrefix)?.inboxPrefix,
+  };
+}
+
+export async function prepareSecure(stateDir: string): Promise<SecureDeployment> {
+  const tls = ensureTls(join(stateDir, 'tls'));
+  const authority = Authority.open(join(stateDir, 'auth'));
+  const serverAuth = await authority.serverAuth();
+  const probeCreds = await authority.creds('cluster-probe', { pub: [PROBE_SUBJECTS], sub: [PROBE_SUBJECTS] });
+  const users = {
+    client: await authority.creds('client', clientPermissions('client')),
+    monitor: await authority.creds('monitor', monitorPermissions('monitor')),
+    operator: await authority.creds('operator', operatorPermissions('operator')),
+  };
+  const withCa = (creds: string): NatsAuth => ({ creds, tlsCa: tls.ca });
+  return {
+    stateDir,
+    tls,
+    serverAuth,
+    probe: { authenticator: credsAuthenticator(readFileSync(probeCreds)), tls: { caFile: tls.ca } },
+    users,
+    nodeAuth: async (model, node) => withCa(await authority.creds(`node-${node}`, union(gatePermissions(model, node), supervisorPermissions(model, node), clientPermissions(`api-${node}`)))),
+    expertAuth: async (model, node, instance) => withCa(await authority.creds(`expert-${instance}`, expertPermissions(model, node, instance))),
+  };
+}
