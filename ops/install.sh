@@ -4,7 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # --with-test-tools: also what the test suite drives (a real Prometheus scrapes the API front)
-PACKAGES=(nats-server)
+# openssl makes the CA and certificates of `eaas up --secure`
+PACKAGES=(nats-server openssl)
 if [ "${1:-}" = "--with-test-tools" ]; then PACKAGES+=(prometheus); fi
 
 missing=()

@@ -55,6 +55,34 @@ describe('the embedded nats-server', () => {
     expect(lost[0].message).toMatch(/giving up/);
   });
 
+  it('keeps a route cluster: a killed member comes back on its ports and messages cross it again', async () => {
+    const restarts: string[] = [];
+    kept = await keepNatsServer({ servers: 3, onRestart: (why) => restarts.push(why), onLost: () => undefined });
+    expect(kept.urls).toHaveLength(3);
+    const [a, b, c] = kept.urls;
+    const listener = await connectNats(a, 'listener');
+    const heard: string[] = [];
+    listener.subscribe('hello', { callback: (_e, m) => heard.push(m.string()) });
+    await listener.flush();
+    const victim = kept.current()[2];
+    victim.kill('SIGKILL');
+    await vi.waitFor(() => expect(kept!.current()[2].pid).not.toBe(victim.pid), { timeout: 10_000 });
+    expect(kept.current()[2].url).toBe(c);
+    // a client of the restarted member reaches a subscriber on another member once the routes re-formed
+    const talker = await connectNats(c, 'talker');
+    await vi.waitFor(
+      async () => {
+        talker.publish('hello', 'again');
+        await talker.flush();
+        expect(heard).toContain('again');
+      },
+      { timeout: 15_000, interval: 300 },
+    );
+    expect(restarts).toHaveLength(1);
+    expect(kept.url).toBe([a, b, c].join(','));
+    await Promise.all([listener, talker].map((nc) => closeNats(nc)));
+  });
+
   it('does not outlive the process that started it, even one killed with SIGKILL', async () => {
     ensureBuilt();
     const parent = spawn(process.execPath, [SERVER_PARENT], { stdio: ['ignore', 'pipe', 'inherit'] });
