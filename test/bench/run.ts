@@ -1,6 +1,6 @@
 // `npm run bench`: decode throughput of the monolithic executor and of the disaggregated one over NATS,
 // measured side by side in one run, plus micro numbers (NATS round trip, one expert dispatch).
-// Usage: node dist/test/bench/run.js [--presets tiny,bench] [--quick] [--no-fix-preview] [--no-front]
+// Usage: node dist/test/bench/run.js [--presets tiny,bench] [--quick] [--no-fix-preview] [--no-front] [--no-secure]
 import { cpus, loadavg, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from 'nats';
@@ -16,6 +16,7 @@ import { benchCheckpoint } from './checkpoints.js';
 import { benchPrompt, decode, mismatches, type DecodeRun, type GenerateFn } from './decode.js';
 import { expertDispatch, loadLocalExpert, natsRoundTrip, type DispatchBench, type Latency } from './micro.js';
 import { benchFront, frontReport } from './front.js';
+import { benchSecure } from './secure.js';
 import { disableOrtSpinning } from './ort-nospin.js';
 import { fmt, median, table, timeRuns } from './stats.js';
 
@@ -34,15 +35,17 @@ interface Args {
   quick: boolean;
   fixPreview: boolean;
   front: boolean;
+  secure: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { presets: ['tiny', 'bench'], quick: false, fixPreview: true, front: true };
+  const args: Args = { presets: ['tiny', 'bench'], quick: false, fixPreview: true, front: true, secure: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') args.quick = true;
     else if (a === '--no-fix-preview') args.fixPreview = false;
     else if (a === '--no-front') args.front = false;
+    else if (a === '--no-secure') args.secure = false;
     else if (a === '--presets' || a.startsWith('--presets=')) {
       const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
       const names = (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -50,7 +53,7 @@ function parseArgs(argv: string[]): Args {
       if (names.length === 0 || bad.length > 0) throw new Error(`--presets takes a list of ${Object.keys(PRESETS).join(', ')}; got ${JSON.stringify(v)}`);
       args.presets = names as PresetName[];
     } else if (a === '--help' || a === '-h') {
-      console.log('usage: node dist/test/bench/run.js [--presets tiny,bench] [--quick] [--no-fix-preview] [--no-front]');
+      console.log('usage: node dist/test/bench/run.js [--presets tiny,bench] [--quick] [--no-fix-preview] [--no-front] [--no-secure]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (try --help)`);
   }
@@ -317,9 +320,16 @@ async function main(): Promise<number> {
     log(`${preset}: API front against direct NATS, ${FRONT_CONCURRENCY} streams`);
     front = await runFront(preset, s);
   }
+  let secure: string | undefined;
+  if (args.secure) {
+    const preset = args.presets[0];
+    log(`${preset}: plain, --secure, plain`);
+    secure = await benchSecure(preset, benchCheckpoint(preset).dir, PRESETS[preset].vocabSize, { concurrency: FRONT_CONCURRENCY, maxTokens: s.maxTokens, rounds: s.maxTokens > 8 ? 3 : 1 });
+  }
   log('done');
   const bad = report(results, s, args);
   if (front) console.log(`\n${front}`);
+  if (secure) console.log(`\n${secure}`);
   return bad;
 }
 
