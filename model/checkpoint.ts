@@ -1,100 +1,39 @@
-// A Hugging Face Mixtral checkpoint directory: config.json plus one safetensors file or a sharded set.
+// A Hugging Face checkpoint directory of any family: config.json plus one safetensors file or a sharded set.
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseConfig, type MixtralConfig } from './config.js';
+import { familyName, parseConfig, type ModelConfig } from './config.js';
 import { CheckpointError, ModelInputError } from './errors.js';
+import { isMoeLayer } from './families/shape.js';
+import {
+  embeddingsTensor,
+  expertTensors,
+  finalNormTensor,
+  layerTensors,
+  lmHeadTensor,
+  modelTensors,
+  type ExpertWeights,
+  type FamilyLayerWeights,
+  type LayerRole,
+  type LayerWeights,
+  type TensorKind,
+  type TensorSpec,
+} from './families/tensors.js';
 import { SafetensorsFile } from './safetensors.js';
 
 export const CONFIG_FILE = 'config.json';
 export const SINGLE_FILE = 'model.safetensors';
 export const INDEX_FILE = 'model.safetensors.index.json';
 
-/** How a tensor is used; random initialisation scales each kind differently. */
-export type TensorKind = 'embedding' | 'norm' | 'linear';
-
-export interface TensorSpec {
-  readonly name: string;
-  readonly shape: readonly number[];
-  readonly kind: TensorKind;
-}
-
-/** Dense weights of one decoder layer; Linear weights are [out, in]. */
-export interface LayerWeights {
-  inputNorm: Float32Array;
-  postNorm: Float32Array;
-  q: Float32Array;
-  k: Float32Array;
-  v: Float32Array;
-  o: Float32Array;
-  router: Float32Array;
-}
-
-/** One SwiGLU expert: w1 (gate) and w3 (up) are [intermediate, hidden], w2 (down) [hidden, intermediate]. */
-export interface ExpertWeights {
-  w1: Float32Array;
-  w2: Float32Array;
-  w3: Float32Array;
-}
-
-const EMBED_TOKENS = 'model.embed_tokens.weight';
-const FINAL_NORM = 'model.norm.weight';
-const LM_HEAD = 'lm_head.weight';
-
-const spec = (name: string, shape: number[], kind: TensorKind): TensorSpec => ({ name, shape, kind });
-
-export function embeddingsTensor(c: MixtralConfig): TensorSpec {
-  return spec(EMBED_TOKENS, [c.vocabSize, c.hiddenSize], 'embedding');
-}
-
-export function finalNormTensor(c: MixtralConfig): TensorSpec {
-  return spec(FINAL_NORM, [c.hiddenSize], 'norm');
-}
-
-export function lmHeadTensor(c: MixtralConfig): TensorSpec {
-  return spec(LM_HEAD, [c.vocabSize, c.hiddenSize], 'linear');
-}
-
-export function layerTensors(c: MixtralConfig, i: number): Record<keyof LayerWeights, TensorSpec> {
-  const { hiddenSize: H, numAttentionHeads: nH, numKeyValueHeads: nKV, headDim: D } = c;
-  const p = `model.layers.${i}`;
-  return {
-    inputNorm: spec(`${p}.input_layernorm.weight`, [H], 'norm'),
-    q: spec(`${p}.self_attn.q_proj.weight`, [nH * D, H], 'linear'),
-    k: spec(`${p}.self_attn.k_proj.weight`, [nKV * D, H], 'linear'),
-    v: spec(`${p}.self_attn.v_proj.weight`, [nKV * D, H], 'linear'),
-    o: spec(`${p}.self_attn.o_proj.weight`, [H, nH * D], 'linear'),
-    postNorm: spec(`${p}.post_attention_layernorm.weight`, [H], 'norm'),
-    router: spec(`${p}.block_sparse_moe.gate.weight`, [c.numLocalExperts, H], 'linear'),
-  };
-}
-
-export function expertTensors(c: MixtralConfig, layer: number, j: number): Record<keyof ExpertWeights, TensorSpec> {
-  const { hiddenSize: H, intermediateSize: I } = c;
-  const p = `model.layers.${layer}.block_sparse_moe.experts.${j}`;
-  return {
-    w1: spec(`${p}.w1.weight`, [I, H], 'linear'),
-    w2: spec(`${p}.w2.weight`, [H, I], 'linear'),
-    w3: spec(`${p}.w3.weight`, [I, H], 'linear'),
-  };
-}
-
-/** Every tensor the config requires, in Hugging Face's order. */
-export function mixtralTensors(c: MixtralConfig): TensorSpec[] {
-  const out = [embeddingsTensor(c)];
-  for (let i = 0; i < c.numHiddenLayers; i++) {
-    out.push(...Object.values(layerTensors(c, i)));
-    for (let j = 0; j < c.numLocalExperts; j++) out.push(...Object.values(expertTensors(c, i, j)));
-  }
-  out.push(finalNormTensor(c));
-  if (!c.tieWordEmbeddings) out.push(lmHeadTensor(c));
-  return out;
-}
+export type { ExpertWeights, FamilyLayerWeights, LayerRole, LayerWeights, TensorKind, TensorSpec };
+export { embeddingsTensor, expertTensors, finalNormTensor, layerTensors, lmHeadTensor, modelTensors };
+/** The name from before other families: every tensor a config requires. */
+export const mixtralTensors = modelTensors;
 
 /** An opened checkpoint: headers parsed and checked against config.json; tensors read on demand. */
 export class Checkpoint {
   private constructor(
     readonly dir: string,
-    readonly config: MixtralConfig,
+    readonly config: ModelConfig,
     // the file that lists the tensors, named when one is missing
     private readonly listing: string,
     private readonly files: ReadonlyMap<string, SafetensorsFile>,
@@ -112,7 +51,7 @@ export class Checkpoint {
 
   /** Checks from the headers that every tensor the config requires exists with its shape. */
   validate(): void {
-    for (const t of mixtralTensors(this.config)) this.locate(t.name, t.shape);
+    for (const t of modelTensors(this.config)) this.locate(t.name, t.shape);
   }
 
   tensor(name: string, expectedShape: readonly number[]): Float32Array {
@@ -122,12 +61,22 @@ export class Checkpoint {
   expert(layer: number, j: number): ExpertWeights {
     checkIndex('layer', layer, this.config.numHiddenLayers);
     checkIndex('expert', j, this.config.numLocalExperts);
+    if (!isMoeLayer(this.config, layer)) throw new ModelInputError(`layer ${layer} is a dense layer: it has no experts`);
     return this.readAll(expertTensors(this.config, layer, j));
   }
 
+  /** A Mixtral-shaped layer (attention q/k/v/o and a router); other layers: use layerWeights. */
   layer(i: number): LayerWeights {
+    const w = this.layerWeights(i);
+    const missing = (['q', 'k', 'v', 'o', 'router'] as const).find((role) => !w[role]);
+    if (missing) throw new ModelInputError(`layer ${i} of this ${familyName(this.config)} checkpoint has no ${missing} weight; read it with layerWeights`);
+    return w as LayerWeights;
+  }
+
+  /** A decoder layer of any family: the roles its family and kind (dense or MoE) have. */
+  layerWeights(i: number): FamilyLayerWeights {
     checkIndex('layer', i, this.config.numHiddenLayers);
-    return this.readAll(layerTensors(this.config, i));
+    return this.readAll(layerTensors(this.config, i) as Record<LayerRole, TensorSpec>);
   }
 
   embeddings(): Float32Array {
@@ -177,7 +126,7 @@ function checkIndex(what: string, value: number, count: number): void {
   }
 }
 
-function readConfig(dir: string): MixtralConfig {
+function readConfig(dir: string): ModelConfig {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(dir);

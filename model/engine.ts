@@ -1,6 +1,7 @@
 // Generation with continuous batching: every waiting request joins the next forward step; each sequence picks its
 // tokens with its own sampler, reports them as they come, and leaves at once when its caller aborts.
-import type { MixtralConfig } from './config.js';
+import type { ModelConfig } from './config.js';
+import { attentionRows } from './families/shape.js';
 import { GenerationCancelledError, ModelInputError } from './errors.js';
 import type { Forward } from './forward.js';
 import { KvCache } from './kv-cache.js';
@@ -76,7 +77,7 @@ export class Engine {
   private looping = false;
 
   constructor(
-    private readonly config: MixtralConfig,
+    private readonly config: ModelConfig,
     private readonly forward: Forward,
     private readonly hooks: EngineHooks = {},
     private readonly maxBatch = DEFAULT_MAX_BATCH,
@@ -99,10 +100,11 @@ export class Engine {
     if (signal?.aborted) return Promise.reject(new GenerationCancelledError('the generation was cancelled before it started', { cause: signal.reason }));
     return new Promise((resolve, reject) => {
       const c = this.config;
+      const rows = attentionRows(c);
       const s: Sequence = {
         prompt,
         opts,
-        cache: new KvCache(c.numHiddenLayers, c.numKeyValueHeads * c.headDim),
+        cache: new KvCache(c.numHiddenLayers, rows.cacheA, rows.cacheB),
         next: prompt,
         generated: [],
         sampler,

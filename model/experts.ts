@@ -1,6 +1,7 @@
-// A set of experts (layer, index) as ONNX Runtime sessions, loaded from their tensors only.
+// A set of routed experts (layer, index) as ONNX Runtime sessions, loaded from their tensors only (any family:
+// the checkpoint maps the family's tensor names).
 import type { Checkpoint } from './checkpoint.js';
-import type { MixtralConfig } from './config.js';
+import type { ModelConfig } from './config.js';
 import { ModelInputError } from './errors.js';
 import { expertGraph } from './graphs.js';
 import { createSession, floatTensor, runFloat, type Session } from './ort.js';
@@ -14,7 +15,7 @@ export const expertId = (k: ExpertKey): string => `${k.layer}:${k.expert}`;
 
 export class ExpertSet {
   private constructor(
-    readonly config: MixtralConfig,
+    readonly config: ModelConfig,
     private readonly sessions: Map<string, Session>,
   ) {}
 

@@ -1,7 +1,8 @@
 // One forward step of a batch of sequences, with the experts behind an interface.
 import type { DenseModel } from './dense.js';
+import { attentionRows } from './families/shape.js';
 import type { KvCache } from './kv-cache.js';
-import { groupByExpert, route, type Routing } from './router.js';
+import { groupByExpert, routeLayer, type Routing } from './router.js';
 
 /** The rows of one expert in a layer step, gathered in token order: input [rows, H]. */
 export interface ExpertBatch {
@@ -30,10 +31,11 @@ export interface SequenceInput {
 const f = Math.fround;
 
 /**
- * x_next = h + Σ w·expert(normed), per token summed in ascending expert order:
- * the fixed order makes the result independent of how rows were batched.
+ * x_next = h + (Σ w·expert(normed) [+ shared]), per token summed in ascending expert order, the shared
+ * expert's output (computed with attention in the gate) added last: the fixed order makes the result
+ * independent of how rows were batched and of which replica answered.
  */
-export function combine(h: Float32Array, routing: Routing, outputs: Float32Array[], rowOf: Int32Array, batchOf: Int32Array, H: number): Float32Array {
+export function combine(h: Float32Array, routing: Routing, outputs: Float32Array[], rowOf: Int32Array, batchOf: Int32Array, H: number, shared?: Float32Array): Float32Array {
   const out = new Float32Array(h.length);
   const acc = new Float32Array(H);
   const { k } = routing;
@@ -46,6 +48,7 @@ export function combine(h: Float32Array, routing: Routing, outputs: Float32Array
       const base = rowOf[slot] * H;
       for (let d = 0; d < H; d++) acc[d] = f(acc[d] + f(w * y[base + d]));
     }
+    if (shared) for (let d = 0; d < H; d++) acc[d] = f(acc[d] + shared[t * H + d]);
     for (let d = 0; d < H; d++) out[t * H + d] = f(h[t * H + d] + acc[d]);
   }
   return out;
@@ -91,21 +94,23 @@ export class Forward {
   private async layer(layer: number, seqs: SequenceInput[], x: Float32Array, cos: Float32Array, sin: Float32Array): Promise<Float32Array> {
     const c = this.dense.config;
     const H = c.hiddenSize;
-    const qRow = c.numAttentionHeads * c.headDim;
-    const kvRow = c.numKeyValueHeads * c.headDim;
+    const rows = attentionRows(c);
     const { q, k, v } = await this.dense.preAttention(layer, x, cos, sin);
-    const attn = new Float32Array((x.length / H) * qRow);
+    const attn = new Float32Array((x.length / H) * rows.out);
     let offset = 0;
     await Promise.all(
       seqs.map((s) => {
         const start = offset;
         const end = (offset += s.tokens.length);
-        const cache = s.cache.extend(layer, k.subarray(start * kvRow, end * kvRow), v.subarray(start * kvRow, end * kvRow));
-        return this.dense.attend(q.subarray(start * qRow, end * qRow), cache.k, cache.v).then((out) => attn.set(out, start * qRow));
+        const cache = s.cache.extend(layer, k.subarray(start * rows.cacheA, end * rows.cacheA), v.subarray(start * rows.cacheB, end * rows.cacheB));
+        return this.dense.attend(layer, q.subarray(start * rows.q, end * rows.q), cache.k, cache.v).then((out) => attn.set(out, start * rows.out));
       }),
     );
-    const { h, normed, router_logits } = await this.dense.postAttention(layer, x, attn);
-    const routing = route(router_logits, c.numLocalExperts, c.numExpertsPerTok);
+    const post = await this.dense.postAttention(layer, x, attn);
+    // a dense layer's MLP ran with attention: nothing to route
+    if (!this.dense.isMoe(layer)) return post.out;
+    const { h, normed, router_logits, shared } = post;
+    const routing = routeLayer(c, router_logits, this.dense.routerBias(layer));
     const groups = groupByExpert(routing);
     const rowOf = new Int32Array(routing.experts.length);
     const batchOf = new Int32Array(routing.experts.length);
@@ -123,6 +128,6 @@ export class Forward {
       return { expert: g.expert, rows: g.tokens.length, input };
     });
     const outputs = await this.experts.runExperts(layer, batches);
-    return combine(h, routing, outputs, rowOf, batchOf, H);
+    return combine(h, routing, outputs, rowOf, batchOf, H, shared);
   }
 }

@@ -1,55 +1,28 @@
-// Deterministic random Mixtral checkpoints in the Hugging Face layout, for tests and benchmarks.
+// Deterministic random checkpoints of any family in the Hugging Face layout, for tests and benchmarks.
 import fs from 'node:fs';
 import path from 'node:path';
 import { BYTE_VOCAB, byteTokenizerConfig, byteTokenizerJson } from './byte-tokenizer.js';
-import { CONFIG_FILE, INDEX_FILE, mixtralTensors, SINGLE_FILE, type TensorSpec } from './checkpoint.js';
-import { configToJson, type MixtralConfig } from './config.js';
+import { CONFIG_FILE, INDEX_FILE, modelTensors, SINGLE_FILE, type TensorSpec } from './checkpoint.js';
+import { configToJson, type ModelConfig } from './config.js';
+import { FAMILIES } from './families/registry.js';
+import { FAMILY_NAMES, type FamilyName } from './families/spec.js';
 import { CheckpointError } from './errors.js';
 import { DTYPE_BYTES, writeSafetensors, type Dtype, type TensorToWrite } from './safetensors.js';
 import { TOKENIZER_CONFIG_FILE, TOKENIZER_FILE } from './tokenizer.js';
 
-const TINY: MixtralConfig = {
-  vocabSize: 512,
-  hiddenSize: 64,
-  intermediateSize: 128,
-  numHiddenLayers: 2,
-  numAttentionHeads: 4,
-  numKeyValueHeads: 2,
-  headDim: 16,
-  numLocalExperts: 8,
-  numExpertsPerTok: 2,
-  rmsNormEps: 1e-5,
-  ropeTheta: 10_000,
-  tieWordEmbeddings: false,
-  maxPositionEmbeddings: 2048,
-};
-
-const BENCH: MixtralConfig = {
-  vocabSize: 32_000,
-  hiddenSize: 1024,
-  intermediateSize: 2816,
-  numHiddenLayers: 4,
-  numAttentionHeads: 16,
-  numKeyValueHeads: 4,
-  headDim: 64,
-  numLocalExperts: 8,
-  numExpertsPerTok: 2,
-  rmsNormEps: 1e-5,
-  ropeTheta: 1e6,
-  tieWordEmbeddings: false,
-  maxPositionEmbeddings: 4096,
-};
-
-export const PRESETS = { tiny: TINY, bench: BENCH } satisfies Record<string, MixtralConfig>;
+/** Mixtral's presets (the default family). */
+export const PRESETS = FAMILIES.mixtral.presets;
 export type PresetName = keyof typeof PRESETS;
 
 export interface InitOptions {
   preset: PresetName;
+  /** Default mixtral. */
+  family?: FamilyName;
   seed?: number;
   dtype?: Dtype;
   shards?: number;
   /** Sizes that differ from the preset's (tests that need a model of a particular size). */
-  config?: Partial<MixtralConfig>;
+  config?: Partial<ModelConfig>;
 }
 
 const DEFAULT_SEED = 0;
@@ -60,6 +33,8 @@ const FILE_METADATA = { format: 'pt' };
 const EMBEDDING_RANGE = 0.5;
 // norm weights near 1 keep activations at unit scale but not identical across channels
 const NORM_NOISE = 0.1;
+// biases (qkv, DeepSeek's e_score_correction_bias) small next to the values they shift
+const BIAS_RANGE = 0.1;
 
 /**
  * Writes config.json and random weights into an empty (or new) directory: model.safetensors, or
@@ -69,13 +44,15 @@ const NORM_NOISE = 0.1;
  * vocabulary has room for it; a smaller model gets none and takes token ids only.
  */
 export function initCheckpoint(dir: string, opts: InitOptions): void {
-  const preset: MixtralConfig | undefined = PRESETS[opts.preset];
+  const family = opts.family ?? 'mixtral';
+  if (!FAMILY_NAMES.includes(family)) throw new CheckpointError(dir, `unknown family ${JSON.stringify(family)} (${FAMILY_NAMES.join(', ')})`);
+  const preset: ModelConfig | undefined = FAMILIES[family].presets[opts.preset];
   if (!preset) throw new CheckpointError(dir, `unknown preset ${JSON.stringify(opts.preset)} (${Object.keys(PRESETS).join(', ')})`);
   const seed = opts.seed ?? DEFAULT_SEED;
   if (!Number.isSafeInteger(seed)) throw new CheckpointError(dir, `seed must be an integer, got ${seed}`);
-  const config: MixtralConfig = { ...preset, ...opts.config };
+  const config: ModelConfig = { ...preset, ...opts.config };
   const dtype = opts.dtype ?? DEFAULT_DTYPES[opts.preset];
-  const specs = mixtralTensors(config);
+  const specs = modelTensors(config);
   const shards = opts.shards ?? 1;
   if (!Number.isInteger(shards) || shards < 1 || shards > specs.length) {
     throw new CheckpointError(dir, `shards must be an integer from 1 to ${specs.length}, got ${shards}`);
@@ -143,6 +120,8 @@ function randomTensor(t: TensorSpec, seed: number): Float32Array {
       return fillUniform(out, state, 1, NORM_NOISE);
     case 'embedding':
       return fillUniform(out, state, 0, EMBEDDING_RANGE);
+    case 'bias':
+      return fillUniform(out, state, 0, BIAS_RANGE);
     case 'linear':
       // PyTorch's nn.Linear default: uniform in ±1/sqrt(fan_in), fan_in being the [out, in] second dim
       return fillUniform(out, state, 0, 1 / Math.sqrt(t.shape[1]));

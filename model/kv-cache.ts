@@ -1,4 +1,5 @@
-// Keys and values of one sequence, per layer, in growable buffers.
+// What attention keeps of one sequence, per layer, in growable buffers: keys and values (grouped-query
+// attention), or the latent and the rope key (DeepSeek's latent attention); `k`/`v` name the two rows either way.
 
 const INITIAL_CAPACITY = 64;
 
@@ -31,9 +32,10 @@ export class KvCache {
   private readonly keys: GrowableRows[];
   private readonly values: GrowableRows[];
 
-  constructor(layers: number, rowSize: number) {
+  /** `valueRowSize`: when the second row differs in size from the first (latent attention). */
+  constructor(layers: number, rowSize: number, valueRowSize = rowSize) {
     this.keys = Array.from({ length: layers }, () => new GrowableRows(rowSize));
-    this.values = Array.from({ length: layers }, () => new GrowableRows(rowSize));
+    this.values = Array.from({ length: layers }, () => new GrowableRows(valueRowSize));
   }
 
   /** Positions cached so far (the same for every layer after a full step). */

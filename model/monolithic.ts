@@ -2,7 +2,8 @@
 import { Checkpoint } from './checkpoint.js';
 import { DenseModel } from './dense.js';
 import { Engine, type EngineHooks } from './engine.js';
-import { ExpertSet, type ExpertKey } from './experts.js';
+import { ExpertSet } from './experts.js';
+import { allExpertKeys } from './families/shape.js';
 import { Forward, type ExpertBackend, type ExpertBatch } from './forward.js';
 
 /** Experts in this process. */
@@ -20,18 +21,12 @@ export interface MonolithicModel {
   close(): Promise<void>;
 }
 
-export function allExperts(layers: number, experts: number): ExpertKey[] {
-  const keys: ExpertKey[] = [];
-  for (let layer = 0; layer < layers; layer++) for (let expert = 0; expert < experts; expert++) keys.push({ layer, expert });
-  return keys;
-}
-
 /** `engine`: hooks around its steps and its batch bound, as a gate has them (tests watch the steps this way). */
 export async function openMonolithic(dir: string, threads?: number, engine: { hooks?: EngineHooks; maxBatch?: number } = {}): Promise<MonolithicModel> {
   const checkpoint = Checkpoint.open(dir);
   const c = checkpoint.config;
   const dense = await DenseModel.load(checkpoint, threads);
-  const experts = await ExpertSet.load(checkpoint, allExperts(c.numHiddenLayers, c.numLocalExperts), threads);
+  const experts = await ExpertSet.load(checkpoint, allExpertKeys(c), threads);
   return {
     engine: new Engine(c, new Forward(dense, new LocalExperts(experts)), engine.hooks, engine.maxBatch),
     checkpoint,

@@ -92,7 +92,7 @@ describe('a secure deployment', () => {
     const errors: string[] = [];
     const heard: string[] = [];
     nc.subscribe('eaas.>', { callback: (err, m) => (err ? errors.push(err.message) : heard.push(m.subject)) });
-    nc.subscribe('_INBOX_gate-sec.>', { callback: (err, m) => (err ? errors.push(err.message) : heard.push(m.subject)) });
+    nc.subscribe('_INBOX.gate-sec.>', { callback: (err, m) => (err ? errors.push(err.message) : heard.push(m.subject)) });
     await nc.flush();
     const other = await as(client(), 'victim');
     await requestGenerate(other, cluster.model, { prompt: [1, 2], max_tokens: 3 });

@@ -1,11 +1,13 @@
 // `eaas model init DIR`: writes a deterministic random checkpoint in the Hugging Face layout.
 import { resolve } from 'node:path';
+import { FAMILY_NAMES, type FamilyName } from '../../model/families/spec.js';
 import { initCheckpoint, PRESETS } from '../../model/init.js';
 import { intFlag, parseFlags } from './flags.js';
 import { UsageError } from './usage.js';
 
 const FLAGS = {
   preset: { type: 'string' },
+  family: { type: 'string' },
   seed: { type: 'string' },
   dtype: { type: 'string' },
   shards: { type: 'string' },
@@ -15,17 +17,20 @@ const DTYPES = { f32: 'F32', bf16: 'BF16', f16: 'F16' } as const;
 
 export async function modelInitCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseFlags(argv, FLAGS);
-  if (positionals.length !== 1) throw new UsageError('usage: eaas model init DIR [--preset tiny|bench] [--seed N] [--dtype f32|bf16|f16] [--shards N]');
+  if (positionals.length !== 1) throw new UsageError(`usage: eaas model init DIR [--family ${FAMILY_NAMES.join('|')}] [--preset tiny|bench] [--seed N] [--dtype f32|bf16|f16] [--shards N]`);
   const preset = (values.preset as string | undefined) ?? 'tiny';
   if (!(preset in PRESETS)) throw new UsageError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}, got "${preset}"`);
+  const family = (values.family as string | undefined) ?? 'mixtral';
+  if (!(FAMILY_NAMES as readonly string[]).includes(family)) throw new UsageError(`--family must be one of ${FAMILY_NAMES.join(', ')}, got "${family}"`);
   const dtypeFlag = values.dtype as string | undefined;
   if (dtypeFlag !== undefined && !(dtypeFlag in DTYPES)) throw new UsageError(`--dtype must be f32, bf16 or f16, got "${dtypeFlag}"`);
   const dir = resolve(positionals[0]);
   initCheckpoint(dir, {
     preset: preset as 'tiny' | 'bench',
+    family: family as FamilyName,
     seed: intFlag(values, 'seed', 0),
     dtype: dtypeFlag ? DTYPES[dtypeFlag as keyof typeof DTYPES] : undefined,
     shards: intFlag(values, 'shards', 1, 1),
   });
-  process.stdout.write(`wrote ${preset} checkpoint to ${dir}\n`);
+  process.stdout.write(`wrote ${family === 'mixtral' ? '' : `${family} `}${preset} checkpoint to ${dir}\n`);
 }

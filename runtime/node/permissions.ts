@@ -8,7 +8,11 @@ const NS = 'eaas.v1';
 /** Micro service discovery and stats: requests to it, answers from it. */
 const SRV = '$SRV.>';
 
-const inbox = (who: string) => `_INBOX_${subjectToken(who)}`;
+/** A user's own inboxes: `_INBOX.<who>.>`; nobody else may subscribe there. */
+const inbox = (who: string) => `_INBOX.${subjectToken(who)}`;
+/** Every inbox: the gate answers clients there, also from another server after a reconnect, where the
+ *  request-scoped answer permission (allow_responses) it got on the old server does not exist. */
+const ANY_INBOX = '_INBOX.>';
 
 /** An expert actor: its own dispatch subject and discovery; it publishes only events about itself, and answers. */
 export function expertPermissions(model: string, node: string, instance: string): Permissions {
@@ -35,7 +39,7 @@ export function gatePermissions(model: string, node: string): Permissions {
   const prefix = inbox(`gate-${node}`);
   return {
     sub: [`${NS}.${model}.generate`, `${NS}.${model}.gate.${node}.cancel`, `${NS}.${model}.events.>`, SRV, `${prefix}.>`],
-    pub: [`${NS}.${model}.expert.*.dispatch`, SRV],
+    pub: [`${NS}.${model}.expert.*.dispatch`, SRV, ANY_INBOX],
     responses: STREAM_ANSWERS,
     inboxPrefix: prefix,
   };

@@ -23,11 +23,11 @@ export interface NatsAuth {
   tlsCa?: string;
 }
 
-/** The inbox prefix a `.creds` user may subscribe to (`_INBOX_<who>.>` in its JWT), so its requests get answers. */
+/** The inbox prefix a `.creds` user may subscribe to (`_INBOX.<who>.>` in its JWT), so its requests get answers. */
 function inboxPrefixOf(credsText: string): string | undefined {
   const jwt = /-----BEGIN NATS USER JWT-----\s*(\S+)/.exec(credsText)?.[1];
   const claims = jwt ? (JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8')) as { nats?: { sub?: { allow?: string[] } } }) : undefined;
-  const allowed = claims?.nats?.sub?.allow?.find((s) => /^_INBOX_[^.*>]+\.>$/.test(s));
+  const allowed = claims?.nats?.sub?.allow?.find((s) => /^_INBOX\.[^.*>]+\.>$/.test(s));
   return allowed?.slice(0, -2);
 }
 

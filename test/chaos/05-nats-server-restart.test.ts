@@ -14,4 +14,9 @@ describe('chaos: kill -9 and restart of one of three clustered nats-servers', ()
     const report = await natsServerRestart(env(), { clientOnVictim: true });
     expect(report.violations).toEqual([]);
   }, scenarioTimeout(false));
+
+  it('the same on a secure cluster (TLS on client and route ports, per-role credentials and permissions)', async () => {
+    const report = await natsServerRestart(env(), { secure: true });
+    expect(report.violations).toEqual([]);
+  }, scenarioTimeout(false));
 });

@@ -3,14 +3,18 @@
 // then checks the run (checker.ts) and returns a report row (report.ts). A scenario passes when its
 // report has no violations.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect, headers, type NatsConnection } from 'nats';
+import { headers, type NatsConnection } from 'nats';
 import { clusterStatus } from '../../../actors/protocol/status.js';
 import type { GateActor } from '../../../actors/gate/gate.js';
 import { decodeDispatchReply, encodeDispatch } from '../../../actors/protocol/messages.js';
 import { encodeMessage } from '../../../runtime/transport/codec.js';
 import { connectNats } from '../../../runtime/transport/connection.js';
 import { startNatsCluster, startNatsServer, type NatsServerHandle } from '../../../runtime/transport/nats-server.js';
-import { startNode, type RunningNode } from '../../../runtime/node/cluster.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { modelName, startNode, type RunningNode } from '../../../runtime/node/cluster.js';
+import { prepareSecure } from '../../../runtime/node/secure.js';
 import { settingsFromEnv } from '../../../runtime/node/settings.js';
 import * as subjects from '../../../runtime/transport/subjects.js';
 import { tinyCheckpointDir } from '../tiny-model.js';
@@ -51,6 +55,8 @@ interface Topology {
   model: string;
   /** The workload's own connection. */
   client: NatsConnection;
+  /** Reads discovery for the full-strength check; the client's connection when absent (a secure client may not). */
+  monitor?: NatsConnection;
   gate?: GateActor;
   supervisors: SupervisorProbe[];
   childrenPerSupervisor: number;
@@ -212,7 +218,7 @@ async function runScenario(env: ChaosEnv, topo: Topology, spec: ScenarioSpec): P
   hedges.stop();
 
   const strength = await awaitFullStrength({
-    nc: topo.client,
+    nc: topo.monitor ?? topo.client,
     model: topo.model,
     replicas: topo.replicas,
     experts: env.experts,
@@ -513,26 +519,45 @@ export interface NatsRestartOptions {
    * Default: the client stays on server 0, which is never killed, so only the cluster's own connections are tested.
    */
   clientOnVictim?: boolean;
+  /** A secure deployment: TLS on client and route ports, per-role credentials and permissions (eaas up --secure). */
+  secure?: boolean;
 }
 
 export async function natsServerRestart(env: ChaosEnv, o: NatsRestartOptions = {}): Promise<ScenarioReport> {
-  const cluster = await startNatsCluster(3);
+  const stateDir = o.secure ? mkdtempSync(join(tmpdir(), 'eaas-chaos-secure-')) : undefined;
+  const sec = stateDir ? await prepareSecure(stateDir) : undefined;
+  const secure = sec && { tls: sec.tls, auth: sec.serverAuth };
+  const cluster = await startNatsCluster(3, { secure, probe: sec?.probe });
   const servers = [...cluster.servers];
   const urls = cluster.urls;
   const nodes: RunningNode[] = [];
   let client: NatsConnection | undefined;
+  let monitor: NatsConnection | undefined;
+  const model = modelName(env.dir);
+  const clientAuth = sec ? { creds: sec.users.client, tlsCa: sec.tls.ca } : {};
   try {
     client = o.clientOnVictim
-      ? await connect({ servers: [urls[1]!, urls[0]!, urls[2]!], noRandomize: true, name: 'chaos-client', maxReconnectAttempts: -1, reconnectTimeWait: 250 })
-      : await connectNats(urls[0]!, 'chaos-client');
-    const clusterName = client.info?.cluster;
-    const supervisor = await startNode({ nats: [urls[1], urls[2], urls[0]].join(','), modelDir: env.dir, roles: ['supervisor'], replicas: REPLICAS, expertsPerActor: EXPERTS_PER_ACTOR, node: 'sup' });
+      ? await connectNats([urls[1]!, urls[0]!, urls[2]!], 'chaos-client', { noRandomize: true }, clientAuth)
+      : await connectNats(urls[0]!, 'chaos-client', {}, clientAuth);
+    const clusterName = cluster.clusterName;
+    const supervisor = await startNode({
+      nats: [urls[1], urls[2], urls[0]].join(','),
+      modelDir: env.dir,
+      roles: ['supervisor'],
+      replicas: REPLICAS,
+      expertsPerActor: EXPERTS_PER_ACTOR,
+      node: 'sup',
+      auth: await sec?.nodeAuth(model, 'sup'),
+      expertAuth: sec && ((instance) => sec.expertAuth(model, 'sup', instance)),
+    });
     nodes.push(supervisor);
-    const gate = await startNode({ nats: [urls[2], urls[1], urls[0]].join(','), modelDir: env.dir, roles: ['gate'], node: 'gate' });
+    const gate = await startNode({ nats: [urls[2], urls[1], urls[0]].join(','), modelDir: env.dir, roles: ['gate'], node: 'gate', auth: await sec?.nodeAuth(model, 'gate') });
     nodes.push(gate);
+    monitor = sec ? await connectNats(urls[0]!, 'chaos-monitor', {}, { creds: sec.users.monitor, tlsCa: sec.tls.ca }) : undefined;
     const topo: Topology = {
       model: gate.model,
       client,
+      monitor,
       gate: gate.gate,
       supervisors: [localProbe(supervisor.supervisor!)],
       childrenPerSupervisor: (REPLICAS * env.experts.length) / EXPERTS_PER_ACTOR,
@@ -549,7 +574,7 @@ export async function natsServerRestart(env: ChaosEnv, o: NatsRestartOptions = {
           f.note = `${f.note}; ${seen.length > 0 ? seen.join('; ') : 'no eaas connection of this process noticed'}`;
         }
       },
-      name: o.clientOnVictim ? "5b nats-server kill -9 (the client's)" : '5 nats-server kill -9',
+      name: o.secure ? '5s nats-server kill -9, secure cluster' : o.clientOnVictim ? "5b nats-server kill -9 (the client's)" : '5 nats-server kill -9',
       inject: async (ctx) => {
         await sleep(1_000);
         let round = 0;
@@ -578,6 +603,7 @@ export async function natsServerRestart(env: ChaosEnv, o: NatsRestartOptions = {
             clusterName,
             serverName: `chaos-restarted-${idx}-${round}`,
             routes: others.map((s) => `nats-route://127.0.0.1:${s.clusterPort}`),
+            secure,
           });
           f.until = t;
           f.note = `restarted after ${t - f.at} ms, accepting clients ${Date.now() - t} ms later`;
@@ -588,9 +614,11 @@ export async function natsServerRestart(env: ChaosEnv, o: NatsRestartOptions = {
     });
   } finally {
     await client?.close().catch(() => undefined);
+    await monitor?.close().catch(() => undefined);
     for (const n of nodes.reverse()) await n.stop().catch(() => undefined);
     await Promise.all(servers.map((s) => s.stop()));
     await cluster.stop();
+    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
   }
 }
 
