@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { exportDeployment } from '../runtime/node/secure.js';
 import { DEFAULT_MAX_PAYLOAD } from '../runtime/transport/nats-server.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -32,16 +33,36 @@ describe('deployment files', () => {
       const c = w.spec.template.spec.containers[0];
       expect(c.envFrom[0].configMapRef.name).toBe('eaas-config');
       expect(c.args[0]).toBe('node');
-      expect(['gate', 'supervisor']).toContain(c.args[c.args.indexOf('--role') + 1]);
+      const role = c.args[c.args.indexOf('--role') + 1];
+      expect(['gate', 'supervisor']).toContain(role);
+      // each role connects with its own credentials, over TLS with the cluster's CA
+      const creds = c.args[c.args.indexOf('--creds') + 1];
+      expect(creds).toBe(`/etc/eaas/creds/${role}.creds`);
+      const mounts = Object.fromEntries(c.volumeMounts.map((m: any) => [m.name, m.mountPath]));
+      expect(creds.startsWith(mounts.creds + '/')).toBe(true);
+      expect(config.EAAS_TLS_CA.startsWith(mounts.tls + '/')).toBe(true);
+      const volumes = Object.fromEntries(w.spec.template.spec.volumes.map((v: any) => [v.name, v.secret?.secretName]));
+      expect(volumes).toMatchObject({ creds: 'eaas-creds', tls: 'nats-tls' });
     }
   });
 
-  it('give the NATS servers a max_payload at least the embedded server’s, and a valid config', () => {
+  it('give the NATS servers a max_payload at least the embedded server’s, TLS, auth, and a valid config', async () => {
     const conf = byKind(nats, 'ConfigMap')[0].data['nats.conf'];
     expect(maxPayloadBytes(conf)).toBeGreaterThanOrEqual(DEFAULT_MAX_PAYLOAD);
+    expect(conf).toMatch(/include \.\.\/auth\/auth\.conf/);
+    // the secrets `eaas secure init` makes, laid out as the StatefulSet mounts them (tls paths moved into the temp dir)
     const dir = mkdtempSync(join(tmpdir(), 'eaas-deploy-'));
-    writeFileSync(join(dir, 'nats.conf'), conf);
-    for (const file of [join(dir, 'nats.conf'), join(ROOT, 'ops/nats/cluster.conf')]) {
+    const secrets = join(dir, 'secrets');
+    await exportDeployment(secrets, 'tiny', ['nats-0.nats', 'nats-1.nats', 'nats-2.nats', 'nats']);
+    mkdirSync(join(dir, 'config'));
+    mkdirSync(join(dir, 'auth'));
+    copyFileSync(join(secrets, 'auth.conf'), join(dir, 'auth', 'auth.conf'));
+    const sts = byKind(nats, 'StatefulSet')[0].spec.template.spec;
+    const mounts = Object.fromEntries(sts.containers[0].volumeMounts.map((m: any) => [m.name, m.mountPath]));
+    expect(Object.fromEntries(sts.volumes.map((v: any) => [v.name, v.secret?.secretName ?? v.configMap?.name]))).toEqual({ config: 'nats-config', auth: 'nats-auth', tls: 'nats-tls' });
+    for (const [name, text] of [['nats.conf', conf], ['cluster.conf', readFileSync(join(ROOT, 'ops/nats/cluster.conf'), 'utf8')]]) {
+      const file = join(dir, 'config', name);
+      writeFileSync(file, text.replaceAll(`${mounts.tls}/`, `${join(secrets, 'tls')}/`));
       const check = spawnSync('nats-server', ['-t', '-c', file], { env: { ...process.env, POD_NAME: 'nats-0', SERVER_NAME: 'nats-0' }, encoding: 'utf8' });
       expect(check.status, check.stderr + check.stdout).toBe(0);
     }

@@ -7,6 +7,7 @@ type Command = (argv: string[]) => Promise<void>;
 const COMMANDS: Record<string, () => Promise<Command>> = {
   generate: async () => (await import('./generate.js')).generateCommand,
   'model init': async () => (await import('./model-init.js')).modelInitCommand,
+  'secure init': async () => (await import('./secure-init.js')).secureInitCommand,
   up: async () => (await import('./up.js')).upCommand,
   node: async () => (await import('./node.js')).nodeCommand,
   status: async () => (await import('./status.js')).statusCommand,

@@ -2,12 +2,12 @@
 // every role, all in one state directory (secrets 0600). Made on first start, reused after.
 import { join } from 'node:path';
 import type { ConnectionOptions } from 'nats';
-import { Authority, type Permissions, type ServerAuth } from '../transport/auth.js';
+import { authConfig, Authority, type Permissions, type ServerAuth } from '../transport/auth.js';
 import type { NatsAuth } from '../transport/connection.js';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { credsAuthenticator } from 'nats';
 import { ensureTls, type TlsFiles } from '../transport/tls.js';
-import { clientPermissions, expertPermissions, gatePermissions, monitorPermissions, operatorPermissions, supervisorPermissions } from './permissions.js';
+import { clientPermissions, expertPermissions, gateFleetPermissions, gatePermissions, monitorPermissions, operatorPermissions, supervisorFleetPermissions, supervisorPermissions } from './permissions.js';
 
 const PROBE_SUBJECTS = '_EAAS.cluster_probe.>';
 
@@ -55,5 +55,26 @@ export async function prepareSecure(stateDir: string): Promise<SecureDeployment>
     users,
     nodeAuth: async (model, node) => withCa(await authority.creds(`node-${node}`, union(gatePermissions(model, node), supervisorPermissions(model, node), clientPermissions(`api-${node}`)))),
     expertAuth: async (model, node, instance) => withCa(await authority.creds(`expert-${instance}`, expertPermissions(model, node, instance))),
+  };
+}
+
+/**
+ * The secrets of a deployment run elsewhere (Kubernetes): TLS for `hosts`, the servers' `auth.conf`, and the
+ * credentials of each role of a fleet whose node names are not known in advance.
+ */
+export async function exportDeployment(dir: string, model: string, hosts: string[]): Promise<Record<string, string>> {
+  const tls = ensureTls(join(dir, 'tls'), hosts);
+  const authority = Authority.open(join(dir, 'auth'));
+  const authFile = join(dir, 'auth.conf');
+  writeFileSync(authFile, authConfig(await authority.serverAuth()));
+  return {
+    'CA (every client and server)': tls.ca,
+    'server certificate and key': `${tls.cert}, ${tls.key}`,
+    'server auth (include from nats.conf)': authFile,
+    gate: await authority.creds('gate', gateFleetPermissions(model)),
+    'supervisor (and its expert actors)': await authority.creds('supervisor', supervisorFleetPermissions(model)),
+    'API front / client': await authority.creds('client', clientPermissions('client')),
+    monitor: await authority.creds('monitor', monitorPermissions('monitor')),
+    operator: await authority.creds('operator', operatorPermissions('operator')),
   };
 }

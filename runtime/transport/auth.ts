@@ -23,6 +23,13 @@ export interface ServerAuth {
 }
 
 const SECRET = 0o600;
+
+/** The server configuration lines that trust the operator and preload the accounts (an `auth.conf` include). */
+export function authConfig(auth: ServerAuth): string {
+  const lines = [`operator: ${JSON.stringify(auth.operatorJwt)}`, `system_account: ${JSON.stringify(auth.systemAccount)}`, 'resolver: MEMORY', 'resolver_preload: {'];
+  for (const [account, jwt] of Object.entries(auth.accounts)) lines.push(`  ${account}: ${JSON.stringify(jwt)}`);
+  return [...lines, '}'].join('\n') + '\n';
+}
 /** A response permission lasts this long after the request: long enough for a streamed generation. */
 const RESPONSE_TTL_NS = 15 * 60 * 1e9;
 

@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ServerAuth } from './auth.js';
+import { authConfig, type ServerAuth } from './auth.js';
 import { NatsClusterError, NatsServerMissingError, NatsServerStartError } from './errors.js';
 import type { TlsFiles } from './tls.js';
 import { connect, nuid, type ConnectionOptions, type NatsConnection } from 'nats';
@@ -198,12 +198,7 @@ export function renderConfig(opts: NatsServerOptions): string {
   ];
   if (opts.serverName !== undefined) lines.push(`server_name: ${JSON.stringify(opts.serverName)}`);
   const tls = opts.secure ? tlsBlock(opts.secure.tls) : [];
-  if (opts.secure) {
-    const { auth } = opts.secure;
-    lines.push(...tls, `operator: ${JSON.stringify(auth.operatorJwt)}`, `system_account: ${JSON.stringify(auth.systemAccount)}`, 'resolver: MEMORY', 'resolver_preload: {');
-    for (const [account, jwt] of Object.entries(auth.accounts)) lines.push(`  ${account}: ${JSON.stringify(jwt)}`);
-    lines.push('}');
-  }
+  if (opts.secure) lines.push(...tls, authConfig(opts.secure.auth).trimEnd());
   if (wantsCluster(opts)) {
     lines.push('cluster {');
     if (opts.clusterName !== undefined) lines.push(`  name: ${JSON.stringify(opts.clusterName)}`);

@@ -24,15 +24,16 @@ function openssl(args: string[], cwd: string): void {
   }
 }
 
-/** The CA and server certificate in `dir`, made once (keys 0600); the server certificate names 127.0.0.1, localhost and this host. */
-export function ensureTls(dir: string): TlsFiles {
+/** The CA and server certificate in `dir`, made once (keys 0600); the server certificate names 127.0.0.1, localhost, this host and `hosts`. */
+export function ensureTls(dir: string, hosts: string[] = []): TlsFiles {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const files = { ca: join(dir, 'ca.pem'), cert: join(dir, 'server.pem'), key: join(dir, 'server-key.pem') };
   if (existsSync(files.ca) && existsSync(files.cert) && existsSync(files.key)) return files;
   const days = String(DAYS);
   openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca-key.pem', '-out', 'ca.pem', '-days', days, '-subj', '/CN=eaas CA'], dir);
   openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'server-key.pem', '-out', 'server.csr', '-subj', '/CN=eaas nats-server'], dir);
-  writeFileSync(join(dir, 'server.ext'), `subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:${hostname()}\nextendedKeyUsage=serverAuth,clientAuth\n`);
+  const names = [...new Set(['localhost', hostname(), ...hosts])].map((h) => `DNS:${h}`);
+  writeFileSync(join(dir, 'server.ext'), `subjectAltName=IP:127.0.0.1,${names.join(',')}\nextendedKeyUsage=serverAuth,clientAuth\n`);
   openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-out', 'server.pem', '-days', days, '-extfile', 'server.ext'], dir);
   for (const f of ['ca-key.pem', 'server-key.pem']) chmodSync(join(dir, f), SECRET);
   return files;
