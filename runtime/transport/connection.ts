@@ -1,7 +1,7 @@
 // Connects to NATS with the defaults every eaas process shares.
 import { readFileSync } from 'node:fs';
-import { CredentialsError, NatsConnectError } from './errors.js';
-import { connect, createInbox, credsAuthenticator, type ConnectionOptions, type NatsConnection } from 'nats';
+import { CredentialsError, NatsAuthError, NatsConnectError } from './errors.js';
+import { connect, createInbox, credsAuthenticator, ErrorCode, type ConnectionOptions, type NatsConnection } from 'nats';
 
 /** Never give up reconnecting: an actor outlives server restarts instead of dying with them. */
 export const MAX_RECONNECT_ATTEMPTS = -1;
@@ -62,6 +62,12 @@ export function newInbox(nc: NatsConnection): string {
   return createInbox((nc as unknown as { options?: ConnectionOptions }).options?.inboxPrefix);
 }
 
+/** NATS's codes for refused credentials, and Node's TLS codes for a certificate we cannot trust (or a TLS we did not ask for). */
+function refusedWhoWeAre(err: unknown): boolean {
+  const code = String((err as { code?: unknown })?.code ?? '');
+  return [ErrorCode.AuthorizationViolation, ErrorCode.AuthenticationExpired, ErrorCode.AuthenticationTimeout, ErrorCode.ServerOptionNotAvailable].includes(code as ErrorCode) || /CERT|TLS|SELF_SIGNED|VERIFY/.test(code);
+}
+
 /** Connects to the first reachable server; `servers` may be a list or a comma-separated string. */
 export async function connectNats(servers: string | string[], name: string, extra: Partial<ConnectionOptions> = {}, auth: NatsAuth = {}): Promise<NatsConnection> {
   const list = (Array.isArray(servers) ? servers : [servers])
@@ -83,7 +89,9 @@ export async function connectNats(servers: string | string[], name: string, extr
       ...extra,
     });
   } catch (cause) {
-    throw new NatsConnectError(list, cause instanceof Error ? cause.message : String(cause), { cause });
+    const problem = cause instanceof Error ? cause.message : String(cause);
+    if (refusedWhoWeAre(cause)) throw new NatsAuthError(list, problem, { cause });
+    throw new NatsConnectError(list, problem, { cause });
   }
 }
 

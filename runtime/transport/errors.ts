@@ -22,6 +22,18 @@ export class NatsConnectError extends Error {
   }
 }
 
+/** The servers answered but refused who we are (no, wrong or expired credentials, or no TLS where it is required). */
+export class NatsAuthError extends Error {
+  override readonly name = 'NatsAuthError';
+  constructor(readonly servers: string[], problem: string, options?: { cause?: unknown }) {
+    super(
+      `NATS at ${servers.join(', ')} refused this connection: ${problem}; ` +
+        'pass --creds FILE (a user of this deployment, e.g. the one `eaas up --secure` names) and --tls-ca FILE',
+      options,
+    );
+  }
+}
+
 /** No nats-server binary where we look for it. */
 export class NatsServerMissingError extends Error {
   override readonly name = 'NatsServerMissingError';
