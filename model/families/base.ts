@@ -1,13 +1,16 @@
-// What every family's config.json holds the same way: sizes, attention heads, norms, RoPE.
+// What every family holds the same way: config.json's sizes, attention heads, norms and RoPE; the presets' scale.
 import type { ModelConfig } from '../config.js';
 import type { BaseDefaults, ConfigReader } from './read.js';
+import type { FamilySpec } from './spec.js';
+
+/** The config.json keys of a family's routed experts: how many per MoE layer, and the size of one. */
+export interface ExpertKeys {
+  experts: string;
+  expertSize: string;
+}
 
 /** What the families share: sizes, attention heads, norms, RoPE; `experts`/`topK`/`expertSize` come from each family's keys. */
-export function parseBase(
-  r: ConfigReader,
-  d: BaseDefaults,
-  keys: { experts: string; expertSize: string; headDim?: number },
-): ModelConfig {
+export function parseBase(r: ConfigReader, d: BaseDefaults, keys: ExpertKeys & { headDim?: number }): ModelConfig {
   r.siluOnly();
   r.noQuantization();
   const hiddenSize = r.int('hidden_size');
@@ -44,22 +47,57 @@ export function parseBase(
   };
 }
 
-/** The config.json fields every family writes the same way. */
-export function baseJson(c: ModelConfig, architecture: string, modelType: string): Record<string, unknown> {
+/**
+ * The config.json fields every family writes the same way. With `expertKeysAmong`, the expert size and count stand
+ * among them (Mixtral's order); the other families write theirs after them, in their own order.
+ */
+export function baseJson(c: ModelConfig, architecture: string, modelType: string, expertKeysAmong?: ExpertKeys): Record<string, unknown> {
   return {
     architectures: [architecture],
     model_type: modelType,
     vocab_size: c.vocabSize,
     hidden_size: c.hiddenSize,
+    ...(expertKeysAmong && { [expertKeysAmong.expertSize]: c.intermediateSize }),
     num_hidden_layers: c.numHiddenLayers,
     num_attention_heads: c.numAttentionHeads,
     num_key_value_heads: c.numKeyValueHeads,
     head_dim: c.headDim,
+    ...(expertKeysAmong && { [expertKeysAmong.experts]: c.numLocalExperts }),
     num_experts_per_tok: c.numExpertsPerTok,
     rms_norm_eps: c.rmsNormEps,
     rope_theta: c.ropeTheta,
     tie_word_embeddings: c.tieWordEmbeddings,
     max_position_embeddings: c.maxPositionEmbeddings,
     hidden_act: 'silu',
+  };
+}
+
+/** The tiny preset (the tests' model) at the scale every family shares: vocabulary 512, hidden 64, 4 heads, 8 experts top-2. */
+export function tinyPreset(own: Pick<ModelConfig, 'intermediateSize' | 'numHiddenLayers' | 'numKeyValueHeads' | 'headDim' | 'rmsNormEps' | 'tieWordEmbeddings' | 'family'>): ModelConfig {
+  return {
+    vocabSize: 512,
+    hiddenSize: 64,
+    numAttentionHeads: 4,
+    numLocalExperts: 8,
+    numExpertsPerTok: 2,
+    ropeTheta: 10_000,
+    maxPositionEmbeddings: 2048,
+    ...own,
+  };
+}
+
+/** The bench preset of the families after Mixtral: vocabulary 32 000, hidden 1024, 4 layers, 16 heads, 16 experts of 704 top-4. */
+export function benchPreset(own: Pick<ModelConfig, 'numKeyValueHeads' | 'headDim' | 'rmsNormEps' | 'ropeTheta'> & { family: FamilySpec }): ModelConfig {
+  return {
+    vocabSize: 32_000,
+    hiddenSize: 1024,
+    intermediateSize: 704,
+    numHiddenLayers: 4,
+    numAttentionHeads: 16,
+    numLocalExperts: 16,
+    numExpertsPerTok: 4,
+    tieWordEmbeddings: false,
+    maxPositionEmbeddings: 4096,
+    ...own,
   };
 }

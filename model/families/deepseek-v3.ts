@@ -1,7 +1,7 @@
 // DeepSeek-V3 (DeepseekV3ForCausalLM): multi-head latent attention, a sigmoid router with a choice-only bias and
 // group-limited top-k, shared experts without a gate, the first `first_k_dense_replace` layers dense.
 import type { ModelConfig } from '../config.js';
-import { baseJson, parseBase } from './base.js';
+import { baseJson, benchPreset, parseBase, tinyPreset } from './base.js';
 import type { Family } from './registry.js';
 import type { FamilySpec, GroupRoutingSpec, MlaSpec } from './spec.js';
 
@@ -90,20 +90,13 @@ export const deepseekV3: Family = {
     return json;
   },
   presets: {
-    tiny: {
-      vocabSize: 512,
-      hiddenSize: 64,
+    tiny: tinyPreset({
       intermediateSize: 32,
       numHiddenLayers: 3,
-      numAttentionHeads: 4,
       numKeyValueHeads: 4,
       headDim: 24,
-      numLocalExperts: 8,
-      numExpertsPerTok: 2,
       rmsNormEps: 1e-6,
-      ropeTheta: 10_000,
       tieWordEmbeddings: false,
-      maxPositionEmbeddings: 2048,
       family: spec({
         normTopkProb: true,
         denseLayers: [0],
@@ -112,21 +105,12 @@ export const deepseekV3: Family = {
         groupRouting: { nGroup: 4, topkGroup: 2, routedScalingFactor: 2.5 },
         mla: { qLoraRank: 32, kvLoraRank: 32, qkNopeHeadDim: 16, qkRopeHeadDim: 8, vHeadDim: 16, ropeInterleave: true },
       }),
-    },
-    bench: {
-      vocabSize: 32_000,
-      hiddenSize: 1024,
-      intermediateSize: 704,
-      numHiddenLayers: 4,
-      numAttentionHeads: 16,
+    }),
+    bench: benchPreset({
       numKeyValueHeads: 16,
       headDim: 96,
-      numLocalExperts: 16,
-      numExpertsPerTok: 4,
       rmsNormEps: 1e-6,
       ropeTheta: 10_000,
-      tieWordEmbeddings: false,
-      maxPositionEmbeddings: 4096,
       family: spec({
         normTopkProb: true,
         denseLayers: [0],
@@ -135,6 +119,6 @@ export const deepseekV3: Family = {
         groupRouting: { nGroup: 4, topkGroup: 2, routedScalingFactor: 2.5 },
         mla: { qLoraRank: 384, kvLoraRank: 256, qkNopeHeadDim: 64, qkRopeHeadDim: 32, vHeadDim: 64, ropeInterleave: true },
       }),
-    },
+    }),
   },
 };

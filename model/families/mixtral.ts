@@ -1,47 +1,18 @@
 // Mixtral (MixtralForCausalLM): the first family; its configs carry no `family`.
 import type { ModelConfig } from '../config.js';
-import { parseBase } from './base.js';
+import { baseJson, parseBase, tinyPreset, type ExpertKeys } from './base.js';
 import type { Family } from './registry.js';
+
+const EXPERT_KEYS: ExpertKeys = { experts: 'num_local_experts', expertSize: 'intermediate_size' };
 
 export const mixtral: Family = {
   architecture: 'MixtralForCausalLM',
   modelType: 'mixtral',
-  parse: (r) => parseBase(r, { ropeTheta: 1e6, rmsNormEps: 1e-5, maxPositions: 32768 }, { experts: 'num_local_experts', expertSize: 'intermediate_size' }),
-  toJson: (c: ModelConfig) => ({
-    architectures: ['MixtralForCausalLM'],
-    model_type: 'mixtral',
-    vocab_size: c.vocabSize,
-    hidden_size: c.hiddenSize,
-    intermediate_size: c.intermediateSize,
-    num_hidden_layers: c.numHiddenLayers,
-    num_attention_heads: c.numAttentionHeads,
-    num_key_value_heads: c.numKeyValueHeads,
-    head_dim: c.headDim,
-    num_local_experts: c.numLocalExperts,
-    num_experts_per_tok: c.numExpertsPerTok,
-    rms_norm_eps: c.rmsNormEps,
-    rope_theta: c.ropeTheta,
-    tie_word_embeddings: c.tieWordEmbeddings,
-    max_position_embeddings: c.maxPositionEmbeddings,
-    hidden_act: 'silu',
-    torch_dtype: 'float32',
-  }),
+  parse: (r) => parseBase(r, { ropeTheta: 1e6, rmsNormEps: 1e-5, maxPositions: 32768 }, EXPERT_KEYS),
+  toJson: (c: ModelConfig) => ({ ...baseJson(c, 'MixtralForCausalLM', 'mixtral', EXPERT_KEYS), torch_dtype: 'float32' }),
   presets: {
-    tiny: {
-      vocabSize: 512,
-      hiddenSize: 64,
-      intermediateSize: 128,
-      numHiddenLayers: 2,
-      numAttentionHeads: 4,
-      numKeyValueHeads: 2,
-      headDim: 16,
-      numLocalExperts: 8,
-      numExpertsPerTok: 2,
-      rmsNormEps: 1e-5,
-      ropeTheta: 10_000,
-      tieWordEmbeddings: false,
-      maxPositionEmbeddings: 2048,
-    },
+    tiny: tinyPreset({ intermediateSize: 128, numHiddenLayers: 2, numKeyValueHeads: 2, headDim: 16, rmsNormEps: 1e-5, tieWordEmbeddings: false }),
+    // not base.ts's benchPreset: 8 experts of 2816 top-2, where the later families have 16 of 704 top-4
     bench: {
       vocabSize: 32_000,
       hiddenSize: 1024,

@@ -1,6 +1,6 @@
 // OLMoE (OlmoeForCausalLM): RMSNorm over the whole q and k projections, clip_qkv, intermediate_size is the expert size.
 import type { ModelConfig } from '../config.js';
-import { baseJson, parseBase } from './base.js';
+import { baseJson, benchPreset, parseBase, tinyPreset } from './base.js';
 import type { Family } from './registry.js';
 import type { FamilySpec } from './spec.js';
 
@@ -37,38 +37,22 @@ export const olmoe: Family = {
     attention_bias: false,
   }),
   presets: {
-    tiny: {
-      vocabSize: 512,
-      hiddenSize: 64,
+    tiny: tinyPreset({
       intermediateSize: 64,
       numHiddenLayers: 2,
-      numAttentionHeads: 4,
       numKeyValueHeads: 2,
       headDim: 16,
-      numLocalExperts: 8,
-      numExpertsPerTok: 2,
       rmsNormEps: 1e-5,
-      ropeTheta: 10_000,
       tieWordEmbeddings: false,
-      maxPositionEmbeddings: 2048,
       // clipping on, so that the tiny model exercises it
       family: spec({ normTopkProb: false, clipQkv: 2, denseIntermediateSize: 64 }),
-    },
-    bench: {
-      vocabSize: 32_000,
-      hiddenSize: 1024,
-      intermediateSize: 704,
-      numHiddenLayers: 4,
-      numAttentionHeads: 16,
+    }),
+    bench: benchPreset({
       numKeyValueHeads: 16,
       headDim: 64,
-      numLocalExperts: 16,
-      numExpertsPerTok: 4,
       rmsNormEps: 1e-5,
       ropeTheta: 10_000,
-      tieWordEmbeddings: false,
-      maxPositionEmbeddings: 4096,
       family: spec({ normTopkProb: false, clipQkv: null, denseIntermediateSize: 704 }),
-    },
+    }),
   },
 };

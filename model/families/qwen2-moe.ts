@@ -1,7 +1,7 @@
 // Qwen2-MoE (Qwen2MoeForCausalLM): qkv bias, a gated shared expert, softmax routing without renormalisation by default,
 // dense MLP layers per mlp_only_layers / decoder_sparse_step.
 import type { ModelConfig } from '../config.js';
-import { baseJson, parseBase } from './base.js';
+import { baseJson, benchPreset, parseBase, tinyPreset } from './base.js';
 import { qwenDenseLayers } from './qwen-layers.js';
 import type { Family } from './registry.js';
 import type { FamilySpec } from './spec.js';
@@ -44,38 +44,22 @@ export const qwen2Moe: Family = {
     use_sliding_window: false,
   }),
   presets: {
-    tiny: {
-      vocabSize: 512,
-      hiddenSize: 64,
+    tiny: tinyPreset({
       intermediateSize: 32,
       numHiddenLayers: 3,
-      numAttentionHeads: 4,
       numKeyValueHeads: 2,
       headDim: 16,
-      numLocalExperts: 8,
-      numExpertsPerTok: 2,
       rmsNormEps: 1e-6,
-      ropeTheta: 10_000,
       tieWordEmbeddings: false,
-      maxPositionEmbeddings: 2048,
       // layer 1 is a dense MLP, so that the tiny model exercises mlp_only_layers
       family: spec({ qkvBias: true, normTopkProb: false, denseLayers: [1], denseIntermediateSize: 128, sharedExpert: { intermediateSize: 96, gated: true } }),
-    },
-    bench: {
-      vocabSize: 32_000,
-      hiddenSize: 1024,
-      intermediateSize: 704,
-      numHiddenLayers: 4,
-      numAttentionHeads: 16,
+    }),
+    bench: benchPreset({
       numKeyValueHeads: 16,
       headDim: 64,
-      numLocalExperts: 16,
-      numExpertsPerTok: 4,
       rmsNormEps: 1e-6,
       ropeTheta: 1e6,
-      tieWordEmbeddings: false,
-      maxPositionEmbeddings: 4096,
       family: spec({ qkvBias: true, normTopkProb: false, denseLayers: [], denseIntermediateSize: 2816, sharedExpert: { intermediateSize: 2816, gated: true } }),
-    },
+    }),
   },
 };

@@ -1,6 +1,6 @@
 // Qwen3-MoE (Qwen3MoeForCausalLM): RMSNorm per head on q and k before RoPE, head_dim from the config, no shared expert.
 import type { ModelConfig } from '../config.js';
-import { baseJson, parseBase } from './base.js';
+import { baseJson, benchPreset, parseBase, tinyPreset } from './base.js';
 import { qwenDenseLayers } from './qwen-layers.js';
 import type { Family } from './registry.js';
 import type { FamilySpec } from './spec.js';
@@ -43,38 +43,22 @@ export const qwen3Moe: Family = {
     use_sliding_window: false,
   }),
   presets: {
-    tiny: {
-      vocabSize: 512,
-      hiddenSize: 64,
+    tiny: tinyPreset({
       intermediateSize: 64,
       numHiddenLayers: 2,
-      numAttentionHeads: 4,
       numKeyValueHeads: 2,
       // not hidden / heads: head_dim comes from the config
       headDim: 32,
-      numLocalExperts: 8,
-      numExpertsPerTok: 2,
       rmsNormEps: 1e-6,
-      ropeTheta: 10_000,
       tieWordEmbeddings: true,
-      maxPositionEmbeddings: 2048,
       family: spec({ normTopkProb: true, denseLayers: [], denseIntermediateSize: 128 }),
-    },
-    bench: {
-      vocabSize: 32_000,
-      hiddenSize: 1024,
-      intermediateSize: 704,
-      numHiddenLayers: 4,
-      numAttentionHeads: 16,
+    }),
+    bench: benchPreset({
       numKeyValueHeads: 4,
       headDim: 128,
-      numLocalExperts: 16,
-      numExpertsPerTok: 4,
       rmsNormEps: 1e-6,
       ropeTheta: 1e6,
-      tieWordEmbeddings: false,
-      maxPositionEmbeddings: 4096,
       family: spec({ normTopkProb: true, denseLayers: [], denseIntermediateSize: 2816 }),
-    },
+    }),
   },
 };

@@ -98,11 +98,11 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
 
 const spread = (v: number[]) => `${fmt(Math.min(...v), 0)}-${fmt(Math.max(...v), 0)}`;
 
-export function frontReport(preset: string, b: FrontBench, concurrency: number): string {
+export function frontReport(label: string, b: FrontBench, concurrency: number): string {
   const nats = median(b.natsTokPerS);
   const http = median(b.httpTokPerS);
   return [
-    `API front (${preset}, ${concurrency} concurrent streams from a client process, greedy, interleaved waves):`,
+    `API front (${label}, ${concurrency} concurrent streams from a client process, greedy, interleaved waves):`,
     table(
       ['path', 'tok/s median', 'range', 'vs NATS', 'TTFT p50 ms', 'TTFT p99 ms', 'ITL p50 ms', 'ITL p99 ms'],
       [

@@ -3,6 +3,8 @@ import type { NatsConnection } from 'nats';
 import type { RemoteExperts } from '../../actors/gate/dispatcher.js';
 import type { Checkpoint } from '../../model/checkpoint.js';
 import { ExpertSet } from '../../model/experts.js';
+import type { ModelConfig } from '../../model/config.js';
+import { moeLayers } from '../../model/families/shape.js';
 import { connectNats } from '../../runtime/transport/connection.js';
 import { percentile, timeRuns } from './stats.js';
 
@@ -42,24 +44,28 @@ function rowsInput(rows: number, hidden: number): Float32Array {
   return x;
 }
 
+/** Expert 0 of the first layer that has experts (DeepSeek's layer 0 is dense). */
+const measuredExpert = (c: ModelConfig) => ({ layer: moeLayers(c)[0], expert: 0 });
+
 /** The expert the dispatch micro benchmark runs, loaded in this process with `threads` ORT threads. */
 export function loadLocalExpert(ckpt: Checkpoint, threads: number): Promise<ExpertSet> {
-  return ExpertSet.load(ckpt, [{ layer: 0, expert: 0 }], threads);
+  return ExpertSet.load(ckpt, [measuredExpert(ckpt.config)], threads);
 }
 
 /**
- * One expert (layer 0, expert 0) on `rows` rows: through the gate's dispatcher to an expert actor
+ * One expert (expert 0 of the first MoE layer) on `rows` rows: through the gate's dispatcher to an expert actor
  * (encode, NATS request, actor compute, decode), and on `local` (see loadLocalExpert) in this process.
  */
 export async function expertDispatch(remote: RemoteExperts, local: ExpertSet, rowCounts: number[], reps: (rows: number) => number): Promise<DispatchBench[]> {
   const H = local.config.hiddenSize;
+  const key = measuredExpert(local.config);
   const out: DispatchBench[] = [];
   for (const rows of rowCounts) {
     const input = rowsInput(rows, H);
-    const batch = [{ expert: 0, rows, input }];
+    const batch = [{ expert: key.expert, rows, input }];
     const n = reps(rows);
-    const natsMs = await timeRuns(() => remote.runExperts(0, batch), n, 3);
-    const localMs = await timeRuns(() => local.run({ layer: 0, expert: 0 }, input), n, 3);
+    const natsMs = await timeRuns(() => remote.runExperts(key.layer, batch), n, 3);
+    const localMs = await timeRuns(() => local.run(key, input), n, 3);
     out.push({ rows, nats: latency(natsMs), local: latency(localMs) });
   }
   return out;

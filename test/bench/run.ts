@@ -1,12 +1,15 @@
 // `npm run bench`: decode throughput of the monolithic executor and of the disaggregated one over NATS,
-// measured side by side in one run, plus micro numbers (NATS round trip, one expert dispatch).
-// Usage: node dist/test/bench/run.js [--presets tiny,bench] [--quick] [--no-fix-preview] [--no-front] [--no-secure]
+// measured side by side in one run for each family's presets, plus micro numbers (NATS round trip, one expert dispatch).
+// Usage: node dist/test/bench/run.js [--families mixtral,qwen2_moe,...] [--presets tiny,bench] [--quick] [--no-fix-preview] [--no-front] [--no-secure]
 import { cpus, loadavg, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from 'nats';
 import { requestGenerate } from '../../actors/gate/client.js';
 import { Checkpoint } from '../../model/checkpoint.js';
 import type { ExpertSet } from '../../model/experts.js';
+import { FAMILIES } from '../../model/families/registry.js';
+import { allExpertKeys } from '../../model/families/shape.js';
+import { FAMILY_NAMES, type FamilyName } from '../../model/families/spec.js';
 import { PRESETS, type PresetName } from '../../model/init.js';
 import { openMonolithic } from '../../model/monolithic.js';
 import { connectNats } from '../../runtime/transport/connection.js';
@@ -30,7 +33,11 @@ const TTFT_REPS = 3;
 /** The cluster counts as started once every actor has been up this long. */
 const STEADY_MS = 1000;
 
+const USAGE = 'usage: node dist/test/bench/run.js [--families mixtral,qwen2_moe,...] [--presets tiny,bench] [--quick] [--no-fix-preview] [--no-front] [--no-secure]';
+
 interface Args {
+  /** Every preset of every family is measured; the API front and --secure sections use the first of each. */
+  families: FamilyName[];
   presets: PresetName[];
   quick: boolean;
   fixPreview: boolean;
@@ -38,27 +45,42 @@ interface Args {
   secure: boolean;
 }
 
+/** A flag's comma-separated value (`--flag a,b` or `--flag=a,b`), each name one of `allowed`. */
+function nameList<T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T[] {
+  const names = (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = names.filter((n) => !(allowed as readonly string[]).includes(n));
+  if (names.length === 0 || bad.length > 0) throw new Error(`${flag} takes a list of ${allowed.join(', ')}; got ${JSON.stringify(value)}`);
+  return names as T[];
+}
+
 function parseArgs(argv: string[]): Args {
-  const args: Args = { presets: ['tiny', 'bench'], quick: false, fixPreview: true, front: true, secure: true };
+  const args: Args = { families: ['mixtral'], presets: ['tiny', 'bench'], quick: false, fixPreview: true, front: true, secure: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
+    const flag = a.split('=')[0];
+    const value = () => (a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i]);
     if (a === '--quick') args.quick = true;
     else if (a === '--no-fix-preview') args.fixPreview = false;
     else if (a === '--no-front') args.front = false;
     else if (a === '--no-secure') args.secure = false;
-    else if (a === '--presets' || a.startsWith('--presets=')) {
-      const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
-      const names = (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-      const bad = names.filter((n) => !Object.hasOwn(PRESETS, n));
-      if (names.length === 0 || bad.length > 0) throw new Error(`--presets takes a list of ${Object.keys(PRESETS).join(', ')}; got ${JSON.stringify(v)}`);
-      args.presets = names as PresetName[];
-    } else if (a === '--help' || a === '-h') {
-      console.log('usage: node dist/test/bench/run.js [--presets tiny,bench] [--quick] [--no-fix-preview] [--no-front] [--no-secure]');
+    else if (flag === '--families') args.families = nameList(flag, value(), FAMILY_NAMES);
+    else if (flag === '--presets') args.presets = nameList(flag, value(), Object.keys(PRESETS) as PresetName[]);
+    else if (a === '--help' || a === '-h') {
+      console.log(USAGE);
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (try --help)`);
   }
   return args;
 }
+
+/** A preset of one family: what the bench measures at a time. */
+interface FamilyPreset {
+  family: FamilyName;
+  preset: PresetName;
+}
+
+const configOf = (m: FamilyPreset) => FAMILIES[m.family].presets[m.preset];
+const labelOf = (m: FamilyPreset) => `${m.family} ${m.preset}`;
 
 interface Settings {
   maxTokens: number;
@@ -77,7 +99,7 @@ function settings(quick: boolean): Settings {
   };
 }
 
-/** One executor's numbers for one preset. */
+/** One executor's numbers for one family's preset. */
 interface ExecutorResult {
   loadMs: number;
   ttftMs: number;
@@ -95,13 +117,13 @@ async function measureExecutor(gen: GenerateFn, vocab: number, preset: PresetNam
   return { loadMs, ttftMs: median(ttft), runs };
 }
 
-async function runMonolithic(dir: string, preset: PresetName, s: Settings): Promise<ExecutorResult> {
+async function runMonolithic(dir: string, m: FamilyPreset, s: Settings): Promise<ExecutorResult> {
   const t0 = performance.now();
   const model = await openMonolithic(dir);
   const loadMs = performance.now() - t0;
   try {
     const gen: GenerateFn = async (prompt, maxTokens) => (await model.engine.generate(prompt, { maxTokens, stopAtEos: false })).tokens;
-    return await measureExecutor(gen, model.checkpoint.config.vocabSize, preset, s, loadMs);
+    return await measureExecutor(gen, model.checkpoint.config.vocabSize, m.preset, s, loadMs);
   } finally {
     await model.close();
   }
@@ -133,9 +155,9 @@ async function waitUntilSteady(cluster: LocalCluster, actors: number, timeoutMs 
 
 const restartsOf = (cluster: LocalCluster) => cluster.supervisor!.status().children.reduce((a, c) => a + c.restarts, 0);
 
-async function runNats(dir: string, preset: PresetName, s: Settings, micro: boolean): Promise<NatsResult> {
-  const c = PRESETS[preset];
-  const experts = c.numHiddenLayers * c.numLocalExperts;
+async function runNats(dir: string, m: FamilyPreset, s: Settings, micro: boolean): Promise<NatsResult> {
+  const c = configOf(m);
+  const experts = allExpertKeys(c).length;
   const perActor = Math.ceil(experts / ACTORS);
   const actors = Math.ceil(experts / perActor);
   const actorThreads = Number(process.env.EAAS_ORT_THREADS ?? DEFAULT_EXPERT_THREADS);
@@ -163,7 +185,7 @@ async function runNats(dir: string, preset: PresetName, s: Settings, micro: bool
     const nc = client;
     const model = cluster.model;
     const gen: GenerateFn = async (prompt, maxTokens) => (await requestGenerate(nc, model, { prompt, max_tokens: maxTokens, stop_at_eos: false })).tokens;
-    const result: NatsResult = { ...(await measureExecutor(gen, c.vocabSize, preset, s, loadMs)), layout, startupRestarts, restarts: 0 };
+    const result: NatsResult = { ...(await measureExecutor(gen, c.vocabSize, m.preset, s, loadMs)), layout, startupRestarts, restarts: 0 };
     if (local) {
       result.rtt = [];
       for (const bytes of RTT_BYTES) result.rtt.push({ bytes, latency: await natsRoundTrip(cluster.url, bytes, bytes > 65536 ? s.rttReps / 10 : s.rttReps) });
@@ -178,8 +200,7 @@ async function runNats(dir: string, preset: PresetName, s: Settings, micro: bool
   }
 }
 
-interface PresetResult {
-  preset: PresetName;
+interface PresetResult extends FamilyPreset {
   generatedMs?: number;
   mono: ExecutorResult;
   nats: NatsResult;
@@ -203,16 +224,17 @@ function report(results: PresetResult[], s: Settings, args: Args): number {
       const n = r.nats.runs.get(c)!;
       const mm = r.mismatch.get(c)!;
       bad += mm.differing.length;
-      rows.push([r.preset, String(c), `${m.prompts}x${s.maxTokens}`, fmt(m.tokPerS), fmt(n.tokPerS), ratio(n.tokPerS, m.tokPerS), `${mm.differing.length}/${mm.compared}`]);
+      rows.push([r.family, r.preset, String(c), `${m.prompts}x${s.maxTokens}`, fmt(m.tokPerS), fmt(n.tokPerS), ratio(n.tokPerS, m.tokPerS), `${mm.differing.length}/${mm.compared}`]);
     }
   }
-  console.log(table(['preset', 'concurrency', 'prompts x tokens', 'monolithic tok/s', 'NATS tok/s', 'NATS/monolithic', 'token mismatches'], rows));
+  console.log(table(['family', 'preset', 'concurrency', 'prompts x tokens', 'monolithic tok/s', 'NATS tok/s', 'NATS/monolithic', 'token mismatches'], rows));
 
   console.log('\n== load and time to first token (16-token prompt, max_tokens 1, median of 3) ==');
   console.log(
     table(
-      ['preset', 'checkpoint gen s', 'monolithic load s', 'NATS cluster start s', 'monolithic TTFT ms', 'NATS TTFT ms', 'NATS/monolithic'],
+      ['family', 'preset', 'checkpoint gen s', 'monolithic load s', 'NATS cluster start s', 'monolithic TTFT ms', 'NATS TTFT ms', 'NATS/monolithic'],
       results.map((r) => [
+        r.family,
         r.preset,
         r.generatedMs === undefined ? 'cached' : secs(r.generatedMs),
         secs(r.mono.loadMs),
@@ -223,21 +245,21 @@ function report(results: PresetResult[], s: Settings, args: Args): number {
       ]),
     ),
   );
-  for (const r of results) console.log(`  ${r.preset}: cluster = ${r.nats.layout}`);
+  for (const r of results) console.log(`  ${labelOf(r)}: cluster = ${r.nats.layout}`);
 
   const micro = results.filter((r) => r.nats.rtt);
   if (micro.length > 0) {
     console.log('\n== micro: NATS request/reply through the server to an echo responder on another connection ==');
-    const rttRows = micro.flatMap((r) => r.nats.rtt!.map(({ bytes, latency: l }) => [r.preset, String(bytes), fmt(l.p50, 3), fmt(l.p90, 3), String(l.n)]));
+    const rttRows = micro.flatMap((r) => r.nats.rtt!.map(({ bytes, latency: l }) => [labelOf(r), String(bytes), fmt(l.p50, 3), fmt(l.p90, 3), String(l.n)]));
     console.log(table(['cluster of', 'bytes', 'p50 ms', 'p90 ms', 'n'], rttRows));
-    console.log('\n== micro: one expert (layer 0, expert 0), gate dispatcher -> NATS -> expert actor vs ExpertSet in this process (same ORT threads as an actor) ==');
+    console.log('\n== micro: one expert (expert 0 of the first MoE layer), gate dispatcher -> NATS -> expert actor vs ExpertSet in this process (same ORT threads as an actor) ==');
     const drows: string[][] = [];
     for (const r of micro) {
       for (const d of r.nats.dispatch!) {
-        drows.push([r.preset, String(d.rows), fmt(d.nats.p50, 3), fmt(d.local.p50, 3), fmt(d.nats.p50 - d.local.p50, 3), ratio(d.nats.p50, d.local.p50), fmt((d.rows / d.nats.p50) * 1000, 0), fmt((d.rows / d.local.p50) * 1000, 0)]);
+        drows.push([r.family, r.preset, String(d.rows), fmt(d.nats.p50, 3), fmt(d.local.p50, 3), fmt(d.nats.p50 - d.local.p50, 3), ratio(d.nats.p50, d.local.p50), fmt((d.rows / d.nats.p50) * 1000, 0), fmt((d.rows / d.local.p50) * 1000, 0)]);
       }
     }
-    console.log(table(['preset', 'rows', 'NATS p50 ms', 'local p50 ms', 'overhead ms', 'NATS/local', 'NATS rows/s', 'local rows/s'], drows));
+    console.log(table(['family', 'preset', 'rows', 'NATS p50 ms', 'local p50 ms', 'overhead ms', 'NATS/local', 'NATS rows/s', 'local rows/s'], drows));
   }
 
   console.log('\n== checks ==');
@@ -245,8 +267,8 @@ function report(results: PresetResult[], s: Settings, args: Args): number {
     const b = r.batchMismatch;
     bad += b.differing.length;
     const restarts = [r.nats, ...(r.fix ? [r.fix.nats] : [])];
-    console.log(`  ${r.preset}: expert actor restarts by the supervisor: at cluster start ${restarts.map((n) => n.startupRestarts).join(' / ')}, while measured ${restarts.map((n) => n.restarts).join(' / ')}${r.fix ? ' (as-is / no-spin runs)' : ''}`);
-    console.log(`  ${r.preset}: NATS vs monolithic token mismatches ${[...r.mismatch.values()].reduce((a, m) => a + m.differing.length, 0)}; monolithic alone vs batched of 32 mismatches ${b.differing.length}/${b.compared}`);
+    console.log(`  ${labelOf(r)}: expert actor restarts by the supervisor: at cluster start ${restarts.map((n) => n.startupRestarts).join(' / ')}, while measured ${restarts.map((n) => n.restarts).join(' / ')}${r.fix ? ' (as-is / no-spin runs)' : ''}`);
+    console.log(`  ${labelOf(r)}: NATS vs monolithic token mismatches ${[...r.mismatch.values()].reduce((a, m) => a + m.differing.length, 0)}; monolithic alone vs batched of 32 mismatches ${b.differing.length}/${b.compared}`);
   }
 
   const fixed = results.filter((r) => r.fix);
@@ -261,20 +283,20 @@ function report(results: PresetResult[], s: Settings, args: Args): number {
         const m1 = f.mono.runs.get(c)!.tokPerS;
         const n0 = r.nats.runs.get(c)!.tokPerS;
         const n1 = f.nats.runs.get(c)!.tokPerS;
-        frows.push([r.preset, String(c), fmt(m0), fmt(m1), ratio(m1, m0), fmt(n0), fmt(n1), ratio(n1, n0), ratio(n1, m1)]);
+        frows.push([r.family, r.preset, String(c), fmt(m0), fmt(m1), ratio(m1, m0), fmt(n0), fmt(n1), ratio(n1, n0), ratio(n1, m1)]);
       }
     }
-    console.log(table(['preset', 'concurrency', 'mono tok/s', 'mono no-spin', 'speedup', 'NATS tok/s', 'NATS no-spin gate', 'speedup', 'NATS/mono no-spin'], frows));
+    console.log(table(['family', 'preset', 'concurrency', 'mono tok/s', 'mono no-spin', 'speedup', 'NATS tok/s', 'NATS no-spin gate', 'speedup', 'NATS/mono no-spin'], frows));
     console.log(
       table(
-        ['preset', 'mono TTFT ms', 'mono no-spin', 'NATS TTFT ms', 'NATS no-spin gate', 'mono load s', 'mono load no-spin', 'NATS start s', 'NATS start no-spin'],
-        fixed.map((r) => [r.preset, fmt(r.mono.ttftMs), fmt(r.fix!.mono.ttftMs), fmt(r.nats.ttftMs), fmt(r.fix!.nats.ttftMs), secs(r.mono.loadMs), secs(r.fix!.mono.loadMs), secs(r.nats.loadMs), secs(r.fix!.nats.loadMs)]),
+        ['family', 'preset', 'mono TTFT ms', 'mono no-spin', 'NATS TTFT ms', 'NATS no-spin gate', 'mono load s', 'mono load no-spin', 'NATS start s', 'NATS start no-spin'],
+        fixed.map((r) => [r.family, r.preset, fmt(r.mono.ttftMs), fmt(r.fix!.mono.ttftMs), fmt(r.nats.ttftMs), fmt(r.fix!.nats.ttftMs), secs(r.mono.loadMs), secs(r.fix!.mono.loadMs), secs(r.nats.loadMs), secs(r.fix!.nats.loadMs)]),
       ),
     );
     console.log(`  token mismatches with the fix vs without: ${fixed.reduce((a, r) => a + r.fix!.monoMismatch + r.fix!.natsMismatch, 0)}`);
   }
   const env = process.env.EAAS_ORT_THREADS ? `, EAAS_ORT_THREADS=${process.env.EAAS_ORT_THREADS}` : '';
-  console.log(`\npresets ${args.presets.join(',')}${args.quick ? ' (quick)' : ''}; host: ${cpus().length} cores, ${fmt(totalmem() / 2 ** 30, 0)} GB, node ${process.version}${env}`);
+  console.log(`\nfamilies ${args.families.join(',')}; presets ${args.presets.join(',')}${args.quick ? ' (quick)' : ''}; host: ${cpus().length} cores, ${fmt(totalmem() / 2 ** 30, 0)} GB, node ${process.version}${env}`);
   console.log(`load average at start ${startLoad}, at end ${loadNow()} (other work on the host skews every number above)`);
   return bad;
 }
@@ -291,40 +313,40 @@ async function main(): Promise<number> {
   const results: PresetResult[] = [];
   const started = performance.now();
   const log = (msg: string) => console.log(`[${secs(performance.now() - started).padStart(6)} s] ${msg}`);
-  for (const preset of args.presets) {
-    log(`${preset}: checkpoint`);
-    const { dir, generatedMs } = benchCheckpoint(preset);
-    log(`${preset}: monolithic (${dir})`);
-    const mono = await runMonolithic(dir, preset, s);
-    log(`${preset}: disaggregated over NATS`);
-    const nats = await runNats(dir, preset, s, true);
+  const familyPresets: FamilyPreset[] = args.families.flatMap((family) => args.presets.map((preset) => ({ family, preset })));
+  for (const m of familyPresets) {
+    log(`${labelOf(m)}: checkpoint`);
+    const { dir, generatedMs } = benchCheckpoint(m.family, m.preset);
+    log(`${labelOf(m)}: monolithic (${dir})`);
+    const mono = await runMonolithic(dir, m, s);
+    log(`${labelOf(m)}: disaggregated over NATS`);
+    const nats = await runNats(dir, m, s, true);
     const mismatch = new Map(CONCURRENCIES.map((c) => [c, mismatches(mono.runs.get(c)!.outputs, nats.runs.get(c)!.outputs)]));
     const batchMismatch = mismatches(mono.runs.get(1)!.outputs, mono.runs.get(32)!.outputs);
-    results.push({ preset, generatedMs, mono, nats, mismatch, batchMismatch });
+    results.push({ ...m, generatedMs, mono, nats, mismatch, batchMismatch });
   }
   if (args.fixPreview) {
     // sessions created from here on do not spin; everything measured above used the product defaults
     disableOrtSpinning();
     for (const r of results) {
-      const { dir } = benchCheckpoint(r.preset);
-      log(`${r.preset}: monolithic, ORT no-spin`);
-      const mono = await runMonolithic(dir, r.preset, s);
-      log(`${r.preset}: NATS, ORT no-spin in the gate`);
-      const nats = await runNats(dir, r.preset, s, false);
+      const { dir } = benchCheckpoint(r.family, r.preset);
+      log(`${labelOf(r)}: monolithic, ORT no-spin`);
+      const mono = await runMonolithic(dir, r, s);
+      log(`${labelOf(r)}: NATS, ORT no-spin in the gate`);
+      const nats = await runNats(dir, r, s, false);
       r.fix = { mono, nats, monoMismatch: allMismatches(r.mono, mono), natsMismatch: allMismatches(r.mono, nats) };
     }
   }
   let front: string | undefined;
   if (args.front) {
-    const preset = args.presets[0];
-    log(`${preset}: API front against direct NATS, ${FRONT_CONCURRENCY} streams`);
-    front = await runFront(preset, s);
+    log(`${labelOf(familyPresets[0])}: API front against direct NATS, ${FRONT_CONCURRENCY} streams`);
+    front = await runFront(familyPresets[0], s);
   }
   let secure: string | undefined;
   if (args.secure) {
-    const preset = args.presets[0];
-    log(`${preset}: plain, --secure, plain`);
-    secure = await benchSecure(preset, benchCheckpoint(preset).dir, PRESETS[preset].vocabSize, { concurrency: FRONT_CONCURRENCY, maxTokens: s.maxTokens, rounds: s.maxTokens > 8 ? 3 : 1 });
+    const m = familyPresets[0];
+    log(`${labelOf(m)}: plain, --secure, plain`);
+    secure = await benchSecure(labelOf(m), benchCheckpoint(m.family, m.preset).dir, configOf(m).vocabSize, { concurrency: FRONT_CONCURRENCY, maxTokens: s.maxTokens, rounds: s.maxTokens > 8 ? 3 : 1 });
   }
   log('done');
   const bad = report(results, s, args);
@@ -336,12 +358,12 @@ async function main(): Promise<number> {
 const FRONT_CONCURRENCY = 32;
 
 /** `eaas up`'s layout with its HTTP front; NATS and HTTP waves interleaved. */
-async function runFront(preset: PresetName, s: Settings): Promise<string> {
-  const { dir } = benchCheckpoint(preset);
+async function runFront(m: FamilyPreset, s: Settings): Promise<string> {
+  const { dir } = benchCheckpoint(m.family, m.preset);
   const cluster = await startLocalCluster({ modelDir: dir, httpPort: 0 });
   try {
-    const b = await benchFront(cluster, PRESETS[preset].vocabSize, { concurrency: FRONT_CONCURRENCY, maxTokens: s.maxTokens, reps: s.maxTokens > 8 ? 5 : 2 });
-    return frontReport(preset, b, FRONT_CONCURRENCY);
+    const b = await benchFront(cluster, configOf(m).vocabSize, { concurrency: FRONT_CONCURRENCY, maxTokens: s.maxTokens, reps: s.maxTokens > 8 ? 5 : 2 });
+    return frontReport(labelOf(m), b, FRONT_CONCURRENCY);
   } finally {
     await cluster.stop();
   }

@@ -25,13 +25,13 @@ async function measure(dir: string, vocab: number, secure: boolean, o: { concurr
   }
 }
 
-export async function benchSecure(preset: string, dir: string, vocab: number, o: { concurrency: number; maxTokens: number; rounds: number }): Promise<string> {
+export async function benchSecure(label: string, dir: string, vocab: number, o: { concurrency: number; maxTokens: number; rounds: number }): Promise<string> {
   const plain1 = await measure(dir, vocab, false, o);
   const secure = await measure(dir, vocab, true, o);
   const plain2 = await measure(dir, vocab, false, o);
   const plain = (plain1 + plain2) / 2;
   return [
-    `secure deployment (${preset}, ${o.concurrency} concurrent prompts over NATS, plain / secure / plain):`,
+    `secure deployment (${label}, ${o.concurrency} concurrent prompts over NATS, plain / secure / plain):`,
     table(
       ['deployment', 'tok/s', 'vs plain'],
       [

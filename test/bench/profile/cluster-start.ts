@@ -16,7 +16,7 @@ const at = () => `${((performance.now() - t0) / 1000).toFixed(2)} s`;
 nc.subscribe(`eaas.v1.${preset}.events.>`, { callback: (_e, m) => { const e = decodeEvent(m.data); console.log(`${at()} event ${e.kind} ${e.instance} ${e.reason ?? ''}`); } });
 let lastLoop = performance.now();
 const lag = setInterval(() => { const now = performance.now(); if (now - lastLoop > 500) console.log(`${at()} event loop blocked for ${(now - lastLoop).toFixed(0)} ms`); lastLoop = now; }, 50);
-const cluster = await startLocalCluster({ nats: server.url, modelDir: benchCheckpoint(preset).dir, replicas: 1, expertsPerActor: preset === 'tiny' ? 8 : 16 });
+const cluster = await startLocalCluster({ nats: server.url, modelDir: benchCheckpoint('mixtral', preset).dir, replicas: 1, expertsPerActor: preset === 'tiny' ? 8 : 16 });
 console.log(`${at()} startLocalCluster resolved`);
 await new Promise((r) => setTimeout(r, 4000));
 console.log(`${at()} directory: ${cluster.gate!.directory.all().map((i) => `${i.instance} up=${i.up}`).join(', ')}`);

@@ -7,7 +7,7 @@ import { Checkpoint } from '../../../model/checkpoint.js';
 import { expertGraph } from '../../../model/graphs.js';
 import { benchCheckpoint } from '../checkpoints.js';
 
-const ck = Checkpoint.open(benchCheckpoint('bench').dir);
+const ck = Checkpoint.open(benchCheckpoint('mixtral', 'bench').dir);
 const c = ck.config;
 const H = c.hiddenSize;
 const graphs = Array.from({ length: 8 }, (_, e) => expertGraph(c, ck.expert(0, e)));
