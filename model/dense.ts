@@ -6,6 +6,7 @@ import { attentionRows, isMoeLayer, type AttentionRows } from './families/shape.
 import { mlaAttentionGraph, mlaPreAttentionGraph } from './graphs-mla.js';
 import { attentionGraph, headGraph, postAttentionGraph, preAttentionGraph } from './graphs.js';
 import { createSession, floatTensor, runFloat, type Session } from './ort.js';
+import type { QuantBits } from './quantize.js';
 
 interface LayerSessions {
   pre: Session;
@@ -30,7 +31,8 @@ export class DenseModel {
     this.rows = attentionRows(config);
   }
 
-  static async load(ckpt: Checkpoint, threads?: number): Promise<DenseModel> {
+  /** With `bits`, the projections (q/k/v/o, MLA's, shared experts, dense MLPs) and the LM head are quantized; routers stay float32. */
+  static async load(ckpt: Checkpoint, threads?: number, bits?: QuantBits): Promise<DenseModel> {
     const c = ckpt.config;
     const mla = c.family?.mla != null;
     const shared = mla ? undefined : await createSession(attentionGraph(c), threads);
@@ -39,14 +41,14 @@ export class DenseModel {
       const w = ckpt.layerWeights(i);
       const moe = isMoeLayer(c, i);
       layers.push({
-        pre: await createSession(mla ? mlaPreAttentionGraph(c, w) : preAttentionGraph(c, w), threads),
-        post: await createSession(postAttentionGraph(c, w, moe), threads),
-        attention: shared ?? (await createSession(mlaAttentionGraph(c, w), threads)),
+        pre: await createSession(mla ? mlaPreAttentionGraph(c, w, bits) : preAttentionGraph(c, w, bits), threads),
+        post: await createSession(postAttentionGraph(c, w, moe, bits), threads),
+        attention: shared ?? (await createSession(mlaAttentionGraph(c, w, bits), threads)),
         moe,
         routerBias: w.routerBias,
       });
     }
-    const head = await createSession(headGraph(c, ckpt.finalNorm(), ckpt.lmHead()), threads);
+    const head = await createSession(headGraph(c, ckpt.finalNorm(), ckpt.lmHead(), bits), threads);
     const D = attentionRows(c).rope;
     const half = D / 2;
     const invFreq = new Float32Array(half);

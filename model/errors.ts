@@ -36,3 +36,8 @@ export class ChatTemplateError extends ModelInputError {
 export class GenerationCancelledError extends Error {
   override readonly name = 'GenerationCancelledError';
 }
+
+/** A quantization that cannot be made: an unknown name, or a weight that is not the shape it claims. */
+export class QuantizationError extends Error {
+  override readonly name = 'QuantizationError';
+}

@@ -5,6 +5,7 @@ import type { ModelConfig } from './config.js';
 import { ModelInputError } from './errors.js';
 import { expertGraph } from './graphs.js';
 import { createSession, floatTensor, runFloat, type Session } from './ort.js';
+import type { QuantBits } from './quantize.js';
 
 export interface ExpertKey {
   layer: number;
@@ -19,11 +20,12 @@ export class ExpertSet {
     private readonly sessions: Map<string, Session>,
   ) {}
 
-  static async load(ckpt: Checkpoint, keys: ExpertKey[], threads?: number): Promise<ExpertSet> {
+  /** With `bits`, each expert's gate/up/down projections are quantized (MatMulNBits). */
+  static async load(ckpt: Checkpoint, keys: ExpertKey[], threads?: number, bits?: QuantBits): Promise<ExpertSet> {
     const sessions = new Map<string, Session>();
     for (const key of keys) {
       // the weights are dropped after the session holds its own copy
-      sessions.set(expertId(key), await createSession(expertGraph(ckpt.config, ckpt.expert(key.layer, key.expert)), threads));
+      sessions.set(expertId(key), await createSession(expertGraph(ckpt.config, ckpt.expert(key.layer, key.expert), bits), threads));
     }
     return new ExpertSet(ckpt.config, sessions);
   }

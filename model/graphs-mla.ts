@@ -5,6 +5,7 @@ import type { ModelConfig } from './config.js';
 import { attentionRows } from './families/shape.js';
 import { need, rope } from './graphs.js';
 import { GraphBuilder } from './onnx-graph.js';
+import type { QuantBits } from './quantize.js';
 
 function mlaOf(c: ModelConfig) {
   const m = c.family?.mla;
@@ -21,9 +22,9 @@ function deinterleave(g: GraphBuilder, x: string, d: number): string {
 /**
  * Before attention: x [T, H], cos/sin [T, r] (r = qk_rope_head_dim) ->
  * q [T, heads, nope + r] (rope part rotated), k = the normed latent [T, kv_lora_rank], v = the rotated rope key [T, r].
- * `k` and `v` are the two rows the KV cache keeps.
+ * `k` and `v` are the two rows the KV cache keeps. With `bits`, the q and kv_a projections are quantized.
  */
-export function mlaPreAttentionGraph(c: ModelConfig, w: FamilyLayerWeights): Uint8Array {
+export function mlaPreAttentionGraph(c: ModelConfig, w: FamilyLayerWeights, bits?: QuantBits): Uint8Array {
   const m = mlaOf(c);
   const { hiddenSize: H, numAttentionHeads: nH } = c;
   const rows = attentionRows(c);
@@ -35,12 +36,12 @@ export function mlaPreAttentionGraph(c: ModelConfig, w: FamilyLayerWeights): Uin
   const normed = g.rmsNorm(x, 'input_norm', need(w, 'inputNorm'), c.rmsNormEps);
   const qFlat =
     m.qLoraRank === null
-      ? g.linear(normed, 'q_proj', rows.q, H, need(w, 'q'))
-      : g.linear(g.rmsNorm(g.linear(normed, 'q_a_proj', m.qLoraRank, H, need(w, 'qA')), 'q_a_norm', need(w, 'qANorm'), c.rmsNormEps), 'q_b_proj', rows.q, m.qLoraRank, need(w, 'qB'));
+      ? g.linear(normed, 'q_proj', rows.q, H, need(w, 'q'), bits)
+      : g.linear(g.rmsNorm(g.linear(normed, 'q_a_proj', m.qLoraRank, H, need(w, 'qA'), bits), 'q_a_norm', need(w, 'qANorm'), c.rmsNormEps), 'q_b_proj', rows.q, m.qLoraRank, need(w, 'qB'), bits);
   const q = g.op('Reshape', [qFlat, g.ints('q.shape', [-1, nH, rows.qHead])]);
   const qPass = g.op('Slice', [q, g.ints('qp.s', [0]), g.ints('qp.e', [m.qkNopeHeadDim]), g.ints('ax2', [2])]);
   let qRot = g.op('Slice', [q, g.ints('qr.s', [m.qkNopeHeadDim]), g.ints('qr.e', [rows.qHead]), 'ax2']);
-  const ckv = g.linear(normed, 'kv_a_proj_with_mqa', m.kvLoraRank + r, H, need(w, 'kvA'));
+  const ckv = g.linear(normed, 'kv_a_proj_with_mqa', m.kvLoraRank + r, H, need(w, 'kvA'), bits);
   const latent = g.op('Slice', [ckv, g.ints('lat.s', [0]), g.ints('lat.e', [m.kvLoraRank]), g.ints('ax_1', [1])]);
   let kRot = g.op('Reshape', [g.op('Slice', [ckv, g.ints('kr.s', [m.kvLoraRank]), g.ints('kr.e', [m.kvLoraRank + r]), 'ax_1']), g.ints('kr.shape', [-1, 1, r])]);
   if (m.ropeInterleave) {
@@ -57,8 +58,9 @@ export function mlaPreAttentionGraph(c: ModelConfig, w: FamilyLayerWeights): Uin
  * Latent attention of one sequence: q [t, heads, nope + r] against its whole cache, latent k [s, kv_lora_rank]
  * and rope key v [s, r], with an additive mask [t, s] -> out [t, heads·v_head_dim]. Keys are
  * (kv_b_proj(latent) nope part, the shared rope key), values kv_b_proj(latent)'s value part; scale (nope + r)^-½.
+ * With `bits`, kv_b_proj is quantized.
  */
-export function mlaAttentionGraph(c: ModelConfig, w: FamilyLayerWeights): Uint8Array {
+export function mlaAttentionGraph(c: ModelConfig, w: FamilyLayerWeights, bits?: QuantBits): Uint8Array {
   const m = mlaOf(c);
   const nH = c.numAttentionHeads;
   const rows = attentionRows(c);
@@ -69,7 +71,7 @@ export function mlaAttentionGraph(c: ModelConfig, w: FamilyLayerWeights): Uint8A
   const latent = g.input('k', 'float', ['s', m.kvLoraRank]);
   const kRot = g.input('v', 'float', ['s', r]);
   const mask = g.input('mask', 'float', ['t', 's']);
-  const kv = g.op('Reshape', [g.linear(latent, 'kv_b_proj', nH * per, m.kvLoraRank, need(w, 'kvB')), g.ints('kv.shape', [-1, nH, per])]);
+  const kv = g.op('Reshape', [g.linear(latent, 'kv_b_proj', nH * per, m.kvLoraRank, need(w, 'kvB'), bits), g.ints('kv.shape', [-1, nH, per])]);
   const kNope = g.op('Slice', [kv, g.ints('kn.s', [0]), g.ints('kn.e', [m.qkNopeHeadDim]), g.ints('ax2', [2])]);
   const v = g.op('Slice', [kv, g.ints('v.s', [m.qkNopeHeadDim]), g.ints('v.e', [per]), 'ax2']);
   const kRotHeads = g.op('Expand', [g.op('Unsqueeze', [kRot, g.ints('ax1', [1])]), g.ints('kr.expand', [1, nH, 1])]);

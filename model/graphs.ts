@@ -4,21 +4,25 @@ import type { ExpertWeights, FamilyLayerWeights } from './checkpoint.js';
 import type { ModelConfig } from './config.js';
 import { attentionRows } from './families/shape.js';
 import { GraphBuilder } from './onnx-graph.js';
+import type { QuantBits } from './quantize.js';
 
-/** w_down(silu(w_gate·x) ⊙ w_up·x), the SwiGLU MLP of every family's experts, shared experts and dense layers. */
-export function swiglu(g: GraphBuilder, x: string, names: [string, string, string], F: number, H: number, gate: Float32Array, up: Float32Array, down: Float32Array): string {
-  const a = g.linear(x, names[0], F, H, gate);
-  const b = g.linear(x, names[1], F, H, up);
+/**
+ * w_down(silu(w_gate·x) ⊙ w_up·x), the SwiGLU MLP of every family's experts, shared experts and dense layers;
+ * with `bits`, its three projections are quantized (MatMulNBits).
+ */
+export function swiglu(g: GraphBuilder, x: string, names: [string, string, string], F: number, H: number, gate: Float32Array, up: Float32Array, down: Float32Array, bits?: QuantBits): string {
+  const a = g.linear(x, names[0], F, H, gate, bits);
+  const b = g.linear(x, names[1], F, H, up, bits);
   const silu = g.op('Mul', [a, g.op('Sigmoid', [a])]);
-  return g.linear(g.op('Mul', [silu, b]), names[2], H, F, down);
+  return g.linear(g.op('Mul', [silu, b]), names[2], H, F, down, bits);
 }
 
-/** SwiGLU expert: x [n, H] -> w2(silu(w1·x) ⊙ w3·x) [n, H]. */
-export function expertGraph(c: ModelConfig, w: ExpertWeights): Uint8Array {
+/** SwiGLU expert: x [n, H] -> w2(silu(w1·x) ⊙ w3·x) [n, H]; with `bits`, w1, w3, w2 quantized. */
+export function expertGraph(c: ModelConfig, w: ExpertWeights, bits?: QuantBits): Uint8Array {
   const H = c.hiddenSize;
   const g = new GraphBuilder('expert');
   const x = g.input('x', 'float', ['n', H]);
-  const y = swiglu(g, x, ['w1', 'w3', 'w2'], c.intermediateSize, H, w.w1, w.w3, w.w2);
+  const y = swiglu(g, x, ['w1', 'w3', 'w2'], c.intermediateSize, H, w.w1, w.w3, w.w2, bits);
   g.output(y, 'y', 'float', ['n', H]);
   return g.toBytes();
 }
@@ -31,9 +35,9 @@ export function rope(g: GraphBuilder, x: string, cos: string, sin: string, half:
   return g.op('Add', [g.op('Mul', [x, cos]), g.op('Mul', [rotated, sin])]);
 }
 
-/** x·Wᵀ (+ b when the layer has that bias). */
-function projection(g: GraphBuilder, x: string, name: string, out: number, inp: number, weight: Float32Array, bias?: Float32Array): string {
-  const y = g.linear(x, name, out, inp, weight);
+/** x·Wᵀ (+ b when the layer has that bias); with `bits`, W quantized. */
+function projection(g: GraphBuilder, x: string, name: string, out: number, inp: number, weight: Float32Array, bias: Float32Array | undefined, bits: QuantBits | undefined): string {
+  const y = g.linear(x, name, out, inp, weight, bits);
   return bias ? g.op('Add', [y, g.floats(`${name}.bias`, [out], bias)]) : y;
 }
 
@@ -47,9 +51,9 @@ export function need(w: FamilyLayerWeights, role: keyof FamilyLayerWeights): Flo
  * Before attention: x [T, H], cos/sin [T, D] ->
  * q [T, heads, D], k [T, kvHeads, D] (both rotated), v [T, kvHeads, D].
  * Qwen2-MoE adds the q/k/v biases; Qwen3-MoE normalises each head of q and k, OLMoE the whole q and k
- * projections (then clamps q, k, v to ±clip_qkv), all before RoPE.
+ * projections (then clamps q, k, v to ±clip_qkv), all before RoPE. With `bits`, the q/k/v projections are quantized.
  */
-export function preAttentionGraph(c: ModelConfig, w: FamilyLayerWeights): Uint8Array {
+export function preAttentionGraph(c: ModelConfig, w: FamilyLayerWeights, bits?: QuantBits): Uint8Array {
   const { hiddenSize: H, numAttentionHeads: nH, numKeyValueHeads: nKV, headDim: D } = c;
   const f = c.family;
   const g = new GraphBuilder('pre_attention');
@@ -66,9 +70,9 @@ export function preAttentionGraph(c: ModelConfig, w: FamilyLayerWeights): Uint8A
     const split = g.op('Reshape', [clip(whole), g.ints(`${name}.shape`, [-1, n, D])]);
     return f?.qkNorm === 'per_head' && norm ? g.rmsNorm(split, `${name}_norm`, norm, c.rmsNormEps) : split;
   };
-  const q = heads(projection(g, normed, 'q_proj', nH * D, H, need(w, 'q'), w.qBias), nH, 'q', w.qNorm);
-  const k = heads(projection(g, normed, 'k_proj', nKV * D, H, need(w, 'k'), w.kBias), nKV, 'k', w.kNorm);
-  const v = heads(projection(g, normed, 'v_proj', nKV * D, H, need(w, 'v'), w.vBias), nKV, 'v');
+  const q = heads(projection(g, normed, 'q_proj', nH * D, H, need(w, 'q'), w.qBias, bits), nH, 'q', w.qNorm);
+  const k = heads(projection(g, normed, 'k_proj', nKV * D, H, need(w, 'k'), w.kBias, bits), nKV, 'k', w.kNorm);
+  const v = heads(projection(g, normed, 'v_proj', nKV * D, H, need(w, 'v'), w.vBias, bits), nKV, 'v');
   g.output(rope(g, q, cos, sin, D / 2), 'q', 'float', ['T', nH, D]);
   g.output(rope(g, k, cos, sin, D / 2), 'k', 'float', ['T', nKV, D]);
   g.output(v, 'v', 'float', ['T', nKV, D]);
@@ -103,18 +107,20 @@ export function attentionGraph(c: ModelConfig): Uint8Array {
  * MoE layer: h = x + o_proj(attn) [T, H], normed = rmsnorm(h) [T, H], router logits [T, E], and with a shared
  * expert `shared` [T, H] (Qwen2-MoE: scaled by sigmoid(shared_expert_gate(normed))).
  * Dense layer (isMoe false): out = h + mlp(normed) [T, H].
+ * With `bits`, o_proj, the dense MLP and the shared expert are quantized; the router and the shared expert's
+ * gate stay float32 (tiny, and they choose experts).
  */
-export function postAttentionGraph(c: ModelConfig, w: FamilyLayerWeights, isMoe = true): Uint8Array {
+export function postAttentionGraph(c: ModelConfig, w: FamilyLayerWeights, isMoe = true, bits?: QuantBits): Uint8Array {
   const { hiddenSize: H, numLocalExperts: E } = c;
   const A = attentionRows(c).out;
   const g = new GraphBuilder('post_attention');
   const x = g.input('x', 'float', ['T', H]);
   const attn = g.input('attn', 'float', ['T', A]);
-  const h = g.op('Add', [x, g.linear(attn, 'o_proj', H, A, need(w, 'o'))]);
+  const h = g.op('Add', [x, g.linear(attn, 'o_proj', H, A, need(w, 'o'), bits)]);
   const normed = g.rmsNorm(h, 'post_norm', need(w, 'postNorm'), c.rmsNormEps);
   if (!isMoe) {
     const F = c.family!.denseIntermediateSize;
-    const mlp = swiglu(g, normed, ['mlp_gate', 'mlp_up', 'mlp_down'], F, H, need(w, 'mlpGate'), need(w, 'mlpUp'), need(w, 'mlpDown'));
+    const mlp = swiglu(g, normed, ['mlp_gate', 'mlp_up', 'mlp_down'], F, H, need(w, 'mlpGate'), need(w, 'mlpUp'), need(w, 'mlpDown'), bits);
     g.output(g.op('Add', [h, mlp]), 'out', 'float', ['T', H]);
     return g.toBytes();
   }
@@ -123,18 +129,18 @@ export function postAttentionGraph(c: ModelConfig, w: FamilyLayerWeights, isMoe 
   g.output(g.linear(normed, 'router', E, H, need(w, 'router')), 'router_logits', 'float', ['T', E]);
   const shared = c.family?.sharedExpert;
   if (shared) {
-    let s = swiglu(g, normed, ['shared_gate', 'shared_up', 'shared_down'], shared.intermediateSize, H, need(w, 'sharedGate'), need(w, 'sharedUp'), need(w, 'sharedDown'));
+    let s = swiglu(g, normed, ['shared_gate', 'shared_up', 'shared_down'], shared.intermediateSize, H, need(w, 'sharedGate'), need(w, 'sharedUp'), need(w, 'sharedDown'), bits);
     if (shared.gated) s = g.op('Mul', [g.op('Sigmoid', [g.linear(normed, 'shared_expert_gate', 1, H, need(w, 'sharedExpertGate'))]), s]);
     g.output(s, 'shared', 'float', ['T', H]);
   }
   return g.toBytes();
 }
 
-/** Final norm and LM head: x [n, H] -> logits [n, V]. */
-export function headGraph(c: ModelConfig, finalNorm: Float32Array, lmHead: Float32Array): Uint8Array {
+/** Final norm and LM head: x [n, H] -> logits [n, V]; with `bits`, the LM head quantized. */
+export function headGraph(c: ModelConfig, finalNorm: Float32Array, lmHead: Float32Array, bits?: QuantBits): Uint8Array {
   const g = new GraphBuilder('lm_head');
   const x = g.input('x', 'float', ['n', c.hiddenSize]);
   const normed = g.rmsNorm(x, 'norm', finalNorm, c.rmsNormEps);
-  g.output(g.linear(normed, 'lm_head', c.vocabSize, c.hiddenSize, lmHead), 'logits', 'float', ['n', c.vocabSize]);
+  g.output(g.linear(normed, 'lm_head', c.vocabSize, c.hiddenSize, lmHead, bits), 'logits', 'float', ['n', c.vocabSize]);
   return g.toBytes();
 }

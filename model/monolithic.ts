@@ -5,6 +5,7 @@ import { Engine, type EngineHooks } from './engine.js';
 import { ExpertSet } from './experts.js';
 import { allExpertKeys } from './families/shape.js';
 import { Forward, type ExpertBackend, type ExpertBatch } from './forward.js';
+import type { Quantization } from './quantize.js';
 
 /** Experts in this process. */
 export class LocalExperts implements ExpertBackend {
@@ -21,12 +22,15 @@ export interface MonolithicModel {
   close(): Promise<void>;
 }
 
-/** `engine`: hooks around its steps and its batch bound, as a gate has them (tests watch the steps this way). */
-export async function openMonolithic(dir: string, threads?: number, engine: { hooks?: EngineHooks; maxBatch?: number } = {}): Promise<MonolithicModel> {
+/**
+ * `engine`: hooks around its steps and its batch bound, as a gate has them (tests watch the steps this way).
+ * `quantization`: the experts' weights (and with `dense` the gate's) quantized as the cluster quantizes them.
+ */
+export async function openMonolithic(dir: string, threads?: number, engine: { hooks?: EngineHooks; maxBatch?: number } = {}, quantization?: Quantization): Promise<MonolithicModel> {
   const checkpoint = Checkpoint.open(dir);
   const c = checkpoint.config;
-  const dense = await DenseModel.load(checkpoint, threads);
-  const experts = await ExpertSet.load(checkpoint, allExpertKeys(c), threads);
+  const dense = await DenseModel.load(checkpoint, threads, quantization?.dense ? quantization.bits : undefined);
+  const experts = await ExpertSet.load(checkpoint, allExpertKeys(c), threads, quantization?.bits);
   return {
     engine: new Engine(c, new Forward(dense, new LocalExperts(experts)), engine.hooks, engine.maxBatch),
     checkpoint,

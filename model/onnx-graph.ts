@@ -1,16 +1,20 @@
 // A small builder for ONNX graphs in memory, serialised with the onnx-proto schema.
 import onnxProto from 'onnx-proto';
+import { QUANT_ACCURACY_LEVEL, QUANT_BLOCK_SIZE, quantizeBlockwise, type QuantBits } from './quantize.js';
 
 const { onnx } = onnxProto;
 
 const OPSET = 17;
+/** ONNX Runtime's contrib operators (MatMulNBits). */
+const MS_DOMAIN = 'com.microsoft';
+const MS_OPSET = 1;
 const IR_VERSION = 8;
 
 /** A dimension: a fixed size or a symbolic name such as "tokens". */
 export type Dim = number | string;
 type AttrValue = number | number[] | string;
 
-const ELEM_TYPE = { float: onnx.TensorProto.DataType.FLOAT, int64: onnx.TensorProto.DataType.INT64 } as const;
+const ELEM_TYPE = { float: onnx.TensorProto.DataType.FLOAT, int64: onnx.TensorProto.DataType.INT64, uint8: onnx.TensorProto.DataType.UINT8 } as const;
 export type ElemType = keyof typeof ELEM_TYPE;
 
 function valueInfo(name: string, elem: ElemType, dims: Dim[]): onnxProto.onnx.IValueInfoProto {
@@ -39,6 +43,7 @@ export class GraphBuilder {
   private readonly inputs: onnxProto.onnx.IValueInfoProto[] = [];
   private readonly outputs: onnxProto.onnx.IValueInfoProto[] = [];
   private counter = 0;
+  private usesContribOps = false;
 
   constructor(private readonly name: string) {}
 
@@ -59,6 +64,12 @@ export class GraphBuilder {
     return name;
   }
 
+  /** A uint8 constant, referenced as floats() are. */
+  bytes(name: string, dims: number[], data: Uint8Array): string {
+    this.initializers.push({ name, dims, dataType: ELEM_TYPE.uint8, rawData: data });
+    return name;
+  }
+
   ints(name: string, data: number[]): string {
     const raw = new Uint8Array(new BigInt64Array(data.map(BigInt)).buffer);
     this.initializers.push({ name, dims: [data.length], dataType: ELEM_TYPE.int64, rawData: raw });
@@ -70,19 +81,32 @@ export class GraphBuilder {
     return name;
   }
 
-  /** Adds a node and returns its (first) output name. */
-  op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, outputCount = 1): string {
+  /** Adds a node (of ONNX, or of `domain`) and returns its (first) output name. */
+  op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, outputCount = 1, domain?: string): string {
     const base = `${opType.toLowerCase()}_${this.counter++}`;
     const output = Array.from({ length: outputCount }, (_, i) => (i === 0 ? base : `${base}_${i}`));
     const attribute_ = Object.entries(attrs).map(([k, v]) => attribute(k, v));
-    this.nodes.push({ opType, input: inputs, output, attribute: attribute_, name: base });
+    this.nodes.push({ opType, input: inputs, output, attribute: attribute_, name: base, ...(domain ? { domain } : {}) });
+    if (domain === MS_DOMAIN) this.usesContribOps = true;
     return base;
   }
 
-  /** x · Wᵀ for a Hugging Face Linear weight W of shape [out, in]; ORT folds the transpose at load. */
-  linear(x: string, weightName: string, out: number, inp: number, weight: Float32Array): string {
+  /**
+   * x · Wᵀ for a Hugging Face Linear weight W of shape [out, in]; ORT folds the transpose at load. With `bits`,
+   * W is quantized here in blocks along `in` and multiplied by MatMulNBits at accuracy level 4.
+   */
+  linear(x: string, weightName: string, out: number, inp: number, weight: Float32Array, bits?: QuantBits): string {
+    if (bits !== undefined) return this.quantizedLinear(x, weightName, out, inp, weight, bits);
     const w = this.floats(weightName, [out, inp], weight);
     return this.op('MatMul', [x, this.op('Transpose', [w], { perm: [1, 0] })]);
+  }
+
+  private quantizedLinear(x: string, weightName: string, out: number, inp: number, weight: Float32Array, bits: QuantBits): string {
+    const q = quantizeBlockwise(weight, out, inp, bits);
+    const b = this.bytes(`${weightName}.q`, [out, q.kBlocks, q.blobSize], q.packed);
+    const scales = this.floats(`${weightName}.scales`, [out * q.kBlocks], q.scales);
+    const attrs = { K: inp, N: out, bits, block_size: QUANT_BLOCK_SIZE, accuracy_level: QUANT_ACCURACY_LEVEL };
+    return this.op('MatMulNBits', [x, b, scales], attrs, 1, MS_DOMAIN);
   }
 
   /** Mixtral's RMSNorm: w · x / sqrt(mean(x²) + eps), over the last axis. */
@@ -101,7 +125,8 @@ export class GraphBuilder {
       input: this.inputs,
       output: this.outputs,
     };
-    const model = { irVersion: IR_VERSION, opsetImport: [{ domain: '', version: OPSET }], producerName: 'eaas', graph };
+    const opsetImport = [{ domain: '', version: OPSET }, ...(this.usesContribOps ? [{ domain: MS_DOMAIN, version: MS_OPSET }] : [])];
+    const model = { irVersion: IR_VERSION, opsetImport, producerName: 'eaas', graph };
     return onnx.ModelProto.encode(model).finish();
   }
 }

@@ -12,7 +12,7 @@ async function main(): Promise<void> {
   const checkpoint = Checkpoint.open(init.modelDir);
   let experts: ExpertSet;
   try {
-    experts = await ExpertSet.load(checkpoint, init.keys as ExpertKey[], init.threads);
+    experts = await ExpertSet.load(checkpoint, init.keys as ExpertKey[], init.threads, init.bits);
   } finally {
     checkpoint.close();
   }

@@ -1,6 +1,7 @@
 // The expert actor's side of its compute worker: sends rows to the worker thread, resolves with the outputs.
 import { Worker } from 'node:worker_threads';
 import type { ExpertKey } from '../../model/experts.js';
+import type { QuantBits } from '../../model/quantize.js';
 
 /** ONNX Runtime threads per expert actor unless EAAS_ORT_THREADS says otherwise: many actors share the cores. */
 export const DEFAULT_EXPERT_THREADS = 1;
@@ -9,6 +10,8 @@ export interface WorkerInit {
   modelDir: string;
   keys: ExpertKey[];
   threads: number;
+  /** The experts' projections quantized to these bits; unset: float32. */
+  bits?: QuantBits;
 }
 
 export interface ComputeRequest {

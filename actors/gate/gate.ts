@@ -6,6 +6,7 @@ import { DenseModel } from '../../model/dense.js';
 import { Engine, type GenerateOptions, type TokenEvent } from '../../model/engine.js';
 import { GenerationCancelledError } from '../../model/errors.js';
 import { Forward } from '../../model/forward.js';
+import type { QuantBits } from '../../model/quantize.js';
 import { requireTokenizer, type Tokenizer } from '../../model/tokenizer.js';
 import { ATTR_LAYER, ATTR_TOKENS, recordError } from '../../observability/messaging-spans.js';
 import { extractContext } from '../../observability/nats-propagation.js';
@@ -26,6 +27,8 @@ export interface GateOptions extends DispatchOptions {
   node: string;
   checkpoint: Checkpoint;
   threads?: number;
+  /** The dense projections and LM head quantized to these bits (the experts are quantized by their actors). */
+  denseBits?: QuantBits;
   discoveryMs?: number;
   maxBatch?: number;
   /** Generate requests larger than this are refused before they are decoded. */
@@ -56,7 +59,7 @@ export class GateActor {
 
   static async start(o: GateOptions): Promise<GateActor> {
     const c = o.checkpoint.config;
-    const dense = await DenseModel.load(o.checkpoint, o.threads);
+    const dense = await DenseModel.load(o.checkpoint, o.threads, o.denseBits);
     const directory = new Directory(o.nc, o.model, o.discoveryMs);
     await directory.start();
     const experts = new RemoteExperts(o.nc, o.model, directory, c.hiddenSize, o);

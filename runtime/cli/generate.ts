@@ -4,6 +4,7 @@ import type { GenerateResult } from '../../model/engine.js';
 import { requireTokenizer, Tokenizer } from '../../model/tokenizer.js';
 import { AUTH_FLAGS, authFromFlags } from './auth-flags.js';
 import { idList, intFlag, parseFlags, requiredString, stringFlag } from './flags.js';
+import { QUANTIZE_FLAGS, quantizationFromFlags } from './quantize-flags.js';
 import { UsageError } from './usage.js';
 
 const FLAGS = {
@@ -17,6 +18,7 @@ const FLAGS = {
   logits: { type: 'boolean' },
   'no-eos': { type: 'boolean' },
   ...AUTH_FLAGS,
+  ...QUANTIZE_FLAGS,
 } as const;
 
 export interface PromptSpec {
@@ -59,12 +61,14 @@ export async function generateCommand(argv: string[]): Promise<void> {
   const maxTokens = intFlag(values, 'max-tokens', undefined, 1);
   const opts = { maxTokens, logits: values.logits === true, stopAtEos: values['no-eos'] !== true };
   const json = values.json === true;
+  const quantization = quantizationFromFlags(values);
+  if (quantization && !values.monolithic) throw new UsageError('--quantize (or EAAS_QUANTIZE) applies to --monolithic: a cluster is quantized by its eaas up / eaas node');
   if (values.monolithic) {
     const dir = resolve(requiredString(values, 'model', 'the checkpoint directory (create one with: eaas model init DIR)'));
     // loaded here only: `generate --nats` computes nothing and loads no ONNX Runtime
     const { openMonolithic } = await import('../../model/monolithic.js');
     const { settingsFromEnv } = await import('../node/settings.js');
-    const model = await openMonolithic(dir, settingsFromEnv().ortThreads);
+    const model = await openMonolithic(dir, settingsFromEnv().ortThreads, {}, quantization);
     try {
       // read only for a text prompt: token ids need no tokenizer, and a broken one does not stop them
       const tokenizer = spec.text !== undefined ? Tokenizer.load(dir) : undefined;

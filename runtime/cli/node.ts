@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { DEFAULT_EXPERTS_PER_ACTOR, DEFAULT_HTTP_PORT, DEFAULT_REPLICAS, startNode, type Role } from '../node/cluster.js';
 import { AUTH_FLAGS, authFromFlags } from './auth-flags.js';
 import { intFlag, parseFlags, requiredString, stringFlag } from './flags.js';
+import { QUANTIZE_FLAGS, quantizationFromFlags } from './quantize-flags.js';
 import { serveUntilSignal } from './serve.js';
 import { exitOnEscalation, SUPERVISION_FLAGS, supervisionFromFlags } from './supervision-flags.js';
 import { UsageError } from './usage.js';
@@ -20,6 +21,7 @@ const FLAGS = {
   'http-host': { type: 'string' },
   ...AUTH_FLAGS,
   ...SUPERVISION_FLAGS,
+  ...QUANTIZE_FLAGS,
 } as const;
 
 const ROLES: Role[] = ['gate', 'supervisor', 'api'];
@@ -32,6 +34,7 @@ export async function nodeCommand(argv: string[]): Promise<void> {
   let stopAll = async () => {};
   const node = await startNode({
     supervision: supervisionFromFlags(values),
+    quantization: quantizationFromFlags(values),
     onEscalate: exitOnEscalation(() => stopAll()),
     nats: requiredString(values, 'nats', 'the cluster’s NATS URL(s), e.g. nats://10.0.0.1:4222,nats://10.0.0.2:4222'),
     modelDir: resolve(requiredString(values, 'model', 'the checkpoint directory')),

@@ -2,6 +2,7 @@
 import { resolve } from 'node:path';
 import { DEFAULT_EXPERTS_PER_ACTOR, DEFAULT_HTTP_PORT, DEFAULT_REPLICAS, defaultStateDir, startLocalCluster } from '../node/cluster.js';
 import { intFlag, parseFlags, stringFlag } from './flags.js';
+import { QUANTIZE_FLAGS, quantizationFromFlags } from './quantize-flags.js';
 import { serveUntilSignal } from './serve.js';
 import { exitOnEscalation, SUPERVISION_FLAGS, supervisionFromFlags } from './supervision-flags.js';
 
@@ -18,6 +19,7 @@ const FLAGS = {
   secure: { type: 'boolean' },
   state: { type: 'string' },
   ...SUPERVISION_FLAGS,
+  ...QUANTIZE_FLAGS,
 } as const;
 
 export async function upCommand(argv: string[]): Promise<void> {
@@ -26,6 +28,7 @@ export async function upCommand(argv: string[]): Promise<void> {
   let stopAll = async () => {};
   const cluster = await startLocalCluster({
     supervision: supervisionFromFlags(values),
+    quantization: quantizationFromFlags(values),
     onEscalate: exitOnEscalation(() => stopAll()),
     modelDir: modelDir ? resolve(modelDir) : undefined,
     model: stringFlag(values, 'name'),

@@ -14,6 +14,7 @@ import type { SupervisionPolicy } from '../../actors/supervisor/supervision.js';
 import { Checkpoint } from '../../model/checkpoint.js';
 import { isMoeLayer } from '../../model/families/shape.js';
 import { initCheckpoint } from '../../model/init.js';
+import { quantizeName, type Quantization } from '../../model/quantize.js';
 import { Tokenizer } from '../../model/tokenizer.js';
 import { startTracing, type TracingHandle } from '../../observability/tracing.js';
 import { closeNats, connectNats, type NatsAuth } from '../transport/connection.js';
@@ -58,6 +59,8 @@ export interface NodeOptions {
   auth?: NatsAuth;
   /** Each expert actor's own credentials; without it they use the node's. */
   expertAuth?: (instance: string) => Promise<NatsAuth>;
+  /** Quantized weights: the expert actors' (told through EAAS_QUANTIZE), and with `dense` the gate's. */
+  quantization?: Quantization;
 }
 
 export interface RunningNode {
@@ -81,6 +84,14 @@ const EXPERT_PROCESS = HERE.endsWith('.ts')
 
 /** What an expert process needs in its environment to connect as itself. */
 const authEnv = (a: NatsAuth): Record<string, string> => ({ ...(a.creds ? { [EXPERT_ENV.creds]: a.creds } : {}), ...(a.tlsCa ? { [EXPERT_ENV.tlsCa]: a.tlsCa } : {}) });
+
+/** An expert process's environment: these variables with the node's quantization (or none: an inherited EAAS_QUANTIZE is dropped). */
+function expertProcessEnv(vars: NodeJS.ProcessEnv, q: Quantization | undefined): NodeJS.ProcessEnv {
+  const env = { ...vars };
+  if (q) env[EXPERT_ENV.quantize] = quantizeName(q.bits);
+  else delete env[EXPERT_ENV.quantize];
+  return env;
+}
 
 export async function startNode(o: NodeOptions): Promise<RunningNode> {
   const model = modelName(o.modelDir, o.model);
@@ -116,7 +127,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         spawn: (child) =>
           fork(EXPERT_PROCESS, [], {
             stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-            env: {
+            env: expertProcessEnv({
               ...process.env,
               ...o.expertEnv,
               [EXPERT_ENV.nats]: o.nats,
@@ -126,7 +137,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
               [EXPERT_ENV.node]: node,
               [EXPERT_ENV.experts]: child.experts.map((k) => `${k.layer}:${k.expert}`).join(','),
               ...authEnv(childAuth.get(child.instance)!),
-            },
+            }, o.quantization),
           }),
       });
       await supervisor.start();
@@ -144,6 +155,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         maxRequestBytes: settings.maxRequestBytes,
         maxQueued: settings.maxQueued,
         threads: settings.ortThreads,
+        denseBits: o.quantization?.dense ? o.quantization.bits : undefined,
         hedge: { enabled: settings.hedge !== 0 },
         tokenizer,
       });

@@ -4,6 +4,7 @@ import { DEFAULT_EXPERT_THREADS, ExpertCompute } from '../../actors/expert/compu
 import { ExpertActor } from '../../actors/expert/expert.js';
 import type { ChildMessage } from '../../actors/protocol/messages.js';
 import { Checkpoint } from '../../model/checkpoint.js';
+import { quantBitsOf } from '../../model/quantize.js';
 import { startTracing } from '../../observability/tracing.js';
 import { closeNats, connectNats } from '../transport/connection.js';
 import { EXPERT_ENV } from './expert-env.js';
@@ -33,7 +34,9 @@ async function main(): Promise<void> {
   // beats start at once: loading a big checkpoint is not hanging
   let actor: ExpertActor | undefined;
   const beat = setInterval(() => tell({ kind: 'beat', ...(actor?.health() ?? { state: 'loading', linked: false, inflight: 0, served: 0, errors: 0 }) }), settings.heartbeatMs);
-  const compute = await ExpertCompute.start({ modelDir, keys, threads: settings.ortThreads ?? DEFAULT_EXPERT_THREADS });
+  const quantize = process.env[EXPERT_ENV.quantize];
+  const bits = quantize ? quantBitsOf(quantize) : undefined;
+  const compute = await ExpertCompute.start({ modelDir, keys, threads: settings.ortThreads ?? DEFAULT_EXPERT_THREADS, bits });
   // the first connection is retried like any reconnection: a flaky link delays an actor, it does not kill it
   const nc = await connectNats(env(EXPERT_ENV.nats), `eaas-expert-${instance}`, { waitOnFirstConnect: true }, { creds: process.env[EXPERT_ENV.creds], tlsCa: process.env[EXPERT_ENV.tlsCa] });
   actor = new ExpertActor({ nc, model: env(EXPERT_ENV.model), instance, node: env(EXPERT_ENV.node), keys, hidden, compute, delayMs: settings.expertDelayMs });
