@@ -74,3 +74,23 @@ describe('parseExpertSpec', () => {
     }
   });
 });
+
+describe('place spreads every layer', () => {
+  it('puts each layer’s experts on as many actors of a replica set as it can, evenly', () => {
+    const layers = 4;
+    const perLayer = 8;
+    const keys = Array.from({ length: layers * perLayer }, (_, i) => ({ layer: Math.floor(i / perLayer), expert: i % perLayer }));
+    for (const replicas of [1, 2]) {
+      const actors = place(keys, replicas, 8);
+      for (let r = 0; r < replicas; r++) {
+        const set = actors.filter((a) => a.group === r);
+        expect(set).toHaveLength(4);
+        for (const a of set) {
+          // 8 experts per actor: two of each layer
+          const perLayerCount = Array.from({ length: layers }, (_, l) => a.experts.filter((k) => k.layer === l).length);
+          expect(perLayerCount).toEqual([2, 2, 2, 2]);
+        }
+      }
+    }
+  });
+});

@@ -11,18 +11,21 @@ export interface ActorSpec {
 }
 
 /**
- * Spreads `experts` over actors of at most `perActor` experts, `replicas` times.
- * Each replica set is rotated by half an actor so that one actor's death never
- * takes out the same group in every replica set.
+ * Spreads `experts` (in layer order) over actors of at most `perActor` experts, `replicas` times. Experts are
+ * dealt round-robin, so every actor holds a share of every layer and a layer's dispatches keep every actor
+ * (and core) busy, rather than one actor per layer. Each replica set deals with a skew of one more actor per
+ * round, so no two replica sets group the same experts and one actor's death never takes out the same group
+ * in every replica set.
  */
 export function place(experts: ExpertKey[], replicas: number, perActor: number): ActorSpec[] {
   if (!Number.isInteger(replicas) || replicas < 1) throw new PlacementError(`replicas must be a positive integer, got ${replicas}`);
   if (!Number.isInteger(perActor) || perActor < 1) throw new PlacementError(`experts per actor must be a positive integer, got ${perActor}`);
+  const perSet = Math.ceil(experts.length / perActor);
   const actors: ActorSpec[] = [];
   for (let r = 0; r < replicas; r++) {
-    const shift = experts.length > perActor ? (r * Math.ceil(perActor / 2)) % experts.length : 0;
-    const rotated = [...experts.slice(shift), ...experts.slice(0, shift)];
-    for (let i = 0; i < rotated.length; i += perActor) actors.push({ index: actors.length, group: r, experts: rotated.slice(i, i + perActor) });
+    const set: ExpertKey[][] = Array.from({ length: perSet }, () => []);
+    experts.forEach((key, i) => set[(i + Math.floor(i / perSet) * r) % perSet].push(key));
+    for (const keys of set) actors.push({ index: actors.length, group: r, experts: keys });
   }
   return actors;
 }
