@@ -1,6 +1,7 @@
 // `npm run bench`: decode throughput of the monolithic executor and of the disaggregated one over NATS,
 // measured side by side in one run for each family's presets, plus micro numbers (NATS round trip, one expert dispatch).
-// Usage: node dist/test/bench/run.js [--families mixtral,qwen2_moe,...] [--presets tiny,bench] [--quick] [--no-fix-preview] [--no-front] [--no-secure]
+// Usage: node dist/test/bench/run.js [--families mixtral,qwen2_moe,...] [--presets tiny,bench] [--quick] [--no-front] [--no-secure]
+import { readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from 'nats';
@@ -13,19 +14,19 @@ import { FAMILY_NAMES, type FamilyName } from '../../model/families/spec.js';
 import { PRESETS, type PresetName } from '../../model/init.js';
 import { openMonolithic } from '../../model/monolithic.js';
 import { connectNats } from '../../runtime/transport/connection.js';
-import { startLocalCluster, type LocalCluster } from '../../runtime/node/cluster.js';
+import { DEFAULT_EXPERTS_PER_ACTOR, DEFAULT_REPLICAS, startLocalCluster, type LocalCluster } from '../../runtime/node/cluster.js';
 import { DEFAULT_EXPERT_THREADS } from '../../actors/expert/compute.js';
 import { benchCheckpoint } from './checkpoints.js';
 import { benchPrompt, decode, mismatches, type DecodeRun, type GenerateFn } from './decode.js';
 import { expertDispatch, loadLocalExpert, natsRoundTrip, type DispatchBench, type Latency } from './micro.js';
 import { benchFront, frontReport } from './front.js';
 import { benchSecure } from './secure.js';
-import { disableOrtSpinning } from './ort-nospin.js';
+import { floorTokPerS, measureFloors, type Floors } from './floors.js';
 import { fmt, median, table, timeRuns } from './stats.js';
 
 const CONCURRENCIES = [1, 32] as const;
-/** Expert actor processes the cluster gets for every preset (replicas 1). */
-const ACTORS = 2;
+/** Decode runs per executor and concurrency: the median is reported, with the range as the spread. */
+const DECODE_REPS = 3;
 /** 4 KB: one bench-preset row; 1 MB: the 256-row dispatch below. */
 const RTT_BYTES = [4096, 1 << 20];
 const DISPATCH_ROWS = [1, 256];
@@ -33,14 +34,13 @@ const TTFT_REPS = 3;
 /** The cluster counts as started once every actor has been up this long. */
 const STEADY_MS = 1000;
 
-const USAGE = 'usage: node dist/test/bench/run.js [--families mixtral,qwen2_moe,...] [--presets tiny,bench] [--quick] [--no-fix-preview] [--no-front] [--no-secure]';
+const USAGE = 'usage: node dist/test/bench/run.js [--families mixtral,qwen2_moe,...] [--presets tiny,bench] [--quick] [--no-front] [--no-secure]';
 
 interface Args {
   /** Every preset of every family is measured; the API front and --secure sections use the first of each. */
   families: FamilyName[];
   presets: PresetName[];
   quick: boolean;
-  fixPreview: boolean;
   front: boolean;
   secure: boolean;
 }
@@ -54,13 +54,12 @@ function nameList<T extends string>(flag: string, value: string | undefined, all
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { families: ['mixtral'], presets: ['tiny', 'bench'], quick: false, fixPreview: true, front: true, secure: true };
+  const args: Args = { families: ['mixtral'], presets: ['tiny', 'bench'], quick: false, front: true, secure: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const flag = a.split('=')[0];
     const value = () => (a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i]);
     if (a === '--quick') args.quick = true;
-    else if (a === '--no-fix-preview') args.fixPreview = false;
     else if (a === '--no-front') args.front = false;
     else if (a === '--no-secure') args.secure = false;
     else if (flag === '--families') args.families = nameList(flag, value(), FAMILY_NAMES);
@@ -103,7 +102,10 @@ function settings(quick: boolean): Settings {
 interface ExecutorResult {
   loadMs: number;
   ttftMs: number;
+  /** The median run of each concurrency (its outputs are compared across executors)... */
   runs: Map<number, DecodeRun>;
+  /** ...and every run's tokens/s, for the spread. */
+  tokPerS: Map<number, number[]>;
 }
 
 async function measureExecutor(gen: GenerateFn, vocab: number, preset: PresetName, s: Settings, loadMs: number): Promise<ExecutorResult> {
@@ -113,8 +115,15 @@ async function measureExecutor(gen: GenerateFn, vocab: number, preset: PresetNam
   let k = 0;
   const ttft = await timeRuns(() => gen(benchPrompt(1000 + k++, vocab), 1), TTFT_REPS, 0);
   const runs = new Map<number, DecodeRun>();
-  for (const c of CONCURRENCIES) runs.set(c, await decode(gen, vocab, c, s.rounds(preset, c), s.maxTokens));
-  return { loadMs, ttftMs: median(ttft), runs };
+  const tokPerS = new Map<number, number[]>();
+  for (const c of CONCURRENCIES) {
+    const reps: DecodeRun[] = [];
+    for (let i = 0; i < DECODE_REPS; i++) reps.push(await decode(gen, vocab, c, s.rounds(preset, c), s.maxTokens));
+    const sorted = [...reps].sort((a, b) => a.tokPerS - b.tokPerS);
+    runs.set(c, sorted[Math.floor(sorted.length / 2)]);
+    tokPerS.set(c, reps.map((r) => r.tokPerS));
+  }
+  return { loadMs, ttftMs: median(ttft), runs, tokPerS };
 }
 
 async function runMonolithic(dir: string, m: FamilyPreset, s: Settings): Promise<ExecutorResult> {
@@ -136,6 +145,18 @@ interface NatsResult extends ExecutorResult {
   restarts: number;
   rtt?: { bytes: number; latency: Latency }[];
   dispatch?: DispatchBench[];
+  /** Resident memory after the run: this process (gate, supervisor, bench) and each expert actor. */
+  rssMb?: { gate: number; experts: number[] };
+}
+
+/** A process's resident set in MB, from /proc (NaN when it is gone). */
+function rssMb(pid: number): number {
+  try {
+    const kb = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+    return kb / 1024;
+  } catch {
+    return NaN;
+  }
 }
 
 /** Polls until every expert actor runs and the gate sees each one up, for STEADY_MS in a row. */
@@ -158,10 +179,11 @@ const restartsOf = (cluster: LocalCluster) => cluster.supervisor!.status().child
 async function runNats(dir: string, m: FamilyPreset, s: Settings, micro: boolean): Promise<NatsResult> {
   const c = configOf(m);
   const experts = allExpertKeys(c).length;
-  const perActor = Math.ceil(experts / ACTORS);
-  const actors = Math.ceil(experts / perActor);
+  // the layout `eaas up` uses by default
+  const perActor = DEFAULT_EXPERTS_PER_ACTOR;
+  const actors = DEFAULT_REPLICAS * Math.ceil(experts / perActor);
   const actorThreads = Number(process.env.EAAS_ORT_THREADS ?? DEFAULT_EXPERT_THREADS);
-  const layout = `replicas 1, ${perActor} experts per actor -> ${actors} expert actor processes (ORT threads ${actorThreads} each); gate and nats-server on the same host`;
+  const layout = `eaas up's layout: replicas ${DEFAULT_REPLICAS}, ${perActor} experts per actor -> ${actors} expert actor processes (ORT threads ${actorThreads} each); gate and nats-server on the same host`;
   // loaded before the cluster starts: a synchronous session load would stall the in-process supervisor
   let local: ExpertSet | undefined;
   if (micro) {
@@ -176,7 +198,7 @@ async function runNats(dir: string, m: FamilyPreset, s: Settings, micro: boolean
   let client: NatsConnection | undefined;
   try {
     const t0 = performance.now();
-    cluster = await startLocalCluster({ modelDir: dir, replicas: 1, expertsPerActor: perActor });
+    cluster = await startLocalCluster({ modelDir: dir, replicas: DEFAULT_REPLICAS, expertsPerActor: perActor });
     const loadMs = performance.now() - t0;
     // the supervisor may have killed actors whose heartbeats it could not read while the gate loaded
     await waitUntilSteady(cluster, actors);
@@ -192,6 +214,7 @@ async function runNats(dir: string, m: FamilyPreset, s: Settings, micro: boolean
       result.dispatch = await expertDispatch(cluster.gate!.experts, local, DISPATCH_ROWS, s.dispatchReps);
     }
     result.restarts = restartsOf(cluster) - startupRestarts;
+    result.rssMb = { gate: rssMb(process.pid), experts: cluster.supervisor!.status().children.map((k) => (k.pid ? rssMb(k.pid) : NaN)) };
     return result;
   } finally {
     await client?.close();
@@ -208,26 +231,46 @@ interface PresetResult extends FamilyPreset {
   mismatch: Map<number, { compared: number; differing: number[] }>;
   /** Prompts whose monolithic tokens at concurrency 1 differ from those at 32 (batch invariance). */
   batchMismatch: { compared: number; differing: number[] };
-  fix?: { mono: ExecutorResult; nats: NatsResult; monoMismatch: number; natsMismatch: number };
 }
 
 const ratio = (a: number, b: number) => `${fmt(a / b, 2)}x`;
 const secs = (ms: number) => fmt(ms / 1000, 1);
 
-function report(results: PresetResult[], s: Settings, args: Args): number {
+const range = (v: number[]) => `${fmt(Math.min(...v), 0)}-${fmt(Math.max(...v), 0)}`;
+const pct = (a: number, b: number) => `${fmt((100 * a) / b, 0)}%`;
+
+function report(results: PresetResult[], s: Settings, args: Args, floors: Floors): number {
   let bad = 0;
-  console.log(`\n== decode throughput (generated tokens/s; ${s.maxTokens} tokens per prompt of 16, stopAtEos false; wall time includes prefill) ==`);
+  console.log(`\n== floors of this machine (ONNX Runtime, every core, measured at the start) ==`);
+  console.log(`  weights stream at ${fmt(floors.bytesPerS / 1e9)} GB/s (one row through a 256 MB f32 matrix); a 512x2048x2048 MatMul runs at ${fmt(floors.flopPerS / 1e9, 0)} GFLOP/s`);
+  console.log(`\n== decode throughput (generated tokens/s, median of ${DECODE_REPS} runs with their range; ${s.maxTokens} tokens per prompt of 16, stopAtEos false; wall time includes prefill) ==`);
   const rows: string[][] = [];
   for (const r of results) {
     for (const c of CONCURRENCIES) {
       const m = r.mono.runs.get(c)!;
       const n = r.nats.runs.get(c)!;
       const mm = r.mismatch.get(c)!;
+      const floor = floorTokPerS(floors, configOf(r), c);
       bad += mm.differing.length;
-      rows.push([r.family, r.preset, String(c), `${m.prompts}x${s.maxTokens}`, fmt(m.tokPerS), fmt(n.tokPerS), ratio(n.tokPerS, m.tokPerS), `${mm.differing.length}/${mm.compared}`]);
+      rows.push([
+        r.family,
+        r.preset,
+        String(c),
+        `${m.prompts}x${s.maxTokens}`,
+        `${fmt(floor.tokPerS, 0)} ${floor.bound}`,
+        fmt(m.tokPerS),
+        range(r.mono.tokPerS.get(c)!),
+        pct(m.tokPerS, floor.tokPerS),
+        fmt(n.tokPerS),
+        range(r.nats.tokPerS.get(c)!),
+        pct(n.tokPerS, floor.tokPerS),
+        ratio(n.tokPerS, m.tokPerS),
+        `${mm.differing.length}/${mm.compared}`,
+      ]);
     }
   }
-  console.log(table(['family', 'preset', 'concurrency', 'prompts x tokens', 'monolithic tok/s', 'NATS tok/s', 'NATS/monolithic', 'token mismatches'], rows));
+  console.log(table(['family', 'preset', 'concurrency', 'prompts x tokens', 'floor tok/s', 'monolithic tok/s', 'range', 'of floor', 'NATS tok/s', 'range', 'of floor', 'NATS/monolithic', 'token mismatches'], rows));
+  console.log('  floor: the f32 weights a step reads (dense ones, and the routed experts a step of that many tokens uses under uniform routing) at the streaming rate, or its multiply-adds at the MatMul rate, whichever is slower');
 
   console.log('\n== load and time to first token (16-token prompt, max_tokens 1, median of 3) ==');
   console.log(
@@ -245,7 +288,11 @@ function report(results: PresetResult[], s: Settings, args: Args): number {
       ]),
     ),
   );
-  for (const r of results) console.log(`  ${labelOf(r)}: cluster = ${r.nats.layout}`);
+  for (const r of results) {
+    console.log(`  ${labelOf(r)}: cluster = ${r.nats.layout}`);
+    const rss = r.nats.rssMb;
+    if (rss) console.log(`  ${labelOf(r)}: resident memory: gate + supervisor process ${fmt(rss.gate, 0)} MB, expert actors ${rss.experts.map((x) => fmt(x, 0)).join(' / ')} MB`);
+  }
 
   const micro = results.filter((r) => r.nats.rtt);
   if (micro.length > 0) {
@@ -266,35 +313,10 @@ function report(results: PresetResult[], s: Settings, args: Args): number {
   for (const r of results) {
     const b = r.batchMismatch;
     bad += b.differing.length;
-    const restarts = [r.nats, ...(r.fix ? [r.fix.nats] : [])];
-    console.log(`  ${labelOf(r)}: expert actor restarts by the supervisor: at cluster start ${restarts.map((n) => n.startupRestarts).join(' / ')}, while measured ${restarts.map((n) => n.restarts).join(' / ')}${r.fix ? ' (as-is / no-spin runs)' : ''}`);
+    console.log(`  ${labelOf(r)}: expert actor restarts by the supervisor: at cluster start ${r.nats.startupRestarts}, while measured ${r.nats.restarts}`);
     console.log(`  ${labelOf(r)}: NATS vs monolithic token mismatches ${[...r.mismatch.values()].reduce((a, m) => a + m.differing.length, 0)}; monolithic alone vs batched of 32 mismatches ${b.differing.length}/${b.compared}`);
   }
 
-  const fixed = results.filter((r) => r.fix);
-  if (fixed.length > 0) {
-    console.log("\n== proposed fix preview: ORT sessions with session.intra_op.allow_spinning=0 (patched in this bench process only; expert actors unchanged) ==");
-    const frows: string[][] = [];
-    for (const r of fixed) {
-      const f = r.fix!;
-      bad += f.monoMismatch + f.natsMismatch;
-      for (const c of CONCURRENCIES) {
-        const m0 = r.mono.runs.get(c)!.tokPerS;
-        const m1 = f.mono.runs.get(c)!.tokPerS;
-        const n0 = r.nats.runs.get(c)!.tokPerS;
-        const n1 = f.nats.runs.get(c)!.tokPerS;
-        frows.push([r.family, r.preset, String(c), fmt(m0), fmt(m1), ratio(m1, m0), fmt(n0), fmt(n1), ratio(n1, n0), ratio(n1, m1)]);
-      }
-    }
-    console.log(table(['family', 'preset', 'concurrency', 'mono tok/s', 'mono no-spin', 'speedup', 'NATS tok/s', 'NATS no-spin gate', 'speedup', 'NATS/mono no-spin'], frows));
-    console.log(
-      table(
-        ['family', 'preset', 'mono TTFT ms', 'mono no-spin', 'NATS TTFT ms', 'NATS no-spin gate', 'mono load s', 'mono load no-spin', 'NATS start s', 'NATS start no-spin'],
-        fixed.map((r) => [r.family, r.preset, fmt(r.mono.ttftMs), fmt(r.fix!.mono.ttftMs), fmt(r.nats.ttftMs), fmt(r.fix!.nats.ttftMs), secs(r.mono.loadMs), secs(r.fix!.mono.loadMs), secs(r.nats.loadMs), secs(r.fix!.nats.loadMs)]),
-      ),
-    );
-    console.log(`  token mismatches with the fix vs without: ${fixed.reduce((a, r) => a + r.fix!.monoMismatch + r.fix!.natsMismatch, 0)}`);
-  }
   const env = process.env.EAAS_ORT_THREADS ? `, EAAS_ORT_THREADS=${process.env.EAAS_ORT_THREADS}` : '';
   console.log(`\nfamilies ${args.families.join(',')}; presets ${args.presets.join(',')}${args.quick ? ' (quick)' : ''}; host: ${cpus().length} cores, ${fmt(totalmem() / 2 ** 30, 0)} GB, node ${process.version}${env}`);
   console.log(`load average at start ${startLoad}, at end ${loadNow()} (other work on the host skews every number above)`);
@@ -304,9 +326,6 @@ function report(results: PresetResult[], s: Settings, args: Args): number {
 const loadNow = () => loadavg().map((l) => l.toFixed(2)).join(' ');
 const startLoad = loadNow();
 
-const allMismatches = (a: ExecutorResult, b: ExecutorResult) =>
-  CONCURRENCIES.reduce((n, c) => n + mismatches(a.runs.get(c)!.outputs, b.runs.get(c)!.outputs).differing.length, 0);
-
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   const s = settings(args.quick);
@@ -314,6 +333,8 @@ async function main(): Promise<number> {
   const started = performance.now();
   const log = (msg: string) => console.log(`[${secs(performance.now() - started).padStart(6)} s] ${msg}`);
   const familyPresets: FamilyPreset[] = args.families.flatMap((family) => args.presets.map((preset) => ({ family, preset })));
+  log('floors of this machine');
+  const floors = await measureFloors();
   for (const m of familyPresets) {
     log(`${labelOf(m)}: checkpoint`);
     const { dir, generatedMs } = benchCheckpoint(m.family, m.preset);
@@ -324,18 +345,6 @@ async function main(): Promise<number> {
     const mismatch = new Map(CONCURRENCIES.map((c) => [c, mismatches(mono.runs.get(c)!.outputs, nats.runs.get(c)!.outputs)]));
     const batchMismatch = mismatches(mono.runs.get(1)!.outputs, mono.runs.get(32)!.outputs);
     results.push({ ...m, generatedMs, mono, nats, mismatch, batchMismatch });
-  }
-  if (args.fixPreview) {
-    // sessions created from here on do not spin; everything measured above used the product defaults
-    disableOrtSpinning();
-    for (const r of results) {
-      const { dir } = benchCheckpoint(r.family, r.preset);
-      log(`${labelOf(r)}: monolithic, ORT no-spin`);
-      const mono = await runMonolithic(dir, r, s);
-      log(`${labelOf(r)}: NATS, ORT no-spin in the gate`);
-      const nats = await runNats(dir, r, s, false);
-      r.fix = { mono, nats, monoMismatch: allMismatches(r.mono, mono), natsMismatch: allMismatches(r.mono, nats) };
-    }
   }
   let front: string | undefined;
   if (args.front) {
@@ -349,7 +358,7 @@ async function main(): Promise<number> {
     secure = await benchSecure(labelOf(m), benchCheckpoint(m.family, m.preset).dir, configOf(m).vocabSize, { concurrency: FRONT_CONCURRENCY, maxTokens: s.maxTokens, rounds: s.maxTokens > 8 ? 3 : 1 });
   }
   log('done');
-  const bad = report(results, s, args);
+  const bad = report(results, s, args, floors);
   if (front) console.log(`\n${front}`);
   if (secure) console.log(`\n${secure}`);
   return bad;
