@@ -7,7 +7,7 @@ import type { Forward } from './forward.js';
 import { KvCache } from './kv-cache.js';
 import { MAX_LOGPROBS, tokenLogprobs, type TokenLogprob } from './logprobs.js';
 import { createSampler, type Sampler, type SamplingParams } from './sampling.js';
-import { EOS_ID } from './tokenizer.js';
+import { EOS_ID } from './byte-tokenizer.js';
 
 export { argmax } from './sampling.js';
 export type { SamplingParams, TokenLogprob };
@@ -81,6 +81,8 @@ export class Engine {
     private readonly forward: Forward,
     private readonly hooks: EngineHooks = {},
     private readonly maxBatch = DEFAULT_MAX_BATCH,
+    /** The ids that end a sequence (see eos.ts). */
+    private readonly eosIds: readonly number[] = [EOS_ID],
   ) {}
 
   /** Sequences waiting or in progress (cancelled ones not counted). */
@@ -185,7 +187,7 @@ export class Engine {
     s.opts.onToken?.(event);
     // the callback may have aborted the sequence
     if (s.done) return;
-    const eos = token === EOS_ID && s.opts.stopAtEos !== false;
+    const eos = this.eosIds.includes(token) && s.opts.stopAtEos !== false;
     if (!eos && s.generated.length < s.opts.maxTokens) {
       this.running.push(s);
       return;

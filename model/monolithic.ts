@@ -2,10 +2,12 @@
 import { Checkpoint } from './checkpoint.js';
 import { DenseModel } from './dense.js';
 import { Engine, type EngineHooks } from './engine.js';
+import { endOfSequenceIds } from './eos.js';
 import { ExpertSet } from './experts.js';
 import { allExpertKeys } from './families/shape.js';
 import { Forward, type ExpertBackend, type ExpertBatch } from './forward.js';
 import type { Quantization } from './quantize.js';
+import { Tokenizer } from './tokenizer.js';
 
 /** Experts in this process. */
 export class LocalExperts implements ExpertBackend {
@@ -32,7 +34,7 @@ export async function openMonolithic(dir: string, threads?: number, engine: { ho
   const dense = await DenseModel.load(checkpoint, threads, quantization?.dense ? quantization.bits : undefined);
   const experts = await ExpertSet.load(checkpoint, allExpertKeys(c), threads, quantization?.bits);
   return {
-    engine: new Engine(c, new Forward(dense, new LocalExperts(experts)), engine.hooks, engine.maxBatch),
+    engine: new Engine(c, new Forward(dense, new LocalExperts(experts)), engine.hooks, engine.maxBatch, endOfSequenceIds(dir, Tokenizer.load(dir))),
     checkpoint,
     async close() {
       await Promise.all([dense.release(), experts.release()]);

@@ -8,8 +8,6 @@ import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { ChatTemplateError, CheckpointError, NoChatTemplateError, NoTokenizerError } from './errors.js';
 import { longestTokenSpan, minTokensFor } from './token-bound.js';
 
-// engine.ts stops at EOS_ID: here until it takes the tokenizer's
-export { EOS_ID } from './byte-tokenizer.js';
 
 export const TOKENIZER_FILE = 'tokenizer.json';
 export const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';

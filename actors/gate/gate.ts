@@ -4,6 +4,7 @@ import { headers, nuid, type NatsConnection, type Service, type ServiceMsg } fro
 import type { Checkpoint } from '../../model/checkpoint.js';
 import { DenseModel } from '../../model/dense.js';
 import { Engine, type GenerateOptions, type TokenEvent } from '../../model/engine.js';
+import { endOfSequenceIds } from '../../model/eos.js';
 import { GenerationCancelledError } from '../../model/errors.js';
 import { Forward } from '../../model/forward.js';
 import type { QuantBits } from '../../model/quantize.js';
@@ -78,7 +79,7 @@ export class GateActor {
           run().finally(() => span.end()),
         );
       },
-    }, o.maxBatch);
+    }, o.maxBatch, endOfSequenceIds(o.checkpoint.dir, o.tokenizer));
     const gate = new GateActor(o, directory, experts, engine, dense);
     await gate.serve();
     return gate;
