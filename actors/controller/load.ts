@@ -1,0 +1,52 @@
+// The windowed load the controller decides from: tokens routed per (layer, expert) and each actor's busy fraction.
+// `ExpertKey` is a type only: model/experts.ts loads ONNX Runtime, which the controller never needs.
+import type { ExpertKey } from '../../model/experts.js';
+
+/** `layer:expert`, the id every actor uses for an expert. */
+export const keyId = (k: ExpertKey): string => `${k.layer}:${k.expert}`;
+
+/** Tokens the gates routed to one expert over the window (all its replicas together). */
+export interface ExpertTokens extends ExpertKey {
+  tokens: number;
+}
+
+/** The share of the window one expert actor spent computing, 0..1. */
+export interface ActorBusy {
+  instance: string;
+  busy: number;
+}
+
+/**
+ * One window of load, as the controller aggregates it from the gates' and actors' reports. Totals over the
+ * window, not rates: the policy compares experts and actors with each other, so the window length cancels out.
+ * An expert missing from `experts` routed no tokens; an empty `actors` means no busy signal (no scaling).
+ */
+export interface LoadWindow {
+  /** Length of the window in ms (for logs; the policy does not divide by it). */
+  windowMs: number;
+  experts: ExpertTokens[];
+  actors: ActorBusy[];
+}
+
+/** Tokens per expert id (`layer:expert`); an expert reported twice counts both. */
+export function tokensByExpert(load: LoadWindow): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const e of load.experts) out.set(keyId(e), (out.get(keyId(e)) ?? 0) + e.tokens);
+  return out;
+}
+
+/** Mean busy fraction over the reporting actors, each taken as at most 1 (timing jitter), or null when none reported. */
+export function meanBusy(load: LoadWindow): number | null {
+  if (load.actors.length === 0) return null;
+  return load.actors.reduce((sum, a) => sum + Math.min(1, a.busy), 0) / load.actors.length;
+}
+
+/** A short description of what is wrong with a window, or null when it is usable. */
+export function loadProblem(load: LoadWindow): string | null {
+  const bad = (x: number) => !Number.isFinite(x) || x < 0;
+  const e = load.experts.find((x) => bad(x.tokens) || !Number.isInteger(x.layer) || !Number.isInteger(x.expert));
+  if (e) return `expert ${e.layer}:${e.expert} has tokens ${e.tokens}`;
+  const a = load.actors.find((x) => bad(x.busy));
+  if (a) return `actor ${a.instance} has busy fraction ${a.busy}`;
+  return null;
+}

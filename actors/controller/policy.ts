@@ -1,0 +1,169 @@
+// The controller's policy, a pure function: from the windowed load and the running placement to a decision.
+import type { ExpertKey } from '../../model/experts.js';
+import { PlacementError } from '../protocol/errors.js';
+import { keyId, loadProblem, meanBusy, tokensByExpert, type LoadWindow } from './load.js';
+import { balancedness, pack } from './packing.js';
+import { assignIndices, changes, violations, type DesiredPlacement, type PlacementChanges } from './placement.js';
+import { replicate } from './replicas.js';
+import { advise, NO_TIMERS, type ScalingConfig, type ScalingTimers } from './scaling.js';
+
+export interface PolicyConfig extends ScalingConfig {
+  /** Replicas every expert keeps whatever its load (fault tolerance). */
+  minReplicas: number;
+  /** Most experts one actor hosts. */
+  perActor: number;
+  /** A rebalance is proposed only when it raises balancedness by at least this much (0..1). */
+  minGain: number;
+  /** No placement change sooner than this after the last one. */
+  minIntervalMs: number;
+  /** A proposed change not confirmed within this is given up (another may then be proposed). */
+  pendingTimeoutMs: number;
+}
+
+export const DEFAULT_POLICY: PolicyConfig = {
+  minReplicas: 2,
+  perActor: 8,
+  minActors: 1,
+  maxActors: 16,
+  targetBusy: 0.6,
+  busyBand: 0.1,
+  upDelayMs: 15_000,
+  downDelayMs: 60_000,
+  minGain: 0.05,
+  minIntervalMs: 30_000,
+  pendingTimeoutMs: 120_000,
+};
+
+/** Everything the policy remembers between calls: plain JSON, so the controller can keep it next to the placement in the KV and a standby resumes from it. */
+export interface PolicyState {
+  /** The highest revision proposed so far. */
+  revision: number;
+  /** The next index never used for an actor. */
+  nextIndex: number;
+  /** When the last change was proposed (ms), null before the first. */
+  lastChangeAt: number | null;
+  /** The change in flight: proposed at `since`, confirmed once the running placement reaches `revision`. */
+  pending: { revision: number; since: number } | null;
+  timers: ScalingTimers;
+}
+
+export interface PolicyInput {
+  /** The caller's clock, ms. The policy has no clock of its own. */
+  now: number;
+  /** Every routed expert of the model (MoE layers only), whether it saw tokens or not. */
+  experts: ExpertKey[];
+  load: LoadWindow;
+  /** The placement the supervisors run now, with the revision they reached (0 for the static start placement). */
+  current: DesiredPlacement;
+}
+
+/** Why nothing changes: a change is in flight; the gain is below `minGain`; the gain is there but the last change was too recent; the load window is unusable. */
+export type KeepReason = 'pending' | 'balanced' | 'too-soon' | 'bad-load';
+/** Why a change is proposed: more actors; fewer actors; a better spread of replicas; the running placement breaks the rules (too few replicas, too many experts on an actor, actors outside [min, max]). */
+export type ChangeReason = 'scale-up' | 'scale-down' | 'rebalance' | 'repair';
+
+/** What the policy saw, for logs and gauges. */
+export interface Observed {
+  meanBusy: number | null;
+  actors: number;
+  /** vLLM's balancedness of the running placement under this window's load. */
+  balancedness: number;
+  /** The same for the placement the policy would propose (null when it did not compute one). */
+  proposedBalancedness: number | null;
+}
+
+export type Decision =
+  | { action: 'keep'; reason: KeepReason; detail: string; state: PolicyState; observed: Observed }
+  | { action: 'propose'; reason: ChangeReason; detail: string; placement: DesiredPlacement; changes: PlacementChanges; state: PolicyState; observed: Observed };
+
+/** The state before the first decision, for a controller that finds `current` running. */
+export function initialState(current: DesiredPlacement): PolicyState {
+  return { revision: current.revision, nextIndex: Math.max(0, ...current.actors.map((a) => a.index + 1)), lastChangeAt: null, pending: null, timers: NO_TIMERS };
+}
+
+/** Checks a partial policy (e.g. a parsed JSON file) and fills in the defaults. */
+export function policyConfig(raw: unknown, source: string): PolicyConfig {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new PlacementError(`${source}: placement policy must be a JSON object`);
+  const out: Record<string, number> = { ...DEFAULT_POLICY };
+  for (const [key, value] of Object.entries(raw)) {
+    if (!(key in DEFAULT_POLICY)) throw new PlacementError(`${source}: unknown placement policy key "${key}" (known: ${Object.keys(DEFAULT_POLICY).join(', ')})`);
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new PlacementError(`${source}: ${key} must be a non-negative number, got ${JSON.stringify(value)}`);
+    out[key] = value;
+  }
+  const c = out as unknown as PolicyConfig;
+  for (const key of ['minReplicas', 'perActor', 'minActors', 'maxActors'] as const) {
+    if (!Number.isInteger(c[key]) || c[key] < 1) throw new PlacementError(`${source}: ${key} must be a positive integer, got ${c[key]}`);
+  }
+  if (c.targetBusy <= 0 || c.targetBusy > 1 || c.minGain > 1) throw new PlacementError(`${source}: targetBusy must be in (0, 1] and minGain in [0, 1]`);
+  if (c.minActors > c.maxActors) throw new PlacementError(`${source}: minActors ${c.minActors} is above maxActors ${c.maxActors}`);
+  return c;
+}
+
+/** The fewest and most actors the policy allows: the minimum replicas need `minReplicas` distinct actors and `experts × minReplicas` slots. */
+export function actorBounds(experts: number, c: PolicyConfig): { lo: number; hi: number } {
+  const lo = Math.max(c.minActors, c.minReplicas, Math.ceil((experts * c.minReplicas) / c.perActor));
+  return { lo, hi: Math.max(lo, c.maxActors) };
+}
+
+/**
+ * One decision. In order: a change in flight blocks everything until `current.revision` reaches it (or it times
+ * out); the actor count follows the mean busy fraction with hysteresis (scaling.ts); replicas per expert follow
+ * the tokens (replicas.ts) and are packed onto the actors (packing.ts). A change of actor count, or a running
+ * placement that breaks the rules, is proposed as soon as `minIntervalMs` allows; a same-size rebalance only when
+ * it raises balancedness by `minGain` or more. Same input, same decision: no clock, no randomness.
+ */
+export function decide(input: PolicyInput, state: PolicyState, c: PolicyConfig = DEFAULT_POLICY): Decision {
+  const { now, current } = input;
+  const experts = uniqueSorted(input.experts);
+  const tokens = tokensByExpert(input.load);
+  const busy = meanBusy(input.load);
+  const observed: Observed = { meanBusy: busy, actors: current.actors.length, balancedness: balancedness(current.actors, tokens), proposedBalancedness: null };
+  let note = ''; // a change given up, said in front of whatever comes next
+  const keep = (reason: KeepReason, detail: string, next: PolicyState): Decision => ({ action: 'keep', reason, detail: note + detail, state: next, observed });
+
+  let s = state;
+  if (s.pending) {
+    const since = s.pending.since;
+    if (current.revision >= s.pending.revision) s = { ...s, pending: null };
+    else if (now - since < c.pendingTimeoutMs) return keep('pending', `revision ${s.pending.revision} proposed ${now - since} ms ago is not running yet (running: ${current.revision})`, s);
+    else [s, note] = [{ ...s, pending: null }, `revision ${s.pending.revision} given up after ${now - since} ms; `];
+  }
+  const problem = loadProblem(input.load);
+  if (problem) return keep('bad-load', problem, s);
+
+  const { lo, hi } = actorBounds(experts.length, c);
+  const running = current.actors.length;
+  const base = Math.min(hi, Math.max(lo, running));
+  const advice = advise(base, busy, now, s.timers, c, lo, hi);
+  s = { ...s, timers: advice.timers };
+  const size = advice.actors;
+
+  const counts = replicate(experts, tokens, c.minReplicas, size, size * c.perActor);
+  const packed = pack(counts, tokens, size, c.perActor);
+  const indexed = assignIndices(packed, current.actors, s.nextIndex);
+  const proposed = balancedness(indexed.actors, tokens);
+  observed.proposedBalancedness = proposed;
+
+  const broken = violations(current.actors, experts, c.minReplicas, c.perActor);
+  if (running !== base) broken.push(`${running} actors, outside ${lo}..${hi}`);
+  const gain = proposed - observed.balancedness;
+  const balance = `balancedness ${observed.balancedness.toFixed(3)} -> ${proposed.toFixed(3)}`;
+  let reason: ChangeReason;
+  let detail: string;
+  if (size > base) [reason, detail] = ['scale-up', `${advice.why}: ${running} -> ${size} actors, ${balance}`];
+  else if (size < base) [reason, detail] = ['scale-down', `${advice.why}: ${running} -> ${size} actors, ${balance}`];
+  else if (broken.length > 0) [reason, detail] = ['repair', `${broken.join('; ')}: ${balance}`];
+  else if (gain < c.minGain) return keep('balanced', `${balance}, gain ${gain.toFixed(3)} below ${c.minGain}; ${advice.why}`, s);
+  else [reason, detail] = ['rebalance', `${balance}, gain ${gain.toFixed(3)}`];
+
+  if (s.lastChangeAt !== null && now - s.lastChangeAt < c.minIntervalMs) return keep('too-soon', `${reason} wanted (${detail}) but the last change was ${now - s.lastChangeAt} of ${c.minIntervalMs} ms ago`, s);
+  const revision = Math.max(s.revision, current.revision) + 1;
+  const placement: DesiredPlacement = { revision, actors: indexed.actors };
+  const next: PolicyState = { revision, nextIndex: indexed.nextIndex, lastChangeAt: now, pending: { revision, since: now }, timers: NO_TIMERS };
+  return { action: 'propose', reason, detail: note + detail, placement, changes: changes(current.actors, indexed.actors), state: next, observed };
+}
+
+function uniqueSorted(keys: readonly ExpertKey[]): ExpertKey[] {
+  const byId = new Map(keys.map((k) => [keyId(k), { layer: k.layer, expert: k.expert }]));
+  return [...byId.values()].sort((a, b) => a.layer - b.layer || a.expert - b.expert);
+}

@@ -1,0 +1,55 @@
+// How many expert actors: toward a target busy fraction, with a dead band and delays so a spike is not chased.
+export interface ScalingConfig {
+  /** Fewest and most expert actors (the policy raises the minimum to what the minimum replicas need). */
+  minActors: number;
+  maxActors: number;
+  /** The mean busy fraction per actor to steer toward, 0..1. */
+  targetBusy: number;
+  /** Half-width of the dead band around the target: inside it nothing is scaled. */
+  busyBand: number;
+  /** How long the mean must stay above target + band before scaling up, below target − band before scaling down. */
+  upDelayMs: number;
+  downDelayMs: number;
+}
+
+/** When the mean busy fraction went (and stayed) above or below the band; null when it is not there now. Plain data, to store. */
+export interface ScalingTimers {
+  aboveSince: number | null;
+  belowSince: number | null;
+}
+
+export const NO_TIMERS: ScalingTimers = { aboveSince: null, belowSince: null };
+
+export interface ScalingAdvice {
+  /** The number of actors wanted now (equal to `actors` when nothing is due). */
+  actors: number;
+  /** The timers after this observation; the caller resets them to NO_TIMERS once it acts on a change. */
+  timers: ScalingTimers;
+  why: string;
+}
+
+/**
+ * One observation of the mean busy fraction at `now`. Past its delay, the wanted count is the Kubernetes HPA's
+ * `ceil(actors × busy ÷ target)` (kubernetes.io, Horizontal Pod Autoscaling, "Algorithm details"), at least one
+ * step in the direction of the breach, kept within [lo, hi]. A null busy (no actor reported) clears both timers.
+ */
+export function advise(actors: number, busy: number | null, now: number, timers: ScalingTimers, c: ScalingConfig, lo: number, hi: number): ScalingAdvice {
+  if (busy === null) return { actors, timers: NO_TIMERS, why: 'no busy fraction reported' };
+  const pct = (x: number) => x.toFixed(2);
+  const wanted = Math.ceil((actors * busy) / c.targetBusy);
+  if (busy > c.targetBusy + c.busyBand) {
+    const since = timers.aboveSince ?? now;
+    const next = { aboveSince: since, belowSince: null };
+    if (now - since < c.upDelayMs) return { actors, timers: next, why: `mean busy ${pct(busy)} above ${pct(c.targetBusy + c.busyBand)} for ${now - since} of ${c.upDelayMs} ms` };
+    const to = Math.min(hi, Math.max(actors + 1, wanted));
+    return { actors: Math.max(to, actors), timers: next, why: `mean busy ${pct(busy)} above ${pct(c.targetBusy + c.busyBand)} for ${now - since} ms${to <= actors ? `, already at the most (${hi}) actors` : ''}` };
+  }
+  if (busy < c.targetBusy - c.busyBand) {
+    const since = timers.belowSince ?? now;
+    const next = { aboveSince: null, belowSince: since };
+    if (now - since < c.downDelayMs) return { actors, timers: next, why: `mean busy ${pct(busy)} below ${pct(c.targetBusy - c.busyBand)} for ${now - since} of ${c.downDelayMs} ms` };
+    const to = Math.max(lo, Math.min(actors - 1, wanted));
+    return { actors: Math.min(to, actors), timers: next, why: `mean busy ${pct(busy)} below ${pct(c.targetBusy - c.busyBand)} for ${now - since} ms${to >= actors ? `, already at the fewest (${lo}) actors` : ''}` };
+  }
+  return { actors, timers: NO_TIMERS, why: `mean busy ${pct(busy)} within ${pct(c.targetBusy)} ± ${pct(c.busyBand)}` };
+}
