@@ -303,10 +303,14 @@ function report(results: PresetResult[], s: Settings, args: Args, floors: Floors
     const drows: string[][] = [];
     for (const r of micro) {
       for (const d of r.nats.dispatch!) {
-        drows.push([r.family, r.preset, String(d.rows), fmt(d.nats.p50, 3), fmt(d.local.p50, 3), fmt(d.nats.p50 - d.local.p50, 3), ratio(d.nats.p50, d.local.p50), fmt((d.rows / d.nats.p50) * 1000, 0), fmt((d.rows / d.local.p50) * 1000, 0)]);
+        // the goal: a dispatch's overhead against a bare round trip of the same bytes (when one was measured)
+        const bytes = d.rows * configOf(r).hiddenSize * 4;
+        const rtt = r.nats.rtt!.find((x) => x.bytes === bytes)?.latency.p50;
+        const overhead = d.nats.p50 - d.local.p50;
+        drows.push([r.family, r.preset, String(d.rows), fmt(d.nats.p50, 3), fmt(d.local.p50, 3), fmt(overhead, 3), ratio(d.nats.p50, d.local.p50), rtt === undefined ? '-' : ratio(overhead, rtt), fmt((d.rows / d.nats.p50) * 1000, 0), fmt((d.rows / d.local.p50) * 1000, 0)]);
       }
     }
-    console.log(table(['family', 'preset', 'rows', 'NATS p50 ms', 'local p50 ms', 'overhead ms', 'NATS/local', 'NATS rows/s', 'local rows/s'], drows));
+    console.log(table(['family', 'preset', 'rows', 'NATS p50 ms', 'local p50 ms', 'overhead ms', 'NATS/local', 'overhead/RTT same bytes', 'NATS rows/s', 'local rows/s'], drows));
   }
 
   console.log('\n== checks ==');
