@@ -1,6 +1,6 @@
 // Composition root: starts a node's actors (gate, supervisor with expert children) or a whole local cluster.
 import { fork } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +15,7 @@ import { Checkpoint } from '../../model/checkpoint.js';
 import { isMoeLayer } from '../../model/families/shape.js';
 import { initCheckpoint } from '../../model/init.js';
 import { quantizeName, type Quantization } from '../../model/quantize.js';
-import { Tokenizer } from '../../model/tokenizer.js';
+import { TOKENIZER_FILE, Tokenizer } from '../../model/tokenizer.js';
 import { startTracing, type TracingHandle } from '../../observability/tracing.js';
 import { closeNats, connectNats, type NatsAuth } from '../transport/connection.js';
 import { keepNatsServer, type KeptNatsServer } from '../transport/kept-server.js';
@@ -211,6 +211,8 @@ export function defaultStateDir(): string {
 }
 
 export function ensureDefaultModel(dir = defaultModelDir()): string {
+  // a cache from before generated checkpoints had a tokenizer is made again (it is ours, and deterministic)
+  if (existsSync(join(dir, 'config.json')) && !existsSync(join(dir, TOKENIZER_FILE))) rmSync(dir, { recursive: true, force: true });
   if (!existsSync(join(dir, 'config.json'))) initCheckpoint(dir, { preset: 'tiny', seed: 0 });
   return dir;
 }
