@@ -12,6 +12,7 @@ import { decodeDispatchReply, encodeDispatch } from '../protocol/messages.js';
 import { Breakers, DEFAULT_BREAKER, type BreakerOptions } from './breaker.js';
 import type { Directory, Instance } from './directory.js';
 import { DEFAULT_HEDGE, HedgePolicy, type HedgeOptions } from './hedging.js';
+import { LoadTracker } from './load.js';
 import { planHedge, planMessages, rowsPerMessage, type Piece } from './planning.js';
 
 /** A dispatch not answered within this time is sent to another replica. Env: EAAS_DISPATCH_TIMEOUT_MS. */
@@ -31,6 +32,8 @@ export interface DispatchOptions {
   wire?: WireDtype;
   hedge?: Partial<HedgeOptions>;
   breaker?: Partial<BreakerOptions>;
+  /** The window of the load this gate reports. */
+  loadWindowMs?: number;
 }
 
 /** One layer step being delivered. */
@@ -57,6 +60,8 @@ export class RemoteExperts implements ExpertBackend {
   private rotation = 0;
   private link = 0;
   private readonly hedge: HedgePolicy;
+  /** Tokens routed and time answered, for the load report. */
+  readonly load: LoadTracker;
   private readonly breakers: Breakers;
   /** Messages now in flight: the ledger that redirects them when their instance is announced down. */
   private readonly ledger = new Set<InFlight>();
@@ -74,6 +79,7 @@ export class RemoteExperts implements ExpertBackend {
     private readonly o: DispatchOptions = {},
   ) {
     this.hedge = new HedgePolicy({ ...DEFAULT_HEDGE, ...o.hedge });
+    this.load = new LoadTracker(o.loadWindowMs);
     this.breakers = new Breakers({ ...DEFAULT_BREAKER, ...o.breaker });
     directory.onDown((instance) => this.abortTo(instance, 'announced-down', `expert instance ${instance} was announced down`));
     directory.onUp((instance) => this.breakers.reset(instance));
@@ -101,6 +107,7 @@ export class RemoteExperts implements ExpertBackend {
   }
 
   async runExperts(layer: number, batches: ExpertBatch[]): Promise<Float32Array[]> {
+    for (const b of batches) if (b.rows > 0) this.load.routed(layer, b.expert, b.rows);
     const outputs = batches.map(() => new Float32Array(0));
     const pieces = batches.map((b, batch) => ({ batch, from: 0, rows: b.rows })).filter((p) => p.rows > 0);
     const waitUntil = Date.now() + (this.o.noReplicaWaitMs ?? DEFAULT_NO_REPLICA_WAIT_MS);
@@ -269,6 +276,7 @@ export class RemoteExperts implements ExpertBackend {
       if (answered) throw new DispatchError(`expert instance ${instance} answered ${answered.code}: ${answered.message}`, 'error-answer', answered.code, { cause: answered });
       const y = decodeDispatchReply(reply.data, total, this.hidden);
       this.hedge.observe(instance, performance.now() - started);
+      this.load.answered(instance, performance.now() - started);
       this.breakers.success(instance);
       return y;
     } catch (err) {

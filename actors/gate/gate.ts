@@ -18,8 +18,9 @@ import { Directory } from './directory.js';
 import { RemoteExperts, type DispatchOptions } from './dispatcher.js';
 import { GATE_SERVICE, SERVICE_VERSION } from '../protocol/services.js';
 import { MalformedMessageError, OverCapacityError, serviceErrorCode, serviceErrorHeaders } from '../protocol/errors.js';
-import { decodeGenerateRequest, encodeGenerateReply, encodeStreamMessage, type CancelRequest, type WireToken } from '../protocol/messages.js';
+import { decodeGenerateRequest, encodeGenerateReply, encodeLoadReport, encodeStreamMessage, type CancelRequest, type WireToken } from '../protocol/messages.js';
 import { checkRequestBytes, checkTextLength, DEFAULT_MAX_QUEUED, DEFAULT_MAX_REQUEST_BYTES } from './limits.js';
+import { DEFAULT_LOAD_REPORT_MS } from './load.js';
 
 
 export interface GateOptions extends DispatchOptions {
@@ -36,6 +37,8 @@ export interface GateOptions extends DispatchOptions {
   maxRequestBytes?: number;
   /** Sequences waiting or running past which new requests are refused (429). */
   maxQueued?: number;
+  /** How often the gate publishes its load report (0: never). */
+  loadReportMs?: number;
   /** The checkpoint's tokenizer, for text prompts; without one the gate takes token ids only. */
   tokenizer?: Tokenizer;
 }
@@ -45,6 +48,7 @@ const wireToken = (t: TokenEvent): WireToken => ({ id: t.id, logprob: t.logprob,
 
 export class GateActor {
   private service?: Service;
+  private loadTimer?: NodeJS.Timeout;
   /** Streams in progress by request id, to cancel them. */
   private readonly streams = new Map<string, AbortController>();
   /** nats.js counts errors only of handlers that throw; ours answer asynchronously. */
@@ -82,6 +86,7 @@ export class GateActor {
     }, o.maxBatch, endOfSequenceIds(o.checkpoint.dir, o.tokenizer));
     const gate = new GateActor(o, directory, experts, engine, dense);
     await gate.serve();
+    gate.reportLoad();
     return gate;
   }
 
@@ -181,7 +186,17 @@ export class GateActor {
     }
   }
 
+  /** Publishes the load this gate saw on its load subject, every `loadReportMs`. */
+  private reportLoad(): void {
+    const every = this.o.loadReportMs ?? DEFAULT_LOAD_REPORT_MS;
+    if (every <= 0) return;
+    this.loadTimer = setInterval(() => {
+      if (!this.o.nc.isClosed()) this.o.nc.publish(subjects.loadReport(this.o.model, this.o.node), encodeLoadReport(this.experts.load.report(this.o.node)));
+    }, every);
+  }
+
   async stop(): Promise<void> {
+    clearInterval(this.loadTimer);
     await this.service?.stop();
     this.directory.stop();
     await this.dense.release();

@@ -149,6 +149,28 @@ export interface CancelRequest {
   request: string;
 }
 
+/**
+ * What a gate saw of the load over a window, published on `eaas.v1.<model>.load.<node>`: tokens it routed per
+ * (layer, expert), and the share of the window each expert instance spent answering it. The placement
+ * controller sums the reports of all gates.
+ */
+export interface LoadReport {
+  node: string;
+  windowMs: number;
+  experts: { layer: number; expert: number; tokens: number }[];
+  actors: { instance: string; busy: number }[];
+}
+
+export const encodeLoadReport = (r: LoadReport): Uint8Array => encodeMessage(r);
+
+export function decodeLoadReport(bytes: Uint8Array): LoadReport {
+  const m = decodeMessage(bytes) as LoadReport;
+  if (typeof m?.node !== 'string' || !Array.isArray(m.experts) || !Array.isArray(m.actors) || typeof m.windowMs !== 'number') {
+    throw new MalformedMessageError('load report must be a map {node, windowMs, experts, actors}');
+  }
+  return m;
+}
+
 /** A lifecycle event of an expert instance, published on `eaas.v1.<model>.events.<kind>`. */
 export interface InstanceEvent {
   kind: 'up' | 'down' | 'restarting' | 'failed' | 'draining';

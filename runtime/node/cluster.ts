@@ -154,6 +154,8 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         maxBatch: settings.maxBatch,
         maxRequestBytes: settings.maxRequestBytes,
         maxQueued: settings.maxQueued,
+        loadReportMs: settings.loadReportMs,
+        loadWindowMs: settings.loadWindowMs,
         threads: settings.ortThreads,
         denseBits: o.quantization?.dense ? o.quantization.bits : undefined,
         hedge: { enabled: settings.hedge !== 0 },

@@ -48,7 +48,8 @@ export function supervisorFleetPermissions(model: string): Permissions {
 /** Every gate of a fleet (Kubernetes Deployment): as one gate, with any node's cancel subject. */
 export function gateFleetPermissions(model: string): Permissions {
   const one = gatePermissions(model, 'fleet');
-  return { ...one, sub: one.sub.map((s) => s.replace('.gate.fleet.cancel', '.gate.*.cancel')) };
+  const anyNode = (s: string) => s.replace('.gate.fleet.cancel', '.gate.*.cancel').replace('.load.fleet', '.load.*');
+  return { ...one, sub: one.sub.map(anyNode), pub: one.pub.map(anyNode) };
 }
 
 /** A gate: serves generate and its cancel subject, hears events, dispatches to any expert actor, discovers them. */
@@ -56,7 +57,7 @@ export function gatePermissions(model: string, node: string): Permissions {
   const prefix = inbox(`gate-${node}`);
   return {
     sub: [`${NS}.${model}.generate`, `${NS}.${model}.gate.${node}.cancel`, `${NS}.${model}.events.>`, SRV, `${prefix}.>`],
-    pub: [`${NS}.${model}.expert.*.dispatch`, SRV, ANY_INBOX],
+    pub: [`${NS}.${model}.expert.*.dispatch`, `${NS}.${model}.load.${node}`, SRV, ANY_INBOX],
     responses: STREAM_ANSWERS,
     inboxPrefix: prefix,
   };

@@ -58,6 +58,16 @@ export function generate(model: string): string {
   return subject([model, 'generate']);
 }
 
+/** `eaas.v1.<model>.load.<node>`: a gate's load reports. */
+export function loadReport(model: string, node: string): string {
+  return subject([model, 'load', node]);
+}
+
+/** `eaas.v1.<model>.load.*`: every gate's load reports. */
+export function loadReportWildcard(model: string): string {
+  return subject([model, 'load'], '*');
+}
+
 /** `eaas.v1.<model>.gate.<node>.cancel`: where one gate takes cancellations of its streamed requests. */
 export function gateCancel(model: string, node: string): string {
   return subject([model, 'gate', node, 'cancel']);
