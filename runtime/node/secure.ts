@@ -1,11 +1,10 @@
 // A secure deployment on this machine: its CA and certificates, its NATS authority, and the credentials of
 // every role, all in one state directory (secrets 0600). Made on first start, reused after.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ConnectionOptions } from 'nats';
+import { credsAuthenticator, type ConnectionOptions } from 'nats';
 import { authConfig, Authority, type Permissions, type ServerAuth } from '../transport/auth.js';
 import type { NatsAuth } from '../transport/connection.js';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { credsAuthenticator } from 'nats';
 import { ensureTls, type TlsFiles } from '../transport/tls.js';
 import { clientPermissions, expertPermissions, gateFleetPermissions, gatePermissions, monitorPermissions, operatorPermissions, supervisorFleetPermissions, supervisorPermissions } from './permissions.js';
 
