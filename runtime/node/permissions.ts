@@ -34,24 +34,6 @@ export function supervisorPermissions(model: string, node: string): Permissions 
   };
 }
 
-/** Every supervisor of a fleet whose node names are not known in advance (Kubernetes), and its expert actors. */
-export function supervisorFleetPermissions(model: string): Permissions {
-  const prefix = inbox('supervisors');
-  return {
-    sub: [`${NS}.${model}.supervisor.*.*`, `${NS}.${model}.expert.*.dispatch`, SRV, `${prefix}.>`],
-    pub: [`${NS}.${model}.events.>`, SRV],
-    responses: 1,
-    inboxPrefix: prefix,
-  };
-}
-
-/** Every gate of a fleet (Kubernetes Deployment): as one gate, with any node's cancel subject. */
-export function gateFleetPermissions(model: string): Permissions {
-  const one = gatePermissions(model, 'fleet');
-  const anyNode = (s: string) => s.replace('.gate.fleet.cancel', '.gate.*.cancel').replace('.load.fleet', '.load.*');
-  return { ...one, sub: one.sub.map(anyNode), pub: one.pub.map(anyNode) };
-}
-
 /** A gate: serves generate and its cancel subject, hears events, dispatches to any expert actor, discovers them. */
 export function gatePermissions(model: string, node: string): Permissions {
   const prefix = inbox(`gate-${node}`);

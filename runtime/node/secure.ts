@@ -6,7 +6,7 @@ import { credsAuthenticator, type ConnectionOptions } from 'nats';
 import { authConfig, Authority, type Permissions, type ServerAuth } from '../transport/auth.js';
 import type { NatsAuth } from '../transport/connection.js';
 import { ensureTls, type TlsFiles } from '../transport/tls.js';
-import { clientPermissions, expertPermissions, gateFleetPermissions, gatePermissions, monitorPermissions, operatorPermissions, supervisorFleetPermissions, supervisorPermissions } from './permissions.js';
+import { clientPermissions, expertPermissions, gatePermissions, monitorPermissions, operatorPermissions, supervisorPermissions } from './permissions.js';
 
 const PROBE_SUBJECTS = '_EAAS.cluster_probe.>';
 
@@ -35,16 +35,21 @@ function union(...ps: Permissions[]): Permissions {
   };
 }
 
+/** The credentials handed to people: a client (generate, the HTTP API), a monitor (status), an operator (retire). */
+async function userCreds(authority: Authority): Promise<SecureDeployment['users']> {
+  return {
+    client: await authority.creds('client', clientPermissions('client')),
+    monitor: await authority.creds('monitor', monitorPermissions('monitor')),
+    operator: await authority.creds('operator', operatorPermissions('operator')),
+  };
+}
+
 export async function prepareSecure(stateDir: string): Promise<SecureDeployment> {
   const tls = ensureTls(join(stateDir, 'tls'));
   const authority = Authority.open(join(stateDir, 'auth'));
   const serverAuth = await authority.serverAuth();
   const probeCreds = await authority.creds('cluster-probe', { pub: [PROBE_SUBJECTS], sub: [PROBE_SUBJECTS] });
-  const users = {
-    client: await authority.creds('client', clientPermissions('client')),
-    monitor: await authority.creds('monitor', monitorPermissions('monitor')),
-    operator: await authority.creds('operator', operatorPermissions('operator')),
-  };
+  const users = await userCreds(authority);
   const withCa = (creds: string): NatsAuth => ({ creds, tlsCa: tls.ca });
   return {
     stateDir,
@@ -66,14 +71,16 @@ export async function exportDeployment(dir: string, model: string, hosts: string
   const authority = Authority.open(join(dir, 'auth'));
   const authFile = join(dir, 'auth.conf');
   writeFileSync(authFile, authConfig(await authority.serverAuth()));
+  const users = await userCreds(authority);
+  // a fleet's roles for any node (`*`): the pods' node names are not known in advance
   return {
     'CA (every client and server)': tls.ca,
     'server certificate and key': `${tls.cert}, ${tls.key}`,
     'server auth (include from nats.conf)': authFile,
-    gate: await authority.creds('gate', gateFleetPermissions(model)),
-    'supervisor (and its expert actors)': await authority.creds('supervisor', supervisorFleetPermissions(model)),
-    'API front / client': await authority.creds('client', clientPermissions('client')),
-    monitor: await authority.creds('monitor', monitorPermissions('monitor')),
-    operator: await authority.creds('operator', operatorPermissions('operator')),
+    gate: await authority.creds('gate', gatePermissions(model, '*')),
+    'supervisor (and its expert actors)': await authority.creds('supervisor', union(supervisorPermissions(model, '*'), expertPermissions(model, '*', '*'))),
+    'API front / client': users.client,
+    monitor: users.monitor,
+    operator: users.operator,
   };
 }
