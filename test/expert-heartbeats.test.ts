@@ -6,8 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeDispatchReply, encodeDispatch, isChildMessage } from '../actors/protocol/messages.js';
 import { initCheckpoint } from '../model/init.js';
-import { DIST } from './helpers/build.js';
-import { ensureBuilt } from './helpers/build.js';
+import { DIST, ensureBuilt } from './helpers/build.js';
 import { useNatsServer } from './helpers/nats.js';
 import * as subjects from '../runtime/transport/subjects.js';
 

@@ -54,10 +54,13 @@ export async function requestGenerate(nc: NatsConnection, model: string, req: Ge
 }
 
 function generateError(err: NatsError, model: string, timeoutMs: number): GenerateError {
-  if (err.code === ErrorCode.NoResponders) return new GenerateError(`no gate serves model "${model}" (start one with eaas up or eaas node --role gate)`, 503, { cause: err });
+  if (err.code === ErrorCode.NoResponders) return noGate(model, err);
   if (err.code === ErrorCode.Timeout) return new GenerateError(`generate on model "${model}" timed out after ${timeoutMs} ms`, 504, { cause: err });
   return new GenerateError(`generate on model "${model}" failed: ${err.message}`, 500, { cause: err });
 }
+
+const noGate = (model: string, cause?: unknown) =>
+  new GenerateError(`no gate serves model "${model}" (start one with eaas up or eaas node --role gate)`, 503, { cause });
 
 /** No-responders comes back to an inbox as a bare status message. */
 const isNoResponders = (m: Msg) => m.data.length === 0 && m.headers?.code === 503;
@@ -107,7 +110,7 @@ export async function streamGenerate(
     };
     const sub = nc.subscribe(inbox, {
       callback: (_err, msg) => {
-        if (isNoResponders(msg)) return fail(new GenerateError(`no gate serves model "${model}" (start one with eaas up or eaas node --role gate)`, 503));
+        if (isNoResponders(msg)) return fail(noGate(model));
         const err = answerError(msg);
         if (err) return fail(new GenerateError(`gate answered ${err.code}: ${err.message}`, err.code, { cause: err, missingExperts: err.missingExperts }));
         try {

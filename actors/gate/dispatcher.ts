@@ -275,8 +275,9 @@ export class RemoteExperts implements ExpertBackend {
       const answered = answerError(reply);
       if (answered) throw new DispatchError(`expert instance ${instance} answered ${answered.code}: ${answered.message}`, 'error-answer', answered.code, { cause: answered });
       const y = decodeDispatchReply(reply.data, total, this.hidden);
-      this.hedge.observe(instance, performance.now() - started);
-      this.load.answered(instance, performance.now() - started);
+      const ms = performance.now() - started;
+      this.hedge.observe(instance, ms);
+      this.load.answered(instance, ms);
       this.breakers.success(instance);
       return y;
     } catch (err) {

@@ -98,7 +98,8 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
   const node = subjectToken(o.node ?? defaultNodeName());
   const checkpoint = Checkpoint.open(o.modelDir);
   const c = checkpoint.config;
-  const tokenizer = Tokenizer.load(o.modelDir);
+  // only the gate and the front read text
+  const tokenizer = o.roles.some((r) => r === 'gate' || r === 'api') ? Tokenizer.load(o.modelDir) : undefined;
   const tracing: TracingHandle = await startTracing(o.roles.includes('gate') ? 'eaas-gate' : o.roles.includes('supervisor') ? 'eaas-supervisor' : 'eaas-api', { spanProcessors: o.spanProcessors });
   const settings = settingsFromEnv();
   const nc = await connectNats(o.nats, `eaas-${node}`, {}, o.auth);

@@ -33,17 +33,18 @@ export interface KeptNatsServer {
 
 export async function keepNatsServer(o: KeptServerOptions): Promise<KeptNatsServer> {
   const n = o.servers ?? 1;
-  let respawn: ((i: number) => NatsServerOptions)[];
+  /** How each member starts again: on its own ports, routed to the others. */
+  let respawn: NatsServerOptions[];
   let servers: NatsServerHandle[];
   if (n === 1) {
     const s = await startNatsServer({ port: o.port, secure: o.secure });
     servers = [s];
-    respawn = [() => ({ port: s.port, secure: o.secure })];
+    respawn = [{ port: s.port, secure: o.secure }];
   } else {
     const c = await startNatsCluster(n, { secure: o.secure, probe: o.probe });
     servers = c.servers;
     const routes = c.servers.map((s) => `nats-route://127.0.0.1:${s.clusterPort}`);
-    respawn = c.servers.map((s, i) => () => ({
+    respawn = c.servers.map((s, i) => ({
       port: s.port,
       clusterPort: s.clusterPort,
       clusterName: c.clusterName,
@@ -68,7 +69,7 @@ export async function keepNatsServer(o: KeptServerOptions): Promise<KeptNatsServ
     recent.push(now);
     o.onRestart?.(`${why}; restarting it on port ${s.port}`);
     try {
-      servers[i] = await startNatsServer(respawn[i](i));
+      servers[i] = await startNatsServer(respawn[i]);
     } catch (cause) {
       return o.onLost(new NatsServerLostError(`${why} and could not be restarted on port ${s.port}: ${(cause as Error).message.split('\n')[0]}`, { cause }));
     }

@@ -17,6 +17,7 @@ import { modelName, startNode, type RunningNode } from '../../../runtime/node/cl
 import { prepareSecure } from '../../../runtime/node/secure.js';
 import { settingsFromEnv } from '../../../runtime/node/settings.js';
 import * as subjects from '../../../runtime/transport/subjects.js';
+import { withEnv } from '../env.js';
 import { tinyCheckpointDir } from '../tiny-model.js';
 import { awaitFullStrength, checkExercised, checkRecords, percentile, verifyServing, type CheckOptions } from './checker.js';
 import { expertIds, gateCounters, gateReplicas, localProbe, remoteProbe, startCliNode, survivors, type CliNode, type SupervisorProbe } from './cluster.js';
@@ -69,19 +70,12 @@ async function standardCluster(env: ChaosEnv, gateEnv: Record<string, string> = 
   const server = await startNatsServer();
   const url = server.url;
   // gate settings come from the environment when the node starts (expert actors spawned later see the restored one)
-  const saved = Object.fromEntries(Object.keys(gateEnv).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, gateEnv);
   let node: RunningNode;
   try {
-    node = await startNode({ nats: url, modelDir: env.dir, roles: ['supervisor', 'gate'], replicas: REPLICAS, expertsPerActor: EXPERTS_PER_ACTOR, node: 'chaos' });
+    node = await withEnv(gateEnv, () => startNode({ nats: url, modelDir: env.dir, roles: ['supervisor', 'gate'], replicas: REPLICAS, expertsPerActor: EXPERTS_PER_ACTOR, node: 'chaos' }));
   } catch (err) {
     await server.stop();
     throw err;
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
   }
   const client = await connectNats(url, 'chaos-client');
   return {
