@@ -50,3 +50,21 @@ export function loadProblem(load: LoadWindow): string | null {
   if (a) return `actor ${a.instance} has busy fraction ${a.busy}`;
   return null;
 }
+
+/** One window from the latest report of every gate: tokens summed per expert, busy summed per actor (each gate's share of its time). */
+export function mergeReports(reports: readonly LoadWindow[]): LoadWindow {
+  const tokens = new Map<string, ExpertTokens>();
+  const busy = new Map<string, number>();
+  for (const r of reports) {
+    for (const e of r.experts) {
+      const k = keyId(e);
+      tokens.set(k, { layer: e.layer, expert: e.expert, tokens: (tokens.get(k)?.tokens ?? 0) + e.tokens });
+    }
+    for (const a of r.actors) busy.set(a.instance, (busy.get(a.instance) ?? 0) + a.busy);
+  }
+  return {
+    windowMs: Math.max(0, ...reports.map((r) => r.windowMs)),
+    experts: [...tokens.values()].sort((a, b) => a.layer - b.layer || a.expert - b.expert),
+    actors: [...busy].map(([instance, b]) => ({ instance, busy: b })).sort((a, b) => a.instance.localeCompare(b.instance)),
+  };
+}

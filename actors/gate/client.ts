@@ -2,7 +2,7 @@
 import { ErrorCode, Events, type Msg, type NatsConnection, type NatsError } from 'nats';
 import { encodeMessage } from '../../runtime/transport/codec.js';
 import { newInbox } from '../../runtime/transport/connection.js';
-import { serviceInfos } from '../../runtime/transport/discovery.js';
+import { serviceInfos, serviceStats } from '../../runtime/transport/discovery.js';
 import * as subjects from '../../runtime/transport/subjects.js';
 import { answerError, GenerateError } from '../protocol/errors.js';
 import { decodeGenerateReply, decodeStreamMessage, type CancelRequest, type GenerateReply, type GenerateRequest, type WireToken } from '../protocol/messages.js';
@@ -147,4 +147,13 @@ export async function streamGenerate(
 export async function servedModels(nc: NatsConnection): Promise<string[]> {
   const gates = await serviceInfos(nc, GATE_SERVICE, true);
   return [...new Set(gates.map((g) => g.metadata?.model).filter((m): m is string => !!m))].sort();
+}
+
+/** The instances each gate of `model` dispatches to now, one list per gate (from the gates' $SRV.STATS). */
+export async function gateRoutes(nc: NatsConnection, model: string): Promise<string[][]> {
+  const stats = (await serviceStats(nc, true)).filter((s) => s.name === GATE_SERVICE && s.metadata?.model === model);
+  return stats.map((s) => {
+    const data = s.endpoints?.find((e) => e.subject === subjects.generate(model))?.data as { routes?: unknown } | undefined;
+    return Array.isArray(data?.routes) ? data.routes.filter((r): r is string => typeof r === 'string') : [];
+  });
 }

@@ -102,6 +102,11 @@ export class Directory {
     return [...this.instances.values()].filter((i) => i.up && i.experts.has(id));
   }
 
+  /** The instances the gate dispatches to now (up), sorted. */
+  routable(): string[] {
+    return [...this.instances.values()].filter((i) => i.up).map((i) => i.instance).sort();
+  }
+
   get(instance: string): Instance | undefined {
     return this.instances.get(instance);
   }

@@ -98,7 +98,8 @@ export class GateActor {
       description: `eaas gate of ${model}`,
       metadata: { model, node: this.o.node },
       // the counts belong to the generate endpoint; cancel keeps nats.js's own
-      statsHandler: async (endpoint) => (endpoint.subject === subjects.generate(model) ? { ...this.experts.counters, ...this.served, load: this.engine.load } : null),
+      statsHandler: async (endpoint) =>
+        endpoint.subject === subjects.generate(model) ? { ...this.experts.counters, ...this.served, load: this.engine.load, routes: this.directory.routable() } : null,
     });
     this.service.addEndpoint('generate', {
       subject: subjects.generate(model),

@@ -8,7 +8,7 @@ import { expertId } from '../../model/experts.js';
 import { decodeMessage, encodeMessage } from '../../runtime/transport/codec.js';
 import { serviceInfos } from '../../runtime/transport/discovery.js';
 import * as subjects from '../../runtime/transport/subjects.js';
-import { MalformedMessageError, RetireError, serviceErrorCode } from '../protocol/errors.js';
+import { MalformedMessageError, PlacementError, RetireError, serviceErrorCode } from '../protocol/errors.js';
 import { encodeEvent, isChildMessage, type InstanceEvent } from '../protocol/messages.js';
 import { EXPERT_SERVICE, SERVICE_VERSION, SUPERVISOR_SERVICE } from '../protocol/services.js';
 import type { SupervisorStatus } from './client.js';
@@ -77,13 +77,7 @@ export class SupervisorActor {
   /** Starts every child and resolves once each has announced itself up (or was given up). */
   async start(): Promise<void> {
     const { nc, model } = this.o;
-    for (const spec of this.o.children) {
-      const group = this.groups.get(spec.group) ?? { id: spec.group, children: [], intensity: new Intensity(this.policy), failed: false };
-      this.groups.set(spec.group, group);
-      const child = this.supervise(spec, group);
-      group.children.push(child);
-      this.children.set(spec.instance, child);
-    }
+    for (const spec of this.o.children) this.adopt(spec);
     this.hangTimer = setInterval(() => this.checkHeartbeats(), Math.max(1, Math.min(HANG_CHECK_MS, this.watchdog.hangMs / 4)));
     this.service = await nc.services.add({
       name: SUPERVISOR_SERVICE,
@@ -115,6 +109,39 @@ export class SupervisorActor {
       },
     });
     await Promise.all([...this.children.values()].map((c) => c.up));
+  }
+
+  private adopt(spec: ChildSpec): Child {
+    const group = this.groups.get(spec.group) ?? { id: spec.group, children: [], intensity: new Intensity(this.policy), failed: false };
+    this.groups.set(spec.group, group);
+    const child = this.supervise(spec, group);
+    group.children.push(child);
+    this.children.set(spec.instance, child);
+    return child;
+  }
+
+  /** Starts more children (a placement change) and resolves with those that came up; the others were given up. */
+  async add(specs: ChildSpec[]): Promise<ChildSpec[]> {
+    const taken = specs.find((s) => this.children.has(s.instance));
+    if (taken) throw new PlacementError(`node ${this.o.node} already runs an actor named ${taken.instance}`);
+    const added = specs.map((s) => this.adopt(s));
+    await Promise.all(added.map((c) => c.up));
+    return added.filter((c) => stateOf(c) === 'running').map((c) => c.spec);
+  }
+
+  /** The children in this supervisor's care: serving, starting or being restarted (not retired, not given up). */
+  hosted(): ChildSpec[] {
+    return [...this.children.values()].filter((c) => !['stopped', 'failed'].includes(stateOf(c))).map((c) => c.spec);
+  }
+
+  /** Retires a child only when every expert it hosts has another live replica, and forgets it once gone. */
+  async retireCovered(instance: string): Promise<void> {
+    await this.lastReplicas(instance, false);
+    await this.retire(instance);
+    const child = this.children.get(instance)!;
+    this.children.delete(instance);
+    child.group.children.splice(child.group.children.indexOf(child), 1);
+    if (child.group.children.length === 0) this.groups.delete(child.group.id);
   }
 
   private supervise(spec: ChildSpec, group: Group): Child {

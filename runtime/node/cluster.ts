@@ -7,6 +7,10 @@ import { fileURLToPath } from 'node:url';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { NatsConnection } from 'nats';
 import { ApiFront } from '../../actors/api/front.js';
+import { ControllerActor } from '../../actors/controller/controller.js';
+import type { PolicyConfig } from '../../actors/controller/policy.js';
+import { PlacementStore } from '../../actors/protocol/placement.js';
+import { initialChildren, PlacementFollower } from '../../actors/supervisor/follower.js';
 import { GateActor } from '../../actors/gate/gate.js';
 import { parseExpertSpec, place } from '../../actors/supervisor/placement.js';
 import { SupervisorActor, type ChildSpec } from '../../actors/supervisor/supervisor.js';
@@ -28,7 +32,7 @@ import { settingsFromEnv } from './settings.js';
 export const DEFAULT_REPLICAS = 2;
 export const DEFAULT_EXPERTS_PER_ACTOR = 8;
 
-export type Role = 'gate' | 'supervisor' | 'api';
+export type Role = 'gate' | 'supervisor' | 'api' | 'controller';
 
 /** The API front's port when none is given (vLLM's). */
 export const DEFAULT_HTTP_PORT = 8000;
@@ -61,6 +65,14 @@ export interface NodeOptions {
   expertAuth?: (instance: string) => Promise<NatsAuth>;
   /** Quantized weights: the expert actors' (told through EAAS_QUANTIZE), and with `dense` the gate's. */
   quantization?: Quantization;
+  /** The supervisor follows the desired placement in the model's KV bucket (elastic experts; needs JetStream). */
+  followPlacement?: boolean;
+  /** The controller's policy (role controller). */
+  placementPolicy?: PolicyConfig;
+  /** Copies of the placement bucket in a JetStream cluster. */
+  kvReplicas?: number;
+  /** A line for the log: placement changes carried out, the controller's decisions. */
+  log?: (line: string) => void;
 }
 
 export interface RunningNode {
@@ -70,6 +82,7 @@ export interface RunningNode {
   gate?: GateActor;
   supervisor?: SupervisorActor;
   api?: ApiFront;
+  controller?: ControllerActor;
   stop(): Promise<void>;
 }
 
@@ -106,14 +119,33 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
   let supervisor: SupervisorActor | undefined;
   let gate: GateActor | undefined;
   let api: ApiFront | undefined;
+  let controller: ControllerActor | undefined;
+  let follower: PlacementFollower | undefined;
+  // dense layers (Qwen2-MoE's mlp_only_layers, DeepSeek's first_k_dense_replace) have no experts to host
+  const moeKeys = (spec: string) => parseExpertSpec(spec, c.numHiddenLayers, c.numLocalExperts).filter((k) => isMoeLayer(c, k.layer));
   try {
+    if (o.roles.includes('controller')) {
+      controller = await ControllerActor.start({
+        nc,
+        model,
+        id: node,
+        experts: moeKeys('*:*'),
+        policy: o.placementPolicy,
+        tickMs: settings.controllerTickMs,
+        leaseMs: settings.leaseMs,
+        kvReplicas: o.kvReplicas,
+        onDecision: (d) => {
+          if (d.action === 'propose') o.log?.(`controller: revision ${d.placement.revision} ${d.reason}: ${d.detail}`);
+        },
+      });
+    }
     if (o.roles.includes('supervisor')) {
-      // dense layers (Qwen2-MoE's mlp_only_layers, DeepSeek's first_k_dense_replace) have no experts to host
-      const keys = parseExpertSpec(o.experts ?? '*:*', c.numHiddenLayers, c.numLocalExperts).filter((k) => isMoeLayer(c, k.layer));
-      const children: ChildSpec[] = place(keys, o.replicas ?? DEFAULT_REPLICAS, o.expertsPerActor ?? DEFAULT_EXPERTS_PER_ACTOR).map((a) => ({
+      const fixed: ChildSpec[] = place(moeKeys(o.experts ?? '*:*'), o.replicas ?? DEFAULT_REPLICAS, o.expertsPerActor ?? DEFAULT_EXPERTS_PER_ACTOR).map((a) => ({
         ...a,
         instance: `${node}-e${a.index}`,
       }));
+      const store = o.followPlacement ? await PlacementStore.open(nc, model, { create: true, replicas: o.kvReplicas }) : undefined;
+      const { revision, children } = initialChildren(node, (await store?.desired())?.record ?? null, fixed);
       // credentials are made before any child starts: a restart reuses its instance's
       const childAuth = new Map<string, NatsAuth>();
       for (const c of children) childAuth.set(c.instance, (await o.expertAuth?.(c.instance)) ?? o.auth ?? {});
@@ -137,11 +169,15 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
               [EXPERT_ENV.instance]: child.instance,
               [EXPERT_ENV.node]: node,
               [EXPERT_ENV.experts]: child.experts.map((k) => `${k.layer}:${k.expert}`).join(','),
-              ...authEnv(childAuth.get(child.instance)!),
+              ...authEnv(childAuth.get(child.instance) ?? o.auth ?? {}),
             }, o.quantization),
           }),
       });
       await supervisor.start();
+      if (store) {
+        follower = new PlacementFollower({ nc, model, node, store, supervisor, revision, log: o.log });
+        await follower.start();
+      }
     }
     if (o.roles.includes('gate')) {
       gate = await GateActor.start({
@@ -177,6 +213,8 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       });
     }
   } catch (err) {
+    await controller?.stop();
+    follower?.stop();
     await gate?.stop();
     await supervisor?.stop();
     await closeNats(nc);
@@ -192,7 +230,10 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     gate,
     supervisor,
     api,
+    controller,
     async stop() {
+      await controller?.stop();
+      follower?.stop();
       await api?.stop();
       await gate?.stop();
       await supervisor?.stop();

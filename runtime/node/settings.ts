@@ -1,5 +1,7 @@
 // Every EAAS_* tuning knob, declared once (variable, default, one line of doc) and read here only.
 import { DEFAULT_MAX_INFLIGHT } from '../../actors/api/limits.js';
+import { DEFAULT_CONTROLLER_TICK_MS } from '../../actors/controller/controller.js';
+import { DEFAULT_LEASE_MS } from '../../actors/controller/lease.js';
 import { DEFAULT_DISCOVERY_MS } from '../../actors/gate/directory.js';
 import { DEFAULT_LOAD_REPORT_MS, DEFAULT_LOAD_WINDOW_MS } from '../../actors/gate/load.js';
 import { DEFAULT_DISPATCH_TIMEOUT_MS, DEFAULT_NO_REPLICA_WAIT_MS } from '../../actors/gate/dispatcher.js';
@@ -35,6 +37,8 @@ export const SETTINGS = {
   apiMaxInflight: { env: 'EAAS_API_MAX_INFLIGHT', default: DEFAULT_MAX_INFLIGHT, min: 1, doc: 'an API front with this many requests in progress answers 429 with Retry-After' },
   loadReportMs: { env: 'EAAS_LOAD_REPORT_MS', default: DEFAULT_LOAD_REPORT_MS, min: 0, doc: 'a gate publishes the load it saw (tokens per expert, time per instance) this often on `eaas.v1.<model>.load.<node>`; 0: never' },
   loadWindowMs: { env: 'EAAS_LOAD_WINDOW_MS', default: DEFAULT_LOAD_WINDOW_MS, min: 1, doc: 'the sliding window a load report covers' },
+  controllerTickMs: { env: 'EAAS_CONTROLLER_TICK_MS', default: DEFAULT_CONTROLLER_TICK_MS, min: 1, doc: 'the active placement controller decides this often (`--autoscale`)' },
+  leaseMs: { env: 'EAAS_LEASE_MS', default: DEFAULT_LEASE_MS, min: 1, doc: 'a controller lease not renewed for this long is taken over by a standby' },
   ortThreads: { env: 'EAAS_ORT_THREADS', default: undefined, min: 0, doc: 'ONNX Runtime intra-op threads; unset: 0 (all cores) in the gate and monolithic, 1 in expert actors' },
   expertDelayMs: { env: 'EAAS_EXPERT_DELAY_MS', default: undefined, min: 0, doc: 'test knob: an expert actor waits this long before each answer (a slow replica)' },
 } as const satisfies Record<string, Declaration>;

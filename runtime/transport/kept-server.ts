@@ -1,5 +1,8 @@
 // Embedded nats-servers kept running: one server or a routed cluster, each member restarted on its own ports
 // when it dies (clients reconnect, routes re-form), reported as lost when it cannot come back or keeps dying.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ConnectionOptions } from 'nats';
 import { NatsServerLostError } from './errors.js';
 import { startNatsCluster, startNatsServer, type NatsServerHandle, type NatsServerOptions } from './nats-server.js';
@@ -16,6 +19,8 @@ export interface KeptServerOptions {
   secure?: NatsServerOptions['secure'];
   /** How the cluster's mesh probe connects (its credentials, in a secure deployment). */
   probe?: Partial<ConnectionOptions>;
+  /** Run JetStream, each server's state in a temp dir that outlives its restarts and goes with `stop()`. */
+  jetstream?: boolean;
   /** A server died and is being restarted (for the log). */
   onRestart?: (why: string) => void;
   /** A server cannot be kept: it would not restart, or died too often. */
@@ -33,25 +38,34 @@ export interface KeptNatsServer {
 
 export async function keepNatsServer(o: KeptServerOptions): Promise<KeptNatsServer> {
   const n = o.servers ?? 1;
+  const jsDirs = o.jetstream ? await Promise.all(Array.from({ length: n }, () => mkdtemp(join(tmpdir(), 'eaas-js-')))) : undefined;
+  const removeJsDirs = () => Promise.all((jsDirs ?? []).map((d) => rm(d, { recursive: true, force: true })));
+  const jetstream = (i: number) => (jsDirs ? { storeDir: jsDirs[i] } : undefined);
   /** How each member starts again: on its own ports, routed to the others. */
   let respawn: NatsServerOptions[];
   let servers: NatsServerHandle[];
-  if (n === 1) {
-    const s = await startNatsServer({ port: o.port, secure: o.secure });
-    servers = [s];
-    respawn = [{ port: s.port, secure: o.secure }];
-  } else {
-    const c = await startNatsCluster(n, { secure: o.secure, probe: o.probe });
-    servers = c.servers;
-    const routes = c.servers.map((s) => `nats-route://127.0.0.1:${s.clusterPort}`);
-    respawn = c.servers.map((s, i) => ({
-      port: s.port,
-      clusterPort: s.clusterPort,
-      clusterName: c.clusterName,
-      serverName: `${c.clusterName}-${i}`,
-      routes: routes.filter((_, j) => j !== i),
-      secure: o.secure,
-    }));
+  try {
+    if (n === 1) {
+      const s = await startNatsServer({ port: o.port, secure: o.secure, jetstream: jetstream(0) });
+      servers = [s];
+      respawn = [{ port: s.port, secure: o.secure, jetstream: jetstream(0) }];
+    } else {
+      const c = await startNatsCluster(n, { secure: o.secure, probe: o.probe, jetstreamDirs: jsDirs });
+      servers = c.servers;
+      const routes = c.servers.map((s) => `nats-route://127.0.0.1:${s.clusterPort}`);
+      respawn = c.servers.map((s, i) => ({
+        port: s.port,
+        clusterPort: s.clusterPort,
+        clusterName: c.clusterName,
+        serverName: `${c.clusterName}-${i}`,
+        routes: routes.filter((_, j) => j !== i),
+        secure: o.secure,
+        jetstream: jetstream(i),
+      }));
+    }
+  } catch (err) {
+    await removeJsDirs();
+    throw err;
   }
   let stopping = false;
   const restarts = servers.map(() => [] as number[]);
@@ -86,6 +100,7 @@ export async function keepNatsServer(o: KeptServerOptions): Promise<KeptNatsServ
     stop: async () => {
       stopping = true;
       await Promise.all(servers.map((s) => s.stop()));
+      await removeJsDirs();
     },
   };
 }

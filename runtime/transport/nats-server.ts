@@ -22,6 +22,8 @@ export interface NatsServerOptions {
   serverName?: string;
   /** TLS on client and route ports, and decentralised auth (operator, accounts): clients need a `.creds` file. */
   secure?: { tls: TlsFiles; auth: ServerAuth };
+  /** JetStream (KV buckets: the elastic placement) with its state in this directory, kept across restarts by the caller. */
+  jetstream?: { storeDir: string };
 }
 
 export interface NatsServerHandle {
@@ -121,7 +123,10 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
  * Starts `n` servers routed into one cluster (all route to the first, gossip completes the mesh)
  * and resolves once a message published on any server reaches subscribers on every server.
  */
-export async function startNatsCluster(n: number, o: { secure?: NatsServerOptions['secure']; probe?: Partial<ConnectionOptions> } = {}): Promise<NatsCluster> {
+export async function startNatsCluster(
+  n: number,
+  o: { secure?: NatsServerOptions['secure']; probe?: Partial<ConnectionOptions>; jetstreamDirs?: string[] } = {},
+): Promise<NatsCluster> {
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`cluster size must be a positive integer, got ${n}`);
   const clusterName = `eaas-${nuid.next().slice(-8).toLowerCase()}`;
   const servers: NatsServerHandle[] = [];
@@ -129,7 +134,8 @@ export async function startNatsCluster(n: number, o: { secure?: NatsServerOption
     await Promise.all(servers.map((s) => s.stop()));
   };
   try {
-    const seed = await startNatsServer({ clusterName, serverName: `${clusterName}-0`, secure: o.secure });
+    const jetstream = (i: number) => (o.jetstreamDirs ? { storeDir: o.jetstreamDirs[i] } : undefined);
+    const seed = await startNatsServer({ clusterName, serverName: `${clusterName}-0`, secure: o.secure, jetstream: jetstream(0) });
     servers.push(seed);
     const rest = await Promise.allSettled(
       Array.from({ length: n - 1 }, (_, i) =>
@@ -138,6 +144,7 @@ export async function startNatsCluster(n: number, o: { secure?: NatsServerOption
           clusterName,
           serverName: `${clusterName}-${i + 1}`,
           routes: [`nats-route://${LOOPBACK}:${seed.clusterPort}`],
+          jetstream: jetstream(i + 1),
         }),
       ),
     );
@@ -197,6 +204,7 @@ export function renderConfig(opts: NatsServerOptions): string {
     `max_pending: ${maxPayload * PENDING_PAYLOADS_PER_CLIENT}`,
   ];
   if (opts.serverName !== undefined) lines.push(`server_name: ${JSON.stringify(opts.serverName)}`);
+  if (opts.jetstream) lines.push(`jetstream { store_dir: ${JSON.stringify(opts.jetstream.storeDir)} }`);
   const tls = opts.secure ? tlsBlock(opts.secure.tls) : [];
   if (opts.secure) lines.push(...tls, authConfig(opts.secure.auth).trimEnd());
   if (wantsCluster(opts)) {

@@ -1,0 +1,164 @@
+// The elastic placement's shared state in a JetStream KV bucket: the desired placement the controller writes,
+// what each supervisor runs, the controller's own record, and the controller lease. Values are JSON, so
+// `nats kv get` shows them as they are.
+import type { KV, KvEntry, NatsConnection } from 'nats';
+import { PlacementError } from './errors.js';
+
+/** One bucket per model: `eaas_placement_<model>` (model names are subject tokens, which KV bucket names accept). */
+export const placementBucket = (model: string) => `eaas_placement_${model}`;
+
+const DESIRED = 'desired';
+const CONTROLLER = 'controller';
+const LEASE = 'lease';
+const ACTUAL_PREFIX = 'actual.';
+
+/** One expert actor of a placement. `experts` are `layer:expert` ids; `node` is the supervisor that runs it, under the name `instance`. */
+export interface PlacementActor {
+  index: number;
+  group: number;
+  node: string;
+  instance: string;
+  experts: string[];
+}
+
+/** What the controller wants running, with why. */
+export interface DesiredRecord {
+  revision: number;
+  actors: PlacementActor[];
+  reason: string;
+  detail: string;
+  at: number;
+}
+
+/** What one supervisor runs, and the highest desired revision it has carried out. Rewritten every `ACTUAL_REFRESH_MS`. */
+export interface ActualRecord {
+  node: string;
+  revision: number;
+  actors: { index: number; group: number; instance: string; experts: string[] }[];
+  at: number;
+}
+
+/** Supervisors rewrite their record this often; a record older than 3 of these is a node gone. */
+export const ACTUAL_REFRESH_MS = 5_000;
+export const ACTUAL_STALE_MS = 3 * ACTUAL_REFRESH_MS;
+
+/** The controller's last decision and what it saw (for `eaas placement`), and its policy state (a standby resumes from it). */
+export interface ControllerRecord {
+  leader: string;
+  at: number;
+  decision: { action: 'keep' | 'propose'; reason: string; detail: string; at: number };
+  lastChange: { revision: number; reason: string; detail: string; at: number; durationMs?: number } | null;
+  observed: { meanBusy: number | null; actors: number; balancedness: number; proposedBalancedness: number | null };
+  load: { windowMs: number; experts: { layer: number; expert: number; tokens: number }[]; actors: { instance: string; busy: number }[] };
+  /** The policy's own state, opaque here. */
+  state: unknown;
+}
+
+/** Who holds the controller lease; renewed by rewriting it, so its revision moves while the holder lives. */
+export interface LeaseRecord {
+  holder: string;
+  at: number;
+}
+
+const json = new TextEncoder();
+const text = new TextDecoder();
+
+function parse<T>(e: KvEntry | null, key: string, check: (v: Record<string, unknown>) => boolean): T | null {
+  if (!e || e.operation !== 'PUT' || e.value.length === 0) return null;
+  let v: unknown;
+  try {
+    v = JSON.parse(text.decode(e.value));
+  } catch {
+    throw new PlacementError(`placement key ${key} does not hold JSON`);
+  }
+  if (typeof v !== 'object' || v === null || !check(v as Record<string, unknown>)) throw new PlacementError(`placement key ${key} holds a malformed record`);
+  return v as T;
+}
+
+const isDesired = (v: Record<string, unknown>) => Number.isInteger(v.revision) && Array.isArray(v.actors);
+const isActual = (v: Record<string, unknown>) => typeof v.node === 'string' && Number.isInteger(v.revision) && Array.isArray(v.actors);
+
+export interface StoreOptions {
+  /** Make the bucket when it is missing (the controller does; readers don't). */
+  create?: boolean;
+  /** Copies of the bucket in a JetStream cluster. */
+  replicas?: number;
+}
+
+/** Typed access to one model's placement bucket. */
+export class PlacementStore {
+  private constructor(readonly kv: KV) {}
+
+  static async open(nc: NatsConnection, model: string, o: StoreOptions = {}): Promise<PlacementStore> {
+    const bucket = placementBucket(model);
+    const js = nc.jetstream();
+    const kv = o.create ? await js.views.kv(bucket, { history: 1, replicas: o.replicas ?? 1 }) : await js.views.kv(bucket, { bindOnly: true });
+    return new PlacementStore(kv);
+  }
+
+  async desired(): Promise<{ record: DesiredRecord; revision: number } | null> {
+    const e = await this.kv.get(DESIRED);
+    const record = parse<DesiredRecord>(e, DESIRED, isDesired);
+    return record && { record, revision: e!.revision };
+  }
+
+  /** Writes a new desired placement only if the key is still at `expected` (0: absent), so two controllers cannot both write. */
+  async writeDesired(d: DesiredRecord, expected: number): Promise<number> {
+    const bytes = json.encode(JSON.stringify(d));
+    return expected === 0 ? this.kv.create(DESIRED, bytes) : this.kv.update(DESIRED, bytes, expected);
+  }
+
+  /** Every desired placement as it is written (the current one first). Ends when the store's connection closes. */
+  async *watchDesired(): AsyncIterable<DesiredRecord> {
+    const it = await this.kv.watch({ key: DESIRED });
+    for await (const e of it) {
+      const d = parse<DesiredRecord>(e, DESIRED, isDesired);
+      if (d) yield d;
+    }
+  }
+
+  async writeActual(a: ActualRecord): Promise<void> {
+    await this.kv.put(ACTUAL_PREFIX + a.node, json.encode(JSON.stringify(a)));
+  }
+
+  /** Every supervisor's record, fresh or not. */
+  async actuals(): Promise<ActualRecord[]> {
+    const out: ActualRecord[] = [];
+    for await (const key of await this.kv.keys(`${ACTUAL_PREFIX}>`)) {
+      const a = parse<ActualRecord>(await this.kv.get(key), key, isActual);
+      if (a) out.push(a);
+    }
+    return out.sort((x, y) => x.node.localeCompare(y.node));
+  }
+
+  async writeController(c: ControllerRecord): Promise<void> {
+    await this.kv.put(CONTROLLER, json.encode(JSON.stringify(c)));
+  }
+
+  async controller(): Promise<ControllerRecord | null> {
+    return parse<ControllerRecord>(await this.kv.get(CONTROLLER), CONTROLLER, (v) => typeof v.leader === 'string');
+  }
+
+  async lease(): Promise<{ record: LeaseRecord; revision: number } | null> {
+    const e = await this.kv.get(LEASE);
+    const record = parse<LeaseRecord>(e, LEASE, (v) => typeof v.holder === 'string');
+    return record && { record, revision: e!.revision };
+  }
+
+  /** Takes or renews the lease if it is still at `expected` (0: nobody has it); the new revision, or null when someone else moved it. */
+  async claimLease(holder: string, expected: number): Promise<number | null> {
+    const bytes = json.encode(JSON.stringify({ holder, at: Date.now() } satisfies LeaseRecord));
+    try {
+      return expected === 0 ? await this.kv.create(LEASE, bytes) : await this.kv.update(LEASE, bytes, expected);
+    } catch (err) {
+      if (isWrongRevision(err)) return null;
+      throw err;
+    }
+  }
+}
+
+/** JetStream's answer to a compare-and-set that lost: `wrong last sequence` (10071), or `key exists` from create. */
+export function isWrongRevision(err: unknown): boolean {
+  const m = (err as Error)?.message ?? '';
+  return /wrong last sequence|key exists/i.test(m) || (err as { api_error?: { err_code?: number } })?.api_error?.err_code === 10071;
+}

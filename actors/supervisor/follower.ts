@@ -1,0 +1,126 @@
+// A supervisor following the desired placement in the KV bucket, make before break: it starts the actors the
+// placement gives its node, waits until every gate routes to them, then drains and retires the actors the
+// placement no longer has, and records what it runs. Without the KV it keeps what runs and serving goes on.
+import type { NatsConnection } from 'nats';
+import { gateRoutes } from '../gate/client.js';
+import { ACTUAL_REFRESH_MS, type ActualRecord, type DesiredRecord, type PlacementStore } from '../protocol/placement.js';
+import type { ChildSpec, SupervisorActor } from './supervisor.js';
+
+/** How long new actors may take to reach every gate's routes before the old ones are retired anyway (a gate that lags waits for a replica). */
+export const ROUTE_WAIT_MS = 10_000;
+const ROUTE_POLL_MS = 200;
+
+const toSpec = (a: DesiredRecord['actors'][number]): ChildSpec => ({
+  index: a.index,
+  group: a.group,
+  instance: a.instance,
+  experts: a.experts.map((id) => {
+    const [layer, expert] = id.split(':').map(Number);
+    return { layer, expert };
+  }),
+});
+
+/** The children a node starts with: its share of the desired placement when there is one, else its static placement (revision 0). */
+export function initialChildren(node: string, desired: DesiredRecord | null, fallback: ChildSpec[]): { revision: number; children: ChildSpec[] } {
+  if (!desired) return { revision: 0, children: fallback };
+  return { revision: desired.revision, children: desired.actors.filter((a) => a.node === node).map(toSpec) };
+}
+
+export interface FollowerOptions {
+  nc: NatsConnection;
+  model: string;
+  node: string;
+  store: PlacementStore;
+  supervisor: SupervisorActor;
+  /** The desired revision the supervisor's children were started from. */
+  revision: number;
+  /** A line for the log (a placement change carried out, an actor kept because it still held a last replica). */
+  log?: (line: string) => void;
+}
+
+export class PlacementFollower {
+  private revision: number;
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+  /** The newest placement not yet carried out; reconciling takes the newest, skipping those superseded meanwhile. */
+  private next?: DesiredRecord;
+  private working?: Promise<void>;
+
+  constructor(private readonly o: FollowerOptions) {
+    this.revision = o.revision;
+  }
+
+  async start(): Promise<void> {
+    await this.record();
+    this.timer = setInterval(() => void this.record().catch(() => undefined), ACTUAL_REFRESH_MS);
+    void this.follow();
+  }
+
+  private async follow(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        for await (const d of this.o.store.watchDesired()) {
+          if (this.stopped) return;
+          if (d.revision <= this.revision) continue;
+          this.next = d;
+          this.working ??= this.drain();
+        }
+      } catch {
+        // the watch ended with the KV unreachable: keep what runs and watch again
+      }
+      await new Promise((r) => setTimeout(r, ACTUAL_REFRESH_MS));
+    }
+  }
+
+  private async drain(): Promise<void> {
+    while (this.next && !this.stopped) {
+      const d = this.next;
+      this.next = undefined;
+      await this.reconcile(d).catch((err: Error) => this.o.log?.(`placement revision ${d.revision} not carried out: ${err.message}`));
+    }
+    this.working = undefined;
+  }
+
+  /** One placement change, make before break. */
+  async reconcile(d: DesiredRecord): Promise<void> {
+    const { supervisor, node } = this.o;
+    const mine = d.actors.filter((a) => a.node === node).map(toSpec);
+    const hosted = new Set(supervisor.hosted().map((c) => c.instance));
+    const wanted = new Set(mine.map((c) => c.instance));
+    const started = await supervisor.add(mine.filter((c) => !hosted.has(c.instance)));
+    await this.routed(started.map((c) => c.instance));
+    let retired = 0;
+    const kept: string[] = [];
+    for (const instance of [...hosted].filter((i) => !wanted.has(i))) {
+      // an actor that still holds the last replica of an expert stays until the next placement
+      await supervisor.retireCovered(instance).then(
+        () => retired++,
+        (err: Error) => kept.push(`${instance} (${err.message})`),
+      );
+    }
+    this.revision = d.revision;
+    await this.record();
+    this.o.log?.(`placement revision ${d.revision} (${d.reason}): started ${started.length}, retired ${retired}${kept.length ? `, kept ${kept.join('; ')}` : ''}`);
+  }
+
+  /** Waits until every gate of the model routes to `instances`, at most ROUTE_WAIT_MS. */
+  private async routed(instances: string[]): Promise<void> {
+    if (instances.length === 0) return;
+    const deadline = Date.now() + ROUTE_WAIT_MS;
+    while (Date.now() < deadline) {
+      const gates = await gateRoutes(this.o.nc, this.o.model).catch(() => []);
+      if (gates.every((routes) => instances.every((i) => routes.includes(i)))) return;
+      await new Promise((r) => setTimeout(r, ROUTE_POLL_MS));
+    }
+  }
+
+  private async record(): Promise<void> {
+    const actors: ActualRecord['actors'] = this.o.supervisor.hosted().map((c) => ({ index: c.index, group: c.group, instance: c.instance, experts: c.experts.map((k) => `${k.layer}:${k.expert}`) }));
+    await this.o.store.writeActual({ node: this.o.node, revision: this.revision, actors, at: Date.now() });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+  }
+}

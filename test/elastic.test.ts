@@ -1,0 +1,103 @@
+// Elastic experts with real processes: the controller follows the load (scale out under load, in when it falls),
+// supervisors carry each placement out make before break, and every answer equals the monolith's throughout.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { policyConfig } from '../actors/controller/policy.js';
+import { requestGenerate } from '../actors/gate/client.js';
+import { PlacementStore, type DesiredRecord } from '../actors/protocol/placement.js';
+import type { GenerateResult } from '../model/engine.js';
+import { startNode, type RunningNode } from '../runtime/node/cluster.js';
+import { ensureBuilt } from './helpers/build.js';
+import { withEnv } from './helpers/env.js';
+import { useNatsServer } from './helpers/nats.js';
+import { monolithicReference } from './helpers/reference.js';
+import { tinyCheckpointDir } from './helpers/tiny-model.js';
+
+const storeDir = mkdtempSync(join(tmpdir(), 'eaas-js-test-'));
+const PROMPTS = [[1, 2, 3, 4, 5], [9, 8, 7], [42, 17, 3, 99, 100, 7], [300, 1]];
+const MAX_TOKENS = 12;
+
+describe('elastic placement', () => {
+  const nats = useNatsServer({ jetstream: { storeDir } });
+  let tiny: ReturnType<typeof tinyCheckpointDir>;
+  let node: RunningNode;
+  let reference: GenerateResult[];
+  const log: string[] = [];
+
+  beforeAll(async () => {
+    ensureBuilt();
+    tiny = tinyCheckpointDir();
+    reference = await monolithicReference(tiny.dir, PROMPTS, { maxTokens: MAX_TOKENS, stopAtEos: false });
+    // a target busy fraction any load passes, no delays: the test sees scale-out under load and scale-in once it stops
+    const policy = policyConfig({ targetBusy: 0.05, busyBand: 0.01, upDelayMs: 0, downDelayMs: 0, minIntervalMs: 0, maxActors: 6 }, 'test policy');
+    node = await withEnv({ EAAS_LOAD_REPORT_MS: '300', EAAS_LOAD_WINDOW_MS: '2000', EAAS_CONTROLLER_TICK_MS: '500', EAAS_LEASE_MS: '1000' }, () =>
+      startNode({ nats: nats.url, modelDir: tiny.dir, roles: ['supervisor', 'gate', 'controller'], node: 'elastic', followPlacement: true, placementPolicy: policy, log: (l) => log.push(l) }),
+    );
+  }, 60_000);
+  afterAll(async () => {
+    await node?.stop();
+    tiny?.remove();
+    rmSync(storeDir, { recursive: true, force: true });
+  });
+
+  it('scales out under load and in after it, make before break, with every answer equal to the monolith', async () => {
+    const client = await nats.connect();
+    const store = await PlacementStore.open(client, node.model);
+    const seen: DesiredRecord[] = [];
+    void (async () => {
+      for await (const d of store.watchDesired()) seen.push(d);
+    })();
+    expect(node.supervisor!.hosted()).toHaveLength(4); // 16 experts, 2 replicas, 8 per actor
+
+    let load = true;
+    let served = 0;
+    const failures: string[] = [];
+    const worker = async (w: number) => {
+      for (let i = w; load; i++) {
+        const k = i % PROMPTS.length;
+        try {
+          const r = await requestGenerate(client, node.model, { prompt: PROMPTS[k], max_tokens: MAX_TOKENS, stop_at_eos: false });
+          if (JSON.stringify(r.tokens) !== JSON.stringify(reference[k].tokens)) failures.push(`prompt ${k}: ${r.tokens} != ${reference[k].tokens}`);
+          served++;
+        } catch (err) {
+          failures.push((err as Error).message);
+        }
+      }
+    };
+    const workers = [0, 1, 2, 3].map(worker);
+    await vi.waitFor(() => expect(seen.some((d) => d.reason === 'scale-up')).toBe(true), { timeout: 30_000, interval: 200 });
+    const up = seen.find((d) => d.reason === 'scale-up')!;
+    expect(up.actors.length).toBeGreaterThan(4);
+    // carried out: the supervisor runs exactly the actors of that revision (or a later one)
+    await vi.waitFor(async () => {
+      const [actual] = await store.actuals();
+      expect(actual.revision).toBeGreaterThanOrEqual(up.revision);
+    }, { timeout: 30_000, interval: 200 });
+    const servedAtScaleUp = served;
+    load = false;
+    await Promise.all(workers);
+    expect(failures).toEqual([]);
+    expect(served).toBeGreaterThan(servedAtScaleUp); // requests were served while the placement changed
+
+    // no load: busy falls below the band and the controller gives actors back, down to what 2 replicas need
+    await vi.waitFor(() => expect(seen.some((d) => d.reason === 'scale-down' && d.revision > up.revision)).toBe(true), { timeout: 30_000, interval: 200 });
+    const down = seen.filter((d) => d.reason === 'scale-down').at(-1)!;
+    expect(down.actors).toHaveLength(4);
+    await vi.waitFor(async () => {
+      const [actual] = await store.actuals();
+      expect(actual.revision).toBeGreaterThanOrEqual(down.revision);
+      expect(actual.actors.map((a) => a.instance).sort()).toEqual(down.actors.map((a) => a.instance).sort());
+    }, { timeout: 30_000, interval: 200 });
+    expect(node.supervisor!.hosted().map((c) => c.instance).sort()).toEqual(down.actors.map((a) => a.instance).sort());
+
+    // still serving, still exact, after the scale-in
+    const after = await Promise.all(PROMPTS.map((prompt) => requestGenerate(client, node.model, { prompt, max_tokens: MAX_TOKENS, stop_at_eos: false })));
+    expect(after.map((r) => r.tokens)).toEqual(reference.map((r) => r.tokens));
+    const record = await store.controller();
+    expect(record?.leader).toBe('elastic');
+    expect(record?.lastChange?.revision).toBe(down.revision);
+    expect(log.some((l) => /placement revision \d+ \(scale-up\): started [1-9]/.test(l))).toBe(true);
+  }, 120_000);
+});
