@@ -223,6 +223,7 @@ describe('bad input is answered with one line on stderr', () => {
   const truncated = join(root, 'truncated');
   const noTokenizer = join(root, 'no-tokenizer');
   const brokenTokenizer = join(root, 'broken-tokenizer');
+  const badPolicy = join(root, 'bad-policy.json');
 
   beforeAll(() => {
     for (const dir of [noTokenizer, brokenTokenizer]) {
@@ -230,6 +231,7 @@ describe('bad input is answered with one line on stderr', () => {
       for (const file of ['config.json', 'model.safetensors']) writeFileSync(join(dir, file), readFileSync(join(MODEL, file)));
     }
     writeFileSync(join(brokenTokenizer, 'tokenizer.json'), '{"model": {"type": "BPE"');
+    writeFileSync(badPolicy, '{"maxReplicas": 3}');
     mkdirSync(brokenJson);
     writeFileSync(join(brokenJson, 'config.json'), '{"vocab_size": 512');
     writeFileSync(join(brokenJson, 'model.safetensors'), readFileSync(join(MODEL, 'model.safetensors')));
@@ -277,6 +279,9 @@ describe('bad input is answered with one line on stderr', () => {
       /broken-tokenizer\/tokenizer\.json: tokenizer\.json is not valid JSON/,
     ],
     ['model init without a directory', () => ['model', 'init'], 2, /usage: eaas model init DIR/],
+    ['--placement-policy without --autoscale', () => ['up', '--model', MODEL, '--placement-policy', join(root, 'p.json')], 2, /--placement-policy is the policy of --autoscale/],
+    ['a placement policy that is not JSON', () => ['up', '--autoscale', '--model', MODEL, '--placement-policy', join(root, 'nowhere.json')], 2, /--placement-policy .*nowhere\.json: ENOENT/],
+    ['a placement policy with an unknown key', () => ['up', '--autoscale', '--model', MODEL, '--placement-policy', badPolicy], 1, /unknown placement policy key "maxReplicas"/],
     ['an unknown command', () => ['frobnicate', '--fast'], 2, /unknown command "frobnicate"/],
     [
       'a NATS URL where nothing listens',
@@ -435,4 +440,49 @@ describe('eaas up and Ctrl-C', () => {
       if (up.exitCode === null) process.kill(-up.pid!, 'SIGKILL');
     }
   }, UP_READY_TIMEOUT_MS + UP_EXIT_TIMEOUT_MS);
+});
+
+describe('eaas up --autoscale, then eaas placement', () => {
+  it('carries out the controller’s first placement and shows desired next to actual, serving the monolith’s tokens', async () => {
+    // at most 4 experts per actor: the static start (8 per actor) breaks the policy, so the first decision repairs it
+    const policy = join(root, 'policy.json');
+    writeFileSync(policy, JSON.stringify({ perActor: 4 }));
+    const up = startCli(['up', '--autoscale', '--placement-policy', policy, '--model', MODEL, '--http-port', '0']);
+    let out = '';
+    let err = '';
+    up.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    up.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+    try {
+      await vi.waitFor(() => expect(/nats:\/\/127\.0\.0\.1:\d+/.test(out) || up.exitCode !== null).toBe(true), { timeout: UP_READY_TIMEOUT_MS, interval: 100 });
+      const url = /nats:\/\/127\.0\.0\.1:\d+/.exec(out)?.[0];
+      expect(url, err).toBeDefined();
+      let view: Record<string, any> = {};
+      await vi.waitFor(async () => {
+        view = jsonOf(await runCli(['placement', '--nats', url!, '--json']));
+        expect(view.desired?.revision).toBe(1);
+        expect(view.actual[0].revision).toBe(1);
+        // the controller notices the change carried out on its next decision
+        expect(view.controller?.lastChange?.durationMs).toBeGreaterThan(0);
+      }, { timeout: 40_000, interval: 500 });
+      expect(view.desired.reason).toBe('repair');
+      // 16 experts, 2 replicas each, at most 4 per actor: 8 actors, each running, none of the static ones left
+      expect(view.actors).toHaveLength(8);
+      expect(view.actors.every((a: { desired: boolean; running: boolean; experts: string[] }) => a.desired && a.running && a.experts.length <= 4)).toBe(true);
+      expect(view.experts.every((e: { desiredReplicas: number; runningReplicas: number }) => e.desiredReplicas === 2 && e.runningReplicas === 2)).toBe(true);
+      expect(err).toMatch(/placement revision 1 \(repair\): started 8, retired 4/);
+
+      const table = await runCli(['placement', '--nats', url!]);
+      expect(table.code, table.stderr).toBe(0);
+      expect(table.stdout).toMatch(/^desired: revision 1, 8 actors \(repair/m);
+      expect(table.stdout).toMatch(/^last change: revision 1 \(repair, .*carried out in/m);
+
+      const args = ['--prompt-ids', '1,2,3', '--max-tokens', '6', '--json', '--no-eos'];
+      const [remote, local] = await Promise.all([runCli(['generate', '--nats', url!, ...args]), runCli(['generate', '--monolithic', '--model', MODEL, ...args])]);
+      expect(jsonOf(remote).tokens).toEqual(jsonOf(local).tokens);
+      up.kill('SIGTERM');
+      expect(await waitForExit(up, UP_EXIT_TIMEOUT_MS)).toEqual({ code: 0, signal: null });
+    } finally {
+      if (up.exitCode === null) up.kill('SIGKILL');
+    }
+  }, UP_READY_TIMEOUT_MS + 60_000);
 });

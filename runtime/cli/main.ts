@@ -12,6 +12,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   node: async () => (await import('./node.js')).nodeCommand,
   status: async () => (await import('./status.js')).statusCommand,
   retire: async () => (await import('./retire.js')).retireCommand,
+  placement: async () => (await import('./placement.js')).placementCommand,
 };
 
 async function main(argv: string[]): Promise<void> {

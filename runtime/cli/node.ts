@@ -4,6 +4,7 @@ import { DEFAULT_EXPERTS_PER_ACTOR, DEFAULT_HTTP_PORT, DEFAULT_REPLICAS, startNo
 import { AUTH_FLAGS, authFromFlags } from './auth-flags.js';
 import { intFlag, parseFlags, requiredString, stringFlag } from './flags.js';
 import { QUANTIZE_FLAGS, quantizationFromFlags } from './quantize-flags.js';
+import { AUTOSCALE_FLAGS, policyFromFlags } from './autoscale-flags.js';
 import { serveUntilSignal } from './serve.js';
 import { exitOnEscalation, SUPERVISION_FLAGS, supervisionFromFlags } from './supervision-flags.js';
 import { UsageError } from './usage.js';
@@ -22,15 +23,19 @@ const FLAGS = {
   ...AUTH_FLAGS,
   ...SUPERVISION_FLAGS,
   ...QUANTIZE_FLAGS,
+  ...AUTOSCALE_FLAGS,
 } as const;
 
-const ROLES: Role[] = ['gate', 'supervisor', 'api'];
+const ROLES: Role[] = ['gate', 'supervisor', 'api', 'controller'];
 
 export async function nodeCommand(argv: string[]): Promise<void> {
   const { values } = parseFlags(argv, FLAGS);
   const roles = requiredString(values, 'role', 'gate, supervisor, api or a list such as gate,supervisor').split(',').map((r) => r.trim());
   const bad = roles.find((r) => !ROLES.includes(r as Role));
   if (bad !== undefined) throw new UsageError(`--role "${bad}" is not one of ${ROLES.join(', ')}`);
+  const replicas = intFlag(values, 'replicas', DEFAULT_REPLICAS, 1);
+  const expertsPerActor = intFlag(values, 'experts-per-actor', DEFAULT_EXPERTS_PER_ACTOR, 1);
+  if (values['placement-policy'] !== undefined && !roles.includes('controller')) throw new UsageError('--placement-policy is the controller’s policy: add controller to --role');
   let stopAll = async () => {};
   const node = await startNode({
     supervision: supervisionFromFlags(values),
@@ -41,8 +46,11 @@ export async function nodeCommand(argv: string[]): Promise<void> {
     model: stringFlag(values, 'name'),
     roles: roles as Role[],
     experts: stringFlag(values, 'experts'),
-    replicas: intFlag(values, 'replicas', DEFAULT_REPLICAS, 1),
-    expertsPerActor: intFlag(values, 'experts-per-actor', DEFAULT_EXPERTS_PER_ACTOR, 1),
+    replicas,
+    expertsPerActor,
+    followPlacement: values.autoscale === true,
+    placementPolicy: roles.includes('controller') ? policyFromFlags(values, replicas, expertsPerActor) : undefined,
+    log: (line) => process.stderr.write(`eaas: ${line}\n`),
     node: stringFlag(values, 'node-name'),
     httpPort: intFlag(values, 'http-port', DEFAULT_HTTP_PORT, 0),
     httpHost: stringFlag(values, 'http-host'),

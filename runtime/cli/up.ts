@@ -3,7 +3,9 @@ import { resolve } from 'node:path';
 import { DEFAULT_EXPERTS_PER_ACTOR, DEFAULT_HTTP_PORT, DEFAULT_REPLICAS, defaultStateDir, startLocalCluster } from '../node/cluster.js';
 import { intFlag, parseFlags, stringFlag } from './flags.js';
 import { QUANTIZE_FLAGS, quantizationFromFlags } from './quantize-flags.js';
+import { AUTOSCALE_FLAGS, policyFromFlags } from './autoscale-flags.js';
 import { serveUntilSignal } from './serve.js';
+import { UsageError } from './usage.js';
 import { exitOnEscalation, SUPERVISION_FLAGS, supervisionFromFlags } from './supervision-flags.js';
 
 const FLAGS = {
@@ -20,11 +22,18 @@ const FLAGS = {
   state: { type: 'string' },
   ...SUPERVISION_FLAGS,
   ...QUANTIZE_FLAGS,
+  ...AUTOSCALE_FLAGS,
 } as const;
 
 export async function upCommand(argv: string[]): Promise<void> {
   const { values } = parseFlags(argv, FLAGS);
   const modelDir = stringFlag(values, 'model');
+  const replicas = intFlag(values, 'replicas', DEFAULT_REPLICAS, 1);
+  const expertsPerActor = intFlag(values, 'experts-per-actor', DEFAULT_EXPERTS_PER_ACTOR, 1);
+  if (!values.autoscale && values['placement-policy'] !== undefined) throw new UsageError('--placement-policy is the policy of --autoscale: add --autoscale');
+  if (values.autoscale && values.secure) throw new UsageError('--autoscale does not run with --secure yet (the placement bucket needs JetStream in the operator’s accounts): drop one of them');
+  if (values.autoscale && values.nats !== undefined) throw new UsageError('--autoscale runs its own JetStream-enabled nats-server: drop --nats, or run `eaas node --role controller` and `--autoscale` supervisors against your JetStream cluster');
+  const autoscale = values.autoscale ? policyFromFlags(values, replicas, expertsPerActor) : undefined;
   let stopAll = async () => {};
   const cluster = await startLocalCluster({
     supervision: supervisionFromFlags(values),
@@ -32,8 +41,10 @@ export async function upCommand(argv: string[]): Promise<void> {
     onEscalate: exitOnEscalation(() => stopAll()),
     modelDir: modelDir ? resolve(modelDir) : undefined,
     model: stringFlag(values, 'name'),
-    replicas: intFlag(values, 'replicas', DEFAULT_REPLICAS, 1),
-    expertsPerActor: intFlag(values, 'experts-per-actor', DEFAULT_EXPERTS_PER_ACTOR, 1),
+    replicas,
+    expertsPerActor,
+    autoscale,
+    log: (line) => process.stderr.write(`eaas: ${line}\n`),
     nats: stringFlag(values, 'nats'),
     natsPort: values['nats-port'] === undefined ? undefined : intFlag(values, 'nats-port', 0, 1),
     httpPort: intFlag(values, 'http-port', DEFAULT_HTTP_PORT, 0),

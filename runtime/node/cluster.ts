@@ -270,6 +270,8 @@ export interface LocalClusterOptions extends Omit<NodeOptions, 'nats' | 'roles' 
   clusterSize?: number;
   /** A secure deployment (TLS, credentials per role, least privilege) with its state in this directory. */
   secureStateDir?: string;
+  /** Elastic experts: the embedded servers run JetStream, a controller decides the placement with this policy and the supervisor follows it. */
+  autoscale?: PolicyConfig;
   /** The embedded server died and is being restarted (a line for the log). */
   onServerRestart?: (why: string) => void;
   /** The embedded server died and cannot be kept running: serving has stopped. */
@@ -293,6 +295,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
         port: o.natsPort,
         secure: secure && { tls: secure.tls, auth: secure.serverAuth },
         probe: secure?.probe,
+        jetstream: o.autoscale !== undefined,
         onRestart: o.onServerRestart,
         onLost: o.onServerLost ?? ((err) => process.stderr.write(`eaas: ${err.message}\n`)),
       });
@@ -305,7 +308,10 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
       modelDir,
       node: nodeName,
       nats: url,
-      roles: o.httpPort === undefined ? ['supervisor', 'gate'] : ['supervisor', 'gate', 'api'],
+      roles: [...(o.autoscale ? ['controller' as const] : []), 'supervisor', 'gate', ...(o.httpPort === undefined ? [] : ['api' as const])],
+      followPlacement: o.autoscale !== undefined,
+      placementPolicy: o.autoscale,
+      kvReplicas: o.autoscale && Math.min(3, o.clusterSize ?? 1),
       auth: secure ? await secure.nodeAuth(model, nodeName) : o.auth,
       expertAuth: secure ? (instance) => secure.expertAuth(model, nodeName, instance) : o.expertAuth,
     });
