@@ -277,6 +277,8 @@ describe('bad input is answered with one line on stderr', () => {
       /broken-tokenizer\/tokenizer\.json: tokenizer\.json is not valid JSON/,
     ],
     ['model init without a directory', () => ['model', 'init'], 2, /usage: eaas model init DIR/],
+    ['model init --skew -1', () => ['model', 'init', join(root, 'skewed'), '--skew', '-1'], 2, /--skew must be a number >= 0, got "-1"/],
+    ['model init --skew abc', () => ['model', 'init', join(root, 'skewed'), '--skew', 'abc'], 2, /--skew must be a number >= 0, got "abc"/],
     ['an unknown command', () => ['frobnicate', '--fast'], 2, /unknown command "frobnicate"/],
     [
       'a NATS URL where nothing listens',
