@@ -8,6 +8,7 @@ import { FAMILIES } from './families/registry.js';
 import { FAMILY_NAMES, type FamilyName } from './families/spec.js';
 import { CheckpointError } from './errors.js';
 import { DTYPE_BYTES, writeSafetensors, type Dtype, type TensorToWrite } from './safetensors.js';
+import { routingSkew, type TensorSkew } from './skew.js';
 import { TOKENIZER_CONFIG_FILE, TOKENIZER_FILE } from './tokenizer.js';
 
 /** Mixtral's presets (the default family). */
@@ -23,6 +24,8 @@ export interface InitOptions {
   shards?: number;
   /** Sizes that differ from the preset's (tests that need a model of a particular size). */
   config?: Partial<ModelConfig>;
+  /** How much the routers favour low-numbered experts (skew.ts), >= 0; default 0: the unskewed weights. */
+  skew?: number;
 }
 
 const DEFAULT_SEED = 0;
@@ -35,11 +38,13 @@ const EMBEDDING_RANGE = 0.5;
 const NORM_NOISE = 0.1;
 // biases (qkv, DeepSeek's e_score_correction_bias) small next to the values they shift
 const BIAS_RANGE = 0.1;
+// the name the skew's direction is drawn under, no tensor's
+const SKEW_DIRECTION = 'eaas_skew.direction';
 
 /**
  * Writes config.json and random weights into an empty (or new) directory: model.safetensors, or
- * `shards` files plus model.safetensors.index.json. Each tensor's values depend only on the seed
- * and its name, so the dtype aside, every layout of the same seed holds the same weights.
+ * `shards` files plus model.safetensors.index.json. Each tensor's values depend only on the seed,
+ * the skew and its name, so the dtype aside, every layout of the same seed and skew holds the same weights.
  * tokenizer.json and tokenizer_config.json hold the byte tokenizer (byte-tokenizer.ts) when the
  * vocabulary has room for it; a smaller model gets none and takes token ids only.
  */
@@ -57,9 +62,13 @@ export function initCheckpoint(dir: string, opts: InitOptions): void {
   if (!Number.isInteger(shards) || shards < 1 || shards > specs.length) {
     throw new CheckpointError(dir, `shards must be an integer from 1 to ${specs.length}, got ${shards}`);
   }
+  const skew = opts.skew ?? 0;
+  if (!(skew >= 0 && Number.isFinite(skew))) throw new CheckpointError(dir, `skew must be a number >= 0, got ${skew}`);
   prepareDir(dir);
 
-  const toWrite = (t: TensorSpec): TensorToWrite => ({ name: t.name, dtype, shape: t.shape, data: () => randomTensor(t, seed) });
+  const skewed: TensorSkew =
+    skew > 0 ? routingSkew(config, skew, fillUniform(new Float32Array(config.hiddenSize), hash(`${seed}/${SKEW_DIRECTION}`), 0, 1)) : (_, values) => values;
+  const toWrite = (t: TensorSpec): TensorToWrite => ({ name: t.name, dtype, shape: t.shape, data: () => skewed(t, randomTensor(t, seed)) });
   if (shards === 1) {
     writeSafetensors(path.join(dir, SINGLE_FILE), specs.map(toWrite), FILE_METADATA);
   } else {
@@ -77,7 +86,8 @@ export function initCheckpoint(dir: string, opts: InitOptions): void {
     writeJson(path.join(dir, TOKENIZER_CONFIG_FILE), byteTokenizerConfig(config.maxPositionEmbeddings));
   }
   // written last: a directory left half-written by a crash has no config and fails to open
-  writeJson(path.join(dir, CONFIG_FILE), { ...configToJson(config), torch_dtype: TORCH_DTYPES[dtype] });
+  // an extra key, which Hugging Face's configs keep as an attribute and eaas ignores: says the routing was made skewed
+  writeJson(path.join(dir, CONFIG_FILE), { ...configToJson(config), torch_dtype: TORCH_DTYPES[dtype], ...(skew > 0 && { eaas_skew: skew }) });
 }
 
 // refusing a non-empty directory keeps a mistyped path from clobbering a real checkpoint

@@ -282,6 +282,8 @@ describe('bad input is answered with one line on stderr', () => {
     ['--placement-policy without --autoscale', () => ['up', '--model', MODEL, '--placement-policy', join(root, 'p.json')], 2, /--placement-policy is the policy of --autoscale/],
     ['a placement policy that is not JSON', () => ['up', '--autoscale', '--model', MODEL, '--placement-policy', join(root, 'nowhere.json')], 2, /--placement-policy .*nowhere\.json: ENOENT/],
     ['a placement policy with an unknown key', () => ['up', '--autoscale', '--model', MODEL, '--placement-policy', badPolicy], 1, /unknown placement policy key "maxReplicas"/],
+    ['model init --skew -1', () => ['model', 'init', join(root, 'skewed'), '--skew', '-1'], 2, /--skew must be a number >= 0, got "-1"/],
+    ['model init --skew abc', () => ['model', 'init', join(root, 'skewed'), '--skew', 'abc'], 2, /--skew must be a number >= 0, got "abc"/],
     ['an unknown command', () => ['frobnicate', '--fast'], 2, /unknown command "frobnicate"/],
     [
       'a NATS URL where nothing listens',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { idList, intFlag, parseFlags } from '../runtime/cli/flags.js';
+import { idList, intFlag, numberFlag, parseFlags } from '../runtime/cli/flags.js';
 import { UsageError } from '../runtime/cli/usage.js';
 
 const FLAGS = { 'max-tokens': { type: 'string' }, json: { type: 'boolean' }, nats: { type: 'string' } } as const;
@@ -9,6 +9,15 @@ describe('CLI flags', () => {
     const { values } = parseFlags(['--max-tokens', '-3'], FLAGS, {});
     expect(values['max-tokens']).toBe('-3');
     expect(() => intFlag(values, 'max-tokens', undefined, 1)).toThrow(/--max-tokens must be an integer >= 1, got "-3"/);
+  });
+
+  it('takes fractions in a number flag, and names what is wrong with a bad one', () => {
+    const FLAG = { skew: { type: 'string' } } as const;
+    expect(numberFlag(parseFlags(['--skew', '1.5'], FLAG, {}).values, 'skew', 0)).toBe(1.5);
+    expect(numberFlag(parseFlags([], FLAG, {}).values, 'skew', 0)).toBe(0);
+    for (const bad of ['-1', 'abc', '', 'Infinity']) {
+      expect(() => numberFlag(parseFlags(['--skew', bad], FLAG, {}).values, 'skew', 0)).toThrow(`--skew must be a number >= 0, got "${bad}"`);
+    }
   });
 
   it('still refuses an unknown option after a string flag', () => {

@@ -46,14 +46,23 @@ export function parseFlags(argv: string[], options: Options, env: NodeJS.Process
 }
 
 export function intFlag(values: Parsed['values'], flag: string, fallback: number | undefined, min = 0): number {
+  return numericFlag(values, flag, fallback, min, true);
+}
+
+/** A finite number, fractions allowed. */
+export function numberFlag(values: Parsed['values'], flag: string, fallback: number | undefined, min = 0): number {
+  return numericFlag(values, flag, fallback, min, false);
+}
+
+function numericFlag(values: Parsed['values'], flag: string, fallback: number | undefined, min: number, integer: boolean): number {
   const raw = values[flag];
   if (raw === undefined) {
     if (fallback === undefined) throw new UsageError(`--${flag} is required`);
     return fallback;
   }
   const n = Number(raw);
-  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isInteger(n) || n < min) {
-    throw new UsageError(`--${flag} must be an integer >= ${min}, got "${raw}"`);
+  if (typeof raw !== 'string' || raw.trim() === '' || !(integer ? Number.isInteger(n) : Number.isFinite(n)) || n < min) {
+    throw new UsageError(`--${flag} must be ${integer ? 'an integer' : 'a number'} >= ${min}, got "${raw}"`);
   }
   return n;
 }

@@ -2,7 +2,7 @@
 import { resolve } from 'node:path';
 import { FAMILY_NAMES, type FamilyName } from '../../model/families/spec.js';
 import { initCheckpoint, PRESETS } from '../../model/init.js';
-import { intFlag, parseFlags } from './flags.js';
+import { intFlag, numberFlag, parseFlags } from './flags.js';
 import { UsageError } from './usage.js';
 
 const FLAGS = {
@@ -11,13 +11,14 @@ const FLAGS = {
   seed: { type: 'string' },
   dtype: { type: 'string' },
   shards: { type: 'string' },
+  skew: { type: 'string' },
 } as const;
 
 const DTYPES = { f32: 'F32', bf16: 'BF16', f16: 'F16' } as const;
 
 export async function modelInitCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseFlags(argv, FLAGS);
-  if (positionals.length !== 1) throw new UsageError(`usage: eaas model init DIR [--family ${FAMILY_NAMES.join('|')}] [--preset tiny|bench] [--seed N] [--dtype f32|bf16|f16] [--shards N]`);
+  if (positionals.length !== 1) throw new UsageError(`usage: eaas model init DIR [--family ${FAMILY_NAMES.join('|')}] [--preset tiny|bench] [--seed N] [--dtype f32|bf16|f16] [--shards N] [--skew S]`);
   const preset = (values.preset as string | undefined) ?? 'tiny';
   if (!(preset in PRESETS)) throw new UsageError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}, got "${preset}"`);
   const family = (values.family as string | undefined) ?? 'mixtral';
@@ -31,6 +32,7 @@ export async function modelInitCommand(argv: string[]): Promise<void> {
     seed: intFlag(values, 'seed', 0),
     dtype: dtypeFlag ? DTYPES[dtypeFlag as keyof typeof DTYPES] : undefined,
     shards: intFlag(values, 'shards', 1, 1),
+    skew: numberFlag(values, 'skew', 0),
   });
   process.stdout.write(`wrote ${family === 'mixtral' ? '' : `${family} `}${preset} checkpoint to ${dir}\n`);
 }

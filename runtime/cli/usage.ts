@@ -14,7 +14,7 @@ Usage:
   eaas generate --nats URL [--model NAME] (--prompt-ids 1,2,3 | --prompt TEXT) --max-tokens N [--json] [--logits] [--no-eos] [--creds FILE] [--tls-ca FILE]
   eaas status --nats URL [--json] [--creds FILE] [--tls-ca FILE]
   eaas placement --nats URL [--name MODEL] [--json] [--creds FILE] [--tls-ca FILE]
-  eaas model init DIR [--family mixtral|qwen2_moe|qwen3_moe|olmoe|deepseek_v3] [--preset tiny|bench] [--seed N] [--dtype f32|bf16|f16] [--shards N]
+  eaas model init DIR [--family mixtral|qwen2_moe|qwen3_moe|olmoe|deepseek_v3] [--preset tiny|bench] [--seed N] [--dtype f32|bf16|f16] [--shards N] [--skew S]
   eaas secure init DIR --model NAME [--hosts H,...]
 
 Common flags: --verbose (stack traces on errors), --help.
