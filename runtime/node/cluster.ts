@@ -16,11 +16,14 @@ import { isMoeLayer } from '../../model/families/shape.js';
 import { initCheckpoint } from '../../model/init.js';
 import { quantizeName, type Quantization } from '../../model/quantize.js';
 import { TOKENIZER_FILE, Tokenizer } from '../../model/tokenizer.js';
+import { loadRegistry } from '../../observability/metrics.js';
+import { serveMetrics, type MetricsServer } from '../../observability/metrics-server.js';
 import { startTracing, type TracingHandle } from '../../observability/tracing.js';
 import { closeNats, connectNats, type NatsAuth } from '../transport/connection.js';
 import { keepNatsServer, type KeptNatsServer } from '../transport/kept-server.js';
 import type { NatsServerLostError } from '../transport/errors.js';
 import { subjectToken } from '../transport/subjects.js';
+import { watchActorLoads } from './actor-loads.js';
 import { EXPERT_ENV } from './expert-env.js';
 import { prepareSecure, type SecureDeployment } from './secure.js';
 import { settingsFromEnv } from './settings.js';
@@ -70,6 +73,8 @@ export interface RunningNode {
   gate?: GateActor;
   supervisor?: SupervisorActor;
   api?: ApiFront;
+  /** The node's own /metrics endpoint (EAAS_METRICS_PORT). */
+  metrics?: MetricsServer;
   stop(): Promise<void>;
 }
 
@@ -106,6 +111,9 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
   let supervisor: SupervisorActor | undefined;
   let gate: GateActor | undefined;
   let api: ApiFront | undefined;
+  let metrics: MetricsServer | undefined;
+  // a supervisor's node shows its actors' load (and the balance over all actors) from their reports
+  const unwatch = o.roles.includes('supervisor') ? watchActorLoads(nc, model, node) : undefined;
   try {
     if (o.roles.includes('supervisor')) {
       // dense layers (Qwen2-MoE's mlp_only_layers, DeepSeek's first_k_dense_replace) have no experts to host
@@ -176,7 +184,10 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         generateTimeoutMs: settings.generateTimeoutMs,
       });
     }
+    if (settings.metricsPort !== undefined) metrics = await serveMetrics(loadRegistry, settings.metricsPort, o.httpHost);
   } catch (err) {
+    unwatch?.();
+    await api?.stop();
     await gate?.stop();
     await supervisor?.stop();
     await closeNats(nc);
@@ -192,7 +203,10 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     gate,
     supervisor,
     api,
+    metrics,
     async stop() {
+      await metrics?.stop();
+      unwatch?.();
       await api?.stop();
       await gate?.stop();
       await supervisor?.stop();
