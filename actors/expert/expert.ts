@@ -85,7 +85,7 @@ export class ExpertActor {
   }
 
   /** What this actor computed over the window. */
-  loadReport(): ActorLoad {
+  private loadReport(): ActorLoad {
     const t = this.load.totals();
     return { instance: this.o.instance, node: this.o.node, windowMs: this.load.windowMs, busyMs: t.get('busyMs') ?? 0, rows: t.get('rows') ?? 0, dispatches: t.get('dispatches') ?? 0 };
   }
