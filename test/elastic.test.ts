@@ -82,9 +82,9 @@ describe('elastic placement', () => {
     expect(served).toBeGreaterThan(servedAtScaleUp); // requests were served while the placement changed
 
     // no load: busy falls below the band and the controller gives actors back, down to what 2 replicas need
-    await vi.waitFor(() => expect(seen.some((d) => d.reason === 'scale-down' && d.revision > up.revision)).toBe(true), { timeout: 30_000, interval: 200 });
-    const down = seen.filter((d) => d.reason === 'scale-down').at(-1)!;
-    expect(down.actors).toHaveLength(4);
+    await vi.waitFor(() => expect(seen.some((d) => d.reason === 'scale-down' && d.actors.length === 4)).toBe(true), { timeout: 45_000, interval: 200 });
+    const down = seen.find((d) => d.reason === 'scale-down' && d.actors.length === 4)!;
+    expect(down.revision).toBeGreaterThan(up.revision);
     await vi.waitFor(async () => {
       const [actual] = await store.actuals();
       expect(actual.revision).toBeGreaterThanOrEqual(down.revision);

@@ -1,11 +1,16 @@
-// The load signal of elastic placement: what a gate routed and how long each instance took, windowed and published.
+// The load signal of elastic placement: what a gate routed and how long each instance took, and what each expert
+// actor computed, windowed and published.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { requestGenerate } from '../actors/gate/client.js';
 import { LoadTracker } from '../actors/gate/load.js';
-import { decodeLoadReport, type LoadReport } from '../actors/protocol/messages.js';
+import { MalformedMessageError } from '../actors/protocol/errors.js';
+import { decodeActorLoad, decodeLoadReport, encodeActorLoad, type ActorLoad, type LoadReport } from '../actors/protocol/messages.js';
 import { Checkpoint } from '../model/checkpoint.js';
 import { startNode, type RunningNode } from '../runtime/node/cluster.js';
+import { encodeMessage } from '../runtime/transport/codec.js';
 import * as subjects from '../runtime/transport/subjects.js';
+import { SlidingSums } from '../observability/load-window.js';
+import { balancedness } from '../observability/metrics.js';
 import { ensureBuilt } from './helpers/build.js';
 import { withEnv } from './helpers/env.js';
 import { useNatsServer } from './helpers/nats.js';
@@ -40,6 +45,51 @@ describe('load tracker', () => {
   });
 });
 
+describe('sliding sums', () => {
+  it('sum each key over the window, and forget what left it', () => {
+    let t = 0;
+    const w = new SlidingSums(1000, () => t);
+    w.add('busyMs', 2.5);
+    w.add('rows', 3);
+    t = 950;
+    w.add('rows', 4);
+    expect(w.totals()).toEqual(new Map([['busyMs', 2.5], ['rows', 7]]));
+    t = 1000;
+    expect(w.totals()).toEqual(new Map([['rows', 4]]));
+    t = 2000;
+    expect(w.totals()).toEqual(new Map());
+  });
+});
+
+describe('balancedness of the actors', () => {
+  it('is the mean ÷ max of the rows each computed, 1 when none computed any', () => {
+    expect(balancedness([21, 15])).toBeCloseTo(18 / 21);
+    expect(balancedness([8, 8, 8])).toBe(1);
+    expect(balancedness([0, 0])).toBe(1);
+    expect(balancedness([])).toBe(1);
+  });
+});
+
+describe('actor load messages', () => {
+  const good: ActorLoad = { instance: 'n-e0', node: 'n', windowMs: 30_000, busyMs: 12.5, rows: 40, dispatches: 8 };
+
+  it('decode what was encoded', () => {
+    expect(decodeActorLoad(encodeActorLoad(good))).toEqual(good);
+  });
+
+  it.each([
+    ['not a map', 7],
+    ['no instance', { ...good, instance: undefined }],
+    ['no node', { ...good, node: 3 }],
+    ['a zero window', { ...good, windowMs: 0 }],
+    ['negative busy time', { ...good, busyMs: -1 }],
+    ['fractional rows', { ...good, rows: 1.5 }],
+    ['no dispatches', { ...good, dispatches: undefined }],
+  ])('refuse %s', (_what, m) => {
+    expect(() => decodeActorLoad(encodeMessage(m))).toThrow(MalformedMessageError);
+  });
+});
+
 describe('load reports', () => {
   const nats = useNatsServer();
   let tiny: ReturnType<typeof tinyCheckpointDir>;
@@ -48,17 +98,24 @@ describe('load reports', () => {
   beforeAll(async () => {
     ensureBuilt();
     tiny = tinyCheckpointDir();
-    node = await withEnv({ EAAS_LOAD_REPORT_MS: '200' }, () => startNode({ nats: nats.url, modelDir: tiny.dir, roles: ['supervisor', 'gate'], node: 'loaded', replicas: 1, expertsPerActor: 16 }));
+    node = await withEnv({ EAAS_LOAD_REPORT_MS: '200', EAAS_HEDGE: '0' }, () => startNode({ nats: nats.url, modelDir: tiny.dir, roles: ['supervisor', 'gate'], node: 'loaded', replicas: 1, expertsPerActor: 16 }));
   });
   afterAll(async () => {
     await node?.stop();
     tiny?.remove();
   });
 
-  it('count every token the gate routed, per expert, and the instances that answered', async () => {
+  it('count every token the gate routed, per expert, and the instances that answered, and each actor its own work', async () => {
     const client = await nats.connect();
     const reports: LoadReport[] = [];
-    client.subscribe(subjects.loadReportWildcard(node.model), { callback: (_e, m) => reports.push(decodeLoadReport(m.data)) });
+    const actorLoads: ActorLoad[] = [];
+    // one subscription hears the gates' reports and the actors'
+    client.subscribe(subjects.loadReportWildcard(node.model), {
+      callback: (_e, m) => {
+        if (m.subject === subjects.loadReport(node.model, node.node)) reports.push(decodeLoadReport(m.data));
+        else actorLoads.push(decodeActorLoad(m.data));
+      },
+    });
     const prompts = [[1, 2, 3, 4], [5, 6]];
     const maxTokens = 5;
     await Promise.all(prompts.map((prompt) => requestGenerate(client, node.model, { prompt, max_tokens: maxTokens, stop_at_eos: false })));
@@ -77,5 +134,12 @@ describe('load reports', () => {
     expect(last.actors.map((a) => a.instance)).toEqual([instance]);
     expect(last.actors[0].busy).toBeGreaterThan(0);
     expect(last.actors[0].busy).toBeLessThan(1);
+    // the actor computed every row the gate routed (no hedging: each row once), and its worker was busy doing it
+    await vi.waitFor(() => expect(actorLoads[actorLoads.length - 1]?.rows).toBe(expected), { timeout: 5_000 });
+    const mine = actorLoads[actorLoads.length - 1];
+    expect(mine).toMatchObject({ instance, node: 'loaded', windowMs: 30_000 });
+    expect(mine.busyMs).toBeGreaterThan(0);
+    expect(mine.busyMs).toBeLessThan(mine.windowMs);
+    expect(mine.dispatches).toBeGreaterThanOrEqual(numHiddenLayers);
   });
 });

@@ -1,12 +1,15 @@
-// A real Prometheus server (Debian package `prometheus`) scrapes a running front and answers a query on its metrics.
+// A real Prometheus server (Debian package `prometheus`) scrapes a running front and a node's own /metrics, and
+// answers queries on their metrics.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { Checkpoint } from '../model/checkpoint.js';
 import { startNode, type RunningNode } from '../runtime/node/cluster.js';
 import { ensureBuilt } from './helpers/build.js';
+import { withEnv } from './helpers/env.js';
 import { useNatsServer } from './helpers/nats.js';
 import { tinyCheckpointDir } from './helpers/tiny-model.js';
 
@@ -18,7 +21,9 @@ const freePort = () =>
     });
   });
 
-describe('Prometheus scraping the front', () => {
+type Series = { metric: Record<string, string>; value: [number, string] };
+
+describe('Prometheus scraping the front and the node', () => {
   const nats = useNatsServer();
   let tiny: ReturnType<typeof tinyCheckpointDir>;
   let node: RunningNode;
@@ -29,10 +34,17 @@ describe('Prometheus scraping the front', () => {
   beforeAll(async () => {
     ensureBuilt();
     tiny = tinyCheckpointDir();
-    node = await startNode({ nats: nats.url, modelDir: tiny.dir, roles: ['supervisor', 'gate', 'api'], node: 'prom', replicas: 1, expertsPerActor: 16, httpPort: 0 });
+    // two actors, so that balancedness compares something; reports often, so the test need not wait
+    node = await withEnv({ EAAS_METRICS_PORT: '0', EAAS_LOAD_REPORT_MS: '200', EAAS_HEDGE: '0' }, () =>
+      startNode({ nats: nats.url, modelDir: tiny.dir, roles: ['supervisor', 'gate', 'api'], node: 'prom', replicas: 1, expertsPerActor: 8, httpPort: 0 }),
+    );
     dir = mkdtempSync(join(tmpdir(), 'eaas-prom-'));
-    const target = new URL(node.api!.url).host;
-    writeFileSync(join(dir, 'prometheus.yml'), `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: eaas\n    static_configs:\n      - targets: ['${target}']\n`);
+    const front = new URL(node.api!.url).host;
+    const own = new URL(node.metrics!.url).host;
+    writeFileSync(
+      join(dir, 'prometheus.yml'),
+      `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: eaas\n    static_configs:\n      - targets: ['${front}']\n  - job_name: eaas-node\n    static_configs:\n      - targets: ['${own}']\n`,
+    );
     const port = await freePort();
     promUrl = `http://127.0.0.1:${port}`;
     prometheus = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
@@ -44,16 +56,51 @@ describe('Prometheus scraping the front', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
+  const query = async (q: string): Promise<Series[]> => {
+    const r = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(q)}`);
+    const body = (await r.json()) as { data: { result: Series[] } };
+    return body.data.result;
+  };
+  const value = (s: Series | undefined) => (s === undefined ? undefined : Number(s.value[1]));
+
   it('scrapes the generated tokens and answers a query on them', async () => {
     const res = await fetch(`${node.api!.url}/v1/completions`, { method: 'POST', body: JSON.stringify({ prompt: [1, 2, 3], max_tokens: 7, ignore_eos: true }) });
     expect(res.status).toBe(200);
-    const query = async () => {
-      const r = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(`eaas:generation_tokens_total{model_name="${node.model}"}`)}`);
-      const body = (await r.json()) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
-      return body.data.result;
-    };
-    await vi.waitFor(async () => expect((await query().catch(() => []))[0]?.value[1]).toBe('7'), { timeout: 30_000, interval: 500 });
-    const [series] = await query();
+    const q = `eaas:generation_tokens_total{model_name="${node.model}"}`;
+    await vi.waitFor(async () => expect((await query(q).catch(() => []))[0]?.value[1]).toBe('7'), { timeout: 30_000, interval: 500 });
+    const [series] = await query(q);
     expect(series.metric).toMatchObject({ job: 'eaas', model_name: node.model });
+  });
+
+  it("scrapes the node's load: tokens per expert, each actor's busy fraction and rows, and the balance", async () => {
+    // the request of the test above: 3 prompt tokens and 6 generated ones go through each MoE layer to top-k experts
+    const ckpt = Checkpoint.open(tiny.dir);
+    const { numHiddenLayers, numExpertsPerTok, numLocalExperts } = ckpt.config;
+    ckpt.close();
+    const expected = (3 + 7 - 1) * numHiddenLayers * numExpertsPerTok;
+    const job = `job="eaas-node",model_name="${node.model}"`;
+    await vi.waitFor(async () => expect(value((await query(`sum(eaas:expert_actor_rows{${job}})`).catch(() => []))[0])).toBe(expected), { timeout: 30_000, interval: 500 });
+
+    const tokens = await query(`eaas:expert_tokens_total{${job}}`);
+    expect(tokens.reduce((a, s) => a + Number(s.value[1]), 0)).toBe(expected);
+    for (const s of tokens) {
+      expect(Number(s.metric.layer)).toBeLessThan(numHiddenLayers);
+      expect(Number(s.metric.expert)).toBeLessThan(numLocalExperts);
+    }
+    // the front's /metrics shows the same counter: one registry per process
+    expect(value((await query(`sum(eaas:expert_tokens_total{job="eaas",model_name="${node.model}"})`))[0])).toBe(expected);
+
+    const instances = node.supervisor!.status().children.map((c) => c.instance).sort();
+    expect(instances).toHaveLength(2);
+    const busy = await query(`eaas:expert_actor_busy_fraction{${job}}`);
+    expect(busy.map((s) => s.metric.actor).sort()).toEqual(instances);
+    for (const s of busy) {
+      expect(Number(s.value[1])).toBeGreaterThan(0);
+      expect(Number(s.value[1])).toBeLessThan(1);
+    }
+
+    const rows = (await query(`eaas:expert_actor_rows{${job}}`)).map((s) => Number(s.value[1]));
+    const balance = value((await query(`eaas:eplb_balancedness{${job}}`))[0]);
+    expect(balance).toBeCloseTo(rows.reduce((a, b) => a + b, 0) / rows.length / Math.max(...rows), 6);
   });
 });

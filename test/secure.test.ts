@@ -10,6 +10,7 @@ import { requestGenerate } from '../actors/gate/client.js';
 import { encodeDispatch, encodeEvent } from '../actors/protocol/messages.js';
 import { clusterStatus } from '../actors/protocol/status.js';
 import { retireInstance } from '../actors/supervisor/client.js';
+import { loadRegistry } from '../observability/metrics.js';
 import { startLocalCluster, type LocalCluster } from '../runtime/node/cluster.js';
 import { prepareSecure } from '../runtime/node/secure.js';
 import { encodeMessage } from '../runtime/transport/codec.js';
@@ -19,6 +20,7 @@ import { renderConfig } from '../runtime/transport/nats-server.js';
 import * as subjects from '../runtime/transport/subjects.js';
 import { ensureBuilt } from './helpers/build.js';
 import { monolithicReference } from './helpers/reference.js';
+import { withEnv } from './helpers/env.js';
 import { tinyCheckpointDir } from './helpers/tiny-model.js';
 
 /** Permission errors the server sent this connection (they arrive asynchronously as status events). */
@@ -45,7 +47,7 @@ describe('a secure deployment', () => {
     ensureBuilt();
     tiny = tinyCheckpointDir();
     root = mkdtempSync(join(tmpdir(), 'eaas-secure-'));
-    cluster = await startLocalCluster({ modelDir: tiny.dir, secureStateDir: join(root, 'state'), clusterSize: 2, replicas: 2, expertsPerActor: 8, node: 'sec' });
+    cluster = await withEnv({ EAAS_LOAD_REPORT_MS: '200' }, () => startLocalCluster({ modelDir: tiny.dir, secureStateDir: join(root, 'state'), clusterSize: 2, replicas: 2, expertsPerActor: 8, node: 'sec' }));
   });
   afterAll(async () => {
     await Promise.all(conns.map((nc) => closeNats(nc)));
@@ -88,6 +90,12 @@ describe('a secure deployment', () => {
     });
     expect(answer).toMatch(/"tls_required":true/);
     expect(answer).not.toMatch(/PONG/);
+  });
+
+  it('lets each expert actor publish its own load report, and the node hear every one for its metrics', async () => {
+    const instances = cluster.supervisor!.status().children.map((c) => c.instance);
+    const shown = async () => (await loadRegistry.getSingleMetric('eaas:expert_actor_busy_fraction')!.get()).values.map((v) => v.labels.actor).sort();
+    await vi.waitFor(async () => expect(await shown()).toEqual([...instances].sort()), { timeout: 5_000 });
   });
 
   it('lets a client read neither the cluster’s subjects nor another user’s inbox', async () => {

@@ -97,8 +97,8 @@ export class ApiFront {
   }
 
   private async prometheus(res: ServerResponse): Promise<void> {
-    res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
-    res.end(await this.metrics.registry.metrics());
+    res.writeHead(200, { 'content-type': this.metrics.exposed.contentType });
+    res.end(await this.metrics.exposed.metrics());
   }
 
   private checkModel(model: string | undefined): void {

@@ -1,5 +1,6 @@
 // The front's Prometheus metrics, named as vLLM's under an `eaas:` prefix, with a model_name label.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { loadRegistry } from '../../observability/metrics.js';
 
 // vLLM's bucket boundaries (vllm/engine/metrics.py), so dashboards built for vLLM read ours the same way.
 const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0];
@@ -9,7 +10,9 @@ const E2E_BUCKETS = [0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 3
 export type FinishedReason = 'stop' | 'length' | 'abort' | 'error';
 
 export class FrontMetrics {
-  readonly registry = new Registry();
+  private readonly registry = new Registry();
+  /** What the front's /metrics shows: its own metrics and the load metrics of its process. */
+  readonly exposed: Registry;
   private readonly running: Gauge;
   private readonly waiting: Gauge;
   private readonly promptTokens: Counter;
@@ -31,6 +34,7 @@ export class FrontMetrics {
     this.itl = new Histogram({ name: 'eaas:inter_token_latency_seconds', help: 'Time between two tokens of a request.', labelNames, buckets: ITL_BUCKETS, registers });
     this.e2e = new Histogram({ name: 'eaas:e2e_request_latency_seconds', help: 'Request latency, end to end.', labelNames, buckets: E2E_BUCKETS, registers });
     for (const g of [this.running, this.waiting]) g.set({ model_name: model }, 0);
+    this.exposed = Registry.merge([this.registry, loadRegistry]);
   }
 
   /** One generation (one choice) from send to finish; call the returned hooks as it goes. */

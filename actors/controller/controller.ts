@@ -4,7 +4,8 @@
 import type { NatsConnection, Subscription } from 'nats';
 import type { ExpertKey } from '../../model/experts.js';
 import * as subjects from '../../runtime/transport/subjects.js';
-import { decodeLoadReport } from '../protocol/messages.js';
+import { recordRebalance } from '../../observability/metrics.js';
+import { decodeActorLoad, decodeLoadReport } from '../protocol/messages.js';
 import { ACTUAL_STALE_MS, PlacementStore, type ControllerRecord, type DesiredRecord } from '../protocol/placement.js';
 import { DEFAULT_LEASE_MS, Lease } from './lease.js';
 import { mergeReports, type LoadWindow } from './load.js';
@@ -26,19 +27,19 @@ export interface ControllerOptions {
   leaseMs?: number;
   /** Copies of the placement bucket (a JetStream cluster of 3 wants 3). */
   kvReplicas?: number;
-  /** Every decision, for the log and metrics. */
+  /** Every decision, for the log. */
   onDecision?: (d: Decision) => void;
-  /** A placement change reached every supervisor, `ms` after it was proposed. */
-  onRebalanced?: (ms: number, reason: string) => void;
 }
 
 export class ControllerActor {
+  /** The latest report of every gate (by node), and every expert actor's own busy fraction (by instance). */
   private readonly reports = new Map<string, { window: LoadWindow; at: number }>();
+  private readonly actorBusy = new Map<string, { busy: number; windowMs: number; at: number }>();
   private readonly policy: PolicyConfig;
   private readonly lease: Lease;
   private state?: PolicyState;
   private lastChange: ControllerRecord['lastChange'] = null;
-  private sub?: Subscription;
+  private subs: Subscription[] = [];
   private leaseTimer?: NodeJS.Timeout;
   private tickTimer?: NodeJS.Timeout;
   private busy = false;
@@ -55,17 +56,28 @@ export class ControllerActor {
   static async start(o: ControllerOptions): Promise<ControllerActor> {
     const store = await PlacementStore.open(o.nc, o.model, { create: true, replicas: o.kvReplicas });
     const c = new ControllerActor(o, store);
-    c.sub = o.nc.subscribe(subjects.loadReportWildcard(o.model), {
-      callback: (err, msg) => {
-        if (err) return;
-        try {
-          const r = decodeLoadReport(msg.data);
-          c.reports.set(r.node, { window: r, at: Date.now() });
-        } catch {
-          // a malformed report is dropped; the next one counts
-        }
-      },
-    });
+    // a malformed report is dropped (so are the actors' on the gates' wildcard): the next one counts
+    const listen = (subject: string, take: (data: Uint8Array) => void) =>
+      o.nc.subscribe(subject, {
+        callback: (err, msg) => {
+          if (err) return;
+          try {
+            take(msg.data);
+          } catch {
+            // see above
+          }
+        },
+      });
+    c.subs = [
+      listen(subjects.loadReportWildcard(o.model), (data) => {
+        const r = decodeLoadReport(data);
+        c.reports.set(r.node, { window: r, at: Date.now() });
+      }),
+      listen(subjects.actorLoadWildcard(o.model), (data) => {
+        const a = decodeActorLoad(data);
+        c.actorBusy.set(a.instance, { busy: a.busyMs / a.windowMs, windowMs: a.windowMs, at: Date.now() });
+      }),
+    ];
     await c.lease.tick();
     c.leaseTimer = setInterval(() => void c.lease.tick(), Math.max(1, Math.floor(c.lease.leaseMs / 3)));
     c.tickTimer = setInterval(() => void c.tick(), o.tickMs ?? DEFAULT_CONTROLLER_TICK_MS);
@@ -110,7 +122,7 @@ export class ControllerActor {
       this.lastChange = { revision: record.revision, reason: d.reason, detail: d.detail, at: now };
     } else if (this.lastChange && this.lastChange.durationMs === undefined && current.revision >= this.lastChange.revision) {
       this.lastChange = { ...this.lastChange, durationMs: now - this.lastChange.at };
-      this.o.onRebalanced?.(this.lastChange.durationMs!, this.lastChange.reason);
+      recordRebalance(this.o.model, this.lastChange.durationMs! / 1000, this.lastChange.reason);
     }
     this.state = d.state;
     await this.store.writeController({
@@ -126,18 +138,25 @@ export class ControllerActor {
     return d;
   }
 
-  /** The gates' fresh reports merged; every running actor counted, an idle one at 0 (a report names only the actors it used). */
+  /**
+   * The gates' fresh reports merged, with every running actor's busy fraction: its own report (compute time over
+   * its window), else the gates' view (dispatch to answer), else 0 (no gate used it). No gate report, no busy signal.
+   */
   private load(now: number, running: string[]): LoadWindow {
     const fresh = [...this.reports.values()].filter((r) => now - r.at <= r.window.windowMs).map((r) => r.window);
     const merged = mergeReports(fresh);
-    const busy = new Map(merged.actors.map((a) => [a.instance, a.busy]));
-    return { ...merged, actors: fresh.length === 0 ? [] : running.sort().map((instance) => ({ instance, busy: busy.get(instance) ?? 0 })) };
+    const seen = new Map(merged.actors.map((a) => [a.instance, a.busy]));
+    const own = (instance: string) => {
+      const a = this.actorBusy.get(instance);
+      return a && now - a.at <= a.windowMs ? a.busy : undefined;
+    };
+    return { ...merged, actors: fresh.length === 0 ? [] : running.sort().map((instance) => ({ instance, busy: own(instance) ?? seen.get(instance) ?? 0 })) };
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.leaseTimer);
     clearInterval(this.tickTimer);
-    this.sub?.unsubscribe();
+    for (const s of this.subs) s.unsubscribe();
   }
 }

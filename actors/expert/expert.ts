@@ -4,11 +4,12 @@ import { Events, type NatsConnection, type Service, type ServiceMsg } from 'nats
 import { createActor } from 'xstate';
 import { expertId, type ExpertKey } from '../../model/experts.js';
 import { ATTR_EXPERTS, ATTR_INSTANCE, ATTR_LAYER, ATTR_TOKENS, recordError, startProcessSpan } from '../../observability/messaging-spans.js';
+import { DEFAULT_LOAD_REPORT_MS, SlidingSums } from '../../observability/load-window.js';
 import { tracer } from '../../observability/tracing.js';
 import type { WireDtype } from '../../runtime/transport/codec.js';
 import * as subjects from '../../runtime/transport/subjects.js';
 import { ExpertNotHostedError, serviceErrorCode } from '../protocol/errors.js';
-import { decodeDispatch, encodeDispatchReply, encodeEvent, type ExpertHealth, type InstanceEvent } from '../protocol/messages.js';
+import { decodeDispatch, encodeActorLoad, encodeDispatchReply, encodeEvent, type ActorLoad, type ExpertHealth, type InstanceEvent } from '../protocol/messages.js';
 import { EXPERT_SERVICE, SERVICE_VERSION } from '../protocol/services.js';
 import type { ExpertCompute } from './compute.js';
 import { expertMachine } from './machine.js';
@@ -24,6 +25,9 @@ export interface ExpertActorOptions {
   wire?: WireDtype;
   /** Test knob: wait this long before answering each dispatch (simulates a slow replica). */
   delayMs?: number;
+  /** How often the actor publishes its load report (0: never), and the window it covers. */
+  loadReportMs?: number;
+  loadWindowMs?: number;
 }
 
 export class ExpertActor {
@@ -35,9 +39,13 @@ export class ExpertActor {
   private served = 0;
   private errors = 0;
   private idle?: () => void;
+  /** Compute time, rows and dispatches over the load window; the report timer reads it. */
+  private readonly load: SlidingSums;
+  private loadTimer?: NodeJS.Timeout;
 
   constructor(private readonly o: ExpertActorOptions) {
     this.hosted = new Set(o.keys.map(expertId));
+    this.load = new SlidingSums(o.loadWindowMs);
     this.lifecycle.send({ type: 'CONNECTED' });
     void this.watchLink();
   }
@@ -73,6 +81,22 @@ export class ExpertActor {
     // `up` only once the server has the dispatch subscription, so the first dispatch is not a no-responders
     await nc.flush();
     this.announce('up');
+    this.reportLoad();
+  }
+
+  /** What this actor computed over the window. */
+  private loadReport(): ActorLoad {
+    const t = this.load.totals();
+    return { instance: this.o.instance, node: this.o.node, windowMs: this.load.windowMs, busyMs: t.get('busyMs') ?? 0, rows: t.get('rows') ?? 0, dispatches: t.get('dispatches') ?? 0 };
+  }
+
+  /** Publishes the load report every `loadReportMs`, off the dispatch path (which only adds to the window). */
+  private reportLoad(): void {
+    const every = this.o.loadReportMs ?? DEFAULT_LOAD_REPORT_MS;
+    if (every <= 0) return;
+    this.loadTimer = setInterval(() => {
+      if (!this.o.nc.isClosed()) this.o.nc.publish(subjects.actorLoad(this.o.model, this.o.node, this.o.instance), encodeActorLoad(this.loadReport()));
+    }, every);
   }
 
   /** Follows the connection's status: a reconnected actor announces itself up again (the gate may have marked it down). */
@@ -113,6 +137,10 @@ export class ExpertActor {
       if (this.o.delayMs) await new Promise((r) => setTimeout(r, this.o.delayMs));
       msg.respond(encodeDispatchReply(r.y!, H, this.o.wire ?? 'f32'));
       this.served++;
+      // busy is the worker's compute time, not the queueing before it
+      this.load.add('busyMs', r.timings!.reduce((a, [start, end]) => a + end - start, 0));
+      this.load.add('rows', d.rows.reduce((a, b) => a + b, 0));
+      this.load.add('dispatches', 1);
     } catch (err) {
       this.errors++;
       recordError(span, err);
@@ -129,6 +157,7 @@ export class ExpertActor {
     if (this.state !== 'ready') return;
     this.lifecycle.send({ type: 'DRAIN' });
     this.announce('draining');
+    clearInterval(this.loadTimer);
     await this.service?.stop();
     if (this.inflight > 0) await new Promise<void>((r) => (this.idle = r));
     await this.o.nc.flush();

@@ -4,6 +4,7 @@
 import { ErrorCode, Events, headers, type NatsConnection, type NatsError } from 'nats';
 import type { ExpertBackend, ExpertBatch } from '../../model/forward.js';
 import { ATTR_EXPERTS, ATTR_INSTANCE, ATTR_LAYER, ATTR_TOKENS, recordError, startPublishSpan } from '../../observability/messaging-spans.js';
+import { countRouted } from '../../observability/metrics.js';
 import { injectContext } from '../../observability/nats-propagation.js';
 import type { WireDtype } from '../../runtime/transport/codec.js';
 import * as subjects from '../../runtime/transport/subjects.js';
@@ -107,7 +108,11 @@ export class RemoteExperts implements ExpertBackend {
   }
 
   async runExperts(layer: number, batches: ExpertBatch[]): Promise<Float32Array[]> {
-    for (const b of batches) if (b.rows > 0) this.load.routed(layer, b.expert, b.rows);
+    for (const b of batches) {
+      if (b.rows === 0) continue;
+      this.load.routed(layer, b.expert, b.rows);
+      countRouted(this.model, layer, b.expert, b.rows);
+    }
     const outputs = batches.map(() => new Float32Array(0));
     const pieces = batches.map((b, batch) => ({ batch, from: 0, rows: b.rows })).filter((p) => p.rows > 0);
     const waitUntil = Date.now() + (this.o.noReplicaWaitMs ?? DEFAULT_NO_REPLICA_WAIT_MS);

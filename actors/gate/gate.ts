@@ -9,6 +9,7 @@ import { GenerationCancelledError } from '../../model/errors.js';
 import { Forward } from '../../model/forward.js';
 import type { QuantBits } from '../../model/quantize.js';
 import { requireTokenizer, type Tokenizer } from '../../model/tokenizer.js';
+import { DEFAULT_LOAD_REPORT_MS } from '../../observability/load-window.js';
 import { ATTR_LAYER, ATTR_TOKENS, recordError } from '../../observability/messaging-spans.js';
 import { extractContext } from '../../observability/nats-propagation.js';
 import { tracer } from '../../observability/tracing.js';
@@ -20,7 +21,6 @@ import { GATE_SERVICE, SERVICE_VERSION } from '../protocol/services.js';
 import { MalformedMessageError, OverCapacityError, serviceErrorCode, serviceErrorHeaders } from '../protocol/errors.js';
 import { decodeGenerateRequest, encodeGenerateReply, encodeLoadReport, encodeStreamMessage, type CancelRequest, type WireToken } from '../protocol/messages.js';
 import { checkRequestBytes, checkTextLength, DEFAULT_MAX_QUEUED, DEFAULT_MAX_REQUEST_BYTES } from './limits.js';
-import { DEFAULT_LOAD_REPORT_MS } from './load.js';
 
 
 export interface GateOptions extends DispatchOptions {

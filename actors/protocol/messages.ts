@@ -171,6 +171,42 @@ export function decodeLoadReport(bytes: Uint8Array): LoadReport {
   return m;
 }
 
+/**
+ * What one expert actor did over a window, published by the actor on `eaas.v1.<model>.load.<node>.<instance>`:
+ * the compute time its worker spent on dispatches (busy), the rows it computed, and the dispatches it answered.
+ */
+export interface ActorLoad {
+  instance: string;
+  node: string;
+  windowMs: number;
+  busyMs: number;
+  rows: number;
+  dispatches: number;
+}
+
+export const encodeActorLoad = (a: ActorLoad): Uint8Array => encodeMessage(a);
+
+export function decodeActorLoad(bytes: Uint8Array): ActorLoad {
+  const m = decodeMessage(bytes) as Record<string, unknown>;
+  if (typeof m !== 'object' || m === null || typeof m.instance !== 'string' || typeof m.node !== 'string') {
+    throw new MalformedMessageError('actor load must be a map {instance, node, windowMs, busyMs, rows, dispatches}');
+  }
+  const amount = (key: string, check: (v: number) => boolean) => {
+    const v = m[key];
+    if (typeof v !== 'number' || !check(v)) throw new MalformedMessageError(`actor load ${key} must be a non-negative number, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const finite = (v: number) => Number.isFinite(v) && v >= 0;
+  return {
+    instance: m.instance,
+    node: m.node,
+    windowMs: amount('windowMs', (v) => finite(v) && v > 0),
+    busyMs: amount('busyMs', finite),
+    rows: amount('rows', isIndex),
+    dispatches: amount('dispatches', isIndex),
+  };
+}
+
 /** A lifecycle event of an expert instance, published on `eaas.v1.<model>.events.<kind>`. */
 export interface InstanceEvent {
   kind: 'up' | 'down' | 'restarting' | 'failed' | 'draining';

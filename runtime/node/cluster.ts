@@ -20,11 +20,14 @@ import { isMoeLayer } from '../../model/families/shape.js';
 import { initCheckpoint } from '../../model/init.js';
 import { quantizeName, type Quantization } from '../../model/quantize.js';
 import { TOKENIZER_FILE, Tokenizer } from '../../model/tokenizer.js';
+import { loadRegistry } from '../../observability/metrics.js';
+import { serveMetrics, type MetricsServer } from '../../observability/metrics-server.js';
 import { startTracing, type TracingHandle } from '../../observability/tracing.js';
 import { closeNats, connectNats, type NatsAuth } from '../transport/connection.js';
 import { keepNatsServer, type KeptNatsServer } from '../transport/kept-server.js';
 import type { NatsServerLostError } from '../transport/errors.js';
 import { subjectToken } from '../transport/subjects.js';
+import { watchActorLoads } from './actor-loads.js';
 import { EXPERT_ENV } from './expert-env.js';
 import { prepareSecure, type SecureDeployment } from './secure.js';
 import { settingsFromEnv } from './settings.js';
@@ -83,6 +86,8 @@ export interface RunningNode {
   supervisor?: SupervisorActor;
   api?: ApiFront;
   controller?: ControllerActor;
+  /** The node's own /metrics endpoint (EAAS_METRICS_PORT). */
+  metrics?: MetricsServer;
   stop(): Promise<void>;
 }
 
@@ -123,6 +128,9 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
   let follower: PlacementFollower | undefined;
   // dense layers (Qwen2-MoE's mlp_only_layers, DeepSeek's first_k_dense_replace) have no experts to host
   const moeKeys = (spec: string) => parseExpertSpec(spec, c.numHiddenLayers, c.numLocalExperts).filter((k) => isMoeLayer(c, k.layer));
+  let metrics: MetricsServer | undefined;
+  // a supervisor's node shows its actors' load (and the balance over all actors) from their reports
+  const unwatch = o.roles.includes('supervisor') ? watchActorLoads(nc, model, node) : undefined;
   try {
     if (o.roles.includes('controller')) {
       controller = await ControllerActor.start({
@@ -212,9 +220,12 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         generateTimeoutMs: settings.generateTimeoutMs,
       });
     }
+    if (settings.metricsPort !== undefined) metrics = await serveMetrics(loadRegistry, settings.metricsPort, o.httpHost);
   } catch (err) {
     await controller?.stop();
     follower?.stop();
+    unwatch?.();
+    await api?.stop();
     await gate?.stop();
     await supervisor?.stop();
     await closeNats(nc);
@@ -231,9 +242,12 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     supervisor,
     api,
     controller,
+    metrics,
     async stop() {
       await controller?.stop();
       follower?.stop();
+      await metrics?.stop();
+      unwatch?.();
       await api?.stop();
       await gate?.stop();
       await supervisor?.stop();

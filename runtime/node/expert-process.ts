@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   const compute = await ExpertCompute.start({ modelDir, keys, threads: settings.ortThreads ?? DEFAULT_EXPERT_THREADS, bits });
   // the first connection is retried like any reconnection: a flaky link delays an actor, it does not kill it
   const nc = await connectNats(env(EXPERT_ENV.nats), `eaas-expert-${instance}`, { waitOnFirstConnect: true }, { creds: process.env[EXPERT_ENV.creds], tlsCa: process.env[EXPERT_ENV.tlsCa] });
-  actor = new ExpertActor({ nc, model: env(EXPERT_ENV.model), instance, node: env(EXPERT_ENV.node), keys, hidden, compute, delayMs: settings.expertDelayMs });
+  actor = new ExpertActor({ nc, model: env(EXPERT_ENV.model), instance, node: env(EXPERT_ENV.node), keys, hidden, compute, delayMs: settings.expertDelayMs, loadReportMs: settings.loadReportMs, loadWindowMs: settings.loadWindowMs });
   await actor.start();
   tell({ kind: 'ready' });
   let stopping = false;

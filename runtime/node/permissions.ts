@@ -14,20 +14,20 @@ const inbox = (who: string) => `_INBOX.${subjectToken(who)}`;
  *  request-scoped answer permission (allow_responses) it got on the old server does not exist. */
 const ANY_INBOX = '_INBOX.>';
 
-/** An expert actor: its own dispatch subject and discovery; it publishes only events about itself, and answers. */
+/** An expert actor: its own dispatch subject and discovery; it publishes only events and load reports about itself, and answers. */
 export function expertPermissions(model: string, node: string, instance: string): Permissions {
   return {
     sub: [`${NS}.${model}.expert.${instance}.dispatch`, SRV],
-    pub: [`${NS}.${model}.events.*.${node}.${instance}`],
+    pub: [`${NS}.${model}.events.*.${node}.${instance}`, `${NS}.${model}.load.${node}.${instance}`],
     responses: 1,
   };
 }
 
-/** A supervisor: its node's control endpoints; events about its node and its children; discovery (last replica check). */
+/** A supervisor: its node's control endpoints; events about its node and its children; discovery (last replica check); every actor's load report (its node's metrics). */
 export function supervisorPermissions(model: string, node: string): Permissions {
   const prefix = inbox(`supervisor-${node}`);
   return {
-    sub: [`${NS}.${model}.supervisor.${node}.*`, SRV, `${prefix}.>`],
+    sub: [`${NS}.${model}.supervisor.${node}.*`, `${NS}.${model}.load.*.*`, SRV, `${prefix}.>`],
     pub: [`${NS}.${model}.events.*.${node}.*`, SRV],
     responses: 1,
     inboxPrefix: prefix,

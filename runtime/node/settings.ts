@@ -3,12 +3,12 @@ import { DEFAULT_MAX_INFLIGHT } from '../../actors/api/limits.js';
 import { DEFAULT_CONTROLLER_TICK_MS } from '../../actors/controller/controller.js';
 import { DEFAULT_LEASE_MS } from '../../actors/controller/lease.js';
 import { DEFAULT_DISCOVERY_MS } from '../../actors/gate/directory.js';
-import { DEFAULT_LOAD_REPORT_MS, DEFAULT_LOAD_WINDOW_MS } from '../../actors/gate/load.js';
 import { DEFAULT_DISPATCH_TIMEOUT_MS, DEFAULT_NO_REPLICA_WAIT_MS } from '../../actors/gate/dispatcher.js';
 import { DEFAULT_GENERATE_TIMEOUT_MS } from '../../actors/gate/client.js';
 import { DEFAULT_MAX_QUEUED, DEFAULT_MAX_REQUEST_BYTES } from '../../actors/gate/limits.js';
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_HANG_MS } from '../../actors/supervisor/watchdog.js';
 import { DEFAULT_MAX_BATCH } from '../../model/engine.js';
+import { DEFAULT_LOAD_REPORT_MS, DEFAULT_LOAD_WINDOW_MS } from '../../observability/load-window.js';
 
 export class SettingError extends Error {
   override readonly name = 'SettingError';
@@ -35,10 +35,11 @@ export const SETTINGS = {
   maxRequestBytes: { env: 'EAAS_MAX_REQUEST_BYTES', default: DEFAULT_MAX_REQUEST_BYTES, min: 1, doc: 'a generate request larger than this is refused (413) before it is decoded' },
   maxQueued: { env: 'EAAS_MAX_QUEUED', default: DEFAULT_MAX_QUEUED, min: 1, doc: 'a gate holding this many sequences (waiting or running) refuses new requests with 429' },
   apiMaxInflight: { env: 'EAAS_API_MAX_INFLIGHT', default: DEFAULT_MAX_INFLIGHT, min: 1, doc: 'an API front with this many requests in progress answers 429 with Retry-After' },
-  loadReportMs: { env: 'EAAS_LOAD_REPORT_MS', default: DEFAULT_LOAD_REPORT_MS, min: 0, doc: 'a gate publishes the load it saw (tokens per expert, time per instance) this often on `eaas.v1.<model>.load.<node>`; 0: never' },
+  loadReportMs: { env: 'EAAS_LOAD_REPORT_MS', default: DEFAULT_LOAD_REPORT_MS, min: 0, doc: 'a gate publishes the load it saw (tokens per expert, time per instance) this often on `eaas.v1.<model>.load.<node>`, an expert actor its own (compute time, rows) on `eaas.v1.<model>.load.<node>.<instance>`; 0: never' },
   loadWindowMs: { env: 'EAAS_LOAD_WINDOW_MS', default: DEFAULT_LOAD_WINDOW_MS, min: 1, doc: 'the sliding window a load report covers' },
   controllerTickMs: { env: 'EAAS_CONTROLLER_TICK_MS', default: DEFAULT_CONTROLLER_TICK_MS, min: 1, doc: 'the active placement controller decides this often (`--autoscale`)' },
   leaseMs: { env: 'EAAS_LEASE_MS', default: DEFAULT_LEASE_MS, min: 1, doc: 'a controller lease not renewed for this long is taken over by a standby' },
+  metricsPort: { env: 'EAAS_METRICS_PORT', default: undefined, min: 0, doc: 'a node serves its load metrics (tokens per expert, busy fraction per actor, balancedness, rebalances) at `/metrics` on this port of the `--http-host` address (0: a free one); unset: no such endpoint (an API front shows them on its own `/metrics` anyway)' },
   ortThreads: { env: 'EAAS_ORT_THREADS', default: undefined, min: 0, doc: 'ONNX Runtime intra-op threads; unset: 0 (all cores) in the gate and monolithic, 1 in expert actors' },
   expertDelayMs: { env: 'EAAS_EXPERT_DELAY_MS', default: undefined, min: 0, doc: 'test knob: an expert actor waits this long before each answer (a slow replica)' },
 } as const satisfies Record<string, Declaration>;

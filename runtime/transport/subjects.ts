@@ -63,9 +63,19 @@ export function loadReport(model: string, node: string): string {
   return subject([model, 'load', node]);
 }
 
-/** `eaas.v1.<model>.load.*`: every gate's load reports. */
+/** `eaas.v1.<model>.load.<node>.<instance>`: an expert actor's own load reports. */
+export function actorLoad(model: string, node: string, instance: string): string {
+  return subject([model, 'load', node, instance]);
+}
+
+/** `eaas.v1.<model>.load.*.*`: every expert actor's load reports (not the gates'). */
+export function actorLoadWildcard(model: string): string {
+  return `${subject([model, 'load'], '*')}.*`;
+}
+
+/** `eaas.v1.<model>.load.>`: every load report of the model, the gates' and the expert actors'. */
 export function loadReportWildcard(model: string): string {
-  return subject([model, 'load'], '*');
+  return subject([model, 'load'], '>');
 }
 
 /** `eaas.v1.<model>.gate.<node>.cancel`: where one gate takes cancellations of its streamed requests. */

@@ -1,0 +1,89 @@
+// The load signal as Prometheus metrics (issue 9), in one registry per process that every /metrics of the
+// process serves: named as vLLM's under `eaas:`, with a model_name label, like the API front's.
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export const loadRegistry = new Registry();
+
+/** One expert actor's load over its window, as a node heard it. */
+export interface ActorLoadView {
+  actor: string;
+  node: string;
+  /** The share of the window its worker computed, 0..1. */
+  busy: number;
+  /** Rows it computed in the window. */
+  rows: number;
+}
+
+/** What a node heard of its model's actors; read at scrape time, so actors gone from it leave the metrics. */
+export interface ActorLoadSource {
+  model: string;
+  /** This node: only its own actors get per-actor series, so two nodes never show the same actor. */
+  node: string;
+  actors(): ActorLoadView[];
+}
+
+const sources = new Set<ActorLoadSource>();
+
+/** Shows a source's actors in the metrics until the returned function is called. */
+export function showActorLoads(source: ActorLoadSource): () => void {
+  sources.add(source);
+  return () => sources.delete(source);
+}
+
+/** vLLM's eplb_balancedness with actors for ranks: the mean over actors of the rows each computed ÷ the max; 1 when none computed any. */
+export function balancedness(rows: number[]): number {
+  const max = Math.max(0, ...rows);
+  return max === 0 ? 1 : rows.reduce((a, b) => a + b, 0) / rows.length / max;
+}
+
+const registers = [loadRegistry];
+
+const tokens = new Counter({ name: 'eaas:expert_tokens_total', help: 'Tokens the gates of this process routed to each expert (a token counts once per expert it goes to).', labelNames: ['model_name', 'layer', 'expert'], registers });
+
+/** Per-actor series of this node's actors, set from the sources at every scrape. */
+function actorGauge(name: string, help: string, value: (a: ActorLoadView) => number): Gauge {
+  return new Gauge({
+    name,
+    help,
+    labelNames: ['model_name', 'actor'],
+    registers,
+    collect() {
+      this.reset();
+      for (const s of sources) for (const a of s.actors()) if (a.node === s.node) this.set({ model_name: s.model, actor: a.actor }, value(a));
+    },
+  });
+}
+
+actorGauge('eaas:expert_actor_busy_fraction', "The share of the load window an expert actor's worker spent computing dispatches.", (a) => a.busy);
+actorGauge('eaas:expert_actor_rows', 'Rows an expert actor computed over the load window.', (a) => a.rows);
+
+new Gauge({
+  name: 'eaas:eplb_balancedness',
+  help: 'Mean ÷ max of the rows each expert actor of the model computed over the load window (1: perfectly balanced).',
+  labelNames: ['model_name'],
+  registers,
+  collect() {
+    this.reset();
+    for (const s of sources) this.set({ model_name: s.model }, balancedness(s.actors().map((a) => a.rows)));
+  },
+});
+
+const rebalances = new Counter({ name: 'eaas:rebalances_total', help: 'Placement changes carried out, by the reason the policy gave.', labelNames: ['model_name', 'reason'], registers });
+const rebalanceSeconds = new Histogram({
+  name: 'eaas:rebalance_duration_seconds',
+  help: 'Time a placement change took, from proposal to the new placement serving.',
+  labelNames: ['model_name'],
+  buckets: [0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600],
+  registers,
+});
+
+/** A gate routed `rows` tokens of a layer step to `expert` of `layer`. */
+export function countRouted(model: string, layer: number, expert: number, rows: number): void {
+  tokens.inc({ model_name: model, layer: String(layer), expert: String(expert) }, rows);
+}
+
+/** The placement controller carried out a change (scale-up, scale-down, rebalance, repair) in `seconds`. */
+export function recordRebalance(model: string, seconds: number, reason: string): void {
+  rebalances.inc({ model_name: model, reason });
+  rebalanceSeconds.observe({ model_name: model }, seconds);
+}
