@@ -40,9 +40,10 @@ export class LoadTracker {
     return b;
   }
 
-  /** `rows` tokens of a layer step were routed to expert `expert` of `layer`. */
-  routed(layer: number, expert: number, rows: number): void {
-    add(this.current().tokens, `${layer}:${expert}`, rows);
+  /** A layer step routed each batch's `rows` tokens to its expert of `layer`. */
+  routed(layer: number, batches: readonly { expert: number; rows: number }[]): void {
+    const tokens = this.current().tokens;
+    for (const b of batches) if (b.rows > 0) add(tokens, `${layer}:${b.expert}`, b.rows);
   }
 
   /** `instance` answered a dispatch after `ms`. */

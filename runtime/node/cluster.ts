@@ -1,4 +1,5 @@
-// Composition root: starts a node's actors (gate, supervisor with expert children) or a whole local cluster.
+// Composition root: starts a node's actors (gate, supervisor with expert children) or a whole local cluster, the
+// gate's experts chosen here: expert actors over NATS, or in the gate's process (monolithic).
 import { fork } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
@@ -7,7 +8,10 @@ import { fileURLToPath } from 'node:url';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { NatsConnection } from 'nats';
 import { ApiFront } from '../../actors/api/front.js';
+import { RemoteExperts } from '../../actors/gate/dispatcher.js';
+import type { GateExperts } from '../../actors/gate/experts.js';
 import { GateActor } from '../../actors/gate/gate.js';
+import { InProcessExperts } from '../../actors/gate/in-process.js';
 import { parseExpertSpec, place } from '../../actors/supervisor/placement.js';
 import { SupervisorActor, type ChildSpec } from '../../actors/supervisor/supervisor.js';
 import type { SupervisionPolicy } from '../../actors/supervisor/supervision.js';
@@ -59,8 +63,10 @@ export interface NodeOptions {
   auth?: NatsAuth;
   /** Each expert actor's own credentials; without it they use the node's. */
   expertAuth?: (instance: string) => Promise<NatsAuth>;
-  /** Quantized weights: the expert actors' (told through EAAS_QUANTIZE), and with `dense` the gate's. */
+  /** Quantized weights: the expert actors' (told through EAAS_QUANTIZE) or the in-process experts', and with `dense` the gate's. */
   quantization?: Quantization;
+  /** The gate computes every expert in its own process instead of dispatching rows to expert actors. */
+  monolithic?: boolean;
 }
 
 export interface RunningNode {
@@ -144,22 +150,27 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       await supervisor.start();
     }
     if (o.roles.includes('gate')) {
+      const experts: GateExperts = o.monolithic
+        ? await InProcessExperts.load(checkpoint, { threads: settings.ortThreads, bits: o.quantization?.bits, loadWindowMs: settings.loadWindowMs })
+        : await RemoteExperts.start(nc, model, c.hiddenSize, {
+            timeoutMs: settings.dispatchTimeoutMs,
+            noReplicaWaitMs: settings.noReplicaWaitMs,
+            discoveryMs: settings.discoveryMs,
+            loadWindowMs: settings.loadWindowMs,
+            hedge: { enabled: settings.hedge !== 0 },
+          });
       gate = await GateActor.start({
         nc,
         model,
         node,
         checkpoint,
-        timeoutMs: settings.dispatchTimeoutMs,
-        noReplicaWaitMs: settings.noReplicaWaitMs,
-        discoveryMs: settings.discoveryMs,
+        experts,
         maxBatch: settings.maxBatch,
         maxRequestBytes: settings.maxRequestBytes,
         maxQueued: settings.maxQueued,
         loadReportMs: settings.loadReportMs,
-        loadWindowMs: settings.loadWindowMs,
         threads: settings.ortThreads,
         denseBits: o.quantization?.dense ? o.quantization.bits : undefined,
-        hedge: { enabled: settings.hedge !== 0 },
         tokenizer,
       });
     }
@@ -241,7 +252,10 @@ export interface LocalCluster extends RunningNode {
   secure?: SecureDeployment;
 }
 
-/** Everything on this machine: an embedded nats-server kept running (unless one is given), a supervisor with its experts, a gate, and with `httpPort` an API front. */
+/**
+ * Everything on this machine: an embedded nats-server kept running (unless one is given), a supervisor with its
+ * experts and a gate (`monolithic`: a gate with the experts in its process, no supervisor), and with `httpPort` an API front.
+ */
 export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCluster> {
   const modelDir = o.modelDir ?? ensureDefaultModel();
   const secure = o.secureStateDir ? await prepareSecure(o.secureStateDir) : undefined;
@@ -264,7 +278,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
       modelDir,
       node: nodeName,
       nats: url,
-      roles: o.httpPort === undefined ? ['supervisor', 'gate'] : ['supervisor', 'gate', 'api'],
+      roles: [...(o.monolithic ? [] : ['supervisor' as const]), 'gate', ...(o.httpPort === undefined ? [] : ['api' as const])],
       auth: secure ? await secure.nodeAuth(model, nodeName) : o.auth,
       expertAuth: secure ? (instance) => secure.expertAuth(model, nodeName, instance) : o.expertAuth,
     });

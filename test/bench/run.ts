@@ -16,6 +16,7 @@ import { openMonolithic } from '../../model/monolithic.js';
 import { connectNats } from '../../runtime/transport/connection.js';
 import { DEFAULT_EXPERTS_PER_ACTOR, DEFAULT_REPLICAS, startLocalCluster, type LocalCluster } from '../../runtime/node/cluster.js';
 import { DEFAULT_EXPERT_THREADS } from '../../actors/expert/compute.js';
+import { remoteExperts } from '../helpers/remote-experts.js';
 import { benchCheckpoint } from './checkpoints.js';
 import { benchPrompt, decode, mismatches, type DecodeRun, type GenerateFn } from './decode.js';
 import { expertDispatch, loadLocalExpert, natsRoundTrip, type DispatchBench, type Latency } from './micro.js';
@@ -165,7 +166,7 @@ async function waitUntilSteady(cluster: LocalCluster, actors: number, timeoutMs 
   let since: number | undefined;
   for (;;) {
     const children = cluster.supervisor!.status().children;
-    const seen = cluster.gate!.directory.all().filter((i) => i.up).length;
+    const seen = remoteExperts(cluster.gate).directory.all().filter((i) => i.up).length;
     const ok = children.length === actors && children.every((c) => c.state === 'running') && seen === actors;
     if (!ok) since = undefined;
     else if ((since ??= Date.now()) + STEADY_MS <= Date.now()) return;
