@@ -69,7 +69,7 @@ export class GateActor {
     let dense: DenseModel | undefined;
     try {
       dense = await DenseModel.load(o.checkpoint, o.threads, o.denseBits);
-      const gate = new GateActor(o, GateActor.engine(o, dense), dense);
+      const gate = new GateActor(o, GateActor.tracedEngine(o, dense), dense);
       await gate.serve();
       gate.reportLoad();
       return gate;
@@ -81,7 +81,7 @@ export class GateActor {
   }
 
   /** The engine over the dense model and the given experts, with a span per step and per layer. */
-  private static engine(o: GateOptions, dense: DenseModel): Engine {
+  private static tracedEngine(o: GateOptions, dense: DenseModel): Engine {
     const forward = new Forward(dense, o.experts, {
       layer: (layer, tokens, run) =>
         tracer().startActiveSpan(`layer ${layer}`, { attributes: { [ATTR_LAYER]: layer, [ATTR_TOKENS]: tokens } }, (span) =>

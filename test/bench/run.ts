@@ -353,7 +353,7 @@ async function main(): Promise<number> {
   }
   let front: string | undefined;
   if (args.front) {
-    log(`${labelOf(familyPresets[0])}: API front against direct NATS, ${FRONT_CONCURRENCY} streams`);
+    log(`${labelOf(familyPresets[0])}: API front against direct NATS, ${FRONT_CONCURRENCY} streams, on eaas up and on eaas up --monolithic`);
     front = await runFront(familyPresets[0], s);
   }
   let secure: string | undefined;
@@ -371,16 +371,20 @@ async function main(): Promise<number> {
 
 const FRONT_CONCURRENCY = 32;
 
-/** `eaas up`'s layout with its HTTP front; NATS and HTTP waves interleaved. */
+/** `eaas up`'s layout with its HTTP front, then `eaas up --monolithic` behind the same front; NATS and HTTP waves interleaved. */
 async function runFront(m: FamilyPreset, s: Settings): Promise<string> {
   const { dir } = benchCheckpoint(m.family, m.preset);
-  const cluster = await startLocalCluster({ modelDir: dir, httpPort: 0 });
-  try {
-    const b = await benchFront(cluster, configOf(m).vocabSize, { concurrency: FRONT_CONCURRENCY, maxTokens: s.maxTokens, reps: s.maxTokens > 8 ? 5 : 2 });
-    return frontReport(labelOf(m), b, FRONT_CONCURRENCY);
-  } finally {
-    await cluster.stop();
+  const reports: string[] = [];
+  for (const monolithic of [false, true]) {
+    const cluster = await startLocalCluster({ modelDir: dir, httpPort: 0, monolithic });
+    try {
+      const b = await benchFront(cluster, configOf(m).vocabSize, { concurrency: FRONT_CONCURRENCY, maxTokens: s.maxTokens, reps: s.maxTokens > 8 ? 5 : 2 });
+      reports.push(frontReport(monolithic ? `${labelOf(m)}, monolithic gate` : labelOf(m), b, FRONT_CONCURRENCY));
+    } finally {
+      await cluster.stop();
+    }
   }
+  return reports.join('\n\n');
 }
 
 main().then(
