@@ -6,15 +6,24 @@ import { endOfSequenceIds } from './eos.js';
 import { ExpertSet } from './experts.js';
 import { allExpertKeys } from './families/shape.js';
 import { Forward, type ExpertBackend, type ExpertBatch } from './forward.js';
-import type { Quantization } from './quantize.js';
+import type { QuantBits, Quantization } from './quantize.js';
 import { Tokenizer } from './tokenizer.js';
 
-/** Experts in this process. */
+/** Every expert of a checkpoint in this process. */
 export class LocalExperts implements ExpertBackend {
-  constructor(private readonly set: ExpertSet) {}
+  private constructor(private readonly set: ExpertSet) {}
+
+  /** `bits`: the experts' weights quantized as the cluster's expert actors quantize them. */
+  static async load(checkpoint: Checkpoint, threads?: number, bits?: QuantBits): Promise<LocalExperts> {
+    return new LocalExperts(await ExpertSet.load(checkpoint, allExpertKeys(checkpoint.config), threads, bits));
+  }
 
   runExperts(layer: number, batches: ExpertBatch[]): Promise<Float32Array[]> {
     return Promise.all(batches.map((b) => this.set.run({ layer, expert: b.expert }, b.input)));
+  }
+
+  release(): Promise<void> {
+    return this.set.release();
   }
 }
 
@@ -32,9 +41,9 @@ export async function openMonolithic(dir: string, threads?: number, engine: { ho
   const checkpoint = Checkpoint.open(dir);
   const c = checkpoint.config;
   const dense = await DenseModel.load(checkpoint, threads, quantization?.dense ? quantization.bits : undefined);
-  const experts = await ExpertSet.load(checkpoint, allExpertKeys(c), threads, quantization?.bits);
+  const experts = await LocalExperts.load(checkpoint, threads, quantization?.bits);
   return {
-    engine: new Engine(c, new Forward(dense, new LocalExperts(experts)), engine.hooks, engine.maxBatch, endOfSequenceIds(dir, Tokenizer.load(dir))),
+    engine: new Engine(c, new Forward(dense, experts), engine.hooks, engine.maxBatch, endOfSequenceIds(dir, Tokenizer.load(dir))),
     checkpoint,
     async close() {
       await Promise.all([dense.release(), experts.release()]);

@@ -1,76 +1,17 @@
 // The eaas command line as users run it: real child processes from dist/, a real nats-server via `eaas up`.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Tokenizer } from '../model/tokenizer.js';
 import { CLI, ensureBuilt } from './helpers/build.js';
+import { alive, cleanEnv, descendants, expectOneLineError, jsonOf, killStarted, runCli, startUp, UP_READY_TIMEOUT_MS, waitForExit, type Proc } from './helpers/cli.js';
 
-const CLI_TIMEOUT_MS = 30_000;
-const UP_READY_TIMEOUT_MS = 60_000;
 const UP_EXIT_TIMEOUT_MS = 20_000;
 const TINY_VOCAB = 512;
 const BOS = 1;
 const BYTE_OFFSET = 3;
-
-interface CliResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Children still running, killed in afterAll whatever happened to the tests. */
-const running = new Set<ChildProcess>();
-
-/** Our environment without EAAS_* and OTEL_* variables, so the developer's own cannot change the outcome. */
-function cleanEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('EAAS_') && !k.startsWith('OTEL_')));
-}
-
-function startCli(args: string[]): ChildProcess {
-  const child = spawn(process.execPath, [CLI, ...args], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
-  child.once('exit', () => running.delete(child));
-  return child;
-}
-
-/** Runs `eaas ARGS...` to completion (killed after CLI_TIMEOUT_MS). */
-function runCli(args: string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = startCli(args);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), CLI_TIMEOUT_MS);
-    child.once('error', reject);
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
-
-/** A successful run that printed exactly one JSON object on stdout. */
-function jsonOf(r: CliResult): Record<string, unknown> {
-  expect(r.code, r.stderr).toBe(0);
-  const lines = r.stdout.split('\n').filter((l) => l !== '');
-  expect(lines).toHaveLength(1);
-  return JSON.parse(lines[0]) as Record<string, unknown>;
-}
-
-/** A failure reported the CLI way: non-zero exit, nothing on stdout, one `eaas: ` line on stderr, no stack. */
-function expectOneLineError(r: CliResult, message: RegExp): void {
-  expect(r.signal).toBeNull();
-  expect(r.code).not.toBe(0);
-  expect(r.stdout).toBe('');
-  const lines = r.stderr.split('\n').filter((l) => l !== '');
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^eaas: /);
-  expect(lines[0]).toMatch(message);
-}
 
 function expectTokenIds(tokens: unknown, count: number): void {
   expect(tokens).toHaveLength(count);
@@ -79,70 +20,6 @@ function expectTokenIds(tokens: unknown, count: number): void {
     expect(t).toBeGreaterThanOrEqual(0);
     expect(t).toBeLessThan(TINY_VOCAB);
   }
-}
-
-/** A process's identity: its pid and start time, so a recycled pid is never mistaken for it. */
-interface Proc {
-  pid: number;
-  start: string;
-}
-
-/** /proc/PID/stat after the command name, which may itself hold spaces and parentheses. */
-function statFields(pid: number): string[] | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return undefined;
-  }
-}
-const PPID = 1; // fields after the name: state, ppid, ... (stat(5) fields 3, 4, ...)
-const STARTTIME = 19; // stat(5) field 22
-
-function procOf(pid: number): Proc | undefined {
-  const f = statFields(pid);
-  return f && { pid, start: f[STARTTIME] };
-}
-
-/** Every living descendant of `root` (children, their children, ...), from the ppid of each /proc entry. */
-function descendants(root: number): Proc[] {
-  const children = new Map<number, number[]>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const ppid = Number(statFields(Number(entry))?.[PPID]);
-    if (ppid) children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
-  }
-  const found: Proc[] = [];
-  const queue = [...(children.get(root) ?? [])];
-  while (queue.length > 0) {
-    const pid = queue.shift()!;
-    const proc = procOf(pid);
-    if (proc) found.push(proc);
-    queue.push(...(children.get(pid) ?? []));
-  }
-  return found;
-}
-
-/** Whether the process still exists (a zombie counts: nobody has reaped it). */
-function alive(p: Proc): boolean {
-  try {
-    process.kill(p.pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
-    throw err;
-  }
-  return procOf(p.pid)?.start === p.start;
-}
-
-function waitForExit(child: ChildProcess, ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`pid ${child.pid} still running after ${ms} ms`)), ms);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal });
-    });
-  });
 }
 
 const root = mkdtempSync(join(tmpdir(), 'eaas-cli-'));
@@ -156,7 +33,7 @@ beforeAll(async () => {
 });
 
 afterAll(() => {
-  for (const child of running) child.kill('SIGKILL');
+  killStarted();
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -310,8 +187,8 @@ describe('bad input is answered with one line on stderr', () => {
 
 describe('eaas up, then generate and status over its NATS', () => {
   let up: ChildProcess;
-  let upOut = '';
-  let upErr = '';
+  let upOut: () => string;
+  let upErr: () => string;
   let url: string;
   /** The processes `up` started (nats-server, expert actors), recorded while it runs. */
   const tree = new Map<string, Proc>();
@@ -322,22 +199,9 @@ describe('eaas up, then generate and status over its NATS', () => {
   };
 
   beforeAll(async () => {
-    up = startCli(['up', '--model', MODEL, '--http-port', '0']);
-    up.stdout!.setEncoding('utf8').on('data', (d: string) => (upOut += d));
-    up.stderr!.setEncoding('utf8').on('data', (d: string) => (upErr += d));
-    url = await new Promise<string>((resolve, reject) => {
-      const fail = (why: string) => reject(new Error(`eaas up ${why}\nstdout: ${upOut}\nstderr: ${upErr}`));
-      const timer = setTimeout(() => fail(`printed no ready line within ${UP_READY_TIMEOUT_MS} ms`), UP_READY_TIMEOUT_MS);
-      up.once('exit', (code, signal) => fail(`exited (${code ?? signal}) before it was ready`));
-      up.stdout!.on('data', () => {
-        // complete lines only: a chunk may end in the middle of the port
-        const ready = upOut.split('\n').slice(0, -1).find((l) => l.includes('ready'));
-        const m = ready?.match(/nats:\/\/127\.0\.0\.1:\d+/);
-        if (!m) return;
-        clearTimeout(timer);
-        resolve(m[0]);
-      });
-    });
+    const started = startUp(['--model', MODEL, '--http-port', '0']);
+    [up, upOut, upErr] = [started.child, started.out, started.err];
+    url = (await started.ready).nats;
     recordTree();
   }, UP_READY_TIMEOUT_MS + 10_000);
 
@@ -374,7 +238,7 @@ describe('eaas up, then generate and status over its NATS', () => {
   });
 
   it('names its HTTP front in the ready line, and the README’s curl example works against it', async () => {
-    const ready = upOut.split('\n').find((l) => l.includes('ready'))!;
+    const ready = upOut().split('\n').find((l) => l.includes('ready'))!;
     const http = /http:\/\/127\.0\.0\.1:\d+/.exec(ready)?.[0];
     expect(http).toBeDefined();
     const res = await fetch(`${http}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'tiny', prompt: 'Hello', max_tokens: 4 }) });
@@ -409,9 +273,9 @@ describe('eaas up, then generate and status over its NATS', () => {
 
     up.kill('SIGTERM');
     const exit = await waitForExit(up, UP_EXIT_TIMEOUT_MS);
-    expect(exit, upErr).toEqual({ code: 0, signal: null });
+    expect(exit, upErr()).toEqual({ code: 0, signal: null });
     expect([...tree.values()].filter(alive).map((p) => p.pid)).toEqual([]);
-    expect(upErr).toMatch(/SIGTERM, stopping/);
+    expect(upErr()).toMatch(/SIGTERM, stopping/);
   }, UP_EXIT_TIMEOUT_MS + 10_000);
 });
 
@@ -449,18 +313,12 @@ describe('eaas up --autoscale, then eaas placement', () => {
     // at most 4 experts per actor: the static start (8 per actor) breaks the policy, so the first decision repairs it
     const policy = join(root, 'policy.json');
     writeFileSync(policy, JSON.stringify({ perActor: 4 }));
-    const up = startCli(['up', '--autoscale', '--placement-policy', policy, '--model', MODEL, '--http-port', '0']);
-    let out = '';
-    let err = '';
-    up.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    up.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const up = startUp(['--autoscale', '--placement-policy', policy, '--model', MODEL, '--http-port', '0']);
     try {
-      await vi.waitFor(() => expect(/nats:\/\/127\.0\.0\.1:\d+/.test(out) || up.exitCode !== null).toBe(true), { timeout: UP_READY_TIMEOUT_MS, interval: 100 });
-      const url = /nats:\/\/127\.0\.0\.1:\d+/.exec(out)?.[0];
-      expect(url, err).toBeDefined();
+      const { nats: url } = await up.ready;
       let view: Record<string, any> = {};
       await vi.waitFor(async () => {
-        view = jsonOf(await runCli(['placement', '--nats', url!, '--json']));
+        view = jsonOf(await runCli(['placement', '--nats', url, '--json']));
         expect(view.desired?.revision).toBe(1);
         expect(view.actual[0].revision).toBe(1);
         // the controller notices the change carried out on its next decision
@@ -471,20 +329,20 @@ describe('eaas up --autoscale, then eaas placement', () => {
       expect(view.actors).toHaveLength(8);
       expect(view.actors.every((a: { desired: boolean; running: boolean; experts: string[] }) => a.desired && a.running && a.experts.length <= 4)).toBe(true);
       expect(view.experts.every((e: { desiredReplicas: number; runningReplicas: number }) => e.desiredReplicas === 2 && e.runningReplicas === 2)).toBe(true);
-      expect(err).toMatch(/placement revision 1 \(repair\): started 8, retired 4/);
+      expect(up.err()).toMatch(/placement revision 1 \(repair\): started 8, retired 4/);
 
-      const table = await runCli(['placement', '--nats', url!]);
+      const table = await runCli(['placement', '--nats', url]);
       expect(table.code, table.stderr).toBe(0);
       expect(table.stdout).toMatch(/^desired: revision 1, 8 actors \(repair/m);
       expect(table.stdout).toMatch(/^last change: revision 1 \(repair, .*carried out in/m);
 
       const args = ['--prompt-ids', '1,2,3', '--max-tokens', '6', '--json', '--no-eos'];
-      const [remote, local] = await Promise.all([runCli(['generate', '--nats', url!, ...args]), runCli(['generate', '--monolithic', '--model', MODEL, ...args])]);
+      const [remote, local] = await Promise.all([runCli(['generate', '--nats', url, ...args]), runCli(['generate', '--monolithic', '--model', MODEL, ...args])]);
       expect(jsonOf(remote).tokens).toEqual(jsonOf(local).tokens);
-      up.kill('SIGTERM');
-      expect(await waitForExit(up, UP_EXIT_TIMEOUT_MS)).toEqual({ code: 0, signal: null });
+      up.child.kill('SIGTERM');
+      expect(await waitForExit(up.child, UP_EXIT_TIMEOUT_MS)).toEqual({ code: 0, signal: null });
     } finally {
-      if (up.exitCode === null) up.kill('SIGKILL');
+      if (up.child.exitCode === null) up.child.kill('SIGKILL');
     }
   }, UP_READY_TIMEOUT_MS + 60_000);
 });

@@ -10,6 +10,7 @@ import * as subjects from '../runtime/transport/subjects.js';
 import { ensureBuilt } from './helpers/build.js';
 import { useNatsServer } from './helpers/nats.js';
 import { monolithicReference } from './helpers/reference.js';
+import { remoteExperts } from './helpers/remote-experts.js';
 import { tinyCheckpointDir } from './helpers/tiny-model.js';
 
 const PROMPTS = [[1, 72, 101, 108, 108, 111], [1, 300, 17], [5], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13], [1, 400, 401, 402]];
@@ -118,7 +119,7 @@ describe('disaggregated serving over NATS', () => {
       { timeout: 20_000, interval: 50 },
     );
     expect(child().restarts).toBe(1);
-    await vi.waitFor(() => expect(node.gate!.directory.get(victim.instance)?.up).toBe(true), { timeout: 10_000, interval: 50 });
+    await vi.waitFor(() => expect(remoteExperts(node.gate).directory.get(victim.instance)?.up).toBe(true), { timeout: 10_000, interval: 50 });
     const after = await Promise.all(PROMPTS.map(generate));
     after.forEach((r, i) => expectSame(i, r));
   });

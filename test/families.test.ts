@@ -23,6 +23,7 @@ import { CLI, ensureBuilt } from './helpers/build.js';
 import { withEnv } from './helpers/env.js';
 import { useNatsServer } from './helpers/nats.js';
 import { monolithicReference } from './helpers/reference.js';
+import { remoteExperts } from './helpers/remote-experts.js';
 import { generateFamilyRef, loadFamilyReference } from './helpers/reference-families.js';
 
 const NEW_FAMILIES = ['qwen3_moe', 'olmoe', 'qwen2_moe', 'deepseek_v3'] as const satisfies readonly FamilyName[];
@@ -121,7 +122,7 @@ describe.each(NEW_FAMILIES)('%s', (family) => {
       while (!killed) (await Promise.all(PROMPTS.map(generate))).forEach((r, i) => answers.push({ i, r }));
     })();
     try {
-      await vi.waitFor(() => expect(gate.directory.get(victim.instance)?.inflightRows).toBeGreaterThan(0), { timeout: 30_000, interval: 2 });
+      await vi.waitFor(() => expect(remoteExperts(gate).directory.get(victim.instance)?.inflightRows).toBeGreaterThan(0), { timeout: 30_000, interval: 2 });
       process.kill(victim.pid!, 'SIGKILL');
     } finally {
       killed = true;

@@ -20,9 +20,9 @@ describe('load tracker', () => {
   it('sums tokens per expert and busy time per instance over a sliding window', () => {
     let t = 0;
     const load = new LoadTracker(1000, () => t);
-    load.routed(0, 3, 5);
-    load.routed(0, 3, 2);
-    load.routed(1, 0, 4);
+    load.routed(0, [{ expert: 3, rows: 5 }]);
+    load.routed(0, [{ expert: 3, rows: 2 }]);
+    load.routed(1, [{ expert: 0, rows: 4 }]);
     load.answered('a', 100);
     t = 600;
     load.answered('a', 50);

@@ -8,6 +8,7 @@ import { ensureBuilt } from './helpers/build.js';
 import { withEnv } from './helpers/env.js';
 import { useNatsServer } from './helpers/nats.js';
 import { monolithicReference } from './helpers/reference.js';
+import { remoteExperts } from './helpers/remote-experts.js';
 import { tinyCheckpointDir } from './helpers/tiny-model.js';
 
 const PROMPTS = [[1, 10, 20, 30], [1, 99], [7, 8, 9, 10, 11], [1, 250, 251]];
@@ -98,7 +99,7 @@ describe('redirects, hedges and missing replicas', () => {
     load.catch(() => undefined);
     try {
       // the slow replica holds each dispatch for SLOW_MS: kill it while it holds some
-      await vi.waitFor(() => expect(gate.gate!.directory.get(victim.instance)?.inflightRows).toBeGreaterThan(0), { timeout: 30_000, interval: 5 });
+      await vi.waitFor(() => expect(remoteExperts(gate.gate).directory.get(victim.instance)?.inflightRows).toBeGreaterThan(0), { timeout: 30_000, interval: 5 });
       process.kill(victim.pid!, 'SIGKILL');
     } finally {
       killed = true;

@@ -21,6 +21,7 @@ import * as subjects from '../runtime/transport/subjects.js';
 import { ensureBuilt } from './helpers/build.js';
 import { monolithicReference } from './helpers/reference.js';
 import { withEnv } from './helpers/env.js';
+import { remoteExperts } from './helpers/remote-experts.js';
 import { tinyCheckpointDir } from './helpers/tiny-model.js';
 
 /** Permission errors the server sent this connection (they arrive asynchronously as status events). */
@@ -132,7 +133,7 @@ describe('a secure deployment', () => {
     ] as const) {
       expect(await publishAs(client(), subject, data), subject).toContain('PERMISSIONS_VIOLATION');
     }
-    expect(cluster.gate!.directory.get(victim.instance)?.up).toBe(true);
+    expect(remoteExperts(cluster.gate).directory.get(victim.instance)?.up).toBe(true);
     expect(cluster.supervisor!.status().children.every((c) => c.state === 'running')).toBe(true);
     const servedAfter = (await clusterStatus(await as({ creds: cluster.secure!.users.monitor, tlsCa: cluster.secure!.tls.ca }, 'monitor'))).actors.find((a) => a.instance === victim.instance)!.requests;
     expect(servedAfter).toBe(servedBefore);
@@ -143,7 +144,7 @@ describe('a secure deployment', () => {
     const creds = { creds: join(root, 'state', 'auth', `expert-${a.instance}.creds`), tlsCa: cluster.secure!.tls.ca };
     const down = encodeEvent({ kind: 'down', instance: b.instance, experts: b.experts, node: 'sec', at: Date.now() });
     expect(await publishAs(creds, subjects.eventSubject(cluster.model, 'down', 'sec', b.instance), down)).toContain('PERMISSIONS_VIOLATION');
-    expect(cluster.gate!.directory.get(b.instance)?.up).toBe(true);
+    expect(remoteExperts(cluster.gate).directory.get(b.instance)?.up).toBe(true);
   });
 
   it('answers eaas status for the monitor role', async () => {

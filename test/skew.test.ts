@@ -7,8 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Checkpoint } from '../model/checkpoint.js';
 import { DenseModel } from '../model/dense.js';
 import { CheckpointError } from '../model/errors.js';
-import { ExpertSet } from '../model/experts.js';
-import { allExpertKeys, attentionRows, moeLayers } from '../model/families/shape.js';
+import { attentionRows, moeLayers } from '../model/families/shape.js';
 import { FAMILY_NAMES, type FamilyName } from '../model/families/spec.js';
 import { Forward, type ExpertBatch } from '../model/forward.js';
 import { initCheckpoint } from '../model/init.js';
@@ -30,9 +29,8 @@ async function routingShares(family: FamilyName, skew: number): Promise<number[]
   const ckpt = Checkpoint.open(dir);
   const c = ckpt.config;
   const dense = await DenseModel.load(ckpt);
-  const experts = await ExpertSet.load(ckpt, allExpertKeys(c));
   const counts = new Map(moeLayers(c).map((layer) => [layer, new Array<number>(c.numLocalExperts).fill(0)]));
-  const local = new LocalExperts(experts);
+  const local = await LocalExperts.load(ckpt);
   const counting = {
     runExperts(layer: number, batches: ExpertBatch[]) {
       for (const b of batches) counts.get(layer)![b.expert] += b.rows;
@@ -43,7 +41,7 @@ async function routingShares(family: FamilyName, skew: number): Promise<number[]
     const rows = attentionRows(c);
     await new Forward(dense, counting).step(PROMPTS.map((tokens) => ({ cache: new KvCache(c.numHiddenLayers, rows.cacheA, rows.cacheB), tokens })));
   } finally {
-    await Promise.all([dense.release(), experts.release()]);
+    await Promise.all([dense.release(), local.release()]);
     ckpt.close();
   }
   return [...counts.values()].map((n) => n.map((x) => x / sum(n)));

@@ -2,16 +2,16 @@
 // per instance (split to fit max_payload), and redirects rows when an instance fails, stalls or the
 // gate's own link to NATS drops.
 import { ErrorCode, Events, headers, type NatsConnection, type NatsError } from 'nats';
-import type { ExpertBackend, ExpertBatch } from '../../model/forward.js';
+import type { ExpertBatch } from '../../model/forward.js';
 import { ATTR_EXPERTS, ATTR_INSTANCE, ATTR_LAYER, ATTR_TOKENS, recordError, startPublishSpan } from '../../observability/messaging-spans.js';
-import { countRouted } from '../../observability/metrics.js';
 import { injectContext } from '../../observability/nats-propagation.js';
 import type { WireDtype } from '../../runtime/transport/codec.js';
 import * as subjects from '../../runtime/transport/subjects.js';
 import { answerError, DispatchError, NoReplicaError, type DispatchFailure } from '../protocol/errors.js';
 import { decodeDispatchReply, encodeDispatch } from '../protocol/messages.js';
 import { Breakers, DEFAULT_BREAKER, type BreakerOptions } from './breaker.js';
-import type { Directory, Instance } from './directory.js';
+import { Directory, type Instance } from './directory.js';
+import type { GateExperts } from './experts.js';
 import { DEFAULT_HEDGE, HedgePolicy, type HedgeOptions } from './hedging.js';
 import { LoadTracker } from './load.js';
 import { planHedge, planMessages, rowsPerMessage, type Piece } from './planning.js';
@@ -35,6 +35,8 @@ export interface DispatchOptions {
   breaker?: Partial<BreakerOptions>;
   /** The window of the load this gate reports. */
   loadWindowMs?: number;
+  /** How often the directory re-discovers expert instances. */
+  discoveryMs?: number;
 }
 
 /** One layer step being delivered. */
@@ -57,7 +59,7 @@ interface InFlight {
 /** Failures worth another replica; the rest (a 4xx answer) fail the request. */
 const redirectable = (e: DispatchError) => e.reason !== 'error-answer' || (e.code ?? 500) >= 500 || e.code === 404;
 
-export class RemoteExperts implements ExpertBackend {
+export class RemoteExperts implements GateExperts {
   private rotation = 0;
   private link = 0;
   private readonly hedge: HedgePolicy;
@@ -72,19 +74,35 @@ export class RemoteExperts implements ExpertBackend {
    */
   readonly counters = { dispatches: 0, redirects: 0, hedges: 0, hedgeWins: 0, resent: 0, suspected: 0, deadlines: 0 };
 
-  constructor(
+  private constructor(
     private readonly nc: NatsConnection,
     private readonly model: string,
-    private readonly directory: Directory,
+    /** The live expert instances, as this gate sees them. */
+    readonly directory: Directory,
     private readonly hidden: number,
-    private readonly o: DispatchOptions = {},
+    private readonly o: DispatchOptions,
   ) {
     this.hedge = new HedgePolicy({ ...DEFAULT_HEDGE, ...o.hedge });
-    this.load = new LoadTracker(o.loadWindowMs);
+    this.load = new LoadTracker(o.loadWindowMs, undefined, model);
     this.breakers = new Breakers({ ...DEFAULT_BREAKER, ...o.breaker });
     directory.onDown((instance) => this.abortTo(instance, 'announced-down', `expert instance ${instance} was announced down`));
     directory.onUp((instance) => this.breakers.reset(instance));
     void this.followLink();
+  }
+
+  /** Finds the model's expert instances, then follows them. `hidden`: the rows' width. */
+  static async start(nc: NatsConnection, model: string, hidden: number, o: DispatchOptions = {}): Promise<RemoteExperts> {
+    const directory = new Directory(nc, model, o.discoveryMs);
+    await directory.start();
+    return new RemoteExperts(nc, model, directory, hidden, o);
+  }
+
+  routable(): string[] {
+    return this.directory.routable();
+  }
+
+  async stop(): Promise<void> {
+    this.directory.stop();
   }
 
   get redirects(): number {
@@ -108,11 +126,7 @@ export class RemoteExperts implements ExpertBackend {
   }
 
   async runExperts(layer: number, batches: ExpertBatch[]): Promise<Float32Array[]> {
-    for (const b of batches) {
-      if (b.rows === 0) continue;
-      this.load.routed(layer, b.expert, b.rows);
-      countRouted(this.model, layer, b.expert, b.rows);
-    }
+    this.load.routed(layer, batches);
     const outputs = batches.map(() => new Float32Array(0));
     const pieces = batches.map((b, batch) => ({ batch, from: 0, rows: b.rows })).filter((p) => p.rows > 0);
     const waitUntil = Date.now() + (this.o.noReplicaWaitMs ?? DEFAULT_NO_REPLICA_WAIT_MS);

@@ -1,4 +1,4 @@
-// The gate actor: runs the dense part of the model, serves generate requests, dispatches MoE rows to experts.
+// The gate actor: runs the dense part of the model, serves generate requests, hands MoE rows to the experts it is given.
 import { SpanKind, context, trace, type Context } from '@opentelemetry/api';
 import { headers, nuid, type NatsConnection, type Service, type ServiceMsg } from 'nats';
 import type { Checkpoint } from '../../model/checkpoint.js';
@@ -15,23 +15,23 @@ import { extractContext } from '../../observability/nats-propagation.js';
 import { tracer } from '../../observability/tracing.js';
 import { decodeMessage, encodeMessage } from '../../runtime/transport/codec.js';
 import * as subjects from '../../runtime/transport/subjects.js';
-import { Directory } from './directory.js';
-import { RemoteExperts, type DispatchOptions } from './dispatcher.js';
+import type { GateExperts } from './experts.js';
 import { GATE_SERVICE, SERVICE_VERSION } from '../protocol/services.js';
 import { MalformedMessageError, OverCapacityError, serviceErrorCode, serviceErrorHeaders } from '../protocol/errors.js';
 import { decodeGenerateRequest, encodeGenerateReply, encodeLoadReport, encodeStreamMessage, type CancelRequest, type WireToken } from '../protocol/messages.js';
 import { checkRequestBytes, checkTextLength, DEFAULT_MAX_QUEUED, DEFAULT_MAX_REQUEST_BYTES } from './limits.js';
 
 
-export interface GateOptions extends DispatchOptions {
+export interface GateOptions {
   nc: NatsConnection;
   model: string;
   node: string;
   checkpoint: Checkpoint;
   threads?: number;
-  /** The dense projections and LM head quantized to these bits (the experts are quantized by their actors). */
+  /** The dense projections and LM head quantized to these bits (the experts are quantized where they run). */
   denseBits?: QuantBits;
-  discoveryMs?: number;
+  /** Where the MoE rows go: expert actors over NATS, or experts in this process (monolithic). The gate stops them. */
+  experts: GateExperts;
   maxBatch?: number;
   /** Generate requests larger than this are refused before they are decoded. */
   maxRequestBytes?: number;
@@ -56,25 +56,39 @@ export class GateActor {
 
   private constructor(
     private readonly o: GateOptions,
-    readonly directory: Directory,
-    readonly experts: RemoteExperts,
     readonly engine: Engine,
     private readonly dense: DenseModel,
   ) {}
 
+  get experts(): GateExperts {
+    return this.o.experts;
+  }
+
+  /** Loads the dense part and serves; on failure it lets go of the experts it was given too. */
   static async start(o: GateOptions): Promise<GateActor> {
-    const c = o.checkpoint.config;
-    const dense = await DenseModel.load(o.checkpoint, o.threads, o.denseBits);
-    const directory = new Directory(o.nc, o.model, o.discoveryMs);
-    await directory.start();
-    const experts = new RemoteExperts(o.nc, o.model, directory, c.hiddenSize, o);
-    const forward = new Forward(dense, experts, {
+    let dense: DenseModel | undefined;
+    try {
+      dense = await DenseModel.load(o.checkpoint, o.threads, o.denseBits);
+      const gate = new GateActor(o, GateActor.tracedEngine(o, dense), dense);
+      await gate.serve();
+      gate.reportLoad();
+      return gate;
+    } catch (err) {
+      await dense?.release();
+      await o.experts.stop();
+      throw err;
+    }
+  }
+
+  /** The engine over the dense model and the given experts, with a span per step and per layer. */
+  private static tracedEngine(o: GateOptions, dense: DenseModel): Engine {
+    const forward = new Forward(dense, o.experts, {
       layer: (layer, tokens, run) =>
         tracer().startActiveSpan(`layer ${layer}`, { attributes: { [ATTR_LAYER]: layer, [ATTR_TOKENS]: tokens } }, (span) =>
           run().finally(() => span.end()),
         ),
     });
-    const engine = new Engine(c, forward, {
+    return new Engine(o.checkpoint.config, forward, {
       // a step serves several requests: it joins the first one's trace and links the others
       step: (tags, run) => {
         const [first, ...rest] = tags as Context[];
@@ -84,10 +98,6 @@ export class GateActor {
         );
       },
     }, o.maxBatch, endOfSequenceIds(o.checkpoint.dir, o.tokenizer));
-    const gate = new GateActor(o, directory, experts, engine, dense);
-    await gate.serve();
-    gate.reportLoad();
-    return gate;
   }
 
   private async serve(): Promise<void> {
@@ -99,7 +109,7 @@ export class GateActor {
       metadata: { model, node: this.o.node },
       // the counts belong to the generate endpoint; cancel keeps nats.js's own
       statsHandler: async (endpoint) =>
-        endpoint.subject === subjects.generate(model) ? { ...this.experts.counters, ...this.served, load: this.engine.load, routes: this.directory.routable() } : null,
+        endpoint.subject === subjects.generate(model) ? { ...this.experts.counters, ...this.served, load: this.engine.load, routes: this.experts.routable() } : null,
     });
     this.service.addEndpoint('generate', {
       subject: subjects.generate(model),
@@ -199,7 +209,7 @@ export class GateActor {
   async stop(): Promise<void> {
     clearInterval(this.loadTimer);
     await this.service?.stop();
-    this.directory.stop();
+    await this.o.experts.stop();
     await this.dense.release();
   }
 }

@@ -1,20 +1,26 @@
 // What one gate saw of the load over a sliding window: tokens it routed to each (layer, expert), and how long
 // each expert instance spent answering it (the time from dispatch to answer, a gate-side busy signal).
 import { SlidingSums } from '../../observability/load-window.js';
+import { countRouted } from '../../observability/metrics.js';
 import type { LoadReport } from '../protocol/messages.js';
 
 export class LoadTracker {
   private readonly tokens: SlidingSums;
   private readonly busyMs: SlidingSums;
 
-  constructor(windowMs?: number, now?: () => number) {
+  /** `model`: also count the routed tokens in the process's Prometheus registry under this model name. */
+  constructor(windowMs?: number, now?: () => number, private readonly model?: string) {
     this.tokens = new SlidingSums(windowMs, now);
     this.busyMs = new SlidingSums(windowMs, now);
   }
 
-  /** `rows` tokens of a layer step were routed to expert `expert` of `layer`. */
-  routed(layer: number, expert: number, rows: number): void {
-    this.tokens.add(`${layer}:${expert}`, rows);
+  /** A layer step routed each batch's `rows` tokens to its expert of `layer`. */
+  routed(layer: number, batches: readonly { expert: number; rows: number }[]): void {
+    for (const b of batches) {
+      if (b.rows === 0) continue;
+      this.tokens.add(`${layer}:${b.expert}`, b.rows);
+      if (this.model !== undefined) countRouted(this.model, layer, b.expert, b.rows);
+    }
   }
 
   /** `instance` answered a dispatch after `ms`. */

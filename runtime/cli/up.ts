@@ -1,12 +1,13 @@
-// `eaas up`: the local cluster in one command (embedded NATS, supervisor with expert actors, gate).
+// `eaas up`: the local cluster in one command (embedded NATS, supervisor with expert actors, gate, API front), or
+// with --monolithic the same front on a gate that computes the experts in its own process.
 import { resolve } from 'node:path';
 import { DEFAULT_EXPERTS_PER_ACTOR, DEFAULT_HTTP_PORT, DEFAULT_REPLICAS, defaultStateDir, startLocalCluster } from '../node/cluster.js';
 import { intFlag, parseFlags, stringFlag } from './flags.js';
 import { QUANTIZE_FLAGS, quantizationFromFlags } from './quantize-flags.js';
 import { AUTOSCALE_FLAGS, policyFromFlags } from './autoscale-flags.js';
 import { serveUntilSignal } from './serve.js';
-import { UsageError } from './usage.js';
 import { exitOnEscalation, SUPERVISION_FLAGS, supervisionFromFlags } from './supervision-flags.js';
+import { UsageError } from './usage.js';
 
 const FLAGS = {
   model: { type: 'string' },
@@ -20,13 +21,22 @@ const FLAGS = {
   cluster: { type: 'string' },
   secure: { type: 'boolean' },
   state: { type: 'string' },
+  monolithic: { type: 'boolean' },
   ...SUPERVISION_FLAGS,
   ...QUANTIZE_FLAGS,
   ...AUTOSCALE_FLAGS,
 } as const;
 
+/** The flags that shape expert actors, which a monolithic gate does not have. */
+const ACTOR_FLAGS = ['replicas', 'experts-per-actor', ...Object.keys(SUPERVISION_FLAGS)];
+
 export async function upCommand(argv: string[]): Promise<void> {
   const { values } = parseFlags(argv, FLAGS);
+  const monolithic = values.monolithic === true;
+  const actorFlags = ACTOR_FLAGS.filter((f) => values[f] !== undefined).map((f) => `--${f}`);
+  if (monolithic && actorFlags.length > 0) {
+    throw new UsageError(`--monolithic starts no expert actors: drop ${actorFlags.join(', ')} (a flag or its EAAS_ variable), or drop --monolithic`);
+  }
   const modelDir = stringFlag(values, 'model');
   const replicas = intFlag(values, 'replicas', DEFAULT_REPLICAS, 1);
   const expertsPerActor = intFlag(values, 'experts-per-actor', DEFAULT_EXPERTS_PER_ACTOR, 1);
@@ -38,6 +48,7 @@ export async function upCommand(argv: string[]): Promise<void> {
   const cluster = await startLocalCluster({
     supervision: supervisionFromFlags(values),
     quantization: quantizationFromFlags(values),
+    monolithic,
     onEscalate: exitOnEscalation(() => stopAll()),
     modelDir: modelDir ? resolve(modelDir) : undefined,
     model: stringFlag(values, 'name'),
@@ -61,11 +72,13 @@ export async function upCommand(argv: string[]): Promise<void> {
   const actors = cluster.supervisor?.status().children.length ?? 0;
   const http = cluster.api!.url;
   const s = cluster.secure;
+  // said after the counts, as the secure part is: a script reading the line's shape still reads it
+  const mono = monolithic ? '; monolithic: the experts run in the gate process' : '';
   // a client of a secure deployment needs these two files: the ready line names them
   const secure = s ? `; TLS CA ${s.tls.ca}, client credentials ${s.users.client} (status: ${s.users.monitor}, retire: ${s.users.operator})` : '';
   const authFlags = s ? ` --creds ${s.users.client} --tls-ca ${s.tls.ca}` : '';
   process.stdout.write(
-    `eaas ready: model ${cluster.model} served at ${cluster.url} and ${http}/v1 by a gate and ${actors} expert actors${secure}\n` +
+    `eaas ready: model ${cluster.model} served at ${cluster.url} and ${http}/v1 by a gate and ${actors} expert actors${mono}${secure}\n` +
       `  try: curl ${http}/v1/completions -H 'content-type: application/json' -d '{"model": "${cluster.model}", "prompt": "Hello", "max_tokens": 16}'\n` +
       `   or: npx eaas generate --nats ${cluster.url}${authFlags} --prompt "Hello" --max-tokens 16\n`,
   );

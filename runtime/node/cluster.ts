@@ -1,4 +1,5 @@
-// Composition root: starts a node's actors (gate, supervisor with expert children) or a whole local cluster.
+// Composition root: starts a node's actors (gate, supervisor with expert children) or a whole local cluster, the
+// gate's experts chosen here: expert actors over NATS, or in the gate's process (monolithic).
 import { fork } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
@@ -11,7 +12,10 @@ import { ControllerActor } from '../../actors/controller/controller.js';
 import type { PolicyConfig } from '../../actors/controller/policy.js';
 import { PlacementStore } from '../../actors/protocol/placement.js';
 import { initialChildren, PlacementFollower } from '../../actors/supervisor/follower.js';
+import { RemoteExperts } from '../../actors/gate/dispatcher.js';
+import type { GateExperts } from '../../actors/gate/experts.js';
 import { GateActor } from '../../actors/gate/gate.js';
+import { InProcessExperts } from '../../actors/gate/in-process.js';
 import { parseExpertSpec, place } from '../../actors/supervisor/placement.js';
 import { SupervisorActor, type ChildSpec } from '../../actors/supervisor/supervisor.js';
 import type { SupervisionPolicy } from '../../actors/supervisor/supervision.js';
@@ -66,7 +70,7 @@ export interface NodeOptions {
   auth?: NatsAuth;
   /** Each expert actor's own credentials; without it they use the node's. */
   expertAuth?: (instance: string) => Promise<NatsAuth>;
-  /** Quantized weights: the expert actors' (told through EAAS_QUANTIZE), and with `dense` the gate's. */
+  /** Quantized weights: the expert actors' (told through EAAS_QUANTIZE) or the in-process experts', and with `dense` the gate's. */
   quantization?: Quantization;
   /** The supervisor follows the desired placement in the model's KV bucket (elastic experts; needs JetStream). */
   followPlacement?: boolean;
@@ -76,6 +80,8 @@ export interface NodeOptions {
   kvReplicas?: number;
   /** A line for the log: placement changes carried out, the controller's decisions. */
   log?: (line: string) => void;
+  /** The gate computes every expert in its own process instead of dispatching rows to expert actors. */
+  monolithic?: boolean;
 }
 
 export interface RunningNode {
@@ -188,22 +194,27 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       }
     }
     if (o.roles.includes('gate')) {
+      const experts: GateExperts = o.monolithic
+        ? await InProcessExperts.load(checkpoint, model, { threads: settings.ortThreads, bits: o.quantization?.bits, loadWindowMs: settings.loadWindowMs })
+        : await RemoteExperts.start(nc, model, c.hiddenSize, {
+            timeoutMs: settings.dispatchTimeoutMs,
+            noReplicaWaitMs: settings.noReplicaWaitMs,
+            discoveryMs: settings.discoveryMs,
+            loadWindowMs: settings.loadWindowMs,
+            hedge: { enabled: settings.hedge !== 0 },
+          });
       gate = await GateActor.start({
         nc,
         model,
         node,
         checkpoint,
-        timeoutMs: settings.dispatchTimeoutMs,
-        noReplicaWaitMs: settings.noReplicaWaitMs,
-        discoveryMs: settings.discoveryMs,
+        experts,
         maxBatch: settings.maxBatch,
         maxRequestBytes: settings.maxRequestBytes,
         maxQueued: settings.maxQueued,
         loadReportMs: settings.loadReportMs,
-        loadWindowMs: settings.loadWindowMs,
         threads: settings.ortThreads,
         denseBits: o.quantization?.dense ? o.quantization.bits : undefined,
-        hedge: { enabled: settings.hedge !== 0 },
         tokenizer,
       });
     }
@@ -298,7 +309,10 @@ export interface LocalCluster extends RunningNode {
   secure?: SecureDeployment;
 }
 
-/** Everything on this machine: an embedded nats-server kept running (unless one is given), a supervisor with its experts, a gate, and with `httpPort` an API front. */
+/**
+ * Everything on this machine: an embedded nats-server kept running (unless one is given), a supervisor with its
+ * experts and a gate (`monolithic`: a gate with the experts in its process, no supervisor), and with `httpPort` an API front.
+ */
 export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCluster> {
   const modelDir = o.modelDir ?? ensureDefaultModel();
   const secure = o.secureStateDir ? await prepareSecure(o.secureStateDir) : undefined;
@@ -322,7 +336,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
       modelDir,
       node: nodeName,
       nats: url,
-      roles: [...(o.autoscale ? ['controller' as const] : []), 'supervisor', 'gate', ...(o.httpPort === undefined ? [] : ['api' as const])],
+      roles: [...(o.autoscale ? ['controller' as const] : []), ...(o.monolithic ? [] : ['supervisor' as const]), 'gate', ...(o.httpPort === undefined ? [] : ['api' as const])],
       followPlacement: o.autoscale !== undefined,
       placementPolicy: o.autoscale,
       kvReplicas: o.autoscale && Math.min(3, o.clusterSize ?? 1),

@@ -1,10 +1,10 @@
 // Micro benchmarks: a bare NATS request/reply, and one expert dispatch over NATS vs computed locally.
 import type { NatsConnection } from 'nats';
-import type { RemoteExperts } from '../../actors/gate/dispatcher.js';
 import type { Checkpoint } from '../../model/checkpoint.js';
 import { ExpertSet } from '../../model/experts.js';
 import type { ModelConfig } from '../../model/config.js';
 import { moeLayers } from '../../model/families/shape.js';
+import type { ExpertBackend } from '../../model/forward.js';
 import { connectNats } from '../../runtime/transport/connection.js';
 import { percentile, timeRuns } from './stats.js';
 
@@ -56,7 +56,7 @@ export function loadLocalExpert(ckpt: Checkpoint, threads: number): Promise<Expe
  * One expert (expert 0 of the first MoE layer) on `rows` rows: through the gate's dispatcher to an expert actor
  * (encode, NATS request, actor compute, decode), and on `local` (see loadLocalExpert) in this process.
  */
-export async function expertDispatch(remote: RemoteExperts, local: ExpertSet, rowCounts: number[], reps: (rows: number) => number): Promise<DispatchBench[]> {
+export async function expertDispatch(remote: ExpertBackend, local: ExpertSet, rowCounts: number[], reps: (rows: number) => number): Promise<DispatchBench[]> {
   const H = local.config.hiddenSize;
   const key = measuredExpert(local.config);
   const out: DispatchBench[] = [];

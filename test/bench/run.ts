@@ -16,6 +16,7 @@ import { openMonolithic } from '../../model/monolithic.js';
 import { connectNats } from '../../runtime/transport/connection.js';
 import { DEFAULT_EXPERTS_PER_ACTOR, DEFAULT_REPLICAS, startLocalCluster, type LocalCluster } from '../../runtime/node/cluster.js';
 import { DEFAULT_EXPERT_THREADS } from '../../actors/expert/compute.js';
+import { remoteExperts } from '../helpers/remote-experts.js';
 import { benchCheckpoint } from './checkpoints.js';
 import { benchPrompt, decode, mismatches, type DecodeRun, type GenerateFn } from './decode.js';
 import { expertDispatch, loadLocalExpert, natsRoundTrip, type DispatchBench, type Latency } from './micro.js';
@@ -165,7 +166,7 @@ async function waitUntilSteady(cluster: LocalCluster, actors: number, timeoutMs 
   let since: number | undefined;
   for (;;) {
     const children = cluster.supervisor!.status().children;
-    const seen = cluster.gate!.directory.all().filter((i) => i.up).length;
+    const seen = remoteExperts(cluster.gate).directory.all().filter((i) => i.up).length;
     const ok = children.length === actors && children.every((c) => c.state === 'running') && seen === actors;
     if (!ok) since = undefined;
     else if ((since ??= Date.now()) + STEADY_MS <= Date.now()) return;
@@ -352,7 +353,7 @@ async function main(): Promise<number> {
   }
   let front: string | undefined;
   if (args.front) {
-    log(`${labelOf(familyPresets[0])}: API front against direct NATS, ${FRONT_CONCURRENCY} streams`);
+    log(`${labelOf(familyPresets[0])}: API front against direct NATS, ${FRONT_CONCURRENCY} streams, on eaas up and on eaas up --monolithic`);
     front = await runFront(familyPresets[0], s);
   }
   let secure: string | undefined;
@@ -370,16 +371,20 @@ async function main(): Promise<number> {
 
 const FRONT_CONCURRENCY = 32;
 
-/** `eaas up`'s layout with its HTTP front; NATS and HTTP waves interleaved. */
+/** `eaas up`'s layout with its HTTP front, then `eaas up --monolithic` behind the same front; NATS and HTTP waves interleaved. */
 async function runFront(m: FamilyPreset, s: Settings): Promise<string> {
   const { dir } = benchCheckpoint(m.family, m.preset);
-  const cluster = await startLocalCluster({ modelDir: dir, httpPort: 0 });
-  try {
-    const b = await benchFront(cluster, configOf(m).vocabSize, { concurrency: FRONT_CONCURRENCY, maxTokens: s.maxTokens, reps: s.maxTokens > 8 ? 5 : 2 });
-    return frontReport(labelOf(m), b, FRONT_CONCURRENCY);
-  } finally {
-    await cluster.stop();
+  const reports: string[] = [];
+  for (const monolithic of [false, true]) {
+    const cluster = await startLocalCluster({ modelDir: dir, httpPort: 0, monolithic });
+    try {
+      const b = await benchFront(cluster, configOf(m).vocabSize, { concurrency: FRONT_CONCURRENCY, maxTokens: s.maxTokens, reps: s.maxTokens > 8 ? 5 : 2 });
+      reports.push(frontReport(monolithic ? `${labelOf(m)}, monolithic gate` : labelOf(m), b, FRONT_CONCURRENCY));
+    } finally {
+      await cluster.stop();
+    }
   }
+  return reports.join('\n\n');
 }
 
 main().then(

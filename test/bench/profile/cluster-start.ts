@@ -6,6 +6,7 @@ import { connectNats } from '../../../runtime/transport/connection.js';
 import { startNatsServer } from '../../../runtime/transport/nats-server.js';
 import { startLocalCluster } from '../../../runtime/node/cluster.js';
 import { decodeEvent } from '../../../actors/protocol/messages.js';
+import { remoteExperts } from '../../helpers/remote-experts.js';
 import { benchCheckpoint } from '../checkpoints.js';
 
 const preset = (process.argv[2] ?? 'bench') as 'tiny' | 'bench';
@@ -19,7 +20,7 @@ const lag = setInterval(() => { const now = performance.now(); if (now - lastLoo
 const cluster = await startLocalCluster({ nats: server.url, modelDir: benchCheckpoint('mixtral', preset).dir, replicas: 1, expertsPerActor: preset === 'tiny' ? 8 : 16 });
 console.log(`${at()} startLocalCluster resolved`);
 await new Promise((r) => setTimeout(r, 4000));
-console.log(`${at()} directory: ${cluster.gate!.directory.all().map((i) => `${i.instance} up=${i.up}`).join(', ')}`);
+console.log(`${at()} directory: ${remoteExperts(cluster.gate).directory.all().map((i) => `${i.instance} up=${i.up}`).join(', ')}`);
 clearInterval(lag);
 await cluster.stop();
 await nc.close();

@@ -62,7 +62,7 @@ export function gateCounters(gate: GateActor | undefined): Record<string, number
 
 /** Live replicas per expert as the gate's directory sees them, when it exposes one. */
 export function gateReplicas(gate: GateActor | undefined, id: string): number | undefined {
-  const dir = (gate as unknown as { directory?: { replicas?: (id: string) => unknown[] } } | undefined)?.directory;
+  const dir = (gate?.experts as unknown as { directory?: { replicas?: (id: string) => unknown[] } } | undefined)?.directory;
   return typeof dir?.replicas === 'function' ? dir.replicas(id).length : undefined;
 }
 
