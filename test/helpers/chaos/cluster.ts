@@ -90,6 +90,8 @@ export interface CliNodeOptions {
   replicas?: number;
   expertsPerActor?: number;
   env?: Record<string, string>;
+  /** More flags, e.g. a controller's --placement-policy. */
+  extraArgs?: string[];
   readyTimeoutMs?: number;
 }
 
@@ -97,7 +99,7 @@ export interface CliNodeOptions {
 export async function startCliNode(o: CliNodeOptions): Promise<CliNode> {
   const args = [
     CLI_MAIN, 'node', '--nats', o.nats, '--model', o.modelDir, '--role', o.roles ?? 'supervisor',
-    '--replicas', String(o.replicas ?? 1), '--experts-per-actor', String(o.expertsPerActor ?? 8), '--node-name', o.node,
+    '--replicas', String(o.replicas ?? 1), '--experts-per-actor', String(o.expertsPerActor ?? 8), '--node-name', o.node, ...(o.extraArgs ?? []),
   ];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } });
   let out = '';

@@ -4,13 +4,14 @@
 // report has no violations.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { headers, type NatsConnection } from 'nats';
+import { PlacementStore } from '../../../actors/protocol/placement.js';
 import { clusterStatus } from '../../../actors/protocol/status.js';
 import type { GateActor } from '../../../actors/gate/gate.js';
 import { decodeDispatchReply, encodeDispatch } from '../../../actors/protocol/messages.js';
 import { encodeMessage } from '../../../runtime/transport/codec.js';
 import { connectNats } from '../../../runtime/transport/connection.js';
 import { startNatsCluster, startNatsServer, type NatsServerHandle } from '../../../runtime/transport/nats-server.js';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { modelName, startNode, type RunningNode } from '../../../runtime/node/cluster.js';
@@ -858,4 +859,98 @@ export async function badInput(env: ChaosEnv): Promise<ScenarioReport> {
   }
 }
 
-export const SCENARIOS = { killRandomExpert, pauseExpert, slowReplica, killSupervisor, natsServerRestart, networkFaults, killAllReplicas, badInput };
+// ---------------------------------------------------------------------------------------------
+// 9. Elastic placement: the controller rebalances under load while the active controller and expert actors are killed
+
+/** Every rebalance the packing finds at least as good, at most one per 1.5 s, always 8 actors (16 experts × 2 replicas ÷ 4 per actor). */
+const REBALANCING_POLICY = { perActor: 4, minGain: 0, minIntervalMs: 1_500, maxActors: 8, upDelayMs: 3_600_000, downDelayMs: 3_600_000 };
+
+export async function elasticRebalance(env: ChaosEnv): Promise<ScenarioReport> {
+  const stateDir = mkdtempSync(join(tmpdir(), 'eaas-chaos-elastic-'));
+  const policyFile = join(stateDir, 'policy.json');
+  writeFileSync(policyFile, JSON.stringify(REBALANCING_POLICY));
+  const server = await startNatsServer({ jetstream: { storeDir: join(stateDir, 'js') } });
+  const controllers = new Map<string, CliNode>();
+  let node: RunningNode | undefined;
+  let client: NatsConnection | undefined;
+  try {
+    node = await withEnv({ EAAS_LOAD_REPORT_MS: '500', EAAS_LOAD_WINDOW_MS: '3000' }, () =>
+      startNode({ nats: server.url, modelDir: env.dir, roles: ['supervisor', 'gate'], replicas: REPLICAS, expertsPerActor: EXPERTS_PER_ACTOR, node: 'chaos', followPlacement: true }),
+    );
+    client = await connectNats(server.url, 'chaos-client');
+    const store = await PlacementStore.open(client, node.model);
+    const supervisor = node.supervisor!;
+    const topo: Topology = {
+      model: node.model,
+      client,
+      gate: node.gate,
+      supervisors: [localProbe(supervisor)],
+      childrenPerSupervisor: (REPLICAS * env.experts.length) / REBALANCING_POLICY.perActor,
+      replicas: REPLICAS,
+      stop: async () => undefined,
+    };
+    /** A change in flight: the desired revision is ahead of what the supervisor carried out. */
+    const rebalancing = async () => {
+      const [d, [a]] = await Promise.all([store.desired(), store.actuals()]);
+      return !!d && !!a && d.record.revision > a.revision;
+    };
+    const controllerEnv = { EAAS_CONTROLLER_TICK_MS: '500', EAAS_LEASE_MS: '1500' };
+    let firstLeader: string | undefined;
+    return await runScenario(env, topo, {
+      name: '9 rebalance, kill -9 controller and actors',
+      inject: async (ctx) => {
+        for (const name of ['ctl-a', 'ctl-b']) {
+          controllers.set(name, await startCliNode({ nats: server.url, modelDir: env.dir, node: name, roles: 'controller', env: controllerEnv, extraArgs: ['--placement-policy', policyFile] }));
+        }
+        while (untilDeadline(ctx, 2_000)) {
+          if ((await waitUntil(rebalancing, 5_000, 25)) === undefined) continue;
+          const holder = (await store.lease())?.record.holder;
+          if (!firstLeader && holder && controllers.has(holder)) {
+            // the active controller dies with its change in flight: the standby must take over and finish it
+            firstLeader = holder;
+            const victim = controllers.get(holder)!;
+            if (kill9(victim.pid)) ctx.fault({ kind: 'kill -9 controller', target: `${holder} (pid ${victim.pid}) mid-rebalance` });
+          } else {
+            const running = await runningChildren(topo);
+            const victim = running.length > 0 ? pick(ctx.rng, running) : undefined;
+            if (victim && kill9(victim.pid)) {
+              const f = ctx.fault({ kind: 'kill -9 mid-rebalance', target: victim.instance });
+              // the actor comes back, or leaves with the placement that no longer wants it
+              ctx.track(
+                waitUntil(async () => {
+                  const c = (await topo.supervisors[0].status()).children.find((x) => x.instance === victim.instance);
+                  return !c || (c.state === 'running' && c.pid !== victim.pid);
+                }, 30_000, 20).then((ms) => {
+                  if (ms === undefined) ctx.violations.push(`${victim.instance} neither restarted nor retired 30 s after ${f.kind}`);
+                  else f.restartMs = Date.now() - f.at;
+                }),
+              );
+            }
+          }
+          await sleep(env.timing.short ? 700 : 1_500);
+        }
+        // the phases after this one measure a fixed placement
+        for (const c of controllers.values()) await c.stop();
+      },
+      after: async (ctx) => {
+        const [d, actual, record] = await Promise.all([store.desired(), store.actuals(), store.controller()]);
+        if (!firstLeader) ctx.violations.push('no rebalance was in flight while the controller could be killed');
+        if (!d || d.record.revision < 2) ctx.violations.push(`only ${d?.record.revision ?? 0} placement revisions were written`);
+        if (d && actual[0]?.revision !== d.record.revision) ctx.violations.push(`the supervisor reached revision ${actual[0]?.revision}, the desired one is ${d.record.revision}`);
+        if (record && record.leader === firstLeader) ctx.violations.push(`the standby never took over from ${firstLeader}`);
+        const hosted = supervisor.hosted().map((c) => c.instance).sort();
+        const wanted = (d?.record.actors ?? []).map((a) => a.instance).sort();
+        if (JSON.stringify(hosted) !== JSON.stringify(wanted)) ctx.violations.push(`the supervisor runs ${hosted.join(',')}, the placement wants ${wanted.join(',')}`);
+        ctx.notes.push(`placement revisions ${d?.record.revision ?? 0}, the last by ${record?.leader} (${d?.record.reason}); first leader ${firstLeader}`);
+      },
+    });
+  } finally {
+    await client?.close().catch(() => undefined);
+    for (const c of controllers.values()) await c.stop().catch(() => undefined);
+    await node?.stop().catch(() => undefined);
+    await server.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+export const SCENARIOS = { killRandomExpert, pauseExpert, slowReplica, killSupervisor, natsServerRestart, networkFaults, killAllReplicas, badInput, elasticRebalance };
