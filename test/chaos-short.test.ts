@@ -1,7 +1,7 @@
-// The short chaos run inside `npm test`: scenarios 1, 2, 7 and 8 of test/chaos/ (the full suite is `npm run chaos`),
+// The short chaos run inside `npm test`: scenarios 1, 2, 7, 8 and 9 of test/chaos/ (the full suite is `npm run chaos`),
 // each a few seconds of load with real faults, checked Jepsen-style (nothing lost, nothing changed, full strength after).
 import { describe, expect, it } from 'vitest';
-import { badInput, killAllReplicas, killRandomExpert, pauseExpert } from './helpers/chaos/scenarios.js';
+import { badInput, elasticRebalance, killAllReplicas, killRandomExpert, pauseExpert } from './helpers/chaos/scenarios.js';
 import { scenarioTimeout, useChaosEnv } from './helpers/chaos/suite.js';
 
 describe('chaos (short)', () => {
@@ -22,5 +22,9 @@ describe('chaos (short)', () => {
 
   it('malformed, oversized and wrongly-shaped dispatches while serving', async () => {
     expect((await badInput(env())).violations).toEqual([]);
+  }, timeout);
+
+  it('rebalances under load with the active controller and expert actors killed mid-rebalance', async () => {
+    expect((await elasticRebalance(env())).violations).toEqual([]);
   }, timeout);
 });

@@ -106,14 +106,19 @@ export class ControllerActor {
     const now = Date.now();
     const live = (await this.store.actuals()).filter((a) => now - a.at < ACTUAL_STALE_MS);
     if (live.length === 0) return undefined; // no supervisor to place on
-    const { placement: current, where } = runningPlacement(live);
     const desired = await this.store.desired();
+    // an index the desired placement gave away is never given again, even by a leader that missed it
+    const taken = Math.max(0, ...(desired?.record.actors ?? []).map((a) => a.index + 1));
+    const { placement: current, where } = runningPlacement(live, taken);
     if (!this.state) {
       // a standby taking over resumes the policy where the last leader left it
       const record = await this.store.controller();
       this.state = (record?.state as PolicyState | undefined) ?? initialState({ ...current, revision: Math.max(current.revision, desired?.record.revision ?? 0) });
       this.lastChange = record?.lastChange ?? null;
+      // a change the last leader wrote but did not record is still in flight
+      if (!this.state.pending && desired && desired.record.revision > current.revision) this.state = { ...this.state, pending: { revision: desired.record.revision, since: now } };
     }
+    this.state = { ...this.state, nextIndex: Math.max(this.state.nextIndex, taken), revision: Math.max(this.state.revision, desired?.record.revision ?? 0) };
     const load = this.load(now, [...where.values()].map((w) => w.instance));
     const d = decide({ now, experts: this.o.experts, load, current }, this.state, this.policy);
     if (d.action === 'propose') {

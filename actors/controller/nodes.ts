@@ -18,13 +18,13 @@ const toKey = (id: string): ExpertKey => {
 /**
  * The placement the supervisors run (their fresh records): every actor with its index, and where it runs. The
  * revision is the lowest any supervisor reached. Indices are unique per supervisor, not across them (each
- * starts its static placement at 0), so a repeated index is given a fresh one above all others: the same records
- * always give the same indices.
+ * starts its static placement at 0), so a repeated index is given a fresh one above all others and at or above
+ * `taken` (indices a desired placement already gave away): the same records always give the same indices.
  */
-export function runningPlacement(actuals: readonly ActualRecord[]): { placement: DesiredPlacement; where: Map<number, Location> } {
+export function runningPlacement(actuals: readonly ActualRecord[], taken = 0): { placement: DesiredPlacement; where: Map<number, Location> } {
   const records = [...actuals].sort((a, b) => a.node.localeCompare(b.node));
   const all = records.flatMap((r) => r.actors.map((a) => ({ ...a, node: r.node })));
-  let fresh = Math.max(-1, ...all.map((a) => a.index)) + 1;
+  let fresh = Math.max(taken, ...all.map((a) => a.index + 1));
   const where = new Map<number, Location>();
   const actors: PlacedActor[] = [];
   for (const a of all) {

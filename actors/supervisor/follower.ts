@@ -2,6 +2,7 @@
 // placement gives its node, waits until every gate routes to them, then drains and retires the actors the
 // placement no longer has, and records what it runs. Without the KV it keeps what runs and serving goes on.
 import type { NatsConnection } from 'nats';
+import { expertId } from '../../model/experts.js';
 import { gateRoutes } from '../gate/client.js';
 import { ACTUAL_REFRESH_MS, type ActualRecord, type DesiredRecord, type PlacementStore } from '../protocol/placement.js';
 import type { ChildSpec, SupervisorActor } from './supervisor.js';
@@ -40,6 +41,9 @@ export interface FollowerOptions {
 
 export class PlacementFollower {
   private revision: number;
+  /** The last placement carried out (or tried). */
+  private last?: DesiredRecord;
+  private lastLine = '';
   private timer?: NodeJS.Timeout;
   private stopped = false;
   /** The newest placement not yet carried out; reconciling takes the newest, skipping those superseded meanwhile. */
@@ -52,8 +56,25 @@ export class PlacementFollower {
 
   async start(): Promise<void> {
     await this.record();
-    this.timer = setInterval(() => void this.record().catch(() => undefined), ACTUAL_REFRESH_MS);
+    this.timer = setInterval(() => void this.refresh().catch(() => undefined), ACTUAL_REFRESH_MS);
     void this.follow();
+  }
+
+  /** Rewrites the record, and finishes the last placement if part of it could not be carried out (an old actor kept for a last replica, a new one given up). */
+  private async refresh(): Promise<void> {
+    const last = this.last;
+    if (!this.working && last && !this.matches(last)) {
+      this.next ??= last;
+      this.working = this.drain();
+    }
+    await this.record();
+  }
+
+  /** Whether the supervisor hosts exactly this node's share of `d`. */
+  private matches(d: DesiredRecord): boolean {
+    const mine = d.actors.filter((a) => a.node === this.o.node).map((a) => a.instance).sort();
+    const hosted = this.o.supervisor.hosted().map((c) => c.instance).sort();
+    return mine.join(',') === hosted.join(',');
   }
 
   private async follow(): Promise<void> {
@@ -87,6 +108,11 @@ export class PlacementFollower {
     const mine = d.actors.filter((a) => a.node === node).map(toSpec);
     const hosted = new Set(supervisor.hosted().map((c) => c.instance));
     const wanted = new Set(mine.map((c) => c.instance));
+    const sets = new Map(supervisor.hosted().map((c) => [c.instance, c.experts.map(expertId).join(',')]));
+    for (const c of mine.filter((x) => sets.has(x.instance) && sets.get(x.instance) !== x.experts.map(expertId).join(','))) {
+      // names are never reused for another expert set; if one is, the running actor stays as it is
+      this.o.log?.(`placement revision ${d.revision} wants ${c.instance} with other experts than it runs: keeping what runs`);
+    }
     const started = await supervisor.add(mine.filter((c) => !hosted.has(c.instance)));
     await this.routed(started.map((c) => c.instance));
     let retired = 0;
@@ -99,8 +125,12 @@ export class PlacementFollower {
       );
     }
     this.revision = d.revision;
+    this.last = d;
     await this.record();
-    this.o.log?.(`placement revision ${d.revision} (${d.reason}): started ${started.length}, retired ${retired}${kept.length ? `, kept ${kept.join('; ')}` : ''}`);
+    const line = `placement revision ${d.revision} (${d.reason}): started ${started.length}, retired ${retired}${kept.length ? `, kept ${kept.join('; ')}` : ''}`;
+    // a retry that changed nothing says nothing new
+    if (line !== this.lastLine) this.o.log?.(line);
+    this.lastLine = line;
   }
 
   /** Waits until every gate of the model routes to `instances`, at most ROUTE_WAIT_MS. */

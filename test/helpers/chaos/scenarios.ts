@@ -863,7 +863,7 @@ export async function badInput(env: ChaosEnv): Promise<ScenarioReport> {
 // 9. Elastic placement: the controller rebalances under load while the active controller and expert actors are killed
 
 /** Every rebalance the packing finds at least as good, at most one per 1.5 s, always 8 actors (16 experts × 2 replicas ÷ 4 per actor). */
-const REBALANCING_POLICY = { perActor: 4, minGain: 0, minIntervalMs: 1_500, maxActors: 8, upDelayMs: 3_600_000, downDelayMs: 3_600_000 };
+const REBALANCING_POLICY = { minReplicas: REPLICAS, perActor: 4, minGain: 0, minIntervalMs: 1_500, maxActors: 8, upDelayMs: 3_600_000, downDelayMs: 3_600_000 };
 
 export async function elasticRebalance(env: ChaosEnv): Promise<ScenarioReport> {
   const stateDir = mkdtempSync(join(tmpdir(), 'eaas-chaos-elastic-'));
@@ -871,11 +871,13 @@ export async function elasticRebalance(env: ChaosEnv): Promise<ScenarioReport> {
   writeFileSync(policyFile, JSON.stringify(REBALANCING_POLICY));
   const server = await startNatsServer({ jetstream: { storeDir: join(stateDir, 'js') } });
   const controllers = new Map<string, CliNode>();
+  /** What the supervisor says of each placement it carried out. */
+  const followed: string[] = [];
   let node: RunningNode | undefined;
   let client: NatsConnection | undefined;
   try {
     node = await withEnv({ EAAS_LOAD_REPORT_MS: '500', EAAS_LOAD_WINDOW_MS: '3000' }, () =>
-      startNode({ nats: server.url, modelDir: env.dir, roles: ['supervisor', 'gate'], replicas: REPLICAS, expertsPerActor: EXPERTS_PER_ACTOR, node: 'chaos', followPlacement: true }),
+      startNode({ nats: server.url, modelDir: env.dir, roles: ['supervisor', 'gate'], replicas: REPLICAS, expertsPerActor: EXPERTS_PER_ACTOR, node: 'chaos', followPlacement: true, log: (l) => followed.push(l) }),
     );
     client = await connectNats(server.url, 'chaos-client');
     const store = await PlacementStore.open(client, node.model);
@@ -941,7 +943,7 @@ export async function elasticRebalance(env: ChaosEnv): Promise<ScenarioReport> {
         const hosted = supervisor.hosted().map((c) => c.instance).sort();
         const wanted = (d?.record.actors ?? []).map((a) => a.instance).sort();
         if (JSON.stringify(hosted) !== JSON.stringify(wanted)) ctx.violations.push(`the supervisor runs ${hosted.join(',')}, the placement wants ${wanted.join(',')}`);
-        ctx.notes.push(`placement revisions ${d?.record.revision ?? 0}, the last by ${record?.leader} (${d?.record.reason}); first leader ${firstLeader}`);
+        ctx.notes.push(`placement revisions ${d?.record.revision ?? 0}, the last by ${record?.leader} (${d?.record.reason}); first leader ${firstLeader}`, ...followed);
       },
     });
   } finally {
