@@ -8,6 +8,7 @@ import { balancedness, pack } from '../actors/controller/packing.js';
 import { assignIndices, changes, type DesiredPlacement } from '../actors/controller/placement.js';
 import { actorBounds, decide, DEFAULT_POLICY, initialState, policyConfig, type Decision, type PolicyConfig } from '../actors/controller/policy.js';
 import { replicate } from '../actors/controller/replicas.js';
+import { scaleInKeeping, scaleOutKeeping } from '../actors/controller/sticky.js';
 
 const id = (k: ExpertKey) => `${k.layer}:${k.expert}`;
 const keys = (layers: number, perLayer: number): ExpertKey[] => Array.from({ length: layers * perLayer }, (_, i) => ({ layer: Math.floor(i / perLayer), expert: i % perLayer }));
@@ -375,5 +376,46 @@ describe('policyConfig', () => {
       expect(() => policyConfig(raw, 'p.json'), JSON.stringify(raw)).toThrow(PlacementError);
       expect(() => policyConfig(raw, 'p.json'), JSON.stringify(raw)).toThrow('p.json');
     }
+  });
+});
+
+describe('scaling without moving what runs (sticky)', () => {
+  const experts = keys(2, 8);
+  const start = staticPlacement(experts, 2, 8); // 4 actors of 8, every expert twice
+  const skewed = tokenMap(window(zipf, experts, []));
+
+  it('scales out by adding actors for the hottest experts, keeping every running actor as it is', () => {
+    const sets = scaleOutKeeping(start.actors, experts, skewed, 2, 8)!;
+    expect(sets.slice(0, 4)).toEqual(start.actors.map((a) => a.experts));
+    const added = sets.slice(4);
+    expect(added.map((s) => s.length)).toEqual([8, 8]);
+    // the new actors hold the hottest experts, each at most once per actor, spread over both layers
+    for (const s of added) expect(new Set(s.map(id)).size).toBe(8);
+    expect(added.flat().map(id)).toContain('0:0');
+    expect(added.flat().map(id)).toContain('1:0');
+    expect(added.flat().some((k) => k.expert === 7)).toBe(false);
+    // with no load there is nothing to spread: no sticky answer
+    expect(scaleOutKeeping(start.actors, experts, new Map(), 1, 8)).toBeNull();
+  });
+
+  it('scales in by dropping only actors whose experts keep their minimum elsewhere, the least loaded first', () => {
+    const grown = assignIndices(scaleOutKeeping(start.actors, experts, skewed, 2, 8)!, start.actors, 4).actors;
+    const back = scaleInKeeping(grown, skewed, 2, 2)!;
+    expect(back).toEqual(start.actors.map((a) => a.experts));
+    // the static actors hold the only two replicas of the cold experts: none of them can go
+    expect(scaleInKeeping(start.actors, skewed, 1, 2)).toBeNull();
+  });
+
+  it('is what decide proposes when it is within minGain of packing anew, and says so', () => {
+    const c: PolicyConfig = { ...DEFAULT_POLICY, upDelayMs: 0, downDelayMs: 0, minGain: 1 };
+    const up = proposed(decide({ now: 0, experts, load: window(zipf, experts, [0.95, 0.95, 0.95, 0.95]), current: start }, initialState(start), c));
+    expect(up.reason).toBe('scale-up');
+    expect(up.detail).toContain('keeping every running actor');
+    expect(up.changes.retire).toEqual([]);
+    expect(up.changes.keep).toEqual([0, 1, 2, 3]);
+    // minGain 0: a sticky placement less balanced than a fresh packing loses
+    const strict = proposed(decide({ now: 0, experts, load: window(zipf, experts, [0.95, 0.95, 0.95, 0.95]), current: start }, initialState(start), { ...c, minGain: 0 }));
+    expect(strict.detail).not.toContain('keeping every running actor');
+    expect(strict.observed.proposedBalancedness!).toBeGreaterThan(balancedness(assignIndices(scaleOutKeeping(start.actors, experts, skewed, strict.placement.actors.length - 4, 8)!, start.actors, 4).actors, skewed));
   });
 });

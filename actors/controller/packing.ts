@@ -91,7 +91,8 @@ function makeRoom(
   return m.from;
 }
 
-function lexLess(a: number[], b: number[]): boolean {
+/** Whether `a` sorts before `b`, element by element. */
+export function lexLess(a: number[], b: number[]): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] < b[i];
   return false;
 }

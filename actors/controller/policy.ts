@@ -5,6 +5,7 @@ import { keyId, loadProblem, meanBusy, tokensByExpert, type LoadWindow } from '.
 import { balancedness, pack } from './packing.js';
 import { assignIndices, changes, violations, type DesiredPlacement, type PlacementChanges } from './placement.js';
 import { replicate } from './replicas.js';
+import { scaleInKeeping, scaleOutKeeping } from './sticky.js';
 import { advise, NO_TIMERS, type ScalingConfig, type ScalingTimers } from './scaling.js';
 
 export interface PolicyConfig extends ScalingConfig {
@@ -138,20 +139,27 @@ export function decide(input: PolicyInput, state: PolicyState, c: PolicyConfig =
   s = { ...s, timers: advice.timers };
   const size = advice.actors;
 
-  const counts = replicate(experts, tokens, c.minReplicas, size, size * c.perActor);
-  const packed = pack(counts, tokens, size, c.perActor);
-  const indexed = assignIndices(packed, current.actors, s.nextIndex);
-  const proposed = balancedness(indexed.actors, tokens);
-  observed.proposedBalancedness = proposed;
-
   const broken = violations(current.actors, experts, c.minReplicas, c.perActor);
   if (running !== base) broken.push(`${running} actors, outside ${lo}..${hi}`);
+  let indexed = assignIndices(pack(replicate(experts, tokens, c.minReplicas, size, size * c.perActor), tokens, size, c.perActor), current.actors, s.nextIndex);
+  let proposed = balancedness(indexed.actors, tokens);
+  // a scale change keeps every running actor (sticky.ts) when that is within minGain of packing all anew, so the
+  // next decision has no rebalance to make of it; starting fewer processes is worth that much balance
+  let kept = '';
+  const sticky = broken.length > 0 || size === base ? null : size > base ? scaleOutKeeping(current.actors, experts, tokens, size - base, c.perActor) : scaleInKeeping(current.actors, tokens, base - size, c.minReplicas);
+  if (sticky) {
+    const keeping = assignIndices(sticky, current.actors, s.nextIndex);
+    const b = balancedness(keeping.actors, tokens);
+    if (b >= proposed - c.minGain) [indexed, proposed, kept] = [keeping, b, ', keeping every running actor'];
+  }
+  observed.proposedBalancedness = proposed;
+
   const gain = proposed - observed.balancedness;
   const balance = `balancedness ${observed.balancedness.toFixed(3)} -> ${proposed.toFixed(3)}`;
   let reason: ChangeReason;
   let detail: string;
-  if (size > base) [reason, detail] = ['scale-up', `${advice.why}: ${running} -> ${size} actors, ${balance}`];
-  else if (size < base) [reason, detail] = ['scale-down', `${advice.why}: ${running} -> ${size} actors, ${balance}`];
+  if (size > base) [reason, detail] = ['scale-up', `${advice.why}: ${running} -> ${size} actors${kept}, ${balance}`];
+  else if (size < base) [reason, detail] = ['scale-down', `${advice.why}: ${running} -> ${size} actors${kept}, ${balance}`];
   else if (broken.length > 0) [reason, detail] = ['repair', `${broken.join('; ')}: ${balance}`];
   else if (gain < c.minGain) return keep('balanced', `${balance}, gain ${gain.toFixed(3)} below ${c.minGain}; ${advice.why}`, s);
   else [reason, detail] = ['rebalance', `${balance}, gain ${gain.toFixed(3)}`];
