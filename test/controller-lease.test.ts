@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Lease } from '../actors/controller/lease.js';
 import { locate, runningPlacement } from '../actors/controller/nodes.js';
+import { PlacementStoreError } from '../actors/protocol/errors.js';
 import { PlacementStore } from '../actors/protocol/placement.js';
 import { useNatsServer } from './helpers/nats.js';
 
@@ -58,6 +59,16 @@ describe('controller lease', () => {
     expect(await a.tick()).toBe(true);
     t = 600;
     expect(await a.tick()).toBe(false);
+  });
+});
+
+describe('the placement bucket, missing', () => {
+  const jetstream = useNatsServer({ jetstream: { storeDir } });
+  const plain = useNatsServer();
+
+  it('says a model has no bucket, and a server has no JetStream, in one line each', async () => {
+    await expect(PlacementStore.open(await jetstream.connect(), 'nowhere')).rejects.toThrow(new PlacementStoreError('model nowhere has no placement bucket eaas_placement_nowhere: is it served with --autoscale?'));
+    await expect(PlacementStore.open(await plain.connect(), 'm', { create: true })).rejects.toThrow(/^the NATS server has no JetStream: .* \(run nats-server with JetStream, e\.g\. -js\)$/);
   });
 });
 

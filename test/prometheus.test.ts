@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Checkpoint } from '../model/checkpoint.js';
+import { policyConfig } from '../actors/controller/policy.js';
+import { PlacementStore } from '../actors/protocol/placement.js';
 import { startNode, type RunningNode } from '../runtime/node/cluster.js';
 import { ensureBuilt } from './helpers/build.js';
 import { withEnv } from './helpers/env.js';
@@ -24,7 +26,8 @@ const freePort = () =>
 type Series = { metric: Record<string, string>; value: [number, string] };
 
 describe('Prometheus scraping the front and the node', () => {
-  const nats = useNatsServer();
+  const storeDir = mkdtempSync(join(tmpdir(), 'eaas-prom-js-'));
+  const nats = useNatsServer({ jetstream: { storeDir } });
   let tiny: ReturnType<typeof tinyCheckpointDir>;
   let node: RunningNode;
   let prometheus: ChildProcess;
@@ -34,10 +37,15 @@ describe('Prometheus scraping the front and the node', () => {
   beforeAll(async () => {
     ensureBuilt();
     tiny = tinyCheckpointDir();
-    // two actors, so that balancedness compares something; reports often, so the test need not wait
-    node = await withEnv({ EAAS_METRICS_PORT: '0', EAAS_LOAD_REPORT_MS: '200', EAAS_HEDGE: '0' }, () =>
-      startNode({ nats: nats.url, modelDir: tiny.dir, roles: ['supervisor', 'gate', 'api'], node: 'prom', replicas: 1, expertsPerActor: 8, httpPort: 0 }),
+    // a controller whose policy wants at most 4 experts per actor: the static start (2 actors of 8) is repaired into
+    // 4 actors once, and nothing changes after (no scaling, no rebalance), so balancedness compares 4 actors;
+    // reports often, so the test need not wait
+    const placementPolicy = policyConfig({ minReplicas: 1, perActor: 4, minIntervalMs: 3_600_000, upDelayMs: 3_600_000, downDelayMs: 3_600_000 }, 'test policy');
+    node = await withEnv({ EAAS_METRICS_PORT: '0', EAAS_LOAD_REPORT_MS: '200', EAAS_HEDGE: '0', EAAS_CONTROLLER_TICK_MS: '300' }, () =>
+      startNode({ nats: nats.url, modelDir: tiny.dir, roles: ['controller', 'supervisor', 'gate', 'api'], node: 'prom', replicas: 1, expertsPerActor: 8, httpPort: 0, followPlacement: true, placementPolicy }),
     );
+    const store = await PlacementStore.open(node.nc, node.model);
+    await vi.waitFor(async () => expect((await store.controller())?.lastChange?.durationMs).toBeGreaterThan(0), { timeout: 30_000, interval: 200 });
     dir = mkdtempSync(join(tmpdir(), 'eaas-prom-'));
     const front = new URL(node.api!.url).host;
     const own = new URL(node.metrics!.url).host;
@@ -54,6 +62,7 @@ describe('Prometheus scraping the front and the node', () => {
     await node?.stop();
     tiny?.remove();
     if (dir) rmSync(dir, { recursive: true, force: true });
+    rmSync(storeDir, { recursive: true, force: true });
   });
 
   const query = async (q: string): Promise<Series[]> => {
@@ -102,5 +111,14 @@ describe('Prometheus scraping the front and the node', () => {
     const rows = (await query(`eaas:expert_actor_rows{${job}}`)).map((s) => Number(s.value[1]));
     const balance = value((await query(`eaas:eplb_balancedness{${job}}`))[0]);
     expect(balance).toBeCloseTo(rows.reduce((a, b) => a + b, 0) / rows.length / Math.max(...rows), 6);
+  });
+
+  it("scrapes the controller's rebalances: how many, why, and how long they took", async () => {
+    const job = `job="eaas",model_name="${node.model}"`;
+    await vi.waitFor(async () => expect(value((await query(`eaas:rebalances_total{${job},reason="repair"}`).catch(() => []))[0])).toBe(1), { timeout: 30_000, interval: 500 });
+    expect(value((await query(`eaas:rebalance_duration_seconds_count{${job}}`))[0])).toBe(1);
+    const seconds = value((await query(`eaas:rebalance_duration_seconds_sum{${job}}`))[0])!;
+    const record = (await (await PlacementStore.open(node.nc, node.model)).controller())!;
+    expect(seconds).toBeCloseTo(record.lastChange!.durationMs! / 1000, 6);
   });
 });

@@ -1,7 +1,6 @@
 // The controller's face to tools: the placement as the KV bucket holds it, desired next to actual, with the load behind it.
 import type { NatsConnection } from 'nats';
 import { ACTUAL_STALE_MS, PlacementStore, type ActualRecord, type ControllerRecord, type DesiredRecord } from '../protocol/placement.js';
-import { PlacementError } from '../protocol/errors.js';
 
 export interface PlacementView {
   model: string;
@@ -16,9 +15,7 @@ export interface PlacementView {
 }
 
 export async function placementView(nc: NatsConnection, model: string, now = Date.now()): Promise<PlacementView> {
-  const store = await PlacementStore.open(nc, model).catch((cause: Error) => {
-    throw new PlacementError(`model ${model} has no placement bucket (is it served with --autoscale?): ${cause.message}`, { cause });
-  });
+  const store = await PlacementStore.open(nc, model);
   const desired = (await store.desired())?.record ?? null;
   const actual = (await store.actuals()).map((a) => ({ ...a, stale: now - a.at >= ACTUAL_STALE_MS }));
   const controller = await store.controller();

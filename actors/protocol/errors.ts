@@ -93,6 +93,11 @@ export class PlacementError extends Error {
   override readonly name = 'PlacementError';
 }
 
+/** The placement bucket (JetStream KV) cannot be reached, does not exist, or holds a malformed record. */
+export class PlacementStoreError extends Error {
+  override readonly name = 'PlacementStoreError';
+}
+
 /** A supervision policy that is not valid. */
 export class SupervisionConfigError extends Error {
   override readonly name = 'SupervisionConfigError';

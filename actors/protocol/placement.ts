@@ -2,7 +2,7 @@
 // what each supervisor runs, the controller's own record, and the controller lease. Values are JSON, so
 // `nats kv get` shows them as they are.
 import type { KV, KvEntry, NatsConnection } from 'nats';
-import { PlacementError } from './errors.js';
+import { PlacementStoreError } from './errors.js';
 
 /** One bucket per model: `eaas_placement_<model>` (model names are subject tokens, which KV bucket names accept). */
 export const placementBucket = (model: string) => `eaas_placement_${model}`;
@@ -69,9 +69,9 @@ function parse<T>(e: KvEntry | null, key: string, check: (v: Record<string, unkn
   try {
     v = JSON.parse(text.decode(e.value));
   } catch {
-    throw new PlacementError(`placement key ${key} does not hold JSON`);
+    throw new PlacementStoreError(`placement key ${key} does not hold JSON`);
   }
-  if (typeof v !== 'object' || v === null || !check(v as Record<string, unknown>)) throw new PlacementError(`placement key ${key} holds a malformed record`);
+  if (typeof v !== 'object' || v === null || !check(v as Record<string, unknown>)) throw new PlacementStoreError(`placement key ${key} holds a malformed record`);
   return v as T;
 }
 
@@ -92,8 +92,17 @@ export class PlacementStore {
   static async open(nc: NatsConnection, model: string, o: StoreOptions = {}): Promise<PlacementStore> {
     const bucket = placementBucket(model);
     const js = nc.jetstream();
-    const kv = o.create ? await js.views.kv(bucket, { history: 1, replicas: o.replicas ?? 1 }) : await js.views.kv(bucket, { bindOnly: true });
-    return new PlacementStore(kv);
+    try {
+      const kv = o.create ? await js.views.kv(bucket, { history: 1, replicas: o.replicas ?? 1 }) : await js.views.kv(bucket, { bindOnly: true });
+      // binding does not look: a reader asks for the bucket's status so a missing one is said here
+      if (!o.create) await kv.status();
+      return new PlacementStore(kv);
+    } catch (cause) {
+      const code = (cause as { code?: string }).code;
+      if (code === '503') throw new PlacementStoreError(`the NATS server has no JetStream: the elastic placement lives in the KV bucket ${bucket} (run nats-server with JetStream, e.g. -js)`, { cause });
+      if (!o.create && /not found/i.test((cause as Error).message)) throw new PlacementStoreError(`model ${model} has no placement bucket ${bucket}: is it served with --autoscale?`, { cause });
+      throw new PlacementStoreError(`the placement bucket ${bucket} cannot be opened: ${(cause as Error).message}`, { cause });
+    }
   }
 
   async desired(): Promise<{ record: DesiredRecord; revision: number } | null> {
