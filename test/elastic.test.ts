@@ -101,3 +101,49 @@ describe('elastic placement', () => {
     expect(log.some((l) => /placement revision \d+ \(scale-up\): started [1-9]/.test(l))).toBe(true);
   }, 120_000);
 });
+
+describe('a supervisor and the placement bucket', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'eaas-js-test-'));
+  const nats = useNatsServer({ jetstream: { storeDir: dir } });
+  let tiny: ReturnType<typeof tinyCheckpointDir>;
+  let reference: GenerateResult[];
+  afterAll(() => {
+    tiny?.remove();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('starts (or restarts) with its share of the desired placement, and keeps serving when the bucket goes away', async () => {
+    ensureBuilt();
+    tiny = tinyCheckpointDir();
+    reference = await monolithicReference(tiny.dir, PROMPTS, { maxTokens: MAX_TOKENS, stopAtEos: false });
+    const client = await nats.connect();
+    const model = 'tiny';
+    const store = await PlacementStore.open(client, model, { create: true });
+    // what a controller wrote before this supervisor (re)started: 3 actors of its node, one of another node
+    const experts = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `${Math.floor((from + i) / 8)}:${(from + i) % 8}`);
+    const actors = [
+      { index: 7, group: 7, node: 'late', instance: 'late-e7', experts: experts(0, 16) },
+      { index: 8, group: 8, node: 'late', instance: 'late-e8', experts: experts(0, 8) },
+      { index: 9, group: 9, node: 'late', instance: 'late-e9', experts: experts(8, 16) },
+      { index: 10, group: 10, node: 'gone', instance: 'gone-e10', experts: experts(0, 16) },
+    ];
+    await store.writeDesired({ revision: 5, actors, reason: 'rebalance', detail: 'written by the test', at: Date.now() }, 0);
+    const node = await startNode({ nats: nats.url, modelDir: tiny.dir, roles: ['supervisor', 'gate'], node: 'late', followPlacement: true });
+    try {
+      expect(node.supervisor!.hosted().map((c) => c.instance).sort()).toEqual(['late-e7', 'late-e8', 'late-e9']);
+      const [actual] = await store.actuals();
+      expect(actual).toMatchObject({ node: 'late', revision: 5 });
+      expect(actual.actors.map((a) => `${a.instance}:${a.experts.length}`).sort()).toEqual(['late-e7:16', 'late-e8:8', 'late-e9:8']);
+      const ask = () => Promise.all(PROMPTS.map((prompt) => requestGenerate(client, model, { prompt, max_tokens: MAX_TOKENS, stop_at_eos: false })));
+      expect((await ask()).map((r) => r.tokens)).toEqual(reference.map((r) => r.tokens));
+
+      // the bucket is gone (the KV unavailable): nothing changes and serving goes on
+      await store.kv.destroy();
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect((await ask()).map((r) => r.tokens)).toEqual(reference.map((r) => r.tokens));
+      expect(node.supervisor!.hosted().map((c) => c.instance).sort()).toEqual(['late-e7', 'late-e8', 'late-e9']);
+    } finally {
+      await node.stop();
+    }
+  }, 60_000);
+});

@@ -100,7 +100,7 @@ describe('Prometheus scraping the front and the node', () => {
     expect(value((await query(`sum(eaas:expert_tokens_total{job="eaas",model_name="${node.model}"})`))[0])).toBe(expected);
 
     const instances = node.supervisor!.status().children.map((c) => c.instance).sort();
-    expect(instances).toHaveLength(2);
+    expect(instances).toHaveLength(4); // after the repair: 16 experts, 4 per actor
     const busy = await query(`eaas:expert_actor_busy_fraction{${job}}`);
     expect(busy.map((s) => s.metric.actor).sort()).toEqual(instances);
     for (const s of busy) {

@@ -1,7 +1,7 @@
 // What a node hears of its model's expert actors' load reports, shown in the process's load metrics.
 import type { NatsConnection } from 'nats';
 import { MalformedMessageError } from '../../actors/protocol/errors.js';
-import { decodeActorLoad, type ActorLoad } from '../../actors/protocol/messages.js';
+import { decodeActorLoad, decodeEvent, type ActorLoad } from '../../actors/protocol/messages.js';
 import { showActorLoads } from '../../observability/metrics.js';
 import * as subjects from '../transport/subjects.js';
 
@@ -16,6 +16,18 @@ export function watchActorLoads(nc: NatsConnection, model: string, node: string)
         latest.set(load.instance, { load, at: Date.now() });
       } catch (e) {
         // a stray message must not take the node down; it is simply not shown
+        if (!(e instanceof MalformedMessageError)) throw e;
+      }
+    },
+  });
+  // an actor that went down (retired, crashed) leaves at once; one that comes back reports again
+  const events = nc.subscribe(subjects.eventsWildcard(model), {
+    callback: (err, m) => {
+      if (err) return;
+      try {
+        const e = decodeEvent(m.data);
+        if (e.kind === 'down' || e.kind === 'failed') latest.delete(e.instance);
+      } catch (e) {
         if (!(e instanceof MalformedMessageError)) throw e;
       }
     },
@@ -36,5 +48,6 @@ export function watchActorLoads(nc: NatsConnection, model: string, node: string)
   return () => {
     hide();
     sub.unsubscribe();
+    events.unsubscribe();
   };
 }
