@@ -193,6 +193,7 @@ describe('eaas up --monolithic refuses what makes no sense with it', () => {
     ['--experts-per-actor and --strategy', ['--experts-per-actor', '4', '--strategy', 'one_for_all'], {}, /drop --experts-per-actor, --strategy \(/],
     ['--supervision', ['--supervision', 'policy.json'], {}, /drop --supervision \(/],
     ['EAAS_REPLICAS', [], { EAAS_REPLICAS: '3' }, /drop --replicas \(a flag or its EAAS_ variable\)/],
+    ['--autoscale', ['--autoscale'], {}, /drop --autoscale \(/],
   ];
 
   it.each(cases)('%s, with one line', async (_, flags, env, message) => {

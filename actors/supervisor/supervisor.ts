@@ -122,6 +122,8 @@ export class SupervisorActor {
 
   /** Starts more children (a placement change) and resolves with those that came up; the others were given up. */
   async add(specs: ChildSpec[]): Promise<ChildSpec[]> {
+    // a placement change that arrives while the node stops must not leave processes behind
+    if (this.stopping) throw new PlacementError(`node ${this.o.node} is stopping: no new expert actors`);
     const taken = specs.find((s) => this.children.has(s.instance));
     if (taken) throw new PlacementError(`node ${this.o.node} already runs an actor named ${taken.instance}`);
     const added = specs.map((s) => this.adopt(s));

@@ -28,7 +28,7 @@ const FLAGS = {
 } as const;
 
 /** The flags that shape expert actors, which a monolithic gate does not have. */
-const ACTOR_FLAGS = ['replicas', 'experts-per-actor', ...Object.keys(SUPERVISION_FLAGS)];
+const ACTOR_FLAGS = ['replicas', 'experts-per-actor', ...Object.keys(SUPERVISION_FLAGS), ...Object.keys(AUTOSCALE_FLAGS)];
 
 export async function upCommand(argv: string[]): Promise<void> {
   const { values } = parseFlags(argv, FLAGS);
