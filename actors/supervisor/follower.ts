@@ -117,9 +117,10 @@ export class PlacementFollower {
     await this.routed(started.map((c) => c.instance));
     let retired = 0;
     const kept: string[] = [];
+    const keeping = [...wanted].filter((i) => hosted.has(i) || started.some((c) => c.instance === i));
     for (const instance of [...hosted].filter((i) => !wanted.has(i))) {
-      // an actor that still holds the last replica of an expert stays until the next placement
-      await supervisor.retireCovered(instance).then(
+      // an actor that still holds the last replica of an expert stays until it is covered (retried every refresh)
+      await supervisor.retireCovered(instance, keeping).then(
         () => retired++,
         (err: Error) => kept.push(`${instance} (${err.message})`),
       );

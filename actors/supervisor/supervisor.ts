@@ -136,9 +136,15 @@ export class SupervisorActor {
     return [...this.children.values()].filter((c) => !['stopped', 'failed'].includes(stateOf(c))).map((c) => c.spec);
   }
 
-  /** Retires a child only when every expert it hosts has another live replica, and forgets it once gone. */
-  async retireCovered(instance: string): Promise<void> {
-    await this.lastReplicas(instance, false);
+  /**
+   * Retires a child only when every expert it hosts has another live replica, and forgets it once gone. Experts
+   * that `others` of this supervisor's running children host need no look at the cluster; for the rest, discovery
+   * waits its full time (a quick look misses actors slow to answer on a busy host and would keep this one).
+   */
+  async retireCovered(instance: string, others: readonly string[] = []): Promise<void> {
+    const local = new Set(others.map((i) => this.children.get(i)).flatMap((c) => (c && stateOf(c) === 'running' ? c.spec.experts.map(expertId) : [])));
+    const hosts = this.children.get(instance)?.spec.experts ?? [];
+    if (hosts.some((k) => !local.has(expertId(k)))) await this.lastReplicas(instance, false, false);
     await this.retire(instance);
     const child = this.children.get(instance)!;
     this.children.delete(instance);
@@ -262,10 +268,10 @@ export class SupervisorActor {
    * Refuses to retire the last live replica of any expert (as discovery sees the cluster) unless forced:
    * a retire is a control request, and one of them must not take an expert out of service.
    */
-  private async lastReplicas(instance: string, force: boolean): Promise<void> {
+  private async lastReplicas(instance: string, force: boolean, quick = true): Promise<void> {
     const child = this.children.get(instance);
     if (force || !child) return;
-    const others = (await serviceInfos(this.o.nc, EXPERT_SERVICE, true)).filter((i) => i.metadata?.model === this.o.model && i.metadata?.instance !== instance);
+    const others = (await serviceInfos(this.o.nc, EXPERT_SERVICE, quick)).filter((i) => i.metadata?.model === this.o.model && i.metadata?.instance !== instance);
     const hosted = new Set(others.flatMap((i) => (i.metadata?.experts ?? '').split(',')));
     const last = child.spec.experts.map(expertId).filter((e) => !hosted.has(e));
     if (last.length > 0) {
