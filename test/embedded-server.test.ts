@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { PlacementStore } from '../actors/protocol/placement.js';
 import { connectNats, closeNats } from '../runtime/transport/connection.js';
 import { NatsServerLostError, NatsServerStartError } from '../runtime/transport/errors.js';
 import { keepNatsServer, MAX_SERVER_RESTARTS, type KeptNatsServer } from '../runtime/transport/kept-server.js';
@@ -81,6 +82,20 @@ describe('the embedded nats-server', () => {
     expect(restarts).toHaveLength(1);
     expect(kept.url).toBe([a, b, c].join(','));
     await Promise.all([listener, talker].map((nc) => closeNats(nc)));
+  });
+
+  it('runs JetStream on a route cluster: the placement bucket has 3 copies and outlives a killed member', async () => {
+    kept = await keepNatsServer({ servers: 3, jetstream: true, onLost: () => undefined });
+    const nc = await connectNats(kept.url, 'kv');
+    const store = await PlacementStore.open(nc, 'clustered', { create: true, replicas: 3 });
+    expect((await store.kv.status()).replicas).toBe(3);
+    const record = { revision: 1, actors: [], reason: 'rebalance', detail: 'test', at: 1 };
+    await store.writeDesired(record, 0);
+    const victim = kept.current()[0];
+    victim.kill('SIGKILL');
+    await vi.waitFor(() => expect(kept!.current()[0].pid).not.toBe(victim.pid), { timeout: 10_000 });
+    await vi.waitFor(async () => expect((await store.desired())?.record).toEqual(record), { timeout: 15_000, interval: 300 });
+    await closeNats(nc);
   });
 
   it('does not outlive the process that started it, even one killed with SIGKILL', async () => {

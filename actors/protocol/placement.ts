@@ -92,18 +92,21 @@ export class PlacementStore {
   static async open(nc: NatsConnection, model: string, o: StoreOptions = {}): Promise<PlacementStore> {
     const bucket = placementBucket(model);
     const js = nc.jetstream();
-    try {
-      const kv = o.create ? await js.views.kv(bucket, { history: 1, replicas: o.replicas ?? 1 }) : await js.views.kv(bucket, { bindOnly: true });
-      // binding does not look: a reader asks for the bucket's status so a missing one is said here
-      if (!o.create) await kv.status();
-      return new PlacementStore(kv);
-    } catch (cause) {
-      const code = (cause as { code?: string }).code;
-      if (code === '503') throw new PlacementStoreError(`the NATS server has no JetStream: the elastic placement lives in the KV bucket ${bucket} (run nats-server with JetStream, e.g. -js)`, { cause });
-      if (!o.create && /not found/i.test((cause as Error).message)) throw new PlacementStoreError(`model ${model} has no placement bucket ${bucket}: is it served with --autoscale?`, { cause });
-      throw new PlacementStoreError(`the placement bucket ${bucket} cannot be opened: ${(cause as Error).message}`, { cause });
+    const deadline = Date.now() + JETSTREAM_READY_MS;
+    for (;;) {
+      try {
+        const kv = o.create ? await js.views.kv(bucket, { history: 1, replicas: o.replicas ?? 1 }) : await js.views.kv(bucket, { bindOnly: true });
+        // binding does not look: a reader asks for the bucket's status so a missing one is said here
+        if (!o.create) await kv.status();
+        return new PlacementStore(kv);
+      } catch (cause) {
+        // a JetStream cluster that just formed has no meta leader yet: its API times out or says it is unavailable
+        if (!notReadyYet(cause) || Date.now() > deadline) throw openError(cause, bucket, model, o.create === true);
+        await new Promise((r) => setTimeout(r, 500));
+      }
     }
   }
+
 
   async desired(): Promise<{ record: DesiredRecord; revision: number } | null> {
     const e = await this.kv.get(DESIRED);
@@ -164,6 +167,17 @@ export class PlacementStore {
       throw err;
     }
   }
+}
+
+/** How long opening the bucket waits for a JetStream cluster that just formed to elect its meta leader. */
+const JETSTREAM_READY_MS = 30_000;
+
+const notReadyYet = (err: unknown) => (err as { code?: string }).code === 'TIMEOUT' || /temporarily unavailable/i.test((err as Error).message ?? '');
+
+function openError(cause: unknown, bucket: string, model: string, create: boolean): PlacementStoreError {
+  if ((cause as { code?: string }).code === '503') return new PlacementStoreError(`the NATS server has no JetStream: the elastic placement lives in the KV bucket ${bucket} (run nats-server with JetStream, e.g. -js)`, { cause });
+  if (!create && /not found/i.test((cause as Error).message)) return new PlacementStoreError(`model ${model} has no placement bucket ${bucket}: is it served with --autoscale?`, { cause });
+  return new PlacementStoreError(`the placement bucket ${bucket} cannot be opened: ${(cause as Error).message}`, { cause });
 }
 
 /** JetStream's answer to a compare-and-set that lost: `wrong last sequence` (10071), or `key exists` from create. */

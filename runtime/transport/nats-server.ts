@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer, type AddressInfo } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { authConfig, type ServerAuth } from './auth.js';
@@ -135,7 +136,10 @@ export async function startNatsCluster(
   };
   try {
     const jetstream = (i: number) => (o.jetstreamDirs ? { storeDir: o.jetstreamDirs[i] } : undefined);
-    const seed = await startNatsServer({ clusterName, serverName: `${clusterName}-0`, secure: o.secure, jetstream: jetstream(0) });
+    // JetStream in a cluster wants routes configured on every server: the seed is given one to itself (ignored)
+    const seedPort = o.jetstreamDirs ? await freePort() : undefined;
+    const seedRoutes = seedPort === undefined ? undefined : [`nats-route://${LOOPBACK}:${seedPort}`];
+    const seed = await startNatsServer({ clusterName, serverName: `${clusterName}-0`, secure: o.secure, jetstream: jetstream(0), clusterPort: seedPort, routes: seedRoutes });
     servers.push(seed);
     const rest = await Promise.allSettled(
       Array.from({ length: n - 1 }, (_, i) =>
@@ -157,6 +161,18 @@ export async function startNatsCluster(
     throw err;
   }
   return { clusterName, servers, urls: servers.map((s) => s.url), stop };
+}
+
+/** A loopback port free right now (the OS picks it; a race with other processes is possible but unlikely). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, LOOPBACK, () => {
+      const port = (srv.address() as AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 function findNatsServer(): string {
