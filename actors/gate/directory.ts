@@ -16,6 +16,8 @@ export interface Instance {
   /** Rows sent and not yet answered. */
   inflightRows: number;
   downReason?: string;
+  /** When it was last marked down. */
+  downAt?: number;
 }
 
 export class Directory {
@@ -55,12 +57,14 @@ export class Directory {
 
   /** Asks every expert service of the model who it is ($SRV.INFO). */
   async discover(): Promise<void> {
+    const asked = Date.now();
     for (const info of await serviceInfos(this.nc, EXPERT_SERVICE, true)) {
       const m = info.metadata ?? {};
       if (m.model !== this.model || !m.instance) continue;
       const known = this.instances.get(m.instance);
-      // an instance marked down answers discovery only once it serves again
-      if (!known || !known.up) this.upsert(m.instance, m.node ?? '', (m.experts ?? '').split(',').filter(Boolean));
+      // an instance marked down answers discovery only once it serves again; an answer collected before it went
+      // down (a retired actor answers while it drains) says nothing about now
+      if (!known || (!known.up && (known.downAt ?? 0) < asked)) this.upsert(m.instance, m.node ?? '', (m.experts ?? '').split(',').filter(Boolean));
     }
   }
 
@@ -83,6 +87,7 @@ export class Directory {
     if (known) {
       known.up = false;
       known.downReason = reason;
+      known.downAt = Date.now();
     }
     for (const listener of this.downListeners) listener(instance);
   }
