@@ -42,7 +42,7 @@ describe('elastic placement', () => {
     rmSync(storeDir, { recursive: true, force: true });
   });
 
-  it('scales out under load and in after it, make before break, with every answer equal to the monolith', async () => {
+  it('scales out under load and in when the load falls, make before break, with every answer equal to the monolith', async () => {
     const client = await nats.connect();
     const store = await PlacementStore.open(client, node.model);
     const seen: DesiredRecord[] = [];
@@ -52,10 +52,12 @@ describe('elastic placement', () => {
     expect(node.supervisor!.hosted()).toHaveLength(4); // 16 experts, 2 replicas, 8 per actor
 
     let load = true;
+    /** Workers above this number stop: the load falls to one worker with a pause between its requests. */
+    let active = 4;
     let served = 0;
     const failures: string[] = [];
     const worker = async (w: number) => {
-      for (let i = w; load; i++) {
+      for (let i = w; load && w < active; i++) {
         const k = i % PROMPTS.length;
         try {
           const r = await requestGenerate(client, node.model, { prompt: PROMPTS[k], max_tokens: MAX_TOKENS, stop_at_eos: false });
@@ -64,6 +66,7 @@ describe('elastic placement', () => {
         } catch (err) {
           failures.push((err as Error).message);
         }
+        if (active === 1) await new Promise((r) => setTimeout(r, 100));
       }
     };
     const workers = [0, 1, 2, 3].map(worker);
@@ -76,12 +79,9 @@ describe('elastic placement', () => {
       expect(actual.revision).toBeGreaterThanOrEqual(up.revision);
     }, { timeout: 30_000, interval: 200 });
     const servedAtScaleUp = served;
-    load = false;
-    await Promise.all(workers);
-    expect(failures).toEqual([]);
-    expect(served).toBeGreaterThan(servedAtScaleUp); // requests were served while the placement changed
-
-    // no load: busy falls below the band and the controller gives actors back, down to what 2 replicas need
+    // the load falls to a trickle: busy falls below the band and the controller gives actors back, down to what
+    // 2 replicas need, while requests keep coming
+    active = 1;
     await vi.waitFor(() => expect(seen.some((d) => d.reason === 'scale-down' && d.actors.length === 4)).toBe(true), { timeout: 45_000, interval: 200 });
     const down = seen.find((d) => d.reason === 'scale-down' && d.actors.length === 4)!;
     expect(down.revision).toBeGreaterThan(up.revision);
@@ -90,6 +90,13 @@ describe('elastic placement', () => {
       expect(actual.revision).toBeGreaterThanOrEqual(down.revision);
       expect(actual.actors.map((a) => a.instance).sort()).toEqual(down.actors.map((a) => a.instance).sort());
     }, { timeout: 30_000, interval: 200 });
+    const servedAtScaleDown = served;
+    await new Promise((r) => setTimeout(r, 500));
+    load = false;
+    await Promise.all(workers);
+    expect(failures).toEqual([]);
+    // requests were served while the placement grew and while it shrank
+    expect(servedAtScaleDown).toBeGreaterThan(servedAtScaleUp);
     expect(node.supervisor!.hosted().map((c) => c.instance).sort()).toEqual(down.actors.map((a) => a.instance).sort());
 
     // still serving, still exact, after the scale-in
