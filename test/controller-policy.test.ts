@@ -379,6 +379,21 @@ describe('policyConfig', () => {
   });
 });
 
+describe('a rebalance that changes nothing', () => {
+  it('is not proposed, even with minGain 0', () => {
+    const experts = keys(2, 8);
+    const start = staticPlacement(experts, 2, 8);
+    const load = window(zipf, experts, [0.6, 0.6, 0.6, 0.6]);
+    const c: PolicyConfig = { ...DEFAULT_POLICY, minGain: 0, minIntervalMs: 0 };
+    const first = proposed(decide({ now: 0, experts, load, current: start }, initialState(start), c));
+    expect(first.reason).toBe('rebalance');
+    // once it runs, the same load packs into the same actors: a new revision would start and retire nothing
+    const again = decide({ now: 1_000, experts, load, current: first.placement }, first.state, c);
+    expect(again).toMatchObject({ action: 'keep', reason: 'balanced' });
+    expect(again.detail).toContain('the packing gives the running actors');
+  });
+});
+
 describe('scaling without moving what runs (sticky)', () => {
   const experts = keys(2, 8);
   const start = staticPlacement(experts, 2, 8); // 4 actors of 8, every expert twice

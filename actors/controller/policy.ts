@@ -162,6 +162,8 @@ export function decide(input: PolicyInput, state: PolicyState, c: PolicyConfig =
   else if (size < base) [reason, detail] = ['scale-down', `${advice.why}: ${running} -> ${size} actors${kept}, ${balance}`];
   else if (broken.length > 0) [reason, detail] = ['repair', `${broken.join('; ')}: ${balance}`];
   else if (gain < c.minGain) return keep('balanced', `${balance}, gain ${gain.toFixed(3)} below ${c.minGain}; ${advice.why}`, s);
+  // packing anew gave the actors that run (minGain 0 lets an equal packing through): nothing to change
+  else if (changes(current.actors, indexed.actors).start.length === 0) return keep('balanced', `${balance}, the packing gives the running actors; ${advice.why}`, s);
   else [reason, detail] = ['rebalance', `${balance}, gain ${gain.toFixed(3)}`];
 
   if (s.lastChangeAt !== null && now - s.lastChangeAt < c.minIntervalMs) return keep('too-soon', `${reason} wanted (${detail}) but the last change was ${now - s.lastChangeAt} of ${c.minIntervalMs} ms ago`, s);
