@@ -16,6 +16,7 @@ import { tracer } from '../../observability/tracing.js';
 import { decodeMessage, encodeMessage } from '../../runtime/transport/codec.js';
 import * as subjects from '../../runtime/transport/subjects.js';
 import type { GateExperts } from './experts.js';
+import { RecentReplies } from './replies.js';
 import { GATE_SERVICE, SERVICE_VERSION } from '../protocol/services.js';
 import { MalformedMessageError, OverCapacityError, serviceErrorCode, serviceErrorHeaders } from '../protocol/errors.js';
 import { decodeGenerateRequest, encodeGenerateReply, encodeLoadReport, encodeStreamMessage, type CancelRequest, type WireToken } from '../protocol/messages.js';
@@ -53,12 +54,16 @@ export class GateActor {
   private readonly streams = new Map<string, AbortController>();
   /** nats.js counts errors only of handlers that throw; ours answer asynchronously. */
   private readonly served = { requests: 0, errors: 0 };
+  /** Answers sent again after a reconnect, in case they died with the server. */
+  private readonly replies: RecentReplies;
 
   private constructor(
     private readonly o: GateOptions,
     readonly engine: Engine,
     private readonly dense: DenseModel,
-  ) {}
+  ) {
+    this.replies = new RecentReplies(o.nc);
+  }
 
   get experts(): GateExperts {
     return this.o.experts;
@@ -159,9 +164,9 @@ export class GateActor {
       if (req.stream) msg.respond(encodeStreamMessage({ kind: 'end', finish_reason: r.finishReason }));
       else {
         const text = req.text !== undefined && this.o.tokenizer ? this.o.tokenizer.decode(r.tokens, { skipSpecialTokens: true }) : undefined;
-        msg.respond(
-          encodeGenerateReply({ tokens: r.tokens, prompt_tokens: r.promptTokens, finish_reason: r.finishReason, logits: r.logits, logprobs: r.logprobs?.map(wireToken), text }),
-        );
+        const reply = encodeGenerateReply({ tokens: r.tokens, prompt_tokens: r.promptTokens, finish_reason: r.finishReason, logits: r.logits, logprobs: r.logprobs?.map(wireToken), text });
+        msg.respond(reply);
+        this.replies.record(msg.reply, reply);
       }
     } catch (err) {
       // a cancelled stream has nobody left to tell
@@ -171,6 +176,7 @@ export class GateActor {
       const h = headers();
       serviceErrorHeaders(err, h);
       msg.respondError(serviceErrorCode(err), err instanceof Error ? err.message : String(err), undefined, { headers: h });
+      this.replies.record(msg.reply, new Uint8Array(0), h);
     } finally {
       if (stream) this.streams.delete(stream.id);
       span.end();
@@ -208,6 +214,7 @@ export class GateActor {
 
   async stop(): Promise<void> {
     clearInterval(this.loadTimer);
+    this.replies.stop();
     await this.service?.stop();
     await this.o.experts.stop();
     await this.dense.release();

@@ -1,0 +1,53 @@
+// A gate's answers that may have died with its server: one written in the moments between the server's death
+// and the client library noticing it went into a dead socket, and its requester, whose own link is fine, would
+// wait out its whole deadline. Answers are kept a short while and sent again after a reconnect; a requester
+// takes the first answer and drops the rest.
+import { Events, type MsgHdrs, type NatsConnection } from 'nats';
+
+/** How long before a disconnect an answer may have been lost (the library notices a dead server within ms). */
+export const REPLY_RESEND_WINDOW_MS = 2_000;
+
+interface Sent {
+  subject: string;
+  data: Uint8Array;
+  headers?: MsgHdrs;
+  at: number;
+}
+
+export class RecentReplies {
+  private sent: Sent[] = [];
+  private stopped = false;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly windowMs = REPLY_RESEND_WINDOW_MS,
+    private readonly now: () => number = Date.now,
+  ) {
+    void this.follow();
+  }
+
+  /** Records an answer the gate just sent to `subject` (its requester's inbox). */
+  record(subject: string | undefined, data: Uint8Array, headers?: MsgHdrs): void {
+    if (!subject) return;
+    const now = this.now();
+    this.sent = this.sent.filter((s) => now - s.at <= this.windowMs);
+    this.sent.push({ subject, data, headers, at: now });
+  }
+
+  private async follow(): Promise<void> {
+    let droppedAt: number | undefined;
+    for await (const s of this.nc.status()) {
+      if (this.stopped) return;
+      if (s.type === Events.Disconnect) droppedAt = this.now();
+      else if (s.type === Events.Reconnect && droppedAt !== undefined) {
+        const since = droppedAt - this.windowMs;
+        for (const r of this.sent) if (r.at >= since && r.at <= droppedAt) this.nc.publish(r.subject, r.data, { headers: r.headers });
+        droppedAt = undefined;
+      }
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+}
