@@ -1,18 +1,18 @@
-// A gate's answers sent just before its server died are sent again once it reconnects (real nats-server, killed and restarted).
+// A gate's answers sent just before its server died are sent again once it reconnects to another server of the
+// cluster, where its client, whose own link never dropped, hears them (real nats-servers, one killed).
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { RecentReplies } from '../actors/gate/replies.js';
 import { closeNats, connectNats } from '../runtime/transport/connection.js';
-import { startNatsServer, type NatsServerHandle } from '../runtime/transport/nats-server.js';
+import { startNatsCluster, type NatsCluster } from '../runtime/transport/nats-server.js';
 
 describe('recent replies', () => {
-  let server: NatsServerHandle | undefined;
-  afterAll(async () => server?.stop());
+  let cluster: NatsCluster | undefined;
+  afterAll(async () => cluster?.stop());
 
   it('are published again after a reconnect, those older than the window are not', async () => {
-    server = await startNatsServer();
-    const port = server.port;
-    const gate = await connectNats(server.url, 'gate');
-    const client = await connectNats(server.url, 'client');
+    cluster = await startNatsCluster(2);
+    const gate = await connectNats(cluster.urls, 'gate', { noRandomize: true });
+    const client = await connectNats(cluster.urls[1], 'client');
     const heard: string[] = [];
     client.subscribe('inbox.>', { callback: (_e, m) => heard.push(`${m.subject}=${m.string()}`) });
     await client.flush();
@@ -25,9 +25,8 @@ describe('recent replies', () => {
     await gate.flush();
     await vi.waitFor(() => expect(heard).toEqual(['inbox.new=new']));
 
-    server.kill('SIGKILL');
-    await server.exited;
-    server = await startNatsServer({ port });
+    // the gate's server dies; the gate reconnects to the other one and sends its recent answer again
+    cluster.servers[0].kill('SIGKILL');
     await vi.waitFor(() => expect(heard).toEqual(['inbox.new=new', 'inbox.new=new']), { timeout: 15_000, interval: 100 });
     replies.stop();
     await Promise.all([closeNats(gate), closeNats(client)]);
