@@ -10,6 +10,8 @@ export class Lease {
   private held = false;
   private revision = 0;
   private lastRenewed = 0;
+  /** One claim at a time: two renewals with the same revision would make the holder lose to itself. */
+  private inFlight = false;
   /** The other holder's revision and when this standby first saw it. */
   private seen?: { revision: number; since: number };
 
@@ -26,13 +28,20 @@ export class Lease {
 
   /** One round: renew when held, else take the lease if it is free or stale. Resolves to whether this holder leads now. */
   async tick(): Promise<boolean> {
+    // a holder that has not renewed for half a lease (the KV unreachable, or a call that hangs) stops acting
+    // before anyone may take over
+    if (this.held && this.now() - this.lastRenewed >= this.leaseMs / 2) this.held = false;
+    if (this.inFlight) return this.held;
+    this.inFlight = true;
     try {
       if (this.held) this.won(await this.store.claimLease(this.holder, this.revision));
       else await this.tryTake();
     } catch {
-      // the KV cannot be reached: a holder that cannot renew steps down before anyone may take over
-      if (this.held && this.now() - this.lastRenewed >= this.leaseMs / 2) this.held = false;
+      // tried again next tick
+    } finally {
+      this.inFlight = false;
     }
+    if (this.held && this.now() - this.lastRenewed >= this.leaseMs / 2) this.held = false;
     return this.held;
   }
 

@@ -151,7 +151,8 @@ export async function servedModels(nc: NatsConnection): Promise<string[]> {
 
 /** The instances each gate of `model` dispatches to now, one list per gate (from the gates' $SRV.STATS). */
 export async function gateRoutes(nc: NatsConnection, model: string): Promise<string[][]> {
-  const stats = (await serviceStats(nc, true)).filter((s) => s.name === GATE_SERVICE && s.metadata?.model === model);
+  // the full discovery wait: a gate busy serving may answer late, and a quick look would miss it
+  const stats = (await serviceStats(nc)).filter((s) => s.name === GATE_SERVICE && s.metadata?.model === model);
   return stats.map((s) => {
     const data = s.endpoints?.find((e) => e.subject === subjects.generate(model))?.data as { routes?: unknown } | undefined;
     return Array.isArray(data?.routes) ? data.routes.filter((r): r is string => typeof r === 'string') : [];

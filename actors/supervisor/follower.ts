@@ -118,9 +118,10 @@ export class PlacementFollower {
     let retired = 0;
     const kept: string[] = [];
     const keeping = [...wanted].filter((i) => hosted.has(i) || started.some((c) => c.instance === i));
+    const everywhere = new Set(d.actors.map((a) => a.instance));
     for (const instance of [...hosted].filter((i) => !wanted.has(i))) {
       // an actor that still holds the last replica of an expert stays until it is covered (retried every refresh)
-      await supervisor.retireCovered(instance, keeping).then(
+      await supervisor.retireCovered(instance, keeping, everywhere).then(
         () => retired++,
         (err: Error) => kept.push(`${instance} (${err.message})`),
       );
@@ -140,7 +141,8 @@ export class PlacementFollower {
     const deadline = Date.now() + ROUTE_WAIT_MS;
     while (Date.now() < deadline) {
       const gates = await gateRoutes(this.o.nc, this.o.model).catch(() => []);
-      if (gates.every((routes) => instances.every((i) => routes.includes(i)))) return;
+      // no answer is no news: a busy gate may miss the discovery window
+      if (gates.length > 0 && gates.every((routes) => instances.every((i) => routes.includes(i)))) return;
       await new Promise((r) => setTimeout(r, ROUTE_POLL_MS));
     }
   }

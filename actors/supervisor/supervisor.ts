@@ -124,6 +124,11 @@ export class SupervisorActor {
   async add(specs: ChildSpec[]): Promise<ChildSpec[]> {
     // a placement change that arrives while the node stops must not leave processes behind
     if (this.stopping) throw new PlacementError(`node ${this.o.node} is stopping: no new expert actors`);
+    // a child given up or retired under that name is gone: the placement wants one again
+    for (const s of specs) {
+      const old = this.children.get(s.instance);
+      if (old && ['stopped', 'failed'].includes(stateOf(old))) this.forget(s.instance);
+    }
     const taken = specs.find((s) => this.children.has(s.instance));
     if (taken) throw new PlacementError(`node ${this.o.node} already runs an actor named ${taken.instance}`);
     const added = specs.map((s) => this.adopt(s));
@@ -141,12 +146,19 @@ export class SupervisorActor {
    * that `others` of this supervisor's running children host need no look at the cluster; for the rest, discovery
    * waits its full time (a quick look misses actors slow to answer on a busy host and would keep this one).
    */
-  async retireCovered(instance: string, others: readonly string[] = []): Promise<void> {
+  async retireCovered(instance: string, others: readonly string[], wanted: ReadonlySet<string>): Promise<void> {
     const local = new Set(others.map((i) => this.children.get(i)).flatMap((c) => (c && stateOf(c) === 'running' ? c.spec.experts.map(expertId) : [])));
     const hosts = this.children.get(instance)?.spec.experts ?? [];
-    if (hosts.some((k) => !local.has(expertId(k)))) await this.lastReplicas(instance, false, false);
+    // replicas elsewhere count only when the placement keeps them: another node may be retiring its old ones too
+    if (hosts.some((k) => !local.has(expertId(k)))) await this.lastReplicas(instance, false, false, wanted);
     await this.retire(instance);
-    const child = this.children.get(instance)!;
+    this.forget(instance);
+  }
+
+  /** Drops a child that is gone for good from the supervisor's books. */
+  private forget(instance: string): void {
+    const child = this.children.get(instance);
+    if (!child) return;
     this.children.delete(instance);
     child.group.children.splice(child.group.children.indexOf(child), 1);
     if (child.group.children.length === 0) this.groups.delete(child.group.id);
@@ -172,7 +184,10 @@ export class SupervisorActor {
       { input: { backoff: this.policy } },
     );
     child.machine.subscribe((snap) => {
-      if (snap.value === 'stopped') child.retired?.();
+      if (snap.value !== 'stopped') return;
+      child.retired?.();
+      // one that stopped before it ever came up (left, or stopped at shutdown) is waited for no longer
+      child.markUp();
     });
     child.machine.start();
     return child;
@@ -268,10 +283,12 @@ export class SupervisorActor {
    * Refuses to retire the last live replica of any expert (as discovery sees the cluster) unless forced:
    * a retire is a control request, and one of them must not take an expert out of service.
    */
-  private async lastReplicas(instance: string, force: boolean, quick = true): Promise<void> {
+  private async lastReplicas(instance: string, force: boolean, quick = true, counted?: ReadonlySet<string>): Promise<void> {
     const child = this.children.get(instance);
     if (force || !child) return;
-    const others = (await serviceInfos(this.o.nc, EXPERT_SERVICE, quick)).filter((i) => i.metadata?.model === this.o.model && i.metadata?.instance !== instance);
+    const others = (await serviceInfos(this.o.nc, EXPERT_SERVICE, quick)).filter(
+      (i) => i.metadata?.model === this.o.model && i.metadata?.instance !== instance && (!counted || counted.has(i.metadata?.instance ?? '')),
+    );
     const hosted = new Set(others.flatMap((i) => (i.metadata?.experts ?? '').split(',')));
     const last = child.spec.experts.map(expertId).filter((e) => !hosted.has(e));
     if (last.length > 0) {

@@ -23,11 +23,11 @@ export function expertPermissions(model: string, node: string, instance: string)
   };
 }
 
-/** A supervisor: its node's control endpoints; events about its node and its children; discovery (last replica check); every actor's load report (its node's metrics). */
+/** A supervisor: its node's control endpoints; events about its node and its children, and hears every event (an actor down leaves its node's metrics); discovery (last replica check); every actor's load report (its node's metrics). */
 export function supervisorPermissions(model: string, node: string): Permissions {
   const prefix = inbox(`supervisor-${node}`);
   return {
-    sub: [`${NS}.${model}.supervisor.${node}.*`, `${NS}.${model}.load.*.*`, SRV, `${prefix}.>`],
+    sub: [`${NS}.${model}.supervisor.${node}.*`, `${NS}.${model}.load.*.*`, `${NS}.${model}.events.>`, SRV, `${prefix}.>`],
     pub: [`${NS}.${model}.events.*.${node}.*`, SRV],
     responses: 1,
     inboxPrefix: prefix,
