@@ -151,6 +151,9 @@ export class ControllerActor {
     const fresh = [...this.reports.values()].filter((r) => now - r.at <= r.window.windowMs).map((r) => r.window);
     const merged = mergeReports(fresh);
     const seen = new Map(merged.actors.map((a) => [a.instance, a.busy]));
+    // reports too old to count are dropped (instance names are never reused, so the maps would only grow)
+    for (const [node, r] of this.reports) if (now - r.at > r.window.windowMs) this.reports.delete(node);
+    for (const [instance, a] of this.actorBusy) if (now - a.at > a.windowMs) this.actorBusy.delete(instance);
     const own = (instance: string) => {
       const a = this.actorBusy.get(instance);
       return a && now - a.at <= a.windowMs ? a.busy : undefined;

@@ -15,7 +15,7 @@ interface Sent {
 }
 
 export class RecentReplies {
-  private sent: Sent[] = [];
+  private readonly sent: Sent[] = [];
   private stopped = false;
 
   constructor(
@@ -30,7 +30,8 @@ export class RecentReplies {
   record(subject: string | undefined, data: Uint8Array, headers?: MsgHdrs): void {
     if (!subject) return;
     const now = this.now();
-    this.sent = this.sent.filter((s) => now - s.at <= this.windowMs);
+    // oldest first: drop from the front what left the window
+    while (this.sent.length > 0 && now - this.sent[0].at > this.windowMs) this.sent.shift();
     this.sent.push({ subject, data, headers, at: now });
   }
 
