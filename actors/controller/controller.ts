@@ -43,6 +43,7 @@ export class ControllerActor {
   private leaseTimer?: NodeJS.Timeout;
   private tickTimer?: NodeJS.Timeout;
   private busy = false;
+  private deciding?: Promise<void>;
   private stopped = false;
 
   private constructor(
@@ -93,10 +94,10 @@ export class ControllerActor {
     if (!this.lease.leader) this.state = undefined; // a leader again later reads the state its successor left
     if (!this.lease.leader || this.busy || this.stopped) return undefined;
     this.busy = true;
+    const deciding = this.decideOnce().catch(() => undefined);
+    this.deciding = deciding.then(() => undefined);
     try {
-      return await this.decideOnce();
-    } catch {
-      return undefined;
+      return await deciding;
     } finally {
       this.busy = false;
     }
@@ -163,6 +164,8 @@ export class ControllerActor {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    // a decision in flight finishes its writes before the connection goes
+    await this.deciding;
     clearInterval(this.leaseTimer);
     clearInterval(this.tickTimer);
     for (const s of this.subs) s.unsubscribe();

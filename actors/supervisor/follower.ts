@@ -10,6 +10,8 @@ import type { ChildSpec, SupervisorActor } from './supervisor.js';
 /** How long new actors may take to reach every gate's routes before the old ones are retired anyway (a gate that lags waits for a replica). */
 export const ROUTE_WAIT_MS = 10_000;
 const ROUTE_POLL_MS = 200;
+/** A node stopping waits this long at most for the placement being carried out. */
+const STOP_WAIT_MS = 5_000;
 
 const toSpec = (a: DesiredRecord['actors'][number]): ChildSpec => ({
   index: a.index,
@@ -152,8 +154,13 @@ export class PlacementFollower {
     await this.o.store.writeActual({ node: this.o.node, revision: this.revision, actors, at: Date.now() });
   }
 
-  stop(): void {
+  /** Follows no more placements and waits a little for the one being carried out, so the node stops after it. */
+  async stop(): Promise<void> {
     this.stopped = true;
+    this.next = undefined;
     clearInterval(this.timer);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.working, new Promise((r) => (timer = setTimeout(r, STOP_WAIT_MS)))]);
+    clearTimeout(timer);
   }
 }

@@ -234,7 +234,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     if (settings.metricsPort !== undefined) metrics = await serveMetrics(loadRegistry, settings.metricsPort, o.httpHost);
   } catch (err) {
     await controller?.stop();
-    follower?.stop();
+    await follower?.stop();
     unwatch?.();
     await api?.stop();
     await gate?.stop();
@@ -256,7 +256,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     metrics,
     async stop() {
       await controller?.stop();
-      follower?.stop();
+      await follower?.stop();
       await metrics?.stop();
       unwatch?.();
       await api?.stop();
