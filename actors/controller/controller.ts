@@ -57,7 +57,7 @@ export class ControllerActor {
   static async start(o: ControllerOptions): Promise<ControllerActor> {
     const store = await PlacementStore.open(o.nc, o.model, { create: true, replicas: o.kvReplicas });
     const c = new ControllerActor(o, store);
-    // a malformed report is dropped (so are the actors' on the gates' wildcard): the next one counts
+    // a malformed report is dropped: the next one counts
     const listen = (subject: string, take: (data: Uint8Array) => void) =>
       o.nc.subscribe(subject, {
         callback: (err, msg) => {
@@ -70,7 +70,7 @@ export class ControllerActor {
         },
       });
     c.subs = [
-      listen(subjects.loadReportWildcard(o.model), (data) => {
+      listen(subjects.gateLoadWildcard(o.model), (data) => {
         const r = decodeLoadReport(data);
         c.reports.set(r.node, { window: r, at: Date.now() });
       }),
@@ -149,17 +149,13 @@ export class ControllerActor {
    * its window), else the gates' view (dispatch to answer), else 0 (no gate used it). No gate report, no busy signal.
    */
   private load(now: number, running: string[]): LoadWindow {
-    const fresh = [...this.reports.values()].filter((r) => now - r.at <= r.window.windowMs).map((r) => r.window);
-    const merged = mergeReports(fresh);
-    const seen = new Map(merged.actors.map((a) => [a.instance, a.busy]));
-    // reports too old to count are dropped (instance names are never reused, so the maps would only grow)
+    // reports older than their window count no more (and instance names are never reused: the maps would only grow)
     for (const [node, r] of this.reports) if (now - r.at > r.window.windowMs) this.reports.delete(node);
     for (const [instance, a] of this.actorBusy) if (now - a.at > a.windowMs) this.actorBusy.delete(instance);
-    const own = (instance: string) => {
-      const a = this.actorBusy.get(instance);
-      return a && now - a.at <= a.windowMs ? a.busy : undefined;
-    };
-    return { ...merged, actors: fresh.length === 0 ? [] : running.sort().map((instance) => ({ instance, busy: own(instance) ?? seen.get(instance) ?? 0 })) };
+    const merged = mergeReports([...this.reports.values()].map((r) => r.window));
+    const seen = new Map(merged.actors.map((a) => [a.instance, a.busy]));
+    const busy = (instance: string) => this.actorBusy.get(instance)?.busy ?? seen.get(instance) ?? 0;
+    return { ...merged, actors: this.reports.size === 0 ? [] : running.sort().map((instance) => ({ instance, busy: busy(instance) })) };
   }
 
   async stop(): Promise<void> {

@@ -19,7 +19,7 @@ const toKey = (id: string): ExpertKey => {
  * The placement the supervisors run (their fresh records): every actor with its index, and where it runs. The
  * revision is the lowest any supervisor reached. Indices are unique per supervisor, not across them (each
  * starts its static placement at 0), so a repeated index is given a fresh one above all others and at or above
- * `taken` (indices a desired placement already gave away): the same records always give the same indices.
+ * `taken` (indices a desired placement already gave away): the same records and `taken` give the same indices.
  */
 export function runningPlacement(actuals: readonly ActualRecord[], taken = 0): { placement: DesiredPlacement; where: Map<number, Location> } {
   const records = [...actuals].sort((a, b) => a.node.localeCompare(b.node));

@@ -79,7 +79,7 @@ const isDesired = (v: Record<string, unknown>) => Number.isInteger(v.revision) &
 const isActual = (v: Record<string, unknown>) => typeof v.node === 'string' && Number.isInteger(v.revision) && Array.isArray(v.actors);
 
 export interface StoreOptions {
-  /** Make the bucket when it is missing (the controller does; readers don't). */
+  /** Make the bucket when it is missing (controllers and following supervisors do; readers such as `eaas placement` don't). */
   create?: boolean;
   /** Copies of the bucket in a JetStream cluster. */
   replicas?: number;

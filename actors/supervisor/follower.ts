@@ -108,10 +108,10 @@ export class PlacementFollower {
   async reconcile(d: DesiredRecord): Promise<void> {
     const { supervisor, node } = this.o;
     const mine = d.actors.filter((a) => a.node === node).map(toSpec);
-    const hosted = new Set(supervisor.hosted().map((c) => c.instance));
+    // what runs now: each instance with its expert set
+    const hosted = new Map(supervisor.hosted().map((c) => [c.instance, c.experts.map(expertId).join(',')]));
     const wanted = new Set(mine.map((c) => c.instance));
-    const sets = new Map(supervisor.hosted().map((c) => [c.instance, c.experts.map(expertId).join(',')]));
-    for (const c of mine.filter((x) => sets.has(x.instance) && sets.get(x.instance) !== x.experts.map(expertId).join(','))) {
+    for (const c of mine.filter((x) => hosted.has(x.instance) && hosted.get(x.instance) !== x.experts.map(expertId).join(','))) {
       // names are never reused for another expert set; if one is, the running actor stays as it is
       this.o.log?.(`placement revision ${d.revision} wants ${c.instance} with other experts than it runs: keeping what runs`);
     }
@@ -119,11 +119,10 @@ export class PlacementFollower {
     await this.routed(started.map((c) => c.instance));
     let retired = 0;
     const kept: string[] = [];
-    const keeping = [...wanted].filter((i) => hosted.has(i) || started.some((c) => c.instance === i));
     const everywhere = new Set(d.actors.map((a) => a.instance));
-    for (const instance of [...hosted].filter((i) => !wanted.has(i))) {
+    for (const instance of [...hosted.keys()].filter((i) => !wanted.has(i))) {
       // an actor that still holds the last replica of an expert stays until it is covered (retried every refresh)
-      await supervisor.retireCovered(instance, keeping, everywhere).then(
+      await supervisor.retireCovered(instance, [...wanted], everywhere).then(
         () => retired++,
         (err: Error) => kept.push(`${instance} (${err.message})`),
       );

@@ -143,7 +143,7 @@ export class SupervisorActor {
 
   /**
    * Retires a child only when every expert it hosts has another live replica, and forgets it once gone. Experts
-   * that `others` of this supervisor's running children host need no look at the cluster; for the rest, discovery
+   * that those of `others` running here host need no look at the cluster; for the rest, discovery
    * waits its full time (a quick look misses actors slow to answer on a busy host and would keep this one).
    */
   async retireCovered(instance: string, others: readonly string[], wanted: ReadonlySet<string>): Promise<void> {

@@ -73,6 +73,11 @@ export function actorLoadWildcard(model: string): string {
   return `${subject([model, 'load'], '*')}.*`;
 }
 
+/** `eaas.v1.<model>.load.*`: every gate's load reports (not the expert actors'). */
+export function gateLoadWildcard(model: string): string {
+  return subject([model, 'load'], '*');
+}
+
 /** `eaas.v1.<model>.load.>`: every load report of the model, the gates' and the expert actors'. */
 export function loadReportWildcard(model: string): string {
   return subject([model, 'load'], '>');

@@ -2,18 +2,7 @@
 // whose burstiness is the Azure LLM inference trace's own (its inter-arrival gaps, time-warped onto the curve),
 // and whose request lengths are the trace's rows scaled down to what a small test model serves.
 import { readFileSync } from 'node:fs';
-
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../helpers/prng.js';
 
 /** One row of the trace: arrival time (s from the first row), prompt (context) and generated tokens. */
 export interface TraceRow {

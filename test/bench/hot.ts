@@ -1,7 +1,7 @@
 // Hot experts, a fixed budget of expert actors: decode throughput with the controller's placement (extra replicas
 // for the hot experts, packed for balance) against the static rotated placement, on a checkpoint with skewed routing.
 // Usage: node dist/test/bench/hot.js [--preset tiny|bench] [--skew S] [--actors N] [--reps N] [--concurrency N]
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { NatsConnection } from 'nats';
@@ -16,6 +16,7 @@ import { closeNats, connectNats } from '../../runtime/transport/connection.js';
 import { withEnv } from '../helpers/env.js';
 import { benchCacheDir } from './checkpoints.js';
 import { decode, mismatches, type DecodeRun, type GenerateFn } from './decode.js';
+import { rssMb } from './rss.js';
 import { fmt, median, table } from './stats.js';
 
 const MAX_TOKENS = 32;
@@ -49,17 +50,7 @@ async function measure(cluster: LocalCluster, nc: NatsConnection, vocab: number,
   await decode(gen, vocab, CONCURRENCY, 2, 16);
   const runs: DecodeRun[] = [];
   for (let i = 0; i < reps; i++) runs.push(await decode(gen, vocab, CONCURRENCY, 1, MAX_TOKENS));
-  const rssMb = cluster.supervisor!.status().children.map((c) => (c.pid ? rssOf(c.pid) : NaN));
-  return { runs, rssMb, note };
-}
-
-function rssOf(pid: number): number {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]) / 1024;
-  } catch {
-    return NaN;
-  }
+  return { runs, rssMb: cluster.supervisor!.status().children.map((c) => (c.pid ? rssMb(c.pid) : NaN)), note };
 }
 
 async function main(): Promise<void> {

@@ -1,7 +1,6 @@
 // `npm run bench`: decode throughput of the monolithic executor and of the disaggregated one over NATS,
 // measured side by side in one run for each family's presets, plus micro numbers (NATS round trip, one expert dispatch).
 // Usage: node dist/test/bench/run.js [--families mixtral,qwen2_moe,...] [--presets tiny,bench] [--quick] [--no-front] [--no-secure]
-import { readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from 'nats';
@@ -23,6 +22,7 @@ import { expertDispatch, loadLocalExpert, natsRoundTrip, type DispatchBench, typ
 import { benchFront, frontReport } from './front.js';
 import { benchSecure } from './secure.js';
 import { floorTokPerS, measureFloors, type Floors } from './floors.js';
+import { rssMb } from './rss.js';
 import { fmt, median, table, timeRuns } from './stats.js';
 
 const CONCURRENCIES = [1, 32] as const;
@@ -148,16 +148,6 @@ interface NatsResult extends ExecutorResult {
   dispatch?: DispatchBench[];
   /** Resident memory after the run: this process (gate, supervisor, bench) and each expert actor. */
   rssMb?: { gate: number; experts: number[] };
-}
-
-/** A process's resident set in MB, from /proc (NaN when it is gone). */
-function rssMb(pid: number): number {
-  try {
-    const kb = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
-    return kb / 1024;
-  } catch {
-    return NaN;
-  }
 }
 
 /** Polls until every expert actor runs and the gate sees each one up, for STEADY_MS in a row. */

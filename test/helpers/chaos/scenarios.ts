@@ -26,7 +26,8 @@ import { chaosTiming, CHAOS_SEED, type ChaosTiming } from './config.js';
 import { FaultProxy } from './fault-proxy.js';
 import { alive, ConnectionWatch, CounterSampler, kill9, pause, resume, waitUntil, type FaultRecord } from './faults.js';
 import type { ScenarioReport } from './report.js';
-import { expectedOutputs, makePrompts, pick, prng, startWorkload, type Expected, type RequestRecord } from './workload.js';
+import { prng } from '../prng.js';
+import { expectedOutputs, makePrompts, pick, startWorkload, type Expected, type RequestRecord } from './workload.js';
 
 export const REPLICAS = 2;
 export const EXPERTS_PER_ACTOR = 8;

@@ -3,18 +3,7 @@ import type { NatsConnection } from 'nats';
 import { requestGenerate } from '../../../actors/gate/client.js';
 import { GenerateError } from '../../../actors/protocol/errors.js';
 import { monolithicReference } from '../reference.js';
-
-/** mulberry32: a small seeded PRNG, so a run's prompts and fault choices can be replayed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../prng.js';
 
 export const pick = <T>(rng: () => number, items: readonly T[]): T => items[Math.floor(rng() * items.length)]!;
 
