@@ -1,14 +1,17 @@
 // The eaas command line as users run it: real child processes from dist/, a real nats-server via `eaas up`.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { coreSizedPerActor } from '../actors/supervisor/placement.js';
 import { Tokenizer } from '../model/tokenizer.js';
 import { CLI, ensureBuilt } from './helpers/build.js';
 import { alive, cleanEnv, descendants, expectOneLineError, jsonOf, killStarted, runCli, startUp, UP_READY_TIMEOUT_MS, waitForExit, type Proc } from './helpers/cli.js';
 
 const UP_EXIT_TIMEOUT_MS = 20_000;
+/** Expert actors of `eaas up`'s default layout for the tiny model (16 experts, 2 replicas) on this host. */
+const DEFAULT_ACTORS = 2 * Math.ceil(16 / coreSizedPerActor(16, 2, availableParallelism()));
 const TINY_VOCAB = 512;
 const BOS = 1;
 const BYTE_OFFSET = 3;
@@ -256,8 +259,8 @@ describe('eaas up, then generate and status over its NATS', () => {
     const count = (service: string) => s.actors.filter((a) => a.service === service).length;
     expect(count('eaas-gate')).toBe(1);
     expect(count('eaas-supervisor')).toBe(1);
-    // 2 layers x 8 experts x 2 replicas, 8 experts per actor
-    expect(count('eaas-expert')).toBe(4);
+    // 2 layers x 8 experts x 2 replicas, actors sized to this host's cores
+    expect(count('eaas-expert')).toBe(DEFAULT_ACTORS);
     expect(s.actors.every((a) => a.model === 'tiny')).toBe(true);
     const { num_hidden_layers: layers, num_local_experts: experts } = JSON.parse(readFileSync(join(MODEL, 'config.json'), 'utf8'));
     const expected: Record<string, number> = {};
@@ -269,7 +272,7 @@ describe('eaas up, then generate and status over its NATS', () => {
     const started = recordTree();
     const commands = started.map((p) => readFileSync(`/proc/${p.pid}/cmdline`, 'utf8'));
     expect(commands.filter((c) => c.includes('nats-server'))).toHaveLength(1);
-    expect(commands.filter((c) => c.includes('expert-process.js'))).toHaveLength(4);
+    expect(commands.filter((c) => c.includes('expert-process.js'))).toHaveLength(DEFAULT_ACTORS);
 
     up.kill('SIGTERM');
     const exit = await waitForExit(up, UP_EXIT_TIMEOUT_MS);

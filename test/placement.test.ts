@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ExpertKey } from '../model/experts.js';
 import { PlacementError } from '../actors/protocol/errors.js';
-import { parseExpertSpec, place, type ActorSpec } from '../actors/supervisor/placement.js';
+import { coreSizedPerActor, parseExpertSpec, place, type ActorSpec } from '../actors/supervisor/placement.js';
 
 const keys = (n: number): ExpertKey[] => Array.from({ length: n }, (_, i) => ({ layer: Math.floor(i / 8), expert: i % 8 }));
 const id = (k: ExpertKey) => `${k.layer}:${k.expert}`;
@@ -48,6 +48,22 @@ describe('place', () => {
     for (const [replicas, perActor] of [[0, 4], [-1, 4], [1.5, 4], [NaN, 4], [2, 0], [2, 2.5], [2, Infinity]]) {
       expect(() => place(keys(4), replicas, perActor), `replicas ${replicas}, perActor ${perActor}`).toThrow(PlacementError);
     }
+  });
+});
+
+describe('coreSizedPerActor', () => {
+  it('gives each replica set as many actors as the host has cores for it, at least one', () => {
+    // 2 cores, 2 replicas: one actor per replica set, holding every expert
+    expect(coreSizedPerActor(32, 2, 2)).toBe(32);
+    expect(place(keys(32), 2, coreSizedPerActor(32, 2, 2))).toHaveLength(2);
+    // 8 cores, 2 replicas: 4 actors per set
+    expect(coreSizedPerActor(32, 2, 8)).toBe(8);
+    expect(coreSizedPerActor(30, 2, 8)).toBe(8);
+    // 1 core, or more replicas than cores: still one actor per set
+    expect(coreSizedPerActor(16, 2, 1)).toBe(16);
+    expect(coreSizedPerActor(16, 3, 2)).toBe(16);
+    // more cores than experts: one expert per actor
+    expect(coreSizedPerActor(4, 1, 64)).toBe(1);
   });
 });
 

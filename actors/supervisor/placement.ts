@@ -31,6 +31,16 @@ export function place(experts: ExpertKey[], replicas: number, perActor: number):
 }
 
 /**
+ * Experts per actor when none is asked for: as many actors per replica set as the host has cores per replica
+ * set (at least one), so a node runs about one single-threaded expert actor per core. More actors than cores
+ * only take turns on the cores, and every extra process is another wake-up on a dispatch's path.
+ */
+export function coreSizedPerActor(experts: number, replicas: number, cores: number): number {
+  const actorsPerSet = Math.max(1, Math.floor(cores / replicas));
+  return Math.max(1, Math.ceil(experts / actorsPerSet));
+}
+
+/**
  * Parses an experts spec: comma-separated `LAYER:EXPERT` entries where either side
  * may be a range `A-B` or `*`, e.g. `0:0-3,1:*` or `*:*`.
  */

@@ -34,7 +34,8 @@ export async function nodeCommand(argv: string[]): Promise<void> {
   const bad = roles.find((r) => !ROLES.includes(r as Role));
   if (bad !== undefined) throw new UsageError(`--role "${bad}" is not one of ${ROLES.join(', ')}`);
   const replicas = intFlag(values, 'replicas', DEFAULT_REPLICAS, 1);
-  const expertsPerActor = intFlag(values, 'experts-per-actor', DEFAULT_EXPERTS_PER_ACTOR, 1);
+  // absent: sized to this host's cores (the policy's own default with --autoscale)
+  const expertsPerActor = values['experts-per-actor'] === undefined ? undefined : intFlag(values, 'experts-per-actor', undefined, 1);
   if (values['placement-policy'] !== undefined && !roles.includes('controller')) throw new UsageError('--placement-policy is the controller’s policy: add controller to --role');
   let stopAll = async () => {};
   const node = await startNode({
@@ -49,7 +50,7 @@ export async function nodeCommand(argv: string[]): Promise<void> {
     replicas,
     expertsPerActor,
     followPlacement: values.autoscale === true,
-    placementPolicy: roles.includes('controller') ? policyFromFlags(values, replicas, expertsPerActor) : undefined,
+    placementPolicy: roles.includes('controller') ? policyFromFlags(values, replicas, expertsPerActor ?? DEFAULT_EXPERTS_PER_ACTOR) : undefined,
     log: (line) => process.stderr.write(`eaas: ${line}\n`),
     node: stringFlag(values, 'node-name'),
     httpPort: intFlag(values, 'http-port', DEFAULT_HTTP_PORT, 0),

@@ -39,11 +39,12 @@ export async function upCommand(argv: string[]): Promise<void> {
   }
   const modelDir = stringFlag(values, 'model');
   const replicas = intFlag(values, 'replicas', DEFAULT_REPLICAS, 1);
-  const expertsPerActor = intFlag(values, 'experts-per-actor', DEFAULT_EXPERTS_PER_ACTOR, 1);
+  // absent: sized to this host's cores (the policy's own default with --autoscale)
+  const expertsPerActor = values['experts-per-actor'] === undefined ? undefined : intFlag(values, 'experts-per-actor', undefined, 1);
   if (!values.autoscale && values['placement-policy'] !== undefined) throw new UsageError('--placement-policy is the policy of --autoscale: add --autoscale');
   if (values.autoscale && values.secure) throw new UsageError('--autoscale does not run with --secure yet (the placement bucket needs JetStream in the operator’s accounts): drop one of them');
   if (values.autoscale && values.nats !== undefined) throw new UsageError('--autoscale runs its own JetStream-enabled nats-server: drop --nats, or run `eaas node --role controller` and `--autoscale` supervisors against your JetStream cluster');
-  const autoscale = values.autoscale ? policyFromFlags(values, replicas, expertsPerActor) : undefined;
+  const autoscale = values.autoscale ? policyFromFlags(values, replicas, expertsPerActor ?? DEFAULT_EXPERTS_PER_ACTOR) : undefined;
   let stopAll = async () => {};
   const cluster = await startLocalCluster({
     supervision: supervisionFromFlags(values),

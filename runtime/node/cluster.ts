@@ -2,7 +2,7 @@
 // gate's experts chosen here: expert actors over NATS, or in the gate's process (monolithic).
 import { fork } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
-import { homedir, hostname } from 'node:os';
+import { availableParallelism, homedir, hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
@@ -16,7 +16,7 @@ import { RemoteExperts } from '../../actors/gate/dispatcher.js';
 import type { GateExperts } from '../../actors/gate/experts.js';
 import { GateActor } from '../../actors/gate/gate.js';
 import { InProcessExperts } from '../../actors/gate/in-process.js';
-import { parseExpertSpec, place } from '../../actors/supervisor/placement.js';
+import { coreSizedPerActor, parseExpertSpec, place } from '../../actors/supervisor/placement.js';
 import { SupervisorActor, type ChildSpec } from '../../actors/supervisor/supervisor.js';
 import type { SupervisionPolicy } from '../../actors/supervisor/supervision.js';
 import { Checkpoint } from '../../model/checkpoint.js';
@@ -37,6 +37,7 @@ import { prepareSecure, type SecureDeployment } from './secure.js';
 import { settingsFromEnv } from './settings.js';
 
 export const DEFAULT_REPLICAS = 2;
+/** The placement policy's actor size when none is given (--autoscale); static placements size actors to the cores. */
 export const DEFAULT_EXPERTS_PER_ACTOR = 8;
 
 export type Role = 'gate' | 'supervisor' | 'api' | 'controller';
@@ -53,6 +54,7 @@ export interface NodeOptions {
   /** Experts this node's supervisor hosts (see parseExpertSpec); default all. */
   experts?: string;
   replicas?: number;
+  /** Default: with followPlacement DEFAULT_EXPERTS_PER_ACTOR (the policy's), else about one actor per core (coreSizedPerActor). */
   expertsPerActor?: number;
   node?: string;
   /** Extra environment for expert actors (test knobs such as EAAS_EXPERT_DELAY_MS). */
@@ -154,7 +156,10 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       });
     }
     if (o.roles.includes('supervisor')) {
-      const fixed: ChildSpec[] = place(moeKeys(o.experts ?? '*:*'), o.replicas ?? DEFAULT_REPLICAS, o.expertsPerActor ?? DEFAULT_EXPERTS_PER_ACTOR).map((a) => ({
+      const hosted = moeKeys(o.experts ?? '*:*');
+      const replicas = o.replicas ?? DEFAULT_REPLICAS;
+      const perActor = o.expertsPerActor ?? (o.followPlacement ? DEFAULT_EXPERTS_PER_ACTOR : coreSizedPerActor(hosted.length, replicas, availableParallelism()));
+      const fixed: ChildSpec[] = place(hosted, replicas, perActor).map((a) => ({
         ...a,
         instance: `${node}-e${a.index}`,
       }));

@@ -1,7 +1,7 @@
 // `npm run bench`: decode throughput of the monolithic executor and of the disaggregated one over NATS,
 // measured side by side in one run for each family's presets, plus micro numbers (NATS round trip, one expert dispatch).
 // Usage: node dist/test/bench/run.js [--families mixtral,qwen2_moe,...] [--presets tiny,bench] [--quick] [--no-front] [--no-secure]
-import { cpus, loadavg, totalmem } from 'node:os';
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from 'nats';
 import { requestGenerate } from '../../actors/gate/client.js';
@@ -13,7 +13,8 @@ import { FAMILY_NAMES, type FamilyName } from '../../model/families/spec.js';
 import { PRESETS, type PresetName } from '../../model/init.js';
 import { openMonolithic } from '../../model/monolithic.js';
 import { connectNats } from '../../runtime/transport/connection.js';
-import { DEFAULT_EXPERTS_PER_ACTOR, DEFAULT_REPLICAS, startLocalCluster, type LocalCluster } from '../../runtime/node/cluster.js';
+import { DEFAULT_REPLICAS, startLocalCluster, type LocalCluster } from '../../runtime/node/cluster.js';
+import { coreSizedPerActor } from '../../actors/supervisor/placement.js';
 import { DEFAULT_EXPERT_THREADS } from '../../actors/expert/compute.js';
 import { remoteExperts } from '../helpers/remote-experts.js';
 import { benchCheckpoint } from './checkpoints.js';
@@ -171,7 +172,7 @@ async function runNats(dir: string, m: FamilyPreset, s: Settings, micro: boolean
   const c = configOf(m);
   const experts = allExpertKeys(c).length;
   // the layout `eaas up` uses by default
-  const perActor = DEFAULT_EXPERTS_PER_ACTOR;
+  const perActor = coreSizedPerActor(experts, DEFAULT_REPLICAS, availableParallelism());
   const actors = DEFAULT_REPLICAS * Math.ceil(experts / perActor);
   const actorThreads = Number(process.env.EAAS_ORT_THREADS ?? DEFAULT_EXPERT_THREADS);
   const layout = `eaas up's layout: replicas ${DEFAULT_REPLICAS}, ${perActor} experts per actor -> ${actors} expert actor processes (ORT threads ${actorThreads} each); gate and nats-server on the same host`;
@@ -189,7 +190,7 @@ async function runNats(dir: string, m: FamilyPreset, s: Settings, micro: boolean
   let client: NatsConnection | undefined;
   try {
     const t0 = performance.now();
-    cluster = await startLocalCluster({ modelDir: dir, replicas: DEFAULT_REPLICAS, expertsPerActor: perActor });
+    cluster = await startLocalCluster({ modelDir: dir, replicas: DEFAULT_REPLICAS });
     const loadMs = performance.now() - t0;
     // the supervisor may have killed actors whose heartbeats it could not read while the gate loaded
     await waitUntilSteady(cluster, actors);

@@ -1,0 +1,66 @@
+// Profiling aid: where a decode step's time goes in the gate, monolithic or over a local cluster (bench preset):
+// the dense parts, the experts' dispatch, and the dispatches each expert actor got.
+// Usage: [CONC=32] [REPLICAS=R] [PER_ACTOR=N] node dist/test/bench/profile/step-split.js cluster|mono [steps]
+import { RemoteExperts } from '../../../actors/gate/dispatcher.js';
+import { requestGenerate } from '../../../actors/gate/client.js';
+import { DenseModel } from '../../../model/dense.js';
+import { Forward } from '../../../model/forward.js';
+import { openMonolithic } from '../../../model/monolithic.js';
+import { connectNats } from '../../../runtime/transport/connection.js';
+import { DEFAULT_REPLICAS, startLocalCluster } from '../../../runtime/node/cluster.js';
+import { remoteExperts } from '../../helpers/remote-experts.js';
+import { benchCheckpoint } from '../checkpoints.js';
+import { benchPrompt } from '../decode.js';
+
+const mode = process.argv[2] ?? 'cluster';
+const steps = Number(process.argv[3] ?? 64);
+const concurrency = Number(process.env.CONC ?? 1);
+const spent = new Map<string, number>();
+/** Adds the time of each call of proto[name] to `label` (calls that overlap add up). */
+function timed(proto: object, name: string, label: string): void {
+  const p = proto as Record<string, (...a: unknown[]) => Promise<unknown>>;
+  const orig = p[name];
+  p[name] = async function (this: unknown, ...args: unknown[]) {
+    const t = performance.now();
+    try {
+      return await orig.apply(this, args);
+    } finally {
+      spent.set(label, (spent.get(label) ?? 0) + performance.now() - t);
+    }
+  };
+}
+timed(Forward.prototype, 'step', 'step');
+timed(RemoteExperts.prototype, 'runExperts', 'experts (remote)');
+timed(RemoteExperts.prototype, 'request', 'requests (overlapping)');
+for (const m of ['preAttention', 'attend', 'postAttention', 'logits']) timed(DenseModel.prototype, m, m);
+
+const dir = benchCheckpoint('mixtral', 'bench').dir;
+let gen: (p: number[], n: number) => Promise<number[]>;
+let stop: () => Promise<void>;
+let counters = () => '';
+if (mode === 'mono') {
+  const model = await openMonolithic(dir);
+  gen = async (p, n) => (await model.engine.generate(p, { maxTokens: n, stopAtEos: false })).tokens;
+  stop = () => model.close();
+} else {
+  const perActor = process.env.PER_ACTOR === undefined ? undefined : Number(process.env.PER_ACTOR);
+  const cluster = await startLocalCluster({ modelDir: dir, replicas: Number(process.env.REPLICAS ?? DEFAULT_REPLICAS), expertsPerActor: perActor });
+  await new Promise((r) => setTimeout(r, 8000));
+  const nc = await connectNats(cluster.url, 'profile');
+  gen = async (p, n) => (await requestGenerate(nc, cluster.model, { prompt: p, max_tokens: n, stop_at_eos: false })).tokens;
+  counters = () => JSON.stringify(remoteExperts(cluster.gate).counters);
+  stop = async () => {
+    await nc.close();
+    await cluster.stop();
+  };
+}
+await gen(benchPrompt(1, 32000), 8);
+spent.clear();
+const t0 = performance.now();
+await Promise.all(Array.from({ length: concurrency }, (_, i) => gen(benchPrompt(2 + i, 32000), steps)));
+const ms = performance.now() - t0;
+console.log(`${mode}, ${concurrency} prompts: ${steps} steps in ${ms.toFixed(0)} ms = ${(ms / steps).toFixed(2)} ms/step (prefill included)`);
+for (const [k, v] of spent) console.log(`  ${k.padEnd(24)} ${(v / steps).toFixed(2)} ms/step`);
+if (counters()) console.log(`  dispatch counters ${counters()}`);
+await stop();
+process.exit(0);
