@@ -1,5 +1,5 @@
-// The expert actor: hosts experts behind a NATS micro service and answers dispatches; the ONNX Runtime
-// work runs on its compute worker thread, so the event loop stays free for NATS and heartbeats.
+// The expert actor: hosts experts behind a NATS micro service and answers dispatches, computing them in its own
+// thread (a worker thread of its process: the process's main thread keeps the heartbeats, see expert-process.ts).
 import { Events, type NatsConnection, type Service, type ServiceMsg } from 'nats';
 import { createActor } from 'xstate';
 import { expertId, type ExpertKey } from '../../model/experts.js';
@@ -11,7 +11,8 @@ import * as subjects from '../../runtime/transport/subjects.js';
 import { ExpertNotHostedError, serviceErrorCode } from '../protocol/errors.js';
 import { decodeDispatch, encodeActorLoad, encodeDispatchReply, encodeEvent, type ActorLoad, type ExpertHealth, type InstanceEvent } from '../protocol/messages.js';
 import { EXPERT_SERVICE, SERVICE_VERSION } from '../protocol/services.js';
-import type { ExpertCompute } from './compute.js';
+import type { ExpertSet } from '../../model/experts.js';
+import { computeDispatch } from './compute.js';
 import { expertMachine } from './machine.js';
 
 export interface ExpertActorOptions {
@@ -21,7 +22,8 @@ export interface ExpertActorOptions {
   node: string;
   keys: ExpertKey[];
   hidden: number;
-  compute: ExpertCompute;
+  /** The ONNX Runtime sessions of `keys`, run in this thread. */
+  experts: ExpertSet;
   wire?: WireDtype;
   /** Test knob: wait this long before answering each dispatch (simulates a slow replica). */
   delayMs?: number;
@@ -127,18 +129,18 @@ export class ExpertActor {
           throw new ExpertNotHostedError(`expert ${expert} of layer ${d.layer} is not hosted by ${this.o.instance} (hosts ${[...this.hosted].join(',')})`);
         }
       }
-      const r = await this.o.compute.run(d.layer, d.experts, d.rows, d.x);
+      const r = await computeDispatch(this.o.experts, H, d);
       // one span per expert run, timed by the worker, children of this dispatch's process span
-      r.timings!.forEach(([start, end], i) =>
+      r.timings.forEach(([start, end], i) =>
         tracer()
           .startSpan(`expert ${d.layer}:${d.experts[i]}`, { startTime: start, attributes: { [ATTR_LAYER]: d.layer, [ATTR_EXPERTS]: String(d.experts[i]), [ATTR_TOKENS]: d.rows[i], [ATTR_INSTANCE]: this.o.instance } }, ctx)
           .end(end),
       );
       if (this.o.delayMs) await new Promise((r) => setTimeout(r, this.o.delayMs));
-      msg.respond(encodeDispatchReply(r.y!, H, this.o.wire ?? 'f32'));
+      msg.respond(encodeDispatchReply(r.y, H, this.o.wire ?? 'f32'));
       this.served++;
       // busy is the worker's compute time, not the queueing before it
-      this.load.add('busyMs', r.timings!.reduce((a, [start, end]) => a + end - start, 0));
+      this.load.add('busyMs', r.timings.reduce((a, [start, end]) => a + end - start, 0));
       this.load.add('rows', d.rows.reduce((a, b) => a + b, 0));
       this.load.add('dispatches', 1);
     } catch (err) {

@@ -1,0 +1,77 @@
+// The expert actor's thread: loads its experts into ONNX Runtime sessions, connects to NATS and serves dispatches,
+// computing each in this thread, so a dispatch crosses no thread on its way. Its process's main thread
+// (expert-process.ts) keeps beating to the supervisor meanwhile, however long a load or a dispatch takes.
+import { parentPort } from 'node:worker_threads';
+import { DEFAULT_EXPERT_THREADS } from '../../actors/expert/compute.js';
+import { ExpertActor } from '../../actors/expert/expert.js';
+import type { ExpertHealth } from '../../actors/protocol/messages.js';
+import { Checkpoint } from '../../model/checkpoint.js';
+import { ExpertSet } from '../../model/experts.js';
+import { quantBitsOf } from '../../model/quantize.js';
+import { startTracing } from '../../observability/tracing.js';
+import { closeNats, connectNats } from '../transport/connection.js';
+import { EXPERT_ENV } from './expert-env.js';
+import { settingsFromEnv } from './settings.js';
+
+/** What the thread tells its process. */
+export type ThreadMessage = { kind: 'health'; health: ExpertHealth } | { kind: 'ready' } | { kind: 'failed'; message: string } | { kind: 'stopped' };
+/** What the process tells the thread: drain and stop. */
+export type ProcessMessage = { kind: 'stop' };
+
+const port = parentPort!;
+const tell = (m: ThreadMessage) => port.postMessage(m);
+
+function env(name: string): string {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: expert actors are started by a supervisor (eaas up / eaas node)`);
+  return v;
+}
+
+async function main(): Promise<void> {
+  const settings = settingsFromEnv();
+  const instance = env(EXPERT_ENV.instance);
+  const tracing = await startTracing('eaas-expert');
+  const keys = env(EXPERT_ENV.experts)
+    .split(',')
+    .map((id) => id.split(':').map(Number))
+    .map(([layer, expert]) => ({ layer, expert }));
+  const quantize = process.env[EXPERT_ENV.quantize];
+  const checkpoint = Checkpoint.open(env(EXPERT_ENV.modelDir));
+  let experts: ExpertSet;
+  try {
+    experts = await ExpertSet.load(checkpoint, keys, settings.ortThreads ?? DEFAULT_EXPERT_THREADS, quantize ? quantBitsOf(quantize) : undefined);
+  } finally {
+    checkpoint.close();
+  }
+  // the first connection is retried like any reconnection: a flaky link delays an actor, it does not kill it
+  const nc = await connectNats(env(EXPERT_ENV.nats), `eaas-expert-${instance}`, { waitOnFirstConnect: true }, { creds: process.env[EXPERT_ENV.creds], tlsCa: process.env[EXPERT_ENV.tlsCa] });
+  const actor = new ExpertActor({
+    nc,
+    model: env(EXPERT_ENV.model),
+    instance,
+    node: env(EXPERT_ENV.node),
+    keys,
+    hidden: checkpoint.config.hiddenSize,
+    experts,
+    delayMs: settings.expertDelayMs,
+    loadReportMs: settings.loadReportMs,
+    loadWindowMs: settings.loadWindowMs,
+  });
+  await actor.start();
+  tell({ kind: 'ready' });
+  tell({ kind: 'health', health: actor.health() });
+  const health = setInterval(() => tell({ kind: 'health', health: actor.health() }), settings.heartbeatMs);
+  port.once('message', (m: ProcessMessage) => {
+    if (m.kind !== 'stop') return;
+    void (async () => {
+      clearInterval(health);
+      await actor.drain().catch(() => undefined);
+      await closeNats(nc);
+      await experts.release();
+      await tracing.shutdown();
+      tell({ kind: 'stopped' });
+    })();
+  });
+}
+
+main().catch((err: unknown) => tell({ kind: 'failed', message: err instanceof Error ? err.message : String(err) }));
