@@ -1,4 +1,7 @@
 // Micro benchmarks: a bare NATS request/reply, and one expert dispatch over NATS vs computed locally.
+import { fork } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import type { NatsConnection } from 'nats';
 import type { Checkpoint } from '../../model/checkpoint.js';
 import { ExpertSet } from '../../model/experts.js';
@@ -16,19 +19,49 @@ export interface Latency {
 
 const latency = (ms: number[]): Latency => ({ p50: percentile(ms, 50), p90: percentile(ms, 90), n: ms.length });
 
-/** Round trip of `bytes` bytes through the server to an echo responder on another connection. */
-export async function natsRoundTrip(url: string, bytes: number, reps: number): Promise<Latency> {
-  const server: NatsConnection = await connectNats(url, 'eaas-bench-echo');
+/** Idle time before each request of the "after idle" round trip: about the gap between one actor's dispatches at 1 prompt. */
+export const IDLE_GAP_MS = 5;
+
+export interface RoundTrips {
+  /** The echo responder on another connection of this process, requests back to back. */
+  sameProcess: Latency;
+  /** The echo responder in a process of its own (as an expert actor is), back to back... */
+  otherProcess: Latency;
+  /** ...and after IDLE_GAP_MS of idle before each request: what a wake-up from idle costs on this host. */
+  afterIdle: Latency;
+}
+
+const ECHO = new URL('./echo.js', import.meta.url);
+
+/** Round trips of `bytes` bytes through the server to an echo responder, in this process and in another. */
+export async function natsRoundTrips(url: string, bytes: number, reps: number): Promise<RoundTrips> {
+  const local: NatsConnection = await connectNats(url, 'eaas-bench-echo-local');
   const client: NatsConnection = await connectNats(url, 'eaas-bench-rtt');
+  const echo = fork(fileURLToPath(ECHO), [url, 'eaas.v1.bench.echo.other'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   try {
-    const subject = 'eaas.v1.bench.echo';
-    server.subscribe(subject, { callback: (err, msg) => !err && msg.respond(msg.data) });
-    await server.flush();
+    await new Promise<void>((resolve, reject) => {
+      echo.once('message', () => resolve());
+      echo.once('exit', (code) => reject(new Error(`the echo process exited with code ${code}`)));
+    });
+    local.subscribe('eaas.v1.bench.echo.same', { callback: (err, msg) => !err && msg.respond(msg.data) });
+    await local.flush();
     const payload = new Uint8Array(bytes).map((_, i) => i & 0xff);
-    return latency(await timeRuns(() => client.request(subject, payload, { timeout: 5000 }), reps, Math.min(50, reps)));
+    const ask = (subject: string) => () => client.request(subject, payload, { timeout: 5000 });
+    const warmup = Math.min(50, reps);
+    const sameProcess = latency(await timeRuns(ask('eaas.v1.bench.echo.same'), reps, warmup));
+    const otherProcess = latency(await timeRuns(ask('eaas.v1.bench.echo.other'), reps, warmup));
+    const afterIdle: number[] = [];
+    for (let i = 0; i < Math.min(reps, 300); i++) {
+      await sleep(IDLE_GAP_MS);
+      const t0 = performance.now();
+      await ask('eaas.v1.bench.echo.other')();
+      afterIdle.push(performance.now() - t0);
+    }
+    return { sameProcess, otherProcess, afterIdle: latency(afterIdle) };
   } finally {
+    echo.disconnect();
     await client.close();
-    await server.close();
+    await local.close();
   }
 }
 

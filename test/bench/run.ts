@@ -1,6 +1,6 @@
 // `npm run bench`: decode throughput of the monolithic executor and of the disaggregated one over NATS,
 // measured side by side in one run for each family's presets, plus micro numbers (NATS round trip, one expert dispatch).
-// Usage: node dist/test/bench/run.js [--families mixtral,qwen2_moe,...] [--presets tiny,bench] [--quick] [--no-front] [--no-secure]
+// Usage: node dist/test/bench/run.js [--families mixtral,qwen2_moe,...] [--presets tiny,bench] [--quick] [--no-front] [--no-secure] [--no-quantize]
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from 'nats';
@@ -12,6 +12,7 @@ import { allExpertKeys } from '../../model/families/shape.js';
 import { FAMILY_NAMES, type FamilyName } from '../../model/families/spec.js';
 import { PRESETS, type PresetName } from '../../model/init.js';
 import { openMonolithic } from '../../model/monolithic.js';
+import { QUANTIZE_NAMES, type Quantization, type QuantizeName } from '../../model/quantize.js';
 import { connectNats } from '../../runtime/transport/connection.js';
 import { DEFAULT_REPLICAS, startLocalCluster, type LocalCluster } from '../../runtime/node/cluster.js';
 import { coreSizedPerActor } from '../../actors/supervisor/placement.js';
@@ -19,7 +20,7 @@ import { DEFAULT_EXPERT_THREADS } from '../../actors/expert/compute.js';
 import { remoteExperts } from '../helpers/remote-experts.js';
 import { benchCheckpoint } from './checkpoints.js';
 import { benchPrompt, decode, mismatches, type DecodeRun, type GenerateFn } from './decode.js';
-import { expertDispatch, loadLocalExpert, natsRoundTrip, type DispatchBench, type Latency } from './micro.js';
+import { expertDispatch, IDLE_GAP_MS, loadLocalExpert, natsRoundTrips, type DispatchBench, type RoundTrips } from './micro.js';
 import { benchFront, frontReport } from './front.js';
 import { benchSecure } from './secure.js';
 import { floorTokPerS, measureFloors, type Floors } from './floors.js';
@@ -36,7 +37,7 @@ const TTFT_REPS = 3;
 /** The cluster counts as started once every actor has been up this long. */
 const STEADY_MS = 1000;
 
-const USAGE = 'usage: node dist/test/bench/run.js [--families mixtral,qwen2_moe,...] [--presets tiny,bench] [--quick] [--no-front] [--no-secure]';
+const USAGE = 'usage: node dist/test/bench/run.js [--families mixtral,qwen2_moe,...] [--presets tiny,bench] [--quick] [--no-front] [--no-secure] [--no-quantize]';
 
 interface Args {
   /** Every preset of every family is measured; the API front and --secure sections use the first of each. */
@@ -45,6 +46,7 @@ interface Args {
   quick: boolean;
   front: boolean;
   secure: boolean;
+  quantize: boolean;
 }
 
 /** A flag's comma-separated value (`--flag a,b` or `--flag=a,b`), each name one of `allowed`. */
@@ -56,7 +58,7 @@ function nameList<T extends string>(flag: string, value: string | undefined, all
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { families: ['mixtral'], presets: ['tiny', 'bench'], quick: false, front: true, secure: true };
+  const args: Args = { families: ['mixtral'], presets: ['tiny', 'bench'], quick: false, front: true, secure: true, quantize: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const flag = a.split('=')[0];
@@ -64,6 +66,7 @@ function parseArgs(argv: string[]): Args {
     if (a === '--quick') args.quick = true;
     else if (a === '--no-front') args.front = false;
     else if (a === '--no-secure') args.secure = false;
+    else if (a === '--no-quantize') args.quantize = false;
     else if (flag === '--families') args.families = nameList(flag, value(), FAMILY_NAMES);
     else if (flag === '--presets') args.presets = nameList(flag, value(), Object.keys(PRESETS) as PresetName[]);
     else if (a === '--help' || a === '-h') {
@@ -128,9 +131,9 @@ async function measureExecutor(gen: GenerateFn, vocab: number, preset: PresetNam
   return { loadMs, ttftMs: median(ttft), runs, tokPerS };
 }
 
-async function runMonolithic(dir: string, m: FamilyPreset, s: Settings): Promise<ExecutorResult> {
+async function runMonolithic(dir: string, m: FamilyPreset, s: Settings, quantization?: Quantization): Promise<ExecutorResult> {
   const t0 = performance.now();
-  const model = await openMonolithic(dir);
+  const model = await openMonolithic(dir, undefined, {}, quantization);
   const loadMs = performance.now() - t0;
   try {
     const gen: GenerateFn = async (prompt, maxTokens) => (await model.engine.generate(prompt, { maxTokens, stopAtEos: false })).tokens;
@@ -145,7 +148,7 @@ interface NatsResult extends ExecutorResult {
   /** Expert actor restarts while the cluster started, and while it was measured. */
   startupRestarts: number;
   restarts: number;
-  rtt?: { bytes: number; latency: Latency }[];
+  rtt?: { bytes: number; trips: RoundTrips }[];
   dispatch?: DispatchBench[];
   /** Resident memory after the run: this process (gate, supervisor, bench) and each expert actor. */
   rssMb?: { gate: number; experts: number[] };
@@ -168,7 +171,7 @@ async function waitUntilSteady(cluster: LocalCluster, actors: number, timeoutMs 
 
 const restartsOf = (cluster: LocalCluster) => cluster.supervisor!.status().children.reduce((a, c) => a + c.restarts, 0);
 
-async function runNats(dir: string, m: FamilyPreset, s: Settings, micro: boolean): Promise<NatsResult> {
+async function runNats(dir: string, m: FamilyPreset, s: Settings, micro: boolean, quantization?: Quantization): Promise<NatsResult> {
   const c = configOf(m);
   const experts = allExpertKeys(c).length;
   // the layout `eaas up` uses by default
@@ -190,7 +193,7 @@ async function runNats(dir: string, m: FamilyPreset, s: Settings, micro: boolean
   let client: NatsConnection | undefined;
   try {
     const t0 = performance.now();
-    cluster = await startLocalCluster({ modelDir: dir, replicas: DEFAULT_REPLICAS });
+    cluster = await startLocalCluster({ modelDir: dir, replicas: DEFAULT_REPLICAS, quantization });
     const loadMs = performance.now() - t0;
     // the supervisor may have killed actors whose heartbeats it could not read while the gate loaded
     await waitUntilSteady(cluster, actors);
@@ -202,7 +205,7 @@ async function runNats(dir: string, m: FamilyPreset, s: Settings, micro: boolean
     const result: NatsResult = { ...(await measureExecutor(gen, c.vocabSize, m.preset, s, loadMs)), layout, startupRestarts, restarts: 0 };
     if (local) {
       result.rtt = [];
-      for (const bytes of RTT_BYTES) result.rtt.push({ bytes, latency: await natsRoundTrip(cluster.url, bytes, bytes > 65536 ? s.rttReps / 10 : s.rttReps) });
+      for (const bytes of RTT_BYTES) result.rtt.push({ bytes, trips: await natsRoundTrips(cluster.url, bytes, bytes > 65536 ? s.rttReps / 10 : s.rttReps) });
       result.dispatch = await expertDispatch(cluster.gate!.experts, local, DISPATCH_ROWS, s.dispatchReps);
     }
     result.restarts = restartsOf(cluster) - startupRestarts;
@@ -288,16 +291,18 @@ function report(results: PresetResult[], s: Settings, args: Args, floors: Floors
 
   const micro = results.filter((r) => r.nats.rtt);
   if (micro.length > 0) {
-    console.log('\n== micro: NATS request/reply through the server to an echo responder on another connection ==');
-    const rttRows = micro.flatMap((r) => r.nats.rtt!.map(({ bytes, latency: l }) => [labelOf(r), String(bytes), fmt(l.p50, 3), fmt(l.p90, 3), String(l.n)]));
-    console.log(table(['cluster of', 'bytes', 'p50 ms', 'p90 ms', 'n'], rttRows));
+    console.log('\n== micro: bare NATS request/reply through the server to an echo responder (p50 / p90 ms) ==');
+    const p5090 = (l: { p50: number; p90: number }) => `${fmt(l.p50, 3)} / ${fmt(l.p90, 3)}`;
+    const rttRows = micro.flatMap((r) => r.nats.rtt!.map(({ bytes, trips: t }) => [labelOf(r), String(bytes), p5090(t.sameProcess), p5090(t.otherProcess), p5090(t.afterIdle), String(t.otherProcess.n)]));
+    console.log(table(['cluster of', 'bytes', 'responder in this process', 'in another process', `another, after ${IDLE_GAP_MS} ms idle`, 'n'], rttRows));
+    console.log(`  the dispatch overhead below is set against "in another process" (an expert actor is one); "after idle" is the cost of waking idle processes on this host`);
     console.log('\n== micro: one expert (expert 0 of the first MoE layer), gate dispatcher -> NATS -> expert actor vs ExpertSet in this process (same ORT threads as an actor) ==');
     const drows: string[][] = [];
     for (const r of micro) {
       for (const d of r.nats.dispatch!) {
         // the goal: a dispatch's overhead against a bare round trip of the same bytes (when one was measured)
         const bytes = d.rows * configOf(r).hiddenSize * 4;
-        const rtt = r.nats.rtt!.find((x) => x.bytes === bytes)?.latency.p50;
+        const rtt = r.nats.rtt!.find((x) => x.bytes === bytes)?.trips.otherProcess.p50;
         const overhead = d.nats.p50 - d.local.p50;
         drows.push([r.family, r.preset, String(d.rows), fmt(d.nats.p50, 3), fmt(d.local.p50, 3), fmt(overhead, 3), ratio(d.nats.p50, d.local.p50), rtt === undefined ? '-' : ratio(overhead, rtt), fmt((d.rows / d.nats.p50) * 1000, 0), fmt((d.rows / d.local.p50) * 1000, 0)]);
       }
@@ -342,6 +347,14 @@ async function main(): Promise<number> {
     const batchMismatch = mismatches(mono.runs.get(1)!.outputs, mono.runs.get(32)!.outputs);
     results.push({ ...m, generatedMs, mono, nats, mismatch, batchMismatch });
   }
+  let quantized: string | undefined;
+  if (args.quantize) {
+    const m = familyPresets[familyPresets.length - 1];
+    log(`${labelOf(m)}: --quantize int8 and int4 (experts), monolithic and int4 over NATS`);
+    const q = await runQuantized(m, s, results.find((r) => r.family === m.family && r.preset === m.preset)!);
+    quantized = q.report;
+    quantMismatches = q.mismatches;
+  }
   let front: string | undefined;
   if (args.front) {
     log(`${labelOf(familyPresets[0])}: API front against direct NATS, ${FRONT_CONCURRENCY} streams, on eaas up and on eaas up --monolithic`);
@@ -354,13 +367,50 @@ async function main(): Promise<number> {
     secure = await benchSecure(labelOf(m), benchCheckpoint(m.family, m.preset).dir, configOf(m).vocabSize, { concurrency: FRONT_CONCURRENCY, maxTokens: s.maxTokens, rounds: s.maxTokens > 8 ? 3 : 1 });
   }
   log('done');
-  const bad = report(results, s, args, floors);
+  const bad = report(results, s, args, floors) + quantMismatches;
+  if (quantized) console.log(`\n${quantized}`);
   if (front) console.log(`\n${front}`);
   if (secure) console.log(`\n${secure}`);
   return bad;
 }
 
 const FRONT_CONCURRENCY = 32;
+let quantMismatches = 0;
+const QUANTIZED: QuantizeName[] = ['int8', 'int4'];
+
+/**
+ * The experts quantized at load (--quantize int8, int4): the monolith's decode speed against float32's, and an int4
+ * cluster's speed, tokens (must equal the int4 monolith's) and expert actor memory against the float32 cluster's.
+ */
+async function runQuantized(m: FamilyPreset, s: Settings, f32: PresetResult): Promise<{ report: string; mismatches: number }> {
+  const { dir } = benchCheckpoint(m.family, m.preset);
+  const mono = new Map<QuantizeName, ExecutorResult>();
+  for (const name of QUANTIZED) mono.set(name, await runMonolithic(dir, m, s, { bits: QUANTIZE_NAMES[name], dense: false }));
+  const nats = await runNats(dir, m, s, false, { bits: QUANTIZE_NAMES.int4, dense: false });
+  const rows: string[][] = [];
+  let differing = 0;
+  for (const c of CONCURRENCIES) {
+    const base = f32.mono.runs.get(c)!.tokPerS;
+    for (const name of QUANTIZED) {
+      const r = mono.get(name)!;
+      rows.push([String(c), `monolithic ${name}`, fmt(r.runs.get(c)!.tokPerS), range(r.tokPerS.get(c)!), ratio(r.runs.get(c)!.tokPerS, base), '-']);
+    }
+    const mm = mismatches(mono.get('int4')!.runs.get(c)!.outputs, nats.runs.get(c)!.outputs);
+    differing += mm.differing.length;
+    rows.push([String(c), 'NATS int4', fmt(nats.runs.get(c)!.tokPerS), range(nats.tokPerS.get(c)!), ratio(nats.runs.get(c)!.tokPerS, base), `${mm.differing.length}/${mm.compared}`]);
+  }
+  const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+  const f32Rss = mean(f32.nats.rssMb!.experts);
+  const int4Rss = mean(nats.rssMb!.experts);
+  return {
+    mismatches: differing,
+    report: [
+      `quantized experts (${labelOf(m)}; MatMulNBits, block 32, accuracy_level 4; the gate's projections stay float32):`,
+      table(['concurrency', 'executor', 'tok/s', 'range', 'vs monolithic f32', 'token mismatches vs monolithic int4'], rows),
+      `expert actor resident memory: float32 ${fmt(f32Rss, 0)} MB, int4 ${fmt(int4Rss, 0)} MB (÷${fmt(f32Rss / int4Rss, 1)}; ${nats.rssMb!.experts.length} actors each)`,
+    ].join('\n'),
+  };
+}
 
 /** `eaas up`'s layout with its HTTP front, then `eaas up --monolithic` behind the same front; NATS and HTTP waves interleaved. */
 async function runFront(m: FamilyPreset, s: Settings): Promise<string> {

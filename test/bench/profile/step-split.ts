@@ -12,6 +12,7 @@ import { DEFAULT_REPLICAS, startLocalCluster } from '../../../runtime/node/clust
 import { remoteExperts } from '../../helpers/remote-experts.js';
 import { benchCheckpoint } from '../checkpoints.js';
 import { benchPrompt } from '../decode.js';
+import { rssMb } from '../rss.js';
 
 const mode = process.argv[2] ?? 'cluster';
 const steps = Number(process.argv[3] ?? 64);
@@ -49,7 +50,7 @@ if (mode === 'mono') {
   await new Promise((r) => setTimeout(r, 8000));
   const nc = await connectNats(cluster.url, 'profile');
   gen = async (p, n) => (await requestGenerate(nc, cluster.model, { prompt: p, max_tokens: n, stop_at_eos: false })).tokens;
-  counters = () => JSON.stringify(remoteExperts(cluster.gate).counters);
+  counters = () => `${JSON.stringify(remoteExperts(cluster.gate).counters)}; actor RSS ${cluster.supervisor!.status().children.map((k) => (k.pid ? `${rssMb(k.pid).toFixed(0)} MB` : '-')).join(' / ')}`;
   stop = async () => {
     await nc.close();
     await cluster.stop();
