@@ -12,7 +12,7 @@ import { allExpertKeys } from '../../model/families/shape.js';
 import { FAMILY_NAMES, type FamilyName } from '../../model/families/spec.js';
 import { PRESETS, type PresetName } from '../../model/init.js';
 import { openMonolithic } from '../../model/monolithic.js';
-import { QUANTIZE_NAMES, type Quantization, type QuantizeName } from '../../model/quantize.js';
+import { QUANTIZE_NAMES, type Quantization } from '../../model/quantize.js';
 import { connectNats } from '../../runtime/transport/connection.js';
 import { DEFAULT_REPLICAS, startLocalCluster, type LocalCluster } from '../../runtime/node/cluster.js';
 import { coreSizedPerActor } from '../../actors/supervisor/placement.js';
@@ -376,7 +376,6 @@ async function main(): Promise<number> {
 
 const FRONT_CONCURRENCY = 32;
 let quantMismatches = 0;
-const QUANTIZED: QuantizeName[] = ['int8', 'int4'];
 
 /**
  * The experts quantized at load (--quantize int8, int4): the monolith's decode speed against float32's, and an int4
@@ -384,20 +383,23 @@ const QUANTIZED: QuantizeName[] = ['int8', 'int4'];
  */
 async function runQuantized(m: FamilyPreset, s: Settings, f32: PresetResult): Promise<{ report: string; mismatches: number }> {
   const { dir } = benchCheckpoint(m.family, m.preset);
-  const mono = new Map<QuantizeName, ExecutorResult>();
-  for (const name of QUANTIZED) mono.set(name, await runMonolithic(dir, m, s, { bits: QUANTIZE_NAMES[name], dense: false }));
-  const nats = await runNats(dir, m, s, false, { bits: QUANTIZE_NAMES.int4, dense: false });
+  const variants: { label: string; q: Quantization }[] = [
+    { label: 'int8 experts', q: { bits: QUANTIZE_NAMES.int8, dense: false } },
+    { label: 'int4 experts', q: { bits: QUANTIZE_NAMES.int4, dense: false } },
+    { label: 'int4 experts and dense (--quantize-dense)', q: { bits: QUANTIZE_NAMES.int4, dense: true } },
+  ];
+  const mono: ExecutorResult[] = [];
+  for (const v of variants) mono.push(await runMonolithic(dir, m, s, v.q));
+  const nats = await runNats(dir, m, s, false, variants[1].q);
   const rows: string[][] = [];
   let differing = 0;
   for (const c of CONCURRENCIES) {
     const base = f32.mono.runs.get(c)!.tokPerS;
-    for (const name of QUANTIZED) {
-      const r = mono.get(name)!;
-      rows.push([String(c), `monolithic ${name}`, fmt(r.runs.get(c)!.tokPerS), range(r.tokPerS.get(c)!), ratio(r.runs.get(c)!.tokPerS, base), '-']);
-    }
-    const mm = mismatches(mono.get('int4')!.runs.get(c)!.outputs, nats.runs.get(c)!.outputs);
+    const row = (executor: string, r: ExecutorResult, check: string) => [String(c), executor, fmt(r.runs.get(c)!.tokPerS), range(r.tokPerS.get(c)!), ratio(r.runs.get(c)!.tokPerS, base), check];
+    variants.forEach((v, i) => rows.push(row(`monolithic, ${v.label}`, mono[i], '-')));
+    const mm = mismatches(mono[1].runs.get(c)!.outputs, nats.runs.get(c)!.outputs);
     differing += mm.differing.length;
-    rows.push([String(c), 'NATS int4', fmt(nats.runs.get(c)!.tokPerS), range(nats.tokPerS.get(c)!), ratio(nats.runs.get(c)!.tokPerS, base), `${mm.differing.length}/${mm.compared}`]);
+    rows.push(row(`NATS, ${variants[1].label}`, nats, `${mm.differing.length}/${mm.compared}`));
   }
   const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
   const f32Rss = mean(f32.nats.rssMb!.experts);
@@ -405,8 +407,8 @@ async function runQuantized(m: FamilyPreset, s: Settings, f32: PresetResult): Pr
   return {
     mismatches: differing,
     report: [
-      `quantized experts (${labelOf(m)}; MatMulNBits, block 32, accuracy_level 4; the gate's projections stay float32):`,
-      table(['concurrency', 'executor', 'tok/s', 'range', 'vs monolithic f32', 'token mismatches vs monolithic int4'], rows),
+      `quantized weights (${labelOf(m)}; MatMulNBits, block 32, accuracy_level 4; routers, norms and embeddings stay float32):`,
+      table(['concurrency', 'executor', 'tok/s', 'range', 'vs monolithic f32', 'token mismatches vs monolithic int4 experts'], rows),
       `expert actor resident memory: float32 ${fmt(f32Rss, 0)} MB, int4 ${fmt(int4Rss, 0)} MB (÷${fmt(f32Rss / int4Rss, 1)}; ${nats.rssMb!.experts.length} actors each)`,
     ].join('\n'),
   };
