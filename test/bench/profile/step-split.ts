@@ -1,6 +1,6 @@
 // Profiling aid: where a decode step's time goes in the gate, monolithic or over a local cluster (bench preset):
 // the dense parts, the experts' dispatch, and the dispatches each expert actor got.
-// Usage: [CONC=32] [REPLICAS=R] [PER_ACTOR=N] node dist/test/bench/profile/step-split.js cluster|mono [steps]
+// Usage: [PRESET=tiny] [CONC=32] [REPLICAS=R] [PER_ACTOR=N] node dist/test/bench/profile/step-split.js cluster|mono [steps]
 import { readdirSync, readFileSync } from 'node:fs';
 import { RemoteExperts } from '../../../actors/gate/dispatcher.js';
 import { requestGenerate } from '../../../actors/gate/client.js';
@@ -36,7 +36,7 @@ timed(RemoteExperts.prototype, 'runExperts', 'experts (remote)');
 timed(RemoteExperts.prototype, 'request', 'requests (overlapping)');
 for (const m of ['preAttention', 'attend', 'postAttention', 'logits']) timed(DenseModel.prototype, m, m);
 
-const dir = benchCheckpoint('mixtral', 'bench').dir;
+const dir = benchCheckpoint('mixtral', (process.env.PRESET ?? 'bench') as 'tiny' | 'bench').dir;
 let gen: (p: number[], n: number) => Promise<number[]>;
 let stop: () => Promise<void>;
 let counters = () => '';
@@ -78,11 +78,11 @@ function cpuByProcess(): Map<string, number> {
   visit(process.pid);
   return out;
 }
-await gen(benchPrompt(1, 32000), 8);
+await gen(benchPrompt(1, 512), 8);
 spent.clear();
 const cpu0 = cpuByProcess();
 const t0 = performance.now();
-await Promise.all(Array.from({ length: concurrency }, (_, i) => gen(benchPrompt(2 + i, 32000), steps)));
+await Promise.all(Array.from({ length: concurrency }, (_, i) => gen(benchPrompt(2 + i, 512), steps)));
 const ms = performance.now() - t0;
 console.log(`${mode}, ${concurrency} prompts: ${steps} steps in ${ms.toFixed(0)} ms = ${(ms / steps).toFixed(2)} ms/step (prefill included)`);
 const cpu1 = cpuByProcess();
