@@ -14,7 +14,8 @@ export const DEFAULT_GENERATE_TIMEOUT_MS = 120_000;
 /**
  * Sends a generate request and resolves with the first answer. When the connection drops while it is
  * out, the request is sent again once reconnected (the reply may have been lost with the old server;
- * a gate may compute twice, the first answer wins). Never waits past `timeoutMs`.
+ * a gate may compute twice, the first answer wins); so it is when a gate of the model announces it
+ * reconnected (the request may have died with that gate's server on its way there). Never waits past `timeoutMs`.
  */
 export async function requestGenerate(nc: NatsConnection, model: string, req: GenerateRequest, timeoutMs = DEFAULT_GENERATE_TIMEOUT_MS): Promise<GenerateReply> {
   const payload = encodeMessage(req);
@@ -29,8 +30,10 @@ export async function requestGenerate(nc: NatsConnection, model: string, req: Ge
       done = true;
       clearTimeout(timer);
       status.stop();
+      notices.unsubscribe();
       f();
     };
+    const notices = nc.subscribe(subjects.gateReconnectedWildcard(model), { callback: () => !done && send() });
     const send = () => {
       outstanding++;
       nc.request(subjects.generate(model), payload, { timeout: Math.max(1, deadline - Date.now()) }).then(

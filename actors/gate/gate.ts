@@ -62,7 +62,7 @@ export class GateActor {
     readonly engine: Engine,
     private readonly dense: DenseModel,
   ) {
-    this.replies = new RecentReplies(o.nc);
+    this.replies = new RecentReplies(o.nc, subjects.gateReconnected(o.model, o.node));
   }
 
   get experts(): GateExperts {

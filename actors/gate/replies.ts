@@ -1,7 +1,9 @@
-// A gate's answers that may have died with its server: one written in the moments between the server's death
-// and the client library noticing it went into a dead socket, and its requester, whose own link is fine, would
-// wait out its whole deadline. Answers are kept a short while and sent again after a reconnect; a requester
-// takes the first answer and drops the rest.
+// What a gate's server may have taken with it when it died, set right after the gate reconnects elsewhere.
+// Answers: one written in the moments between the server's death and the client library noticing it went into a
+// dead socket, and its requester, whose own link is fine, would wait out its whole deadline. Answers are kept a
+// short while and sent again after a reconnect; a requester takes the first answer and drops the rest.
+// Requests: one on its way to the gate through the dying server never arrives; the gate cannot know it, so it
+// publishes a reconnect notice, and requesters still waiting send their request again (requestGenerate).
 import { Events, type MsgHdrs, type NatsConnection } from 'nats';
 
 /** How long before a disconnect an answer may have been lost (the library notices a dead server within ms). */
@@ -20,6 +22,8 @@ export class RecentReplies {
 
   constructor(
     private readonly nc: NatsConnection,
+    /** Where the gate's reconnect notice goes (subjects.gateReconnected); none: no notice. */
+    private readonly notice?: string,
     private readonly windowMs = REPLY_RESEND_WINDOW_MS,
     private readonly now: () => number = Date.now,
   ) {
@@ -43,6 +47,7 @@ export class RecentReplies {
       else if (s.type === Events.Reconnect && droppedAt !== undefined) {
         const since = droppedAt - this.windowMs;
         for (const r of this.sent) if (r.at >= since && r.at <= droppedAt) this.nc.publish(r.subject, r.data, { headers: r.headers });
+        if (this.notice) this.nc.publish(this.notice);
         droppedAt = undefined;
       }
     }

@@ -34,22 +34,22 @@ export function supervisorPermissions(model: string, node: string): Permissions 
   };
 }
 
-/** A gate: serves generate and its cancel subject, hears events, dispatches to any expert actor, discovers them. */
+/** A gate: serves generate and its cancel subject, hears events, dispatches to any expert actor, discovers them; announces its reconnects. */
 export function gatePermissions(model: string, node: string): Permissions {
   const prefix = inbox(`gate-${node}`);
   return {
     sub: [`${NS}.${model}.generate`, `${NS}.${model}.gate.${node}.cancel`, `${NS}.${model}.events.>`, SRV, `${prefix}.>`],
-    pub: [`${NS}.${model}.expert.*.dispatch`, `${NS}.${model}.load.${node}`, SRV, ANY_INBOX],
+    pub: [`${NS}.${model}.expert.*.dispatch`, `${NS}.${model}.load.${node}`, `${NS}.${model}.gate.${node}.reconnected`, SRV, ANY_INBOX],
     responses: STREAM_ANSWERS,
     inboxPrefix: prefix,
   };
 }
 
-/** A client (or an HTTP front): may ask for generations and cancel its own, find the gates, and read its own inbox. */
+/** A client (or an HTTP front): may ask for generations and cancel its own, find the gates, read its own inbox, and hear gates' reconnect notices. */
 export function clientPermissions(name: string): Permissions {
   const prefix = inbox(`client-${name}`);
   return {
-    sub: [`${prefix}.>`],
+    sub: [`${prefix}.>`, `${NS}.*.gate.*.reconnected`],
     pub: [`${NS}.*.generate`, `${NS}.*.gate.*.cancel`, '$SRV.PING.eaas-gate', '$SRV.INFO.eaas-gate'],
     inboxPrefix: prefix,
   };

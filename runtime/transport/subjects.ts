@@ -59,6 +59,16 @@ export function generate(model: string): string {
 }
 
 /** `eaas.v1.<model>.load.<node>`: a gate's load reports. */
+/** `eaas.v1.<model>.gate.<node>.reconnected`: a gate is back on NATS after a disconnect (requests sent meanwhile may be lost). */
+export function gateReconnected(model: string, node: string): string {
+  return subject([model, 'gate', node, 'reconnected']);
+}
+
+/** Every gate of the model's reconnect notice. */
+export function gateReconnectedWildcard(model: string): string {
+  return `${subject([model, 'gate'], '*')}.reconnected`;
+}
+
 export function loadReport(model: string, node: string): string {
   return subject([model, 'load', node]);
 }
