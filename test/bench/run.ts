@@ -97,7 +97,7 @@ interface Settings {
 function settings(quick: boolean): Settings {
   return {
     maxTokens: quick ? 8 : 32,
-    rounds: (preset, c) => (c > 1 || quick ? 1 : preset === 'tiny' ? 8 : 2),
+    rounds: (preset, c) => (c > 1 || quick ? 1 : preset === 'tiny' ? 8 : 4),
     dispatchReps: (rows) => (quick ? 20 : rows > 16 ? 40 : 200),
     rttReps: quick ? 300 : 2000,
   };
