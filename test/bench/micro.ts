@@ -103,3 +103,42 @@ export async function expertDispatch(remote: ExpertBackend, local: ExpertSet, ro
   }
   return out;
 }
+
+export interface ExpertShape {
+  rows: number;
+  threads: number;
+  /** One expert's SwiGLU (three MatMuls) on `rows` rows, cycling through the layer's experts so none stays cached. */
+  ms: number;
+  /** Its weights streamed per second, and its multiply-adds ×2 per second. */
+  bytesPerS: number;
+  flopPerS: number;
+}
+
+/**
+ * How fast ONNX Runtime runs one expert at the shapes decoding uses (1, 8 and 32 rows) with the monolith's threads
+ * (every core) and an expert actor's (1): against the floors, this is what bounds the expert part of a step.
+ */
+export async function expertShapes(ckpt: Checkpoint, rowCounts: number[], threadCounts: number[]): Promise<ExpertShape[]> {
+  const c = ckpt.config;
+  const layer = moeLayers(c)[0];
+  const keys = Array.from({ length: c.numLocalExperts }, (_, expert) => ({ layer, expert }));
+  const H = c.hiddenSize;
+  const F = c.intermediateSize;
+  const out: ExpertShape[] = [];
+  for (const threads of threadCounts) {
+    const set = await ExpertSet.load(ckpt, keys, threads);
+    try {
+      for (const rows of rowCounts) {
+        const x = rowsInput(rows, H);
+        const cycle = async () => {
+          for (const k of keys) await set.run(k, x);
+        };
+        const ms = percentile(await timeRuns(cycle, 5, 1), 50) / keys.length;
+        out.push({ rows, threads, ms, bytesPerS: (3 * H * F * 4) / (ms / 1000), flopPerS: (2 * 3 * rows * H * F) / (ms / 1000) });
+      }
+    } finally {
+      await set.release();
+    }
+  }
+  return out;
+}

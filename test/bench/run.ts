@@ -20,7 +20,7 @@ import { DEFAULT_EXPERT_THREADS } from '../../actors/expert/compute.js';
 import { remoteExperts } from '../helpers/remote-experts.js';
 import { benchCheckpoint } from './checkpoints.js';
 import { benchPrompt, decode, mismatches, type DecodeRun, type GenerateFn } from './decode.js';
-import { expertDispatch, IDLE_GAP_MS, loadLocalExpert, natsRoundTrips, type DispatchBench, type RoundTrips } from './micro.js';
+import { expertDispatch, expertShapes, IDLE_GAP_MS, loadLocalExpert, natsRoundTrips, type DispatchBench, type ExpertShape, type RoundTrips } from './micro.js';
 import { benchFront, frontReport } from './front.js';
 import { benchSecure } from './secure.js';
 import { floorTokPerS, measureFloors, type Floors } from './floors.js';
@@ -28,6 +28,10 @@ import { rssMb } from './rss.js';
 import { fmt, median, table, timeRuns } from './stats.js';
 
 const CONCURRENCIES = [1, 32] as const;
+/** Rows per expert a decode step gives: 1 prompt, 32 prompts over 8 experts top-2 (8), and more. */
+const SHAPE_ROWS = [1, 8, 32];
+/** The threads a monolith's sessions get by default (0 = every core). */
+const DEFAULT_ORT_THREADS_RESOLVED = availableParallelism();
 /** Decode runs per executor and concurrency: the median is reported, with the range as the spread. */
 const DECODE_REPS = 3;
 /** 4 KB: one bench-preset row; 1 MB: the 256-row dispatch below. */
@@ -40,7 +44,7 @@ const STEADY_MS = 1000;
 const USAGE = 'usage: node dist/test/bench/run.js [--families mixtral,qwen2_moe,...] [--presets tiny,bench] [--quick] [--no-front] [--no-secure] [--no-quantize]';
 
 interface Args {
-  /** Every preset of every family is measured; the API front and --secure sections use the first of each. */
+  /** Every preset of every family is measured; the API front, --secure and quantized sections use the last one asked for. */
   families: FamilyName[];
   presets: PresetName[];
   quick: boolean;
@@ -226,6 +230,7 @@ interface PresetResult extends FamilyPreset {
   mismatch: Map<number, { compared: number; differing: number[] }>;
   /** Prompts whose monolithic tokens at concurrency 1 differ from those at 32 (batch invariance). */
   batchMismatch: { compared: number; differing: number[] };
+  shapes: ExpertShape[];
 }
 
 const ratio = (a: number, b: number) => `${fmt(a / b, 2)}x`;
@@ -238,6 +243,11 @@ function report(results: PresetResult[], s: Settings, args: Args, floors: Floors
   let bad = 0;
   console.log(`\n== floors of this machine (ONNX Runtime, every core, measured at the start) ==`);
   console.log(`  weights stream at ${fmt(floors.bytesPerS / 1e9)} GB/s (one row through a 256 MB f32 matrix); a 512x2048x2048 MatMul runs at ${fmt(floors.flopPerS / 1e9, 0)} GFLOP/s`);
+  console.log(`  one expert (SwiGLU, three MatMuls) at decode shapes, cycling through a layer's experts; threads ${DEFAULT_ORT_THREADS_RESOLVED} as the monolith and the gate, ${DEFAULT_EXPERT_THREADS} as an expert actor:`);
+  const shapeRows = results.flatMap((r) =>
+    r.shapes.map((x) => [labelOf(r), String(x.rows), String(x.threads), fmt(x.ms, 3), `${fmt(x.bytesPerS / 1e9)} (${pct(x.bytesPerS, floors.bytesPerS)})`, `${fmt(x.flopPerS / 1e9, 0)} (${pct(x.flopPerS, floors.flopPerS)})`]),
+  );
+  console.log(table(['preset', 'rows', 'threads', 'ms', 'weights GB/s (of floor)', 'GFLOP/s (of floor)'], shapeRows));
   console.log(`\n== decode throughput (generated tokens/s, median of ${DECODE_REPS} runs with their range; ${s.maxTokens} tokens per prompt of 16, stopAtEos false; wall time includes prefill) ==`);
   const rows: string[][] = [];
   for (const r of results) {
@@ -341,15 +351,21 @@ async function main(): Promise<number> {
     const { dir, generatedMs } = benchCheckpoint(m.family, m.preset);
     log(`${labelOf(m)}: monolithic (${dir})`);
     const mono = await runMonolithic(dir, m, s);
+    log(`${labelOf(m)}: one expert at decode shapes`);
+    const ckpt = Checkpoint.open(dir);
+    const shapes = await expertShapes(ckpt, SHAPE_ROWS, [DEFAULT_ORT_THREADS_RESOLVED, DEFAULT_EXPERT_THREADS]).finally(() => ckpt.close());
     log(`${labelOf(m)}: disaggregated over NATS`);
     const nats = await runNats(dir, m, s, true);
     const mismatch = new Map(CONCURRENCIES.map((c) => [c, mismatches(mono.runs.get(c)!.outputs, nats.runs.get(c)!.outputs)]));
     const batchMismatch = mismatches(mono.runs.get(1)!.outputs, mono.runs.get(32)!.outputs);
-    results.push({ ...m, generatedMs, mono, nats, mismatch, batchMismatch });
+    results.push({ ...m, generatedMs, mono, nats, mismatch, batchMismatch, shapes });
   }
+  // the API front, --secure and quantization are measured on the largest preset asked for: on the tiny one
+  // every cost is overhead
+  const served = familyPresets[familyPresets.length - 1];
   let quantized: string | undefined;
   if (args.quantize) {
-    const m = familyPresets[familyPresets.length - 1];
+    const m = served;
     log(`${labelOf(m)}: --quantize int8 and int4 (experts), monolithic and int4 over NATS`);
     const q = await runQuantized(m, s, results.find((r) => r.family === m.family && r.preset === m.preset)!);
     quantized = q.report;
@@ -357,12 +373,12 @@ async function main(): Promise<number> {
   }
   let front: string | undefined;
   if (args.front) {
-    log(`${labelOf(familyPresets[0])}: API front against direct NATS, ${FRONT_CONCURRENCY} streams, on eaas up and on eaas up --monolithic`);
-    front = await runFront(familyPresets[0], s);
+    log(`${labelOf(served)}: API front against direct NATS, ${FRONT_CONCURRENCY} streams, on eaas up and on eaas up --monolithic`);
+    front = await runFront(served, s);
   }
   let secure: string | undefined;
   if (args.secure) {
-    const m = familyPresets[0];
+    const m = served;
     log(`${labelOf(m)}: plain, --secure, plain`);
     secure = await benchSecure(labelOf(m), benchCheckpoint(m.family, m.preset).dir, configOf(m).vocabSize, { concurrency: FRONT_CONCURRENCY, maxTokens: s.maxTokens, rounds: s.maxTokens > 8 ? 3 : 1 });
   }
