@@ -3,8 +3,8 @@
 // notice makes clients still waiting send their request again (real nats-servers, one killed).
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { requestGenerate } from '../actors/gate/client.js';
-import { RecentReplies } from '../actors/gate/replies.js';
-import { encodeGenerateReply } from '../actors/protocol/messages.js';
+import { RecentReplies, REPLY_RESEND_WINDOW_MS } from '../actors/gate/replies.js';
+import { encodeGateReconnected, encodeGenerateReply } from '../actors/protocol/messages.js';
 import { closeNats, connectNats } from '../runtime/transport/connection.js';
 import { startNatsCluster, startNatsServer, type NatsCluster } from '../runtime/transport/nats-server.js';
 import * as subjects from '../runtime/transport/subjects.js';
@@ -39,16 +39,17 @@ describe('recent replies', () => {
     await Promise.all([closeNats(gate), closeNats(client)]);
   });
 
-  it('make a client still waiting send its request again when a gate announces its reconnect', async () => {
+  it('make a client still waiting send its request again when a gate announces its reconnect, if it was sent while that gate was away', async () => {
     const server = await startNatsServer({});
     const gate = await connectNats(server.url, 'gate');
     const client = await connectNats(server.url, 'client');
     try {
-      // the first request is "lost": the gate never answers it, and announces a reconnect instead
+      // the first request is "lost": the gate never answers it, and announces reconnects instead
       let requests = 0;
-      gate.subscribe(subjects.generate('m'), {
+      const notice = (downMs: number) => gate.publish(subjects.gateReconnected('m', 'g1'), encodeGateReconnected({ down_ms: downMs }));
+      const first = gate.subscribe(subjects.generate('m'), {
         callback: (_e, m) => {
-          if (++requests === 1) gate.publish(subjects.gateReconnected('m', 'g1'));
+          if (++requests === 1) notice(0);
           else m.respond(encodeGenerateReply({ tokens: [7], prompt_tokens: [1], finish_reason: 'length' }));
         },
       });
@@ -59,6 +60,24 @@ describe('recent replies', () => {
       expect(requests).toBe(2);
       // answered on the notice, not after the deadline
       expect(Date.now() - t0).toBeLessThan(5_000);
+
+      // a request sent longer before than the gate was away (plus the window) reached some gate: not sent again
+      requests = 0;
+      first.unsubscribe();
+      gate.subscribe(subjects.generate('m'), { callback: () => requests++ });
+      await gate.flush();
+      const waiting = requestGenerate(client, 'm', { prompt: [1], max_tokens: 1 }, 10_000).catch((e: Error) => e);
+      await vi.waitFor(() => expect(requests).toBe(1));
+      await new Promise((r) => setTimeout(r, REPLY_RESEND_WINDOW_MS + 300));
+      notice(0);
+      await gate.flush();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(requests).toBe(1);
+      // ...but is when the gate was away that long
+      notice(REPLY_RESEND_WINDOW_MS + 5_000);
+      await vi.waitFor(() => expect(requests).toBe(2));
+      await client.close();
+      expect(await waiting).toBeInstanceOf(Error);
     } finally {
       await Promise.all([closeNats(gate), closeNats(client)]);
       await server.stop();

@@ -2,7 +2,7 @@
 // thread (a worker thread of its process: the process's main thread keeps the heartbeats, see expert-process.ts).
 import { Events, type NatsConnection, type Service, type ServiceMsg } from 'nats';
 import { createActor } from 'xstate';
-import { expertId, type ExpertKey } from '../../model/experts.js';
+import { expertId, type ExpertKey, type ExpertSet } from '../../model/experts.js';
 import { ATTR_EXPERTS, ATTR_INSTANCE, ATTR_LAYER, ATTR_TOKENS, recordError, startProcessSpan } from '../../observability/messaging-spans.js';
 import { DEFAULT_LOAD_REPORT_MS, SlidingSums } from '../../observability/load-window.js';
 import { tracer } from '../../observability/tracing.js';
@@ -11,7 +11,6 @@ import * as subjects from '../../runtime/transport/subjects.js';
 import { ExpertNotHostedError, serviceErrorCode } from '../protocol/errors.js';
 import { decodeDispatch, encodeActorLoad, encodeDispatchReply, encodeEvent, type ActorLoad, type ExpertHealth, type InstanceEvent } from '../protocol/messages.js';
 import { EXPERT_SERVICE, SERVICE_VERSION } from '../protocol/services.js';
-import type { ExpertSet } from '../../model/experts.js';
 import { computeDispatch } from './compute.js';
 import { expertMachine } from './machine.js';
 
@@ -130,7 +129,7 @@ export class ExpertActor {
         }
       }
       const r = await computeDispatch(this.o.experts, H, d);
-      // one span per expert run, timed by the worker, children of this dispatch's process span
+      // one span per expert run, timed around its ONNX Runtime call, children of this dispatch's process span
       r.timings.forEach(([start, end], i) =>
         tracer()
           .startSpan(`expert ${d.layer}:${d.experts[i]}`, { startTime: start, attributes: { [ATTR_LAYER]: d.layer, [ATTR_EXPERTS]: String(d.experts[i]), [ATTR_TOKENS]: d.rows[i], [ATTR_INSTANCE]: this.o.instance } }, ctx)
@@ -139,7 +138,7 @@ export class ExpertActor {
       if (this.o.delayMs) await new Promise((r) => setTimeout(r, this.o.delayMs));
       msg.respond(encodeDispatchReply(r.y, H, this.o.wire ?? 'f32'));
       this.served++;
-      // busy is the worker's compute time, not the queueing before it
+      // busy is the compute time, not the queueing before it
       this.load.add('busyMs', r.timings.reduce((a, [start, end]) => a + end - start, 0));
       this.load.add('rows', d.rows.reduce((a, b) => a + b, 0));
       this.load.add('dispatches', 1);

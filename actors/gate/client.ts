@@ -1,12 +1,13 @@
 // Client side of the gate: send a generate request (re-sent when the client's own link drops), find which models a cluster serves.
-import { ErrorCode, Events, type Msg, type NatsConnection, type NatsError } from 'nats';
+import { ErrorCode, Events, type Msg, type NatsConnection, type NatsError, type Subscription } from 'nats';
 import { encodeMessage } from '../../runtime/transport/codec.js';
 import { newInbox } from '../../runtime/transport/connection.js';
 import { serviceInfos, serviceStats } from '../../runtime/transport/discovery.js';
 import * as subjects from '../../runtime/transport/subjects.js';
 import { answerError, GenerateError } from '../protocol/errors.js';
-import { decodeGenerateReply, decodeStreamMessage, type CancelRequest, type GenerateReply, type GenerateRequest, type WireToken } from '../protocol/messages.js';
+import { decodeGateReconnected, decodeGenerateReply, decodeStreamMessage, type CancelRequest, type GenerateReply, type GenerateRequest, type WireToken } from '../protocol/messages.js';
 import { GATE_SERVICE } from '../protocol/services.js';
+import { REPLY_RESEND_WINDOW_MS } from './replies.js';
 
 /** How long a generate request may take end to end. Env: EAAS_GENERATE_TIMEOUT_MS. */
 export const DEFAULT_GENERATE_TIMEOUT_MS = 120_000;
@@ -15,7 +16,8 @@ export const DEFAULT_GENERATE_TIMEOUT_MS = 120_000;
  * Sends a generate request and resolves with the first answer. When the connection drops while it is
  * out, the request is sent again once reconnected (the reply may have been lost with the old server;
  * a gate may compute twice, the first answer wins); so it is when a gate of the model announces it
- * reconnected (the request may have died with that gate's server on its way there). Never waits past `timeoutMs`.
+ * reconnected and the request was sent while that gate was away or just before (it may have died with that
+ * gate's server on its way there). Never waits past `timeoutMs`.
  */
 export async function requestGenerate(nc: NatsConnection, model: string, req: GenerateRequest, timeoutMs = DEFAULT_GENERATE_TIMEOUT_MS): Promise<GenerateReply> {
   const payload = encodeMessage(req);
@@ -25,6 +27,8 @@ export async function requestGenerate(nc: NatsConnection, model: string, req: Ge
     let done = false;
     let outstanding = 0;
     let lastError: GenerateError | undefined;
+    let lastSent = 0;
+    let notices: Subscription;
     const finish = (f: () => void) => {
       if (done) return;
       done = true;
@@ -33,9 +37,9 @@ export async function requestGenerate(nc: NatsConnection, model: string, req: Ge
       notices.unsubscribe();
       f();
     };
-    const notices = nc.subscribe(subjects.gateReconnectedWildcard(model), { callback: () => !done && send() });
     const send = () => {
       outstanding++;
+      lastSent = performance.now();
       nc.request(subjects.generate(model), payload, { timeout: Math.max(1, deadline - Date.now()) }).then(
         (m) => finish(() => resolve(m)),
         (err: NatsError) => {
@@ -45,6 +49,24 @@ export async function requestGenerate(nc: NatsConnection, model: string, req: Ge
         },
       );
     };
+    // a copy sent while that gate was away, or just before, may have died with its server; older ones reached a gate
+    const onNotice = (err: NatsError | null, m: Msg) => {
+      // an error (say, a user whose permissions predate the notice) only means no re-send on a notice
+      if (err || done) return;
+      try {
+        if (performance.now() - lastSent <= decodeGateReconnected(m.data).down_ms + REPLY_RESEND_WINDOW_MS) send();
+      } catch {
+        // a malformed notice says nothing
+      }
+    };
+    try {
+      notices = nc.subscribe(subjects.gateReconnectedWildcard(model), { callback: onNotice });
+    } catch (err) {
+      // a closed connection: the same error the request itself would have met
+      status.stop();
+      reject(generateError(err as NatsError, model, timeoutMs));
+      return;
+    }
     const timer = setTimeout(() => finish(() => reject(new GenerateError(`generate on model "${model}" timed out after ${timeoutMs} ms`, 504))), timeoutMs);
     void (async () => {
       for await (const s of status) if (s.type === Events.Reconnect && !done) send();

@@ -3,10 +3,12 @@
 // dead socket, and its requester, whose own link is fine, would wait out its whole deadline. Answers are kept a
 // short while and sent again after a reconnect; a requester takes the first answer and drops the rest.
 // Requests: one on its way to the gate through the dying server never arrives; the gate cannot know it, so it
-// publishes a reconnect notice, and requesters still waiting send their request again (requestGenerate).
+// publishes a reconnect notice saying how long it was away, and requesters that sent within that time (and the
+// window before it) and still wait send their request again (requestGenerate).
 import { Events, type MsgHdrs, type NatsConnection } from 'nats';
+import { encodeGateReconnected } from '../protocol/messages.js';
 
-/** How long before a disconnect an answer may have been lost (the library notices a dead server within ms). */
+/** How long before a disconnect an answer or a request may have been lost (the library notices a dead server within ms). */
 export const REPLY_RESEND_WINDOW_MS = 2_000;
 
 interface Sent {
@@ -47,7 +49,7 @@ export class RecentReplies {
       else if (s.type === Events.Reconnect && droppedAt !== undefined) {
         const since = droppedAt - this.windowMs;
         for (const r of this.sent) if (r.at >= since && r.at <= droppedAt) this.nc.publish(r.subject, r.data, { headers: r.headers });
-        if (this.notice) this.nc.publish(this.notice);
+        if (this.notice) this.nc.publish(this.notice, encodeGateReconnected({ down_ms: this.now() - droppedAt }));
         droppedAt = undefined;
       }
     }

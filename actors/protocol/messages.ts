@@ -228,6 +228,19 @@ export function decodeEvent(bytes: Uint8Array): InstanceEvent {
   return m;
 }
 
+/** A gate's reconnect notice (`eaas.v1.<model>.gate.<node>.reconnected`): how long its link was down, by its own clock. */
+export interface GateReconnected {
+  down_ms: number;
+}
+
+export const encodeGateReconnected = (n: GateReconnected): Uint8Array => encodeMessage(n);
+
+export function decodeGateReconnected(bytes: Uint8Array): GateReconnected {
+  const m = decodeMessage(bytes) as Partial<GateReconnected>;
+  if (typeof m?.down_ms !== 'number' || !(m.down_ms >= 0)) throw new MalformedMessageError('gate reconnect notice must be a map {down_ms}');
+  return { down_ms: m.down_ms };
+}
+
 /** What an expert actor reports with each heartbeat. */
 export interface ExpertHealth {
   state: string;

@@ -6,7 +6,8 @@ import type { ChildMessage, ExpertHealth } from '../../actors/protocol/messages.
 import type { ProcessMessage, ThreadMessage } from './expert-thread.js';
 import { settingsFromEnv } from './settings.js';
 
-const tell = (m: ChildMessage) => process.send?.(m);
+// after an IPC disconnect (the supervisor died) a send would throw while the actor drains
+const tell = (m: ChildMessage) => process.connected && process.send?.(m);
 
 function fail(message: string): never {
   process.stderr.write(`eaas expert: ${message}\n`);

@@ -64,12 +64,16 @@ async function main(): Promise<void> {
   port.once('message', (m: ProcessMessage) => {
     if (m.kind !== 'stop') return;
     void (async () => {
-      clearInterval(health);
-      await actor.drain().catch(() => undefined);
-      await closeNats(nc);
-      await experts.release();
-      await tracing.shutdown();
-      tell({ kind: 'stopped' });
+      try {
+        await actor.drain().catch(() => undefined);
+        clearInterval(health);
+        await closeNats(nc);
+        await experts.release();
+        await tracing.shutdown();
+      } finally {
+        // whatever failed on the way out, the process exits as stopped
+        tell({ kind: 'stopped' });
+      }
     })();
   });
 }

@@ -58,7 +58,6 @@ export function generate(model: string): string {
   return subject([model, 'generate']);
 }
 
-/** `eaas.v1.<model>.load.<node>`: a gate's load reports. */
 /** `eaas.v1.<model>.gate.<node>.reconnected`: a gate is back on NATS after a disconnect (requests sent meanwhile may be lost). */
 export function gateReconnected(model: string, node: string): string {
   return subject([model, 'gate', node, 'reconnected']);
@@ -69,6 +68,7 @@ export function gateReconnectedWildcard(model: string): string {
   return `${subject([model, 'gate'], '*')}.reconnected`;
 }
 
+/** `eaas.v1.<model>.load.<node>`: a gate's load reports. */
 export function loadReport(model: string, node: string): string {
   return subject([model, 'load', node]);
 }

@@ -12,6 +12,7 @@ import { allExpertKeys } from '../../model/families/shape.js';
 import { FAMILY_NAMES, type FamilyName } from '../../model/families/spec.js';
 import { PRESETS, type PresetName } from '../../model/init.js';
 import { openMonolithic } from '../../model/monolithic.js';
+import { DEFAULT_ORT_THREADS } from '../../model/ort.js';
 import { QUANTIZE_NAMES, type Quantization } from '../../model/quantize.js';
 import { connectNats } from '../../runtime/transport/connection.js';
 import { DEFAULT_REPLICAS, startLocalCluster, type LocalCluster } from '../../runtime/node/cluster.js';
@@ -30,8 +31,7 @@ import { fmt, median, table, timeRuns } from './stats.js';
 const CONCURRENCIES = [1, 32] as const;
 /** Rows per expert a decode step gives: 1 prompt, 32 prompts over 8 experts top-2 (8), and more. */
 const SHAPE_ROWS = [1, 8, 32];
-/** The threads a monolith's sessions get by default (0 = every core). */
-const DEFAULT_ORT_THREADS_RESOLVED = availableParallelism();
+
 /** Decode runs per executor and concurrency: the median is reported, with the range as the spread. */
 const DECODE_REPS = 3;
 /** 4 KB: one bench-preset row; 1 MB: the 256-row dispatch below. */
@@ -154,7 +154,7 @@ interface NatsResult extends ExecutorResult {
   restarts: number;
   rtt?: { bytes: number; trips: RoundTrips }[];
   dispatch?: DispatchBench[];
-  /** Resident memory after the run: this process (gate, supervisor, bench) and each expert actor. */
+  /** Resident memory after the decode runs: this process (gate, supervisor, bench) and each expert actor. */
   rssMb?: { gate: number; experts: number[] };
 }
 
@@ -207,13 +207,15 @@ async function runNats(dir: string, m: FamilyPreset, s: Settings, micro: boolean
     const model = cluster.model;
     const gen: GenerateFn = async (prompt, maxTokens) => (await requestGenerate(nc, model, { prompt, max_tokens: maxTokens, stop_at_eos: false })).tokens;
     const result: NatsResult = { ...(await measureExecutor(gen, c.vocabSize, m.preset, s, loadMs)), layout, startupRestarts, restarts: 0 };
+    // after the decode runs, before the micro benchmarks' large dispatches: the same point for every cluster measured
+    const cl = cluster;
+    result.rssMb = { gate: rssMb(process.pid), experts: cl.supervisor!.status().children.map((k) => (k.pid ? rssMb(k.pid) : NaN)) };
     if (local) {
       result.rtt = [];
       for (const bytes of RTT_BYTES) result.rtt.push({ bytes, trips: await natsRoundTrips(cluster.url, bytes, bytes > 65536 ? s.rttReps / 10 : s.rttReps) });
       result.dispatch = await expertDispatch(cluster.gate!.experts, local, DISPATCH_ROWS, s.dispatchReps);
     }
     result.restarts = restartsOf(cluster) - startupRestarts;
-    result.rssMb = { gate: rssMb(process.pid), experts: cluster.supervisor!.status().children.map((k) => (k.pid ? rssMb(k.pid) : NaN)) };
     return result;
   } finally {
     await client?.close();
@@ -243,9 +245,9 @@ function report(results: PresetResult[], s: Settings, args: Args, floors: Floors
   let bad = 0;
   console.log(`\n== floors of this machine (ONNX Runtime, every core, measured at the start) ==`);
   console.log(`  weights stream at ${fmt(floors.bytesPerS / 1e9)} GB/s (one row through a 256 MB f32 matrix); a 512x2048x2048 MatMul runs at ${fmt(floors.flopPerS / 1e9, 0)} GFLOP/s`);
-  console.log(`  one expert (SwiGLU, three MatMuls) at decode shapes, cycling through a layer's experts; threads ${DEFAULT_ORT_THREADS_RESOLVED} as the monolith and the gate, ${DEFAULT_EXPERT_THREADS} as an expert actor:`);
+  console.log(`  one expert (SwiGLU, three MatMuls) at decode shapes, cycling through a layer's experts; threads "all" (ONNX Runtime's default) as the monolith and the gate, ${DEFAULT_EXPERT_THREADS} as an expert actor:`);
   const shapeRows = results.flatMap((r) =>
-    r.shapes.map((x) => [labelOf(r), String(x.rows), String(x.threads), fmt(x.ms, 3), `${fmt(x.bytesPerS / 1e9)} (${pct(x.bytesPerS, floors.bytesPerS)})`, `${fmt(x.flopPerS / 1e9, 0)} (${pct(x.flopPerS, floors.flopPerS)})`]),
+    r.shapes.map((x) => [labelOf(r), String(x.rows), x.threads === DEFAULT_ORT_THREADS ? 'all' : String(x.threads), fmt(x.ms, 3), `${fmt(x.bytesPerS / 1e9)} (${pct(x.bytesPerS, floors.bytesPerS)})`, `${fmt(x.flopPerS / 1e9, 0)} (${pct(x.flopPerS, floors.flopPerS)})`]),
   );
   console.log(table(['preset', 'rows', 'threads', 'ms', 'weights GB/s (of floor)', 'GFLOP/s (of floor)'], shapeRows));
   console.log(`\n== decode throughput (generated tokens/s, median of ${DECODE_REPS} runs with their range; ${s.maxTokens} tokens per prompt of 16, stopAtEos false; wall time includes prefill) ==`);
@@ -353,15 +355,15 @@ async function main(): Promise<number> {
     const mono = await runMonolithic(dir, m, s);
     log(`${labelOf(m)}: one expert at decode shapes`);
     const ckpt = Checkpoint.open(dir);
-    const shapes = await expertShapes(ckpt, SHAPE_ROWS, [DEFAULT_ORT_THREADS_RESOLVED, DEFAULT_EXPERT_THREADS]).finally(() => ckpt.close());
+    const shapes = await expertShapes(ckpt, SHAPE_ROWS, [DEFAULT_ORT_THREADS, DEFAULT_EXPERT_THREADS]).finally(() => ckpt.close());
     log(`${labelOf(m)}: disaggregated over NATS`);
     const nats = await runNats(dir, m, s, true);
     const mismatch = new Map(CONCURRENCIES.map((c) => [c, mismatches(mono.runs.get(c)!.outputs, nats.runs.get(c)!.outputs)]));
     const batchMismatch = mismatches(mono.runs.get(1)!.outputs, mono.runs.get(32)!.outputs);
     results.push({ ...m, generatedMs, mono, nats, mismatch, batchMismatch, shapes });
   }
-  // the API front, --secure and quantization are measured on the largest preset asked for: on the tiny one
-  // every cost is overhead
+  // the API front, --secure and quantization are measured on the last preset asked for (the bench preset by
+  // default): on the tiny one every cost is overhead
   const served = familyPresets[familyPresets.length - 1];
   let quantized: string | undefined;
   if (args.quantize) {

@@ -2,6 +2,7 @@
 // the dense parts, the experts' dispatch, and the dispatches each expert actor got.
 // Usage: [PRESET=tiny] [CONC=32] [REPLICAS=R] [PER_ACTOR=N] node dist/test/bench/profile/step-split.js cluster|mono [steps]
 import { readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { RemoteExperts } from '../../../actors/gate/dispatcher.js';
 import { requestGenerate } from '../../../actors/gate/client.js';
 import { DenseModel } from '../../../model/dense.js';
@@ -92,7 +93,7 @@ for (const [k, v] of cpu1) {
   cpuTotal += used;
   console.log(`  CPU ${k.padEnd(28)} ${(used / steps).toFixed(2)} core-ms/step`);
 }
-console.log(`  CPU all                          ${(cpuTotal / steps).toFixed(2)} core-ms/step of ${((2 * ms) / steps).toFixed(2)} (2 cores x wall)`);
+console.log(`  CPU all                          ${(cpuTotal / steps).toFixed(2)} core-ms/step of ${((availableParallelism() * ms) / steps).toFixed(2)} (${availableParallelism()} cores x wall)`);
 for (const [k, v] of spent) console.log(`  ${k.padEnd(24)} ${(v / steps).toFixed(2)} ms/step`);
 if (counters()) console.log(`  dispatch counters ${counters()}`);
 await stop();
