@@ -1,4 +1,5 @@
-// An expert actor computes off its event loop: during its largest dispatch its heartbeats keep coming.
+// An expert actor computes off its process's main thread: during its largest dispatch its heartbeats keep coming;
+// a computation that does not return stops them once the actor's thread has been silent for EAAS_ACTOR_SILENCE_MS.
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,35 +23,44 @@ describe('expert actor heartbeats', () => {
   let child: ChildProcess;
   const beats: number[] = [];
 
-  beforeAll(async () => {
-    ensureBuilt();
-    root = mkdtempSync(join(tmpdir(), 'eaas-beats-'));
-    // one layer of two experts large enough that a full dispatch takes a while on one thread
-    initCheckpoint(join(root, 'm'), { preset: 'tiny', seed: 1, config: { hiddenSize: HIDDEN, intermediateSize: FFN, numHiddenLayers: 1, numAttentionHeads: 8, numKeyValueHeads: 2, headDim: 64 } });
-    child = fork(join(DIST, 'runtime', 'node', 'expert-process.js'), [], {
+  let stuck: ChildProcess | undefined;
+  /** An expert actor process hosting 0:0 as instance `instance`, its beats' times pushed onto `into`; resolves once ready. */
+  async function startActor(instance: string, into: number[], env: Record<string, string> = {}): Promise<ChildProcess> {
+    const actor = fork(join(DIST, 'runtime', 'node', 'expert-process.js'), [], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: {
         ...process.env,
         EAAS_NATS: nats.url,
         EAAS_MODEL_DIR: join(root, 'm'),
         EAAS_MODEL: 'beats',
-        EAAS_INSTANCE: 'x',
+        EAAS_INSTANCE: instance,
         EAAS_NODE: 'n',
         EAAS_EXPERTS: '0:0',
         EAAS_HEARTBEAT_MS: String(BEAT_MS),
+        ...env,
       },
     });
     await new Promise<void>((resolve, reject) => {
-      child.on('message', (m) => {
+      actor.on('message', (m) => {
         if (!isChildMessage(m)) return;
-        if (m.kind === 'beat') beats.push(performance.now());
+        if (m.kind === 'beat') into.push(performance.now());
         else resolve();
       });
-      child.once('exit', (code) => reject(new Error(`expert actor exited (${code}) before it was ready`)));
+      actor.once('exit', (code) => reject(new Error(`expert actor exited (${code}) before it was ready`)));
     });
+    return actor;
+  }
+
+  beforeAll(async () => {
+    ensureBuilt();
+    root = mkdtempSync(join(tmpdir(), 'eaas-beats-'));
+    // one layer of two experts large enough that a full dispatch takes a while on one thread
+    initCheckpoint(join(root, 'm'), { preset: 'tiny', seed: 1, config: { hiddenSize: HIDDEN, intermediateSize: FFN, numHiddenLayers: 1, numAttentionHeads: 8, numKeyValueHeads: 2, headDim: 64 } });
+    child = await startActor('x', beats);
   });
   afterAll(() => {
     child?.kill('SIGKILL');
+    stuck?.kill('SIGKILL');
     if (root) rmSync(root, { recursive: true, force: true });
   });
 
@@ -68,5 +78,24 @@ describe('expert actor heartbeats', () => {
     expect(expected).toBeGreaterThanOrEqual(4);
     // a blocked loop sends none until the compute ends; a free one about one per period
     expect(during.length).toBeGreaterThanOrEqual(expected / 2);
+  });
+
+  it('stop once the actor thread has been silent past EAAS_ACTOR_SILENCE_MS in a computation that does not return', async () => {
+    const stuckBeats: number[] = [];
+    const SILENCE_MS = 500;
+    stuck = await startActor('stuck', stuckBeats, { EAAS_EXPERT_STALL_MS: '60000', EAAS_ACTOR_SILENCE_MS: String(SILENCE_MS) });
+    const nc = await nats.connect();
+    const x = new Float32Array(HIDDEN).fill(0.1);
+    const sent = performance.now();
+    // never answered: the thread blocks in the dispatch
+    nc.request(subjects.expertDispatch('beats', 'stuck'), encodeDispatch({ layer: 0, experts: [0], rows: [1], x }, HIDDEN, 'f32'), { timeout: 5_000 }).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, SILENCE_MS + 1_500));
+    const after = stuckBeats.filter((t) => t > sent);
+    // the beats go on while the silence is short (the main thread is free), then stop: the supervisor's hang bound takes over
+    expect(after.length).toBeGreaterThan(0);
+    const last = after[after.length - 1];
+    expect(last - sent).toBeLessThan(SILENCE_MS + 2 * BEAT_MS + 300);
+    expect(performance.now() - last).toBeGreaterThan(1_000);
+    expect(stuck.exitCode).toBeNull();
   });
 });

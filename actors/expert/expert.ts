@@ -26,6 +26,8 @@ export interface ExpertActorOptions {
   wire?: WireDtype;
   /** Test knob: wait this long before answering each dispatch (simulates a slow replica). */
   delayMs?: number;
+  /** Test knob: block this thread this long in each dispatch (simulates a computation that does not return). */
+  stallMs?: number;
   /** How often the actor publishes its load report (0: never), and the window it covers. */
   loadReportMs?: number;
   loadWindowMs?: number;
@@ -128,6 +130,7 @@ export class ExpertActor {
           throw new ExpertNotHostedError(`expert ${expert} of layer ${d.layer} is not hosted by ${this.o.instance} (hosts ${[...this.hosted].join(',')})`);
         }
       }
+      if (this.o.stallMs) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, this.o.stallMs);
       const r = await computeDispatch(this.o.experts, H, d);
       // one span per expert run, timed around its ONNX Runtime call, children of this dispatch's process span
       r.timings.forEach(([start, end], i) =>

@@ -6,6 +6,12 @@
 export const DEFAULT_HEARTBEAT_MS = 250;
 /** A child whose heartbeats stop for this long is killed and restarted. Env: EAAS_HANG_MS. */
 export const DEFAULT_HANG_MS = 1500;
+/**
+ * An expert actor's thread that posts nothing to its process for this long is stuck (in a computation that does not
+ * return): the process stops beating, so the bound above restarts it. Far above the longest legitimate run of one
+ * expert on one message. Env: EAAS_ACTOR_SILENCE_MS.
+ */
+export const DEFAULT_ACTOR_SILENCE_MS = 30_000;
 
 export class Watchdog {
   private readonly lastBeat = new Map<string, number>();

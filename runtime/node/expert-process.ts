@@ -1,6 +1,7 @@
 // Entry point of an expert actor child process: configuration comes from the environment its supervisor
 // sets. The actor runs in a worker thread (expert-thread.ts); this main thread only beats to the supervisor
-// over the IPC channel and stops the thread on a signal, so a long load or dispatch is never taken for a hang.
+// over the IPC channel and stops the thread on a signal, so a long load or dispatch is never taken for a hang,
+// while a thread that stays silent past EAAS_ACTOR_SILENCE_MS (stuck) stops the beats, and gets its process restarted.
 import { Worker } from 'node:worker_threads';
 import type { ChildMessage, ExpertHealth } from '../../actors/protocol/messages.js';
 import type { ProcessMessage, ThreadMessage } from './expert-thread.js';
@@ -16,12 +17,16 @@ function fail(message: string): never {
 
 const settings = settingsFromEnv();
 let health: ExpertHealth = { state: 'loading', linked: false, inflight: 0, served: 0, errors: 0 };
-// beats start at once: loading a big checkpoint is not hanging
-const beat = setInterval(() => tell({ kind: 'beat', ...health }), settings.heartbeatMs);
+let ready = false;
+let heardAt = Date.now();
+// beats start at once: loading a big checkpoint is not hanging; a serving thread silent for too long is
+const beat = setInterval(() => {
+  if (!ready || Date.now() - heardAt <= settings.actorSilenceMs) tell({ kind: 'beat', ...health });
+}, settings.heartbeatMs);
 const thread = new Worker(new URL('./expert-thread.js', import.meta.url));
 let stopping = false;
-let ready = false;
 thread.on('message', (m: ThreadMessage) => {
+  heardAt = Date.now();
   if (m.kind === 'health') health = m.health;
   else if (m.kind === 'ready') {
     ready = true;

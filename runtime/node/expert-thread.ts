@@ -54,6 +54,7 @@ async function main(): Promise<void> {
     hidden: checkpoint.config.hiddenSize,
     experts,
     delayMs: settings.expertDelayMs,
+    stallMs: settings.expertStallMs,
     loadReportMs: settings.loadReportMs,
     loadWindowMs: settings.loadWindowMs,
   });

@@ -6,7 +6,7 @@ import { DEFAULT_DISCOVERY_MS } from '../../actors/gate/directory.js';
 import { DEFAULT_DISPATCH_TIMEOUT_MS, DEFAULT_NO_REPLICA_WAIT_MS } from '../../actors/gate/dispatcher.js';
 import { DEFAULT_GENERATE_TIMEOUT_MS } from '../../actors/gate/client.js';
 import { DEFAULT_MAX_QUEUED, DEFAULT_MAX_REQUEST_BYTES } from '../../actors/gate/limits.js';
-import { DEFAULT_HEARTBEAT_MS, DEFAULT_HANG_MS } from '../../actors/supervisor/watchdog.js';
+import { DEFAULT_ACTOR_SILENCE_MS, DEFAULT_HEARTBEAT_MS, DEFAULT_HANG_MS } from '../../actors/supervisor/watchdog.js';
 import { DEFAULT_MAX_BATCH } from '../../model/engine.js';
 import { DEFAULT_LOAD_REPORT_MS, DEFAULT_LOAD_WINDOW_MS } from '../../observability/load-window.js';
 
@@ -29,6 +29,7 @@ export const SETTINGS = {
   hedge: { env: 'EAAS_HEDGE', default: 1, min: 0, doc: '`0` turns off hedging of straggling dispatches' },
   heartbeatMs: { env: 'EAAS_HEARTBEAT_MS', default: DEFAULT_HEARTBEAT_MS, min: 1, doc: 'expert actor heartbeat period (to its supervisor, over the IPC channel)' },
   hangMs: { env: 'EAAS_HANG_MS', default: DEFAULT_HANG_MS, min: 1, doc: 'a child without heartbeats for this long is killed and restarted' },
+  actorSilenceMs: { env: 'EAAS_ACTOR_SILENCE_MS', default: DEFAULT_ACTOR_SILENCE_MS, min: 1, doc: "an expert actor's thread silent for this long (stuck in a computation) is taken as hung: its process stops beating, so it is restarted" },
   discoveryMs: { env: 'EAAS_DISCOVERY_MS', default: DEFAULT_DISCOVERY_MS, min: 1, doc: 'the gate re-discovers expert instances this often (heals missed events)' },
   generateTimeoutMs: { env: 'EAAS_GENERATE_TIMEOUT_MS', default: DEFAULT_GENERATE_TIMEOUT_MS, min: 1, doc: 'client-side bound of `eaas generate --nats`' },
   maxBatch: { env: 'EAAS_MAX_BATCH', default: DEFAULT_MAX_BATCH, min: 1, doc: 'most sequences in one forward step of a gate' },
@@ -42,6 +43,7 @@ export const SETTINGS = {
   metricsPort: { env: 'EAAS_METRICS_PORT', default: undefined, min: 0, doc: 'a node serves its load metrics (tokens per expert, busy fraction per actor, balancedness, rebalances) at `/metrics` on this port of the `--http-host` address (0: a free one); unset: no such endpoint (an API front shows them on its own `/metrics` anyway)' },
   ortThreads: { env: 'EAAS_ORT_THREADS', default: undefined, min: 0, doc: 'ONNX Runtime intra-op threads; unset: 0 (all cores) in the gate and monolithic, 1 in expert actors' },
   expertDelayMs: { env: 'EAAS_EXPERT_DELAY_MS', default: undefined, min: 0, doc: 'test knob: an expert actor waits this long before each answer (a slow replica)' },
+  expertStallMs: { env: 'EAAS_EXPERT_STALL_MS', default: undefined, min: 0, doc: "test knob: an expert actor's thread blocks this long in each dispatch (a computation that does not return)" },
 } as const satisfies Record<string, Declaration>;
 
 export type Settings = { -readonly [K in keyof typeof SETTINGS]: (typeof SETTINGS)[K]['default'] extends number ? number : number | undefined };
