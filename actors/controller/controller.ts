@@ -42,8 +42,8 @@ export class ControllerActor {
   private subs: Subscription[] = [];
   private leaseTimer?: NodeJS.Timeout;
   private tickTimer?: NodeJS.Timeout;
-  private busy = false;
-  private deciding?: Promise<void>;
+  /** The decision in progress: one at a time, and the node's stop waits for its writes. */
+  private deciding?: Promise<Decision | undefined>;
   private stopped = false;
 
   private constructor(
@@ -92,14 +92,12 @@ export class ControllerActor {
   /** One decision, when this controller leads. Errors (the KV unreachable) leave the placement as it is until the next tick. */
   async tick(): Promise<Decision | undefined> {
     if (!this.lease.leader) this.state = undefined; // a leader again later reads the state its successor left
-    if (!this.lease.leader || this.busy || this.stopped) return undefined;
-    this.busy = true;
-    const deciding = this.decideOnce().catch(() => undefined);
-    this.deciding = deciding.then(() => undefined);
+    if (!this.lease.leader || this.deciding || this.stopped) return undefined;
+    this.deciding = this.decideOnce().catch(() => undefined);
     try {
-      return await deciding;
+      return await this.deciding;
     } finally {
-      this.busy = false;
+      this.deciding = undefined;
     }
   }
 

@@ -28,9 +28,7 @@ export class Lease {
 
   /** One round: renew when held, else take the lease if it is free or stale. Resolves to whether this holder leads now. */
   async tick(): Promise<boolean> {
-    // a holder that has not renewed for half a lease (the KV unreachable, or a call that hangs) stops acting
-    // before anyone may take over
-    if (this.held && this.now() - this.lastRenewed >= this.leaseMs / 2) this.held = false;
+    this.stepDownIfStale();
     if (this.inFlight) return this.held;
     this.inFlight = true;
     try {
@@ -41,8 +39,13 @@ export class Lease {
     } finally {
       this.inFlight = false;
     }
-    if (this.held && this.now() - this.lastRenewed >= this.leaseMs / 2) this.held = false;
+    this.stepDownIfStale();
     return this.held;
+  }
+
+  /** A holder that has not renewed for half a lease (the KV unreachable, or a call that hangs) stops acting before anyone may take over. */
+  private stepDownIfStale(): void {
+    if (this.held && this.now() - this.lastRenewed >= this.leaseMs / 2) this.held = false;
   }
 
   private async tryTake(): Promise<void> {
