@@ -1,5 +1,5 @@
 // Client side of the gate: send a generate request (re-sent when the client's own link drops), find which models a cluster serves.
-import { ErrorCode, Events, type Msg, type NatsConnection, type NatsError, type Subscription } from 'nats';
+import { ErrorCode, Events, type Msg, type NatsConnection, type NatsError } from 'nats';
 import { encodeMessage } from '../../runtime/transport/codec.js';
 import { newInbox } from '../../runtime/transport/connection.js';
 import { serviceInfos, serviceStats } from '../../runtime/transport/discovery.js';
@@ -28,13 +28,13 @@ export async function requestGenerate(nc: NatsConnection, model: string, req: Ge
     let outstanding = 0;
     let lastError: GenerateError | undefined;
     let lastSent = 0;
-    let notices: Subscription;
+    let unlisten: () => void;
     const finish = (f: () => void) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       status.stop();
-      notices.unsubscribe();
+      unlisten();
       f();
     };
     const send = () => {
@@ -49,18 +49,11 @@ export async function requestGenerate(nc: NatsConnection, model: string, req: Ge
         },
       );
     };
-    // a copy sent while that gate was away, or just before, may have died with its server; older ones reached a gate
-    const onNotice = (err: NatsError | null, m: Msg) => {
-      // an error (say, a user whose permissions predate the notice) only means no re-send on a notice
-      if (err || done) return;
-      try {
-        if (performance.now() - lastSent <= decodeGateReconnected(m.data).down_ms + REPLY_RESEND_WINDOW_MS) send();
-      } catch {
-        // a malformed notice says nothing
-      }
-    };
     try {
-      notices = nc.subscribe(subjects.gateReconnectedWildcard(model), { callback: onNotice });
+      // a copy sent while that gate was away, or just before, may have died with its server; older ones reached a gate
+      unlisten = onGateReconnect(nc, model, (downMs) => {
+        if (!done && performance.now() - lastSent <= downMs + REPLY_RESEND_WINDOW_MS) send();
+      });
     } catch (err) {
       // a closed connection: the same error the request itself would have met
       status.stop();
@@ -76,6 +69,40 @@ export async function requestGenerate(nc: NatsConnection, model: string, req: Ge
   const err = answerError(reply);
   if (err) throw new GenerateError(`gate answered ${err.code}: ${err.message}`, err.code, { cause: err, missingExperts: err.missingExperts });
   return decodeGenerateReply(reply.data);
+}
+
+/** The requests waiting on a connection for each model's gates, told of every reconnect notice. */
+const noticeListeners = new WeakMap<NatsConnection, Map<string, Set<(downMs: number) => void>>>();
+
+/**
+ * Calls `listener` with how long the gate was away on each reconnect notice of a gate of `model`, until the returned
+ * function is called. One subscription per connection and model serves every request: it stays for the connection's
+ * life rather than coming and going with each request (every subscribe and unsubscribe crosses the cluster's routes).
+ */
+function onGateReconnect(nc: NatsConnection, model: string, listener: (downMs: number) => void): () => void {
+  let models = noticeListeners.get(nc);
+  if (!models) noticeListeners.set(nc, (models = new Map()));
+  let listeners = models.get(model);
+  if (!listeners) {
+    const waiting = new Set<(downMs: number) => void>();
+    nc.subscribe(subjects.gateReconnectedWildcard(model), {
+      callback: (err, m) => {
+        // an error (say, a user whose permissions predate the notice) only means no re-send on a notice
+        if (err) return;
+        let downMs: number;
+        try {
+          downMs = decodeGateReconnected(m.data).down_ms;
+        } catch {
+          return; // a malformed notice says nothing
+        }
+        for (const l of [...waiting]) l(downMs);
+      },
+    });
+    models.set(model, (listeners = waiting));
+  }
+  const mine = listeners;
+  mine.add(listener);
+  return () => mine.delete(listener);
 }
 
 function generateError(err: NatsError, model: string, timeoutMs: number): GenerateError {
