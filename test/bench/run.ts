@@ -1,14 +1,13 @@
 // `npm run bench`: decode throughput of the monolithic executor and of the disaggregated one over NATS,
 // measured side by side in one run for each family's presets, plus micro numbers (NATS round trip, one expert dispatch).
 // Usage: node dist/test/bench/run.js [--families mixtral,qwen2_moe,...] [--presets tiny,bench] [--quick] [--no-front] [--no-secure] [--no-quantize]
-import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from 'nats';
 import { requestGenerate } from '../../actors/gate/client.js';
 import { Checkpoint } from '../../model/checkpoint.js';
 import type { ExpertSet } from '../../model/experts.js';
 import { FAMILIES } from '../../model/families/registry.js';
-import { allExpertKeys } from '../../model/families/shape.js';
 import { FAMILY_NAMES, type FamilyName } from '../../model/families/spec.js';
 import { PRESETS, type PresetName } from '../../model/init.js';
 import { openMonolithic } from '../../model/monolithic.js';
@@ -16,7 +15,6 @@ import { DEFAULT_ORT_THREADS } from '../../model/ort.js';
 import { QUANTIZE_NAMES, type Quantization } from '../../model/quantize.js';
 import { connectNats } from '../../runtime/transport/connection.js';
 import { DEFAULT_REPLICAS, startLocalCluster, type LocalCluster } from '../../runtime/node/cluster.js';
-import { coreSizedPerActor } from '../../actors/supervisor/placement.js';
 import { DEFAULT_EXPERT_THREADS } from '../../actors/expert/compute.js';
 import { remoteExperts } from '../helpers/remote-experts.js';
 import { benchCheckpoint } from './checkpoints.js';
@@ -177,12 +175,7 @@ const restartsOf = (cluster: LocalCluster) => cluster.supervisor!.status().child
 
 async function runNats(dir: string, m: FamilyPreset, s: Settings, micro: boolean, quantization?: Quantization): Promise<NatsResult> {
   const c = configOf(m);
-  const experts = allExpertKeys(c).length;
-  // the layout `eaas up` uses by default
-  const perActor = coreSizedPerActor(experts, DEFAULT_REPLICAS, availableParallelism());
-  const actors = DEFAULT_REPLICAS * Math.ceil(experts / perActor);
   const actorThreads = Number(process.env.EAAS_ORT_THREADS ?? DEFAULT_EXPERT_THREADS);
-  const layout = `eaas up's layout: replicas ${DEFAULT_REPLICAS}, ${perActor} experts per actor -> ${actors} expert actor processes (ORT threads ${actorThreads} each); gate and nats-server on the same host`;
   // loaded before the cluster starts: a synchronous session load would stall the in-process supervisor
   let local: ExpertSet | undefined;
   if (micro) {
@@ -197,7 +190,12 @@ async function runNats(dir: string, m: FamilyPreset, s: Settings, micro: boolean
   let client: NatsConnection | undefined;
   try {
     const t0 = performance.now();
+    // the layout `eaas up` uses by default, read back from the supervisor that placed it
     cluster = await startLocalCluster({ modelDir: dir, replicas: DEFAULT_REPLICAS, quantization });
+    const placed = cluster.supervisor!.status().children;
+    const actors = placed.length;
+    const perActor = Math.max(...placed.map((k) => k.experts.length));
+    const layout = `eaas up's layout: replicas ${DEFAULT_REPLICAS}, ${perActor} experts per actor -> ${actors} expert actor processes (ORT threads ${actorThreads} each); gate and nats-server on the same host`;
     const loadMs = performance.now() - t0;
     // the supervisor may have killed actors whose heartbeats it could not read while the gate loaded
     await waitUntilSteady(cluster, actors);
