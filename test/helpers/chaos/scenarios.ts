@@ -115,6 +115,11 @@ interface ScenarioSpec {
   allowError?: CheckOptions['allowError'];
   /** Runs between the fault-free phase and the faulted one (e.g. to bring in a slow replica). */
   between?(): Promise<void>;
+  /**
+   * The load goes on until `inject` returns (at least the phase's duration, at most this much longer): for faults
+   * that wait on the cluster's own events (a rebalance, a lease), whose timing depends on the machine's speed.
+   */
+  holdLoadMs?: number;
   /** Extra checks once the cluster is back (e.g. nothing crashed). */
   after?(ctx: FaultCtx): Promise<void>;
 }
@@ -135,14 +140,15 @@ async function runPhase(env: ChaosEnv, topo: Topology, name: string, durationMs:
     prompts: env.prompts,
     maxTokens: MAX_TOKENS,
     concurrency: CONCURRENCY,
-    durationMs,
+    durationMs: durationMs + (spec.holdLoadMs ?? 0),
     requestTimeoutMs: env.timing.requestTimeoutMs,
     seed: env.seed ^ hash(name),
   });
+  const deadline = load.startedAt + durationMs;
   const ctx: FaultCtx = {
     topo,
     rng: prng(env.seed ^ hash(name) ^ 0x5eed),
-    deadline: load.deadline,
+    deadline,
     fault: (f) => {
       const rec: FaultRecord = { ...f, at: f.at ?? Date.now() };
       faults.push(rec);
@@ -159,6 +165,10 @@ async function runPhase(env: ChaosEnv, topo: Topology, name: string, durationMs:
       violations.push(`fault injection failed: ${(err as Error).stack ?? err}`);
       load.stop();
     }
+  }
+  if (spec.holdLoadMs) {
+    await sleep(Math.max(0, deadline - Date.now()));
+    load.stop();
   }
   const run = await load.done;
   await Promise.all(pending);
@@ -864,6 +874,10 @@ export async function badInput(env: ChaosEnv): Promise<ScenarioReport> {
 // 9. Elastic placement: the controller rebalances under load while the active controller and expert actors are killed
 
 /** Every rebalance the packing finds at least as good, at most one per 1.5 s, always 8 actors (16 experts × 2 replicas ÷ 4 per actor). */
+/** How long scenario 9 waits, under load, for a rebalance in flight with a leader to kill, and then for the standby to lead. */
+const REBALANCE_WAIT_MS = 20_000;
+const TAKEOVER_WAIT_MS = 15_000;
+
 const REBALANCING_POLICY = { minReplicas: REPLICAS, perActor: 4, minGain: 0, minIntervalMs: 1_500, maxActors: 8, upDelayMs: 3_600_000, downDelayMs: 3_600_000 };
 
 export async function elasticRebalance(env: ChaosEnv): Promise<ScenarioReport> {
@@ -901,19 +915,31 @@ export async function elasticRebalance(env: ChaosEnv): Promise<ScenarioReport> {
     let firstLeader: string | undefined;
     return await runScenario(env, topo, {
       name: '9 rebalance, kill -9 controller and actors',
+      // the faults wait on the controllers: their start, the first rebalance and the standby's takeover take longer on a loaded machine
+      holdLoadMs: REBALANCE_WAIT_MS + TAKEOVER_WAIT_MS + 10_000,
       inject: async (ctx) => {
         for (const name of ['ctl-a', 'ctl-b']) {
           controllers.set(name, await startCliNode({ nats: server.url, modelDir: env.dir, node: name, roles: 'controller', env: controllerEnv, extraArgs: ['--placement-policy', policyFile] }));
         }
-        while (untilDeadline(ctx, 2_000)) {
-          if ((await waitUntil(rebalancing, 5_000, 25)) === undefined) continue;
-          const holder = (await store.lease())?.record.holder;
-          if (!firstLeader && holder && controllers.has(holder)) {
-            // the active controller dies with its change in flight: the standby must take over and finish it
-            firstLeader = holder;
-            const victim = controllers.get(holder)!;
-            if (kill9(victim.pid)) ctx.fault({ kind: 'kill -9 controller', target: `${holder} (pid ${victim.pid}) mid-rebalance` });
-          } else {
+        // the active controller dies with its change in flight: the standby must take over and finish it
+        const inFlight = await waitUntil(async () => {
+          if (!(await rebalancing())) return false;
+          firstLeader = (await store.lease())?.record.holder;
+          return !!firstLeader && controllers.has(firstLeader);
+        }, REBALANCE_WAIT_MS, 25);
+        if (inFlight === undefined) return void (firstLeader = undefined);
+        const victim = controllers.get(firstLeader!)!;
+        if (!kill9(victim.pid)) return void ctx.violations.push(`controller ${firstLeader} (pid ${victim.pid}) had already exited when it was to be killed`);
+        const killed = ctx.fault({ kind: 'kill -9 controller', target: `${firstLeader} (pid ${victim.pid}) mid-rebalance` });
+        // expert actors die too while the change is carried out, until the standby has taken over and the load's time is up
+        const tookOver = async () => {
+          const leader = (await store.controller())?.leader;
+          return !!leader && leader !== firstLeader;
+        };
+        let takenOverMs: number | undefined;
+        while (takenOverMs === undefined || untilDeadline(ctx, 2_000)) {
+          if (Date.now() - killed.at > TAKEOVER_WAIT_MS) break;
+          if (await rebalancing()) {
             const running = await runningChildren(topo);
             const victim = running.length > 0 ? pick(ctx.rng, running) : undefined;
             if (victim && kill9(victim.pid)) {
@@ -930,8 +956,11 @@ export async function elasticRebalance(env: ChaosEnv): Promise<ScenarioReport> {
               );
             }
           }
-          await sleep(env.timing.short ? 700 : 1_500);
+          const pauseMs = env.timing.short ? 700 : 1_500;
+          if (takenOverMs !== undefined) await sleep(pauseMs);
+          else if ((await waitUntil(tookOver, pauseMs, 50)) !== undefined) takenOverMs = Date.now() - killed.at;
         }
+        if (takenOverMs !== undefined) killed.note = `the standby led ${takenOverMs} ms after the kill`;
         // the phases after this one measure a fixed placement
         for (const c of controllers.values()) await c.stop();
       },
