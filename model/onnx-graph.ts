@@ -106,7 +106,20 @@ export class GraphBuilder {
     const b = this.bytes(`${weightName}.q`, [out, q.kBlocks, q.blobSize], q.packed);
     const scales = this.floats(`${weightName}.scales`, [out * q.kBlocks], q.scales);
     const attrs = { K: inp, N: out, bits, block_size: QUANT_BLOCK_SIZE, accuracy_level: QUANT_ACCURACY_LEVEL };
-    return this.op('MatMulNBits', [x, b, scales], attrs, 1, MS_DOMAIN);
+    if (bits !== 4) return this.op('MatMulNBits', [x, b, scales], attrs, 1, MS_DOMAIN);
+    // ONNX Runtime's 4-bit kernel computes a single row on another path whose bits differ from the batched one on
+    // some CPUs (AVX2 without AVX-512, seen on an AMD EPYC): a zero row appended keeps every run batched, so a
+    // row gives the same bits alone and in any batch; the extra row is dropped after.
+    const zero = this.shared(`nbits.pad.${inp}`, () => this.floats(`nbits.pad.${inp}`, [1, inp], new Float32Array(inp)));
+    const y = this.op('MatMulNBits', [this.op('Concat', [x, zero], { axis: 0 }), b, scales], attrs, 1, MS_DOMAIN);
+    const start = this.shared('nbits.pad.start', () => this.ints('nbits.pad.start', [0]));
+    const end = this.shared('nbits.pad.end', () => this.ints('nbits.pad.end', [-1]));
+    return this.op('Slice', [y, start, end, start]);
+  }
+
+  /** A constant made once and referenced by name by every node that uses it. */
+  private shared(name: string, make: () => string): string {
+    return this.initializers.some((t) => t.name === name) ? name : make();
   }
 
   /** Mixtral's RMSNorm: w · x / sqrt(mean(x²) + eps), over the last axis. */

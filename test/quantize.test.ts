@@ -95,16 +95,13 @@ describe('MatMulNBits packing', () => {
   });
 });
 
-/** Rows of x run alone and inside batches of 1..64: how many rows of the batched runs differ in any bit. */
-async function batchDifferences(level: number, bits: QuantBits): Promise<number> {
+/** Rows of x run alone and inside batches of 1..64 through a quantized linear: how many rows of the batched runs differ in any bit. */
+async function batchDifferences(bits: QuantBits): Promise<number> {
   const N = 256;
   const K = 128;
   const g = new GraphBuilder('nbits');
   const x = g.input('x', 'float', ['m', K]);
-  const q = quantizeBlockwise(values(N * K, 5), N, K, bits);
-  g.bytes('b', [N, q.kBlocks, q.blobSize], q.packed);
-  g.floats('s', [N * q.kBlocks], q.scales);
-  g.output(g.op('MatMulNBits', [x, 'b', 's'], { K, N, bits, block_size: 32, accuracy_level: level }, 1, 'com.microsoft'), 'y', 'float', ['m', N]);
+  g.output(g.linear(x, 'w', N, K, values(N * K, 5), bits), 'y', 'float', ['m', N]);
   const session = await createSession(g.toBytes(), 0);
   try {
     const rows = values(64 * K, 11);
@@ -121,17 +118,13 @@ async function batchDifferences(level: number, bits: QuantBits): Promise<number>
   }
 }
 
-describe('MatMulNBits batch invariance', () => {
+// Measured on MatMulNBits itself: at accuracy level 0, 2079 of 2080 rows differ from the row alone (int4 and int8);
+// at level 4, int8 rows never differ, and int4 rows differ between a batch of 1 and any larger batch on an AVX2-only
+// AMD EPYC (not on an AVX-512 Xeon): the quantized linear pads a single row (onnx-graph.ts).
+describe('quantized linear batch invariance', () => {
   for (const bits of [4, 8] as const) {
-    it(`int${bits}, accuracy level 4: a row gives the same bits alone and in batches of 1..64`, async () => {
-      expect(await batchDifferences(4, bits)).toBe(0);
+    it(`int${bits}: a row gives the same bits alone and in batches of 1..64`, async () => {
+      expect(await batchDifferences(bits)).toBe(0);
     });
   }
-
-  // measured here: 2079 of 2080 rows differ (all but the batch of 1) for int4 and int8 alike
-  it('accuracy level 0, for the record (not relied on)', async () => {
-    const d4 = await batchDifferences(0, 4);
-    const d8 = await batchDifferences(0, 8);
-    console.log(`MatMulNBits accuracy_level 0: rows differing from the row alone over batches 1..64 (2080 rows): int4 ${d4}, int8 ${d8}`);
-  });
 });

@@ -170,16 +170,14 @@ export class RemoteExperts implements GateExperts {
 
   private async plan(step: Step, pieces: Piece[], avoid: Set<string>): Promise<{ instance: string; pieces: Piece[] }[]> {
     const idOf = (p: Piece) => `${step.layer}:${step.batches[p.batch].expert}`;
-    const missing = [...new Set(pieces.map(idOf))].filter((id) => this.directory.replicas(id).length === 0);
-    if (missing.length > 0) {
-      // rows wait, up to the bound, for a supervisor to bring a replica (back) up
-      const waitMs = Math.max(0, step.waitUntil - Date.now());
-      const found = await Promise.all(missing.map((id) => this.directory.waitForReplica(id, waitMs)));
-      const still = missing.filter((_, i) => !found[i]);
-      if (still.length > 0) throw new NoReplicaError(still, this.o.noReplicaWaitMs ?? DEFAULT_NO_REPLICA_WAIT_MS);
+    // rows wait, up to the bound, for a supervisor to bring a replica (back) up; one that comes and goes again is waited for again
+    for (;;) {
+      const missing = [...new Set(pieces.map(idOf))].filter((id) => this.directory.replicas(id).length === 0);
+      if (missing.length === 0) break;
+      const waitMs = step.waitUntil - Date.now();
+      if (waitMs <= 0) throw new NoReplicaError(missing, this.o.noReplicaWaitMs ?? DEFAULT_NO_REPLICA_WAIT_MS);
+      await Promise.all(missing.map((id) => this.directory.waitForReplica(id, waitMs)));
     }
-    const gone = pieces.map(idOf).filter((id) => this.directory.replicas(id).length === 0);
-    if (gone.length > 0) throw new NoReplicaError([...new Set(gone)], this.o.noReplicaWaitMs ?? DEFAULT_NO_REPLICA_WAIT_MS);
     const maxRows = rowsPerMessage(this.nc.info!.max_payload, PAYLOAD_HEADROOM, this.hidden, WIRE_BYTES[this.o.wire ?? 'f32']);
     return planMessages(pieces, (p) => this.candidates(idOf(p), avoid), (i) => this.hedge.estimate(i), maxRows, () => this.rotation++);
   }

@@ -940,8 +940,10 @@ export async function elasticRebalance(env: ChaosEnv): Promise<ScenarioReport> {
         while (takenOverMs === undefined || untilDeadline(ctx, 2_000)) {
           if (Date.now() - killed.at > TAKEOVER_WAIT_MS) break;
           if (await rebalancing()) {
-            const running = await runningChildren(topo);
-            const victim = running.length > 0 ? pick(ctx.rng, running) : undefined;
+            // one actor fault at a time: every expert of the victim keeps a replica (all replicas lost is scenario 7)
+            const running = (await runningChildren(topo)).filter((c) => alive(c.pid));
+            const spared = running.filter((c) => c.experts.every((id) => running.some((o) => o !== c && o.experts.includes(id))));
+            const victim = spared.length > 0 ? pick(ctx.rng, spared) : undefined;
             if (victim && kill9(victim.pid)) {
               const f = ctx.fault({ kind: 'kill -9 mid-rebalance', target: victim.instance });
               // the actor comes back, or leaves with the placement that no longer wants it
