@@ -3,34 +3,10 @@ import { CheckpointError } from './errors.js';
 import { FAMILIES, familyOfJson } from './families/registry.js';
 import { ConfigReader } from './families/read.js';
 import type { FamilyName, FamilySpec } from './families/spec.js';
+import type { ModelConfig } from './model-config.js';
 
-export type { FamilyName, FamilySpec };
-
-/**
- * A model's shape. The fields below `family` mean the same in every family: `intermediateSize` is the
- * size of a routed expert, `numLocalExperts` the routed experts per MoE layer, `headDim` the head size of
- * grouped-query attention (for MLA, the query/key head size: nope + rope).
- */
-export interface ModelConfig {
-  vocabSize: number;
-  hiddenSize: number;
-  intermediateSize: number;
-  numHiddenLayers: number;
-  numAttentionHeads: number;
-  numKeyValueHeads: number;
-  headDim: number;
-  numLocalExperts: number;
-  numExpertsPerTok: number;
-  rmsNormEps: number;
-  ropeTheta: number;
-  tieWordEmbeddings: boolean;
-  maxPositionEmbeddings: number;
-  /** Absent: Mixtral. */
-  family?: FamilySpec;
-}
-
-/** The name the code used before other families: a ModelConfig without `family` is Mixtral. */
-export type MixtralConfig = ModelConfig;
+// ModelConfig lives in model-config.ts so that the families, which this file loads, need not import this file
+export type { FamilyName, FamilySpec, ModelConfig };
 
 export const familyName = (c: ModelConfig): FamilyName => c.family?.name ?? 'mixtral';
 

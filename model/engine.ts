@@ -5,7 +5,7 @@ import { attentionRows } from './families/shape.js';
 import { GenerationCancelledError, ModelInputError } from './errors.js';
 import type { Forward } from './forward.js';
 import { KvCache } from './kv-cache.js';
-import { MAX_LOGPROBS, tokenLogprobs, type TokenLogprob } from './logprobs.js';
+import { logSumExp, MAX_LOGPROBS, tokenLogprobs, type TokenLogprob } from './logprobs.js';
 import { createSampler, type Sampler, type SamplingParams } from './sampling.js';
 import { EOS_ID } from './byte-tokenizer.js';
 
@@ -34,6 +34,8 @@ export interface GenerateOptions {
   sampling?: SamplingParams;
   /** Undefined: none; 0..20: each token's logprob (log-softmax of the raw logits) and this many top alternatives. */
   logprobs?: number;
+  /** Each prompt token's logprob given the tokens before it (from the second on): what perplexity is made of. */
+  promptLogprobs?: boolean;
   /** Called synchronously with each token as it is generated, in order, before `generate` resolves; a throw fails the request. */
   onToken?: (t: TokenEvent) => void;
   /** Abort: the sequence leaves at once (waiting or running), its KV cache is dropped, `generate` rejects with GenerationCancelledError. */
@@ -47,6 +49,8 @@ export interface GenerateResult {
   logits?: Float32Array;
   /** With `logprobs` asked for: one per generated token. */
   logprobs?: TokenEvent[];
+  /** With `promptLogprobs` asked for: the logprob of prompt[i + 1] after prompt[0..i], float64. */
+  promptLogprobs?: number[];
 }
 
 export interface EngineHooks {
@@ -63,6 +67,7 @@ interface Sequence {
   generated: number[];
   sampler: Sampler;
   logprobs?: TokenEvent[];
+  promptLogprobs?: number[];
   /** Resolved, rejected or cancelled: it takes no further part. */
   done: boolean;
   resolve(r: GenerateResult): void;
@@ -148,7 +153,7 @@ export class Engine {
         // a copy: a sequence cancelled during the step leaves `running`, not the batch the logits line up with
         const batch = this.running.slice();
         // taken now: a sequence cancelled before the hook calls `run` has already let go of its cache
-        const inputs = batch.map((s) => ({ cache: s.cache!, tokens: s.next }));
+        const inputs = batch.map((s) => ({ cache: s.cache!, tokens: s.next, allLogits: s.opts.promptLogprobs === true && s.generated.length === 0 }));
         const run = () => this.forward.step(inputs);
         let logits: Float32Array[];
         try {
@@ -175,7 +180,10 @@ export class Engine {
     }
   }
 
-  private advance(s: Sequence, logits: Float32Array): void {
+  private advance(s: Sequence, stepLogits: Float32Array): void {
+    const V = this.config.vocabSize;
+    if (stepLogits.length > V) s.promptLogprobs = promptLogprobs(s.prompt, stepLogits, V);
+    const logits = stepLogits.subarray(stepLogits.length - V);
     const token = s.sampler.next(logits);
     s.generated.push(token);
     s.next = [token];
@@ -199,6 +207,7 @@ export class Engine {
       finishReason: eos ? 'eos' : 'length',
       logits: s.opts.logits ? logits.slice() : undefined,
       logprobs: s.logprobs,
+      promptLogprobs: s.promptLogprobs,
     });
   }
 
@@ -222,6 +231,14 @@ export class Engine {
     s.cache = undefined;
     if (s.onAbort) s.opts.signal?.removeEventListener('abort', s.onAbort);
   }
+}
+
+/** The logprob of each prompt token after the first, from the logits of the prompt's rows [n·V]. */
+function promptLogprobs(prompt: number[], logits: Float32Array, V: number): number[] {
+  return prompt.slice(1).map((id, i) => {
+    const row = logits.subarray(i * V, (i + 1) * V);
+    return row[id] - logSumExp(row);
+  });
 }
 
 function remove(list: Sequence[], s: Sequence): void {

@@ -41,3 +41,8 @@ export class GenerationCancelledError extends Error {
 export class QuantizationError extends Error {
   override readonly name = 'QuantizationError';
 }
+
+/** A window's scores that do not line up with its tokens (a gate that does not answer prompt_logprobs, say). */
+export class WindowScoreError extends Error {
+  override readonly name = 'WindowScoreError';
+}

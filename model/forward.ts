@@ -26,6 +26,8 @@ export interface StepHooks {
 export interface SequenceInput {
   cache: KvCache;
   tokens: number[];
+  /** The logits of every new token, not only the last (a prompt's logprobs). */
+  allLogits?: boolean;
 }
 
 const f = Math.fround;
@@ -61,7 +63,7 @@ export class Forward {
     private readonly hooks: StepHooks = {},
   ) {}
 
-  /** Runs the new tokens of every sequence; returns the logits [V] of each sequence's last token. */
+  /** Runs the new tokens of every sequence; returns the logits [V] of each sequence's last token ([n·V], one row per new token, with allLogits). */
   async step(seqs: SequenceInput[]): Promise<Float32Array[]> {
     const c = this.dense.config;
     const H = c.hiddenSize;
@@ -81,14 +83,19 @@ export class Forward {
       const run = () => this.layer(layer, seqs, input, cos, sin);
       x = this.hooks.layer ? await this.hooks.layer(layer, ids.length, run) : await run();
     }
-    const last = new Float32Array(seqs.length * H);
+    // the rows the LM head reads: each sequence's last, or all of its new ones
+    const spans = seqs.map((s) => (s.allLogits ? s.tokens.length : 1));
+    const rows = new Float32Array(spans.reduce((a, n) => a + n, 0) * H);
     let end = 0;
+    let row = 0;
     seqs.forEach((s, i) => {
       end += s.tokens.length;
-      last.set(x.subarray((end - 1) * H, end * H), i * H);
+      rows.set(x.subarray((end - spans[i]) * H, end * H), row * H);
+      row += spans[i];
     });
-    const logits = await this.dense.logits(last);
-    return seqs.map((_, i) => logits.subarray(i * c.vocabSize, (i + 1) * c.vocabSize));
+    const logits = await this.dense.logits(rows);
+    row = 0;
+    return spans.map((n) => logits.subarray(row * c.vocabSize, (row += n) * c.vocabSize));
   }
 
   private async layer(layer: number, seqs: SequenceInput[], x: Float32Array, cos: Float32Array, sin: Float32Array): Promise<Float32Array> {

@@ -3,14 +3,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# --with-test-tools: also what the test suite drives (a real Prometheus scrapes the API front)
+# --with-test-tools: also what the test suite drives: a real Prometheus scrapes the API front, PyTorch checks the
+# shipped model's forward pass independently (ops/train/check.py), a dictionary judges its English
 # openssl makes the CA and certificates of `eaas up --secure`
 PACKAGES=(nats-server openssl)
-if [ "${1:-}" = "--with-test-tools" ]; then PACKAGES+=(prometheus); fi
+if [ "${1:-}" = "--with-test-tools" ]; then PACKAGES+=(prometheus python3-torch wamerican); fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
-  if ! command -v "$pkg" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$pkg" ] && [ ! -x "/usr/bin/$pkg" ]; then missing+=("$pkg"); fi
+  if dpkg -s "$pkg" >/dev/null 2>&1 || command -v "$pkg" >/dev/null 2>&1 || [ -x "/usr/sbin/$pkg" ]; then continue; fi
+  missing+=("$pkg")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   SUDO=""
@@ -25,6 +27,8 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   # not `npm ci`: it rejects our lock file, which lacks the optional per-platform packages of
   # msgpackr-extract that this registry does not serve; `npm install` keeps the lock as it is
-  npm install --no-audit --no-fund >&2
+  # package.json's allowScripts denies the dependencies' install scripts (npm 11 blocks unlisted ones anyway);
+  # for an older npm that runs them, the variable keeps onnxruntime-node from downloading CUDA libraries
+  ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund >&2
 fi
 npm run --silent build >&2

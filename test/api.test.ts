@@ -204,6 +204,29 @@ describe('OpenAI-compatible front', () => {
     expect(text).toMatch(/^eaas:request_success_total\{model_name="\w+",finished_reason="length"\} \d+/m);
   });
 
+  it('with --api-key, wants Authorization: Bearer KEY on /v1 and the tokenizer (401 in OpenAI’s shape otherwise); /health and /metrics stay open', async () => {
+    const keyed = await ApiFront.start({ nc: await nats.connect(), model: node.model, tokenizer, vocabSize: 512, maxModelLen: 2048, port: 0, apiKeys: ['key-one', 'key-two'] });
+    try {
+      const client = (apiKey: string) => new OpenAI({ baseURL: `${keyed.url}/v1`, apiKey, maxRetries: 0 });
+      const ask = (apiKey: string) => client(apiKey).completions.create({ model: node.model, prompt: PROMPT, max_tokens: MAX_TOKENS, temperature: 0, ignore_eos: true } as OpenAI.CompletionCreateParamsNonStreaming);
+      await expect(ask('key-three')).rejects.toMatchObject({ status: 401 });
+      await expect(ask('key-one-')).rejects.toMatchObject({ status: 401 });
+      expect((await ask('key-two')).choices[0].text).toBe(tokenizer.decode(greedy.tokens, { skipSpecialTokens: true }));
+      const bare = await fetch(`${keyed.url}/v1/models`);
+      expect(bare.status).toBe(401);
+      expect(bare.headers.get('www-authenticate')).toBe('Bearer');
+      expect(await bare.json()).toMatchObject({ error: { type: 'AuthenticationError', code: 401 } });
+      const tokenize = (auth?: string) => fetch(`${keyed.url}/tokenize`, { method: 'POST', headers: { 'content-type': 'application/json', ...(auth ? { authorization: auth } : {}) }, body: JSON.stringify({ prompt: PROMPT }) });
+      expect((await tokenize()).status).toBe(401);
+      expect((await tokenize('Bearer key-one')).status).toBe(200);
+      expect((await fetch(`${keyed.url}/health`)).status).toBe(200);
+      expect((await fetch(`${keyed.url}/metrics`)).status).toBe(200);
+    } finally {
+      await keyed.stop();
+    }
+  });
+
+  // stops the supervisor: the tests after it have no expert actors
   it('ends a stream that fails midway with an error event, then [DONE]', async () => {
     const res = await fetch(`${base}/v1/completions`, { method: 'POST', body: JSON.stringify({ prompt: PROMPT, max_tokens: 1500, ignore_eos: true, stream: true }) });
     const reader = res.body!.getReader();

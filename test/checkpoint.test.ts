@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Checkpoint, expertTensors, mixtralTensors } from '../model/checkpoint.js';
-import { configToJson, type MixtralConfig } from '../model/config.js';
+import { configToJson, type ModelConfig } from '../model/config.js';
 import { CheckpointError, ModelInputError } from '../model/errors.js';
 import { initCheckpoint, PRESETS } from '../model/init.js';
 import { bf16ToF32, f32ToBf16 } from '../model/half-float.js';
@@ -41,7 +41,7 @@ function readAll(ckpt: Checkpoint): Map<string, Float32Array> {
 }
 
 /** A checkpoint written by hand: config.json and one file with the given tensors of zeros. */
-function handWritten(target: string, config: MixtralConfig, keep: (name: string) => boolean = () => true): void {
+function handWritten(target: string, config: ModelConfig, keep: (name: string) => boolean = () => true): void {
   fs.mkdirSync(target, { recursive: true });
   fs.writeFileSync(path.join(target, 'config.json'), JSON.stringify(configToJson(config)));
   const tensors = mixtralTensors(config)

@@ -159,6 +159,7 @@ describe('bad input is answered with one line on stderr', () => {
       /broken-tokenizer\/tokenizer\.json: tokenizer\.json is not valid JSON/,
     ],
     ['model init without a directory', () => ['model', 'init'], 2, /usage: eaas model init DIR/],
+    ['a misspelt flag', () => ['status', '--natz', 'nats://127.0.0.1:1'], 2, /^eaas: unknown option --natz; did you mean --nats\? \(see eaas --help\)$/],
     ['--placement-policy without --autoscale', () => ['up', '--model', MODEL, '--placement-policy', join(root, 'p.json')], 2, /--placement-policy is the policy of --autoscale/],
     ['a placement policy that is not JSON', () => ['up', '--autoscale', '--model', MODEL, '--placement-policy', join(root, 'nowhere.json')], 2, /--placement-policy .*nowhere\.json: ENOENT/],
     ['a placement policy with an unknown key', () => ['up', '--autoscale', '--model', MODEL, '--placement-policy', badPolicy], 1, /unknown placement policy key "maxReplicas"/],
@@ -177,6 +178,12 @@ describe('bad input is answered with one line on stderr', () => {
     const r = await runCli(args());
     expectOneLineError(r, message);
     expect(r.code).toBe(code);
+  });
+
+  it('prints its version with --version', async () => {
+    const r = await runCli(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`eaas ${JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')).version}\n`);
   });
 
   it('adds the stack trace with --verbose', async () => {

@@ -29,6 +29,16 @@ describe('CLI flags', () => {
     expect(parseFlags(['--max-tokens', '9'], FLAGS, { EAAS_MAX_TOKENS: '7' }).values['max-tokens']).toBe('9');
   });
 
+  it('names the closest known flag to an unknown one, and takes --port and --host for the HTTP front where there is one', () => {
+    const HTTP = { 'http-port': { type: 'string' }, 'http-host': { type: 'string' }, 'nats-port': { type: 'string' }, 'max-tokens': { type: 'string' } } as const;
+    expect(() => parseFlags(['--max-token', '3'], HTTP, {})).toThrow('unknown option --max-token; did you mean --max-tokens? (see eaas --help)');
+    expect(() => parseFlags(['--http-prot', '3'], HTTP, {})).toThrow(/did you mean --http-port\?/);
+    expect(() => parseFlags(['--zzzzzz'], HTTP, {})).toThrow(/^unknown option --zzzzzz \(see eaas --help\)$/);
+    expect(parseFlags(['--port', '9000', '--host=0.0.0.0'], HTTP, {}).values).toMatchObject({ 'http-port': '9000', 'http-host': '0.0.0.0' });
+    // a command without an HTTP front has no --port
+    expect(() => parseFlags(['--port', '1'], FLAGS, {})).toThrow(/unknown option --port/);
+  });
+
   it('names the bad entry of an id list', () => {
     expect(idList('1, 2,3', 'prompt-ids')).toEqual([1, 2, 3]);
     expect(() => idList('1,-2', 'prompt-ids')).toThrow(/"-2" is not one/);

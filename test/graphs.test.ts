@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { MixtralConfig } from '../model/config.js';
+import type { ModelConfig } from '../model/config.js';
 import type { LayerWeights } from '../model/checkpoint.js';
 import { attentionGraph, expertGraph, headGraph, postAttentionGraph, preAttentionGraph } from '../model/graphs.js';
 import { createSession, floatTensor, runFloat } from '../model/ort.js';
 import { attentionRef, expertRef, linear, rmsNorm, type ReferenceWeights } from './helpers/reference.js';
 
-const config: MixtralConfig = {
+const config: ModelConfig = {
   vocabSize: 50,
   hiddenSize: 32,
   intermediateSize: 48,

@@ -1,4 +1,5 @@
 // The API front actor: OpenAI-compatible HTTP (completions, chat, SSE streaming, /metrics) over the gates' NATS.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { nuid, type NatsConnection } from 'nats';
@@ -30,18 +31,28 @@ export interface FrontOptions {
   port: number;
   maxInflight?: number;
   generateTimeoutMs?: number;
+  /** With keys, /v1/* and /tokenize, /detokenize need `Authorization: Bearer KEY` (/health and /metrics stay open). */
+  apiKeys?: readonly string[];
 }
+
+/** The paths a key guards, as vLLM's --api-key does. */
+const guarded = (path: string) => path.startsWith('/v1/') || path === '/tokenize' || path === '/detokenize';
+
+/** Keys are compared as digests: equal lengths for timingSafeEqual, and no time that depends on where they differ. */
+const digest = (key: string) => createHash('sha256').update(key).digest();
 
 export class ApiFront {
   private readonly metrics: FrontMetrics;
   private inflight = 0;
   private readonly started = Math.floor(Date.now() / 1000);
+  private readonly keys: Buffer[];
 
   private constructor(
     private readonly o: FrontOptions,
     private readonly server: Server,
   ) {
     this.metrics = new FrontMetrics(o.model);
+    this.keys = (o.apiKeys ?? []).map(digest);
   }
 
   static async start(o: FrontOptions): Promise<ApiFront> {
@@ -72,6 +83,9 @@ export class ApiFront {
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
     try {
+      if (guarded(path) && !this.authorized(req)) {
+        return this.error(res, 401, 'a valid API key is required: send it as Authorization: Bearer KEY', 'AuthenticationError', null, { 'www-authenticate': 'Bearer' });
+      }
       const key = `${req.method} ${path}`;
       if (key === 'POST /v1/completions') return await this.generate(req, res, 'completion');
       if (key === 'POST /v1/chat/completions') return await this.generate(req, res, 'chat');
@@ -84,6 +98,15 @@ export class ApiFront {
     } catch (err) {
       this.fail(res, err);
     }
+  }
+
+  private authorized(req: IncomingMessage): boolean {
+    if (this.keys.length === 0) return true;
+    const given = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
+    if (given === undefined) return false;
+    const d = digest(given);
+    // every key is compared, so the time taken does not say which one matched
+    return this.keys.reduce((ok, k) => timingSafeEqual(d, k) || ok, false);
   }
 
   private models() {

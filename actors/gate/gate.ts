@@ -151,6 +151,7 @@ export class GateActor {
         stopAtEos: req.stop_at_eos,
         sampling: { temperature: req.temperature, topP: req.top_p, topK: req.top_k, seed: req.seed },
         logprobs: req.logprobs,
+        promptLogprobs: req.prompt_logprobs,
         tag: trace.setSpan(context.active(), span),
       };
       if (req.stream) {
@@ -164,7 +165,7 @@ export class GateActor {
       if (req.stream) msg.respond(encodeStreamMessage({ kind: 'end', finish_reason: r.finishReason }));
       else {
         const text = req.text !== undefined && this.o.tokenizer ? this.o.tokenizer.decode(r.tokens, { skipSpecialTokens: true }) : undefined;
-        const reply = encodeGenerateReply({ tokens: r.tokens, prompt_tokens: r.promptTokens, finish_reason: r.finishReason, logits: r.logits, logprobs: r.logprobs?.map(wireToken), text });
+        const reply = encodeGenerateReply({ tokens: r.tokens, prompt_tokens: r.promptTokens, finish_reason: r.finishReason, logits: r.logits, logprobs: r.logprobs?.map(wireToken), prompt_logprobs: r.promptLogprobs, text });
         msg.respond(reply);
         this.replies.record(msg.reply, reply);
       }

@@ -1,5 +1,5 @@
 // What one generate request may cost, checked before any work is done for it.
-import type { MixtralConfig } from '../../model/config.js';
+import type { ModelConfig } from '../../model/config.js';
 import type { Tokenizer } from '../../model/tokenizer.js';
 import { RequestTooLargeError } from '../protocol/errors.js';
 
@@ -18,7 +18,7 @@ export function checkRequestBytes(bytes: number, maxBytes: number): void {
  * Refuses a text prompt that cannot fit the model's positions before tokenizing it: the tokenizer bounds from
  * the text's length the fewest tokens it can make; one position is left for the first generated token.
  */
-export function checkTextLength(text: string, tokenizer: Tokenizer, config: MixtralConfig): void {
+export function checkTextLength(text: string, tokenizer: Tokenizer, config: ModelConfig): void {
   const least = tokenizer.minTokensOf(text);
   if (least > config.maxPositionEmbeddings - 1) {
     throw new RequestTooLargeError(`the text prompt is ${text.length} characters, at least ${least} tokens: it cannot fit the model's ${config.maxPositionEmbeddings} positions`);

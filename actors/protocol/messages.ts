@@ -64,6 +64,8 @@ export interface GenerateRequest {
   logprobs?: number;
   /** Answer with a stream of messages (start, one per token, end) instead of one reply. */
   stream?: boolean;
+  /** Each prompt token's logprob after the ones before it (the reply's prompt_logprobs). */
+  prompt_logprobs?: boolean;
 }
 
 const optionalNumber = (m: Record<string, unknown>, key: string, check: (v: number) => boolean, what: string): number | undefined => {
@@ -95,6 +97,7 @@ export function decodeGenerateRequest(bytes: Uint8Array): GenerateRequest {
     seed: optionalNumber(m, 'seed', Number.isSafeInteger, 'an integer'),
     logprobs: optionalNumber(m, 'logprobs', Number.isInteger, 'an integer'),
     stream: m.stream === true,
+    prompt_logprobs: m.prompt_logprobs === true,
   };
 }
 
@@ -111,6 +114,8 @@ export interface GenerateReply {
   finish_reason: 'length' | 'eos';
   logits?: Float32Array;
   logprobs?: WireToken[];
+  /** With prompt_logprobs asked for: the logprob of prompt_tokens[i + 1] after the tokens before it. */
+  prompt_logprobs?: number[];
   /** With a text prompt: the generated tokens as text (the client may have no tokenizer). */
   text?: string;
 }

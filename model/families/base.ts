@@ -1,5 +1,5 @@
 // What every family holds the same way: config.json's sizes, attention heads, norms and RoPE; the presets' scale.
-import type { ModelConfig } from '../config.js';
+import type { ModelConfig } from '../model-config.js';
 import type { BaseDefaults, ConfigReader } from './read.js';
 import type { FamilySpec } from './spec.js';
 

@@ -1,8 +1,8 @@
 // DeepSeek-V3 (DeepseekV3ForCausalLM): multi-head latent attention, a sigmoid router with a choice-only bias and
 // group-limited top-k, shared experts without a gate, the first `first_k_dense_replace` layers dense.
-import type { ModelConfig } from '../config.js';
+import type { ModelConfig } from '../model-config.js';
 import { baseJson, benchPreset, parseBase, tinyPreset } from './base.js';
-import type { Family } from './registry.js';
+import type { Family } from './family.js';
 import type { FamilySpec, GroupRoutingSpec, MlaSpec } from './spec.js';
 
 const spec = (s: Pick<FamilySpec, 'normTopkProb' | 'denseLayers' | 'denseIntermediateSize' | 'sharedExpert' | 'groupRouting' | 'mla'>): FamilySpec => ({

@@ -1,7 +1,7 @@
 // Mixtral (MixtralForCausalLM): the first family; its configs carry no `family`.
-import type { ModelConfig } from '../config.js';
+import type { ModelConfig } from '../model-config.js';
 import { baseJson, parseBase, tinyPreset, type ExpertKeys } from './base.js';
-import type { Family } from './registry.js';
+import type { Family } from './family.js';
 
 const EXPERT_KEYS: ExpertKeys = { experts: 'num_local_experts', expertSize: 'intermediate_size' };
 

@@ -1,7 +1,7 @@
 // OLMoE (OlmoeForCausalLM): RMSNorm over the whole q and k projections, clip_qkv, intermediate_size is the expert size.
-import type { ModelConfig } from '../config.js';
+import type { ModelConfig } from '../model-config.js';
 import { baseJson, benchPreset, parseBase, tinyPreset } from './base.js';
-import type { Family } from './registry.js';
+import type { Family } from './family.js';
 import type { FamilySpec } from './spec.js';
 
 const spec = (s: Pick<FamilySpec, 'normTopkProb' | 'clipQkv' | 'denseIntermediateSize'>): FamilySpec => ({

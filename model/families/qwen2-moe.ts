@@ -1,9 +1,9 @@
 // Qwen2-MoE (Qwen2MoeForCausalLM): qkv bias, a gated shared expert, softmax routing without renormalisation by default,
 // dense MLP layers per mlp_only_layers / decoder_sparse_step.
-import type { ModelConfig } from '../config.js';
+import type { ModelConfig } from '../model-config.js';
 import { baseJson, benchPreset, parseBase, tinyPreset } from './base.js';
+import type { Family } from './family.js';
 import { qwenDenseLayers } from './qwen-layers.js';
-import type { Family } from './registry.js';
 import type { FamilySpec } from './spec.js';
 
 const spec = (s: Pick<FamilySpec, 'qkvBias' | 'normTopkProb' | 'denseLayers' | 'denseIntermediateSize' | 'sharedExpert'>): FamilySpec => ({

@@ -1,8 +1,8 @@
 // Qwen3-MoE (Qwen3MoeForCausalLM): RMSNorm per head on q and k before RoPE, head_dim from the config, no shared expert.
-import type { ModelConfig } from '../config.js';
+import type { ModelConfig } from '../model-config.js';
 import { baseJson, benchPreset, parseBase, tinyPreset } from './base.js';
+import type { Family } from './family.js';
 import { qwenDenseLayers } from './qwen-layers.js';
-import type { Family } from './registry.js';
 import type { FamilySpec } from './spec.js';
 
 const spec = (s: Pick<FamilySpec, 'normTopkProb' | 'denseLayers' | 'denseIntermediateSize'>): FamilySpec => ({

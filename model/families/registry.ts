@@ -1,22 +1,12 @@
 // The families eaas serves, and which one a config.json describes.
-import type { ModelConfig } from '../config.js';
 import { CheckpointError } from '../errors.js';
 import { deepseekV3 } from './deepseek-v3.js';
+import type { Family } from './family.js';
 import { mixtral } from './mixtral.js';
 import { olmoe } from './olmoe.js';
 import { qwen2Moe } from './qwen2-moe.js';
 import { qwen3Moe } from './qwen3-moe.js';
-import type { ConfigReader } from './read.js';
 import type { FamilyName } from './spec.js';
-
-export interface Family {
-  architecture: string;
-  modelType: FamilyName;
-  parse(r: ConfigReader): ModelConfig;
-  toJson(c: ModelConfig): Record<string, unknown>;
-  /** `eaas model init` presets: tiny (tests) and bench. */
-  presets: { tiny: ModelConfig; bench: ModelConfig };
-}
 
 export const FAMILIES: Record<FamilyName, Family> = {
   mixtral,

@@ -1,5 +1,5 @@
 // Sizes that follow from a config: which layers have experts, the rows attention moves, the KV cache per token.
-import type { ModelConfig } from '../config.js';
+import type { ModelConfig } from '../model-config.js';
 
 export const isMoeLayer = (c: ModelConfig, layer: number): boolean => !(c.family?.denseLayers.includes(layer) ?? false);
 

@@ -1,5 +1,5 @@
 // Which tensors a checkpoint of each family holds, by Hugging Face name and shape, under the roles the graphs use.
-import type { ModelConfig } from '../config.js';
+import type { ModelConfig } from '../model-config.js';
 import { attentionRows, isMoeLayer } from './shape.js';
 
 /** How a tensor is used; random initialisation scales each kind differently. */

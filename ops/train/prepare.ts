@@ -2,12 +2,10 @@
 // and both parts as token ids for the trainer. Usage: node dist/ops/train/prepare.js WORK_DIR MODEL_DIR [VOCAB]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { HELD_OUT_FILE } from '../../model/perplexity.js';
 import { Tokenizer } from '../../model/tokenizer.js';
 import { tokenizerConfigJson, tokenizerJson, trainBpe } from './bpe.js';
 import { fetchCorpus, readDocuments, splitDocuments, type Document } from './corpus.js';
-
-/** The held-out text as shipped beside the model: its documents separated by blank lines. */
-export const HELD_OUT_FILE = 'heldout.txt';
 
 function main(): void {
   const [work, modelDir, vocabArg] = process.argv.slice(2);
@@ -25,6 +23,7 @@ function main(): void {
   console.log(`tokenizer: ${Object.keys(bpe.vocab).length} tokens, ${bpe.merges.length} merges in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   writeFileSync(join(modelDir, 'tokenizer.json'), JSON.stringify(tokenizerJson(bpe)));
   writeFileSync(join(modelDir, 'tokenizer_config.json'), `${JSON.stringify(tokenizerConfigJson(), null, 2)}\n`);
+  // the held-out documents separated by blank lines
   writeFileSync(join(modelDir, HELD_OUT_FILE), `${heldOut.map((d) => d.text).join('\n\n')}\n`);
 
   // through the runtime's own tokenizer, so the trainer sees exactly the ids serving will

@@ -28,13 +28,47 @@ function attachNegativeValues(argv: string[], options: Options): string[] {
 
 const envName = (flag: string) => `EAAS_${flag.toUpperCase().replace(/-/g, '_')}`;
 
+/** What vLLM and llama.cpp users type for the HTTP front's address, where a command has one. */
+const ALIASES: Record<string, string> = { '--port': '--http-port', '--host': '--http-host' };
+
+function applyAliases(argv: string[], options: Options): string[] {
+  return argv.map((a) => {
+    const [flag, ...rest] = a.split('=');
+    const to = ALIASES[flag];
+    return to && options[to.slice(2)] && !options[flag.slice(2)] ? [to, ...rest].join('=') : a;
+  });
+}
+
+/** Edit distance, for the closest known flag to a misspelt one. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length];
+}
+
+/** `unknown option --port; did you mean --http-port?`: the known flag that contains it, or the nearest one. */
+function unknownOption(message: string, options: Options): string | undefined {
+  const flag = /Unknown option '(-{1,2}[^']+)'/.exec(message)?.[1];
+  if (!flag) return undefined;
+  const name = flag.replace(/^-+/, '');
+  const known = Object.keys(options);
+  const near = known.filter((k) => k.includes(name) || name.includes(k)).sort((a, b) => a.length - b.length)[0]
+    ?? known.map((k) => ({ k, d: distance(name, k) })).filter(({ d }) => d <= Math.max(2, name.length / 3)).sort((a, b) => a.d - b.d)[0]?.k;
+  return `unknown option ${flag}${near ? `; did you mean --${near}?` : ''} (see eaas --help)`;
+}
+
 /** Parses argv strictly; a flag missing on the command line is taken from EAAS_<FLAG> when set. */
 export function parseFlags(argv: string[], options: Options, env: NodeJS.ProcessEnv = process.env): Parsed {
   let parsed;
   try {
-    parsed = parseArgs({ args: attachNegativeValues(argv, options), options: { ...options, verbose: { type: 'boolean' } }, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: attachNegativeValues(applyAliases(argv, options), options), options: { ...options, verbose: { type: 'boolean' } }, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new UsageError(`${(err as Error).message.split('\n')[0]} (see eaas --help)`);
+    const message = (err as Error).message.split('\n')[0];
+    throw new UsageError(unknownOption(message, options) ?? `${message} (see eaas --help)`);
   }
   const values = parsed.values as Record<string, string | boolean | undefined>;
   for (const [flag, spec] of Object.entries(options)) {

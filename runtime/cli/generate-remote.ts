@@ -3,7 +3,7 @@ import { requestGenerate, servedModels } from '../../actors/gate/client.js';
 import { closeNats, connectNats, type NatsAuth } from '../transport/connection.js';
 import { settingsFromEnv } from '../node/settings.js';
 import { subjectToken } from '../transport/subjects.js';
-import { printResult, type PromptSpec } from './generate.js';
+import { printResult, type PromptSpec } from './generate-io.js';
 import { UsageError } from './usage.js';
 
 export async function generateOverNats(

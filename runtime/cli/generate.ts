@@ -1,9 +1,9 @@
 // `eaas generate`: one prompt through a model in this process (--monolithic) or through a cluster (--nats).
 import { resolve } from 'node:path';
-import type { GenerateResult } from '../../model/engine.js';
 import { requireTokenizer, Tokenizer } from '../../model/tokenizer.js';
 import { AUTH_FLAGS, authFromFlags } from './auth-flags.js';
-import { idList, intFlag, parseFlags, requiredString, stringFlag } from './flags.js';
+import { intFlag, parseFlags, requiredString, stringFlag } from './flags.js';
+import { printResult, promptSpec, type PromptSpec } from './generate-io.js';
 import { QUANTIZE_FLAGS, quantizationFromFlags } from './quantize-flags.js';
 import { UsageError } from './usage.js';
 
@@ -21,38 +21,9 @@ const FLAGS = {
   ...QUANTIZE_FLAGS,
 } as const;
 
-export interface PromptSpec {
-  ids?: number[];
-  text?: string;
-}
-
-export function promptSpec(values: Record<string, unknown>): PromptSpec {
-  const ids = values['prompt-ids'];
-  const text = values.prompt;
-  if ((ids === undefined) === (text === undefined)) throw new UsageError('give exactly one of --prompt-ids 1,2,3 or --prompt TEXT');
-  return typeof ids === 'string' ? { ids: idList(ids, 'prompt-ids') } : { text: text as string };
-}
-
 /** The prompt's token ids: given, or the text through the checkpoint's tokenizer.json. */
 export function promptIds(spec: PromptSpec, tokenizer: Tokenizer | undefined): number[] {
   return spec.ids ?? requireTokenizer(tokenizer).encode(spec.text ?? '');
-}
-
-/** The JSON shape both generate paths print; `text` is the generated tokens decoded, for a text prompt. */
-export function resultJson(r: GenerateResult, elapsedMs: number, text: string | undefined): Record<string, unknown> {
-  return {
-    tokens: r.tokens,
-    prompt_tokens: r.promptTokens,
-    finish_reason: r.finishReason,
-    ...(text !== undefined ? { text } : {}),
-    elapsed_ms: Math.round(elapsedMs * 1000) / 1000,
-    ...(r.logits ? { logits: Array.from(r.logits) } : {}),
-  };
-}
-
-export function printResult(r: GenerateResult, elapsedMs: number, json: boolean, text: string | undefined): void {
-  if (json) process.stdout.write(JSON.stringify(resultJson(r, elapsedMs, text)) + '\n');
-  else process.stdout.write(r.tokens.join(',') + (text !== undefined ? `\n${text}` : '') + '\n');
 }
 
 export async function generateCommand(argv: string[]): Promise<void> {

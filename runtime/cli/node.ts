@@ -2,6 +2,7 @@
 import { resolve } from 'node:path';
 import { DEFAULT_EXPERTS_PER_ACTOR, DEFAULT_HTTP_PORT, DEFAULT_REPLICAS, startNode, type Role } from '../node/cluster.js';
 import { AUTH_FLAGS, authFromFlags } from './auth-flags.js';
+import { API_KEY_FLAGS, apiKeysFromFlags } from './api-key-flags.js';
 import { intFlag, parseFlags, requiredString, stringFlag } from './flags.js';
 import { QUANTIZE_FLAGS, quantizationFromFlags } from './quantize-flags.js';
 import { AUTOSCALE_FLAGS, policyFromFlags } from './autoscale-flags.js';
@@ -20,6 +21,7 @@ const FLAGS = {
   'node-name': { type: 'string' },
   'http-port': { type: 'string' },
   'http-host': { type: 'string' },
+  ...API_KEY_FLAGS,
   ...AUTH_FLAGS,
   ...SUPERVISION_FLAGS,
   ...QUANTIZE_FLAGS,
@@ -55,6 +57,7 @@ export async function nodeCommand(argv: string[]): Promise<void> {
     node: stringFlag(values, 'node-name'),
     httpPort: intFlag(values, 'http-port', DEFAULT_HTTP_PORT, 0),
     httpHost: stringFlag(values, 'http-host'),
+    apiKeys: apiKeysFromFlags(values),
     auth: authFromFlags(values),
   });
   stopAll = () => node.stop();

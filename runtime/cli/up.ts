@@ -2,6 +2,7 @@
 // with --monolithic the same front on a gate that computes the experts in its own process.
 import { resolve } from 'node:path';
 import { DEFAULT_EXPERTS_PER_ACTOR, DEFAULT_HTTP_PORT, DEFAULT_REPLICAS, defaultStateDir, startLocalCluster } from '../node/cluster.js';
+import { API_KEY_FLAGS, apiKeysFromFlags } from './api-key-flags.js';
 import { intFlag, parseFlags, stringFlag } from './flags.js';
 import { QUANTIZE_FLAGS, quantizationFromFlags } from './quantize-flags.js';
 import { AUTOSCALE_FLAGS, policyFromFlags } from './autoscale-flags.js';
@@ -18,6 +19,7 @@ const FLAGS = {
   'nats-port': { type: 'string' },
   'http-port': { type: 'string' },
   'http-host': { type: 'string' },
+  ...API_KEY_FLAGS,
   cluster: { type: 'string' },
   secure: { type: 'boolean' },
   state: { type: 'string' },
@@ -61,6 +63,7 @@ export async function upCommand(argv: string[]): Promise<void> {
     natsPort: values['nats-port'] === undefined ? undefined : intFlag(values, 'nats-port', 0, 1),
     httpPort: intFlag(values, 'http-port', DEFAULT_HTTP_PORT, 0),
     httpHost: stringFlag(values, 'http-host'),
+    apiKeys: apiKeysFromFlags(values),
     clusterSize: intFlag(values, 'cluster', 1, 1),
     secureStateDir: values.secure ? resolve(stringFlag(values, 'state') ?? defaultStateDir()) : undefined,
     onServerRestart: (why) => process.stderr.write(`eaas: ${why}\n`),
@@ -78,9 +81,10 @@ export async function upCommand(argv: string[]): Promise<void> {
   // a client of a secure deployment needs these two files: the ready line names them
   const secure = s ? `; TLS CA ${s.tls.ca}, client credentials ${s.users.client} (status: ${s.users.monitor}, retire: ${s.users.operator})` : '';
   const authFlags = s ? ` --creds ${s.users.client} --tls-ca ${s.tls.ca}` : '';
+  const bearer = apiKeysFromFlags(values) ? ` -H 'authorization: Bearer <an --api-key>'` : '';
   process.stdout.write(
     `eaas ready: model ${cluster.model} served at ${cluster.url} and ${http}/v1 by a gate and ${actors} expert actors${mono}${secure}\n` +
-      `  try: curl ${http}/v1/completions -H 'content-type: application/json' -d '{"model": "${cluster.model}", "prompt": "Hello", "max_tokens": 16}'\n` +
+      `  try: curl ${http}/v1/completions -H 'content-type: application/json'${bearer} -d '{"model": "${cluster.model}", "prompt": "Hello", "max_tokens": 16}'\n` +
       `   or: npx eaas generate --nats ${cluster.url}${authFlags} --prompt "Hello" --max-tokens 16\n`,
   );
   await serveUntilSignal(() => cluster.stop());

@@ -1,7 +1,6 @@
 // Composition root: starts a node's actors (gate, supervisor with expert children) or a whole local cluster, the
 // gate's experts chosen here: expert actors over NATS, or in the gate's process (monolithic).
 import { fork } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
 import { availableParallelism, homedir, hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,9 +20,8 @@ import { SupervisorActor, type ChildSpec } from '../../actors/supervisor/supervi
 import type { SupervisionPolicy } from '../../actors/supervisor/supervision.js';
 import { Checkpoint } from '../../model/checkpoint.js';
 import { isMoeLayer } from '../../model/families/shape.js';
-import { initCheckpoint } from '../../model/init.js';
 import { quantizeName, type Quantization } from '../../model/quantize.js';
-import { TOKENIZER_FILE, Tokenizer } from '../../model/tokenizer.js';
+import { Tokenizer } from '../../model/tokenizer.js';
 import { loadRegistry } from '../../observability/metrics.js';
 import { serveMetrics, type MetricsServer } from '../../observability/metrics-server.js';
 import { startTracing, type TracingHandle } from '../../observability/tracing.js';
@@ -68,6 +66,8 @@ export interface NodeOptions {
   /** The API front's port (role api; 0: a free one) and address. */
   httpPort?: number;
   httpHost?: string;
+  /** Keys the API front requires (Authorization: Bearer KEY); none: open. */
+  apiKeys?: readonly string[];
   /** This node's credentials and CA in a secure deployment. */
   auth?: NatsAuth;
   /** Each expert actor's own credentials; without it they use the node's. */
@@ -245,6 +245,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         port: o.httpPort ?? DEFAULT_HTTP_PORT,
         maxInflight: settings.apiMaxInflight,
         generateTimeoutMs: settings.generateTimeoutMs,
+        apiKeys: o.apiKeys,
       });
     }
     if (settings.metricsPort !== undefined) metrics = await serveMetrics(loadRegistry, settings.metricsPort, o.httpHost);
@@ -284,22 +285,14 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
   };
 }
 
-/** Where `eaas up` keeps the checkpoint it generates when no --model is given. */
-export function defaultModelDir(): string {
-  const cache = process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache');
-  return join(cache, 'eaas', 'models', 'tiny');
+/** The model `eaas up` and `eaas eval` serve when no --model is given: the small MoE trained by ops/train/ and shipped here. */
+export function shippedModelDir(): string {
+  return join(dirname(HERE), '..', '..', ...(HERE.endsWith('.ts') ? [] : ['..']), 'model', 'checkpoints', 'sotu-moe');
 }
 
 /** Where `eaas up --secure` keeps its CA, keys and credentials unless --state says otherwise. */
 export function defaultStateDir(): string {
   return join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'eaas', 'secure');
-}
-
-export function ensureDefaultModel(dir = defaultModelDir()): string {
-  // a cache from before generated checkpoints had a tokenizer is made again (it is ours, and deterministic)
-  if (existsSync(join(dir, 'config.json')) && !existsSync(join(dir, TOKENIZER_FILE))) rmSync(dir, { recursive: true, force: true });
-  if (!existsSync(join(dir, 'config.json'))) initCheckpoint(dir, { preset: 'tiny', seed: 0 });
-  return dir;
 }
 
 export interface LocalClusterOptions extends Omit<NodeOptions, 'nats' | 'roles' | 'modelDir'> {
@@ -330,7 +323,7 @@ export interface LocalCluster extends RunningNode {
  * experts and a gate (`monolithic`: a gate with the experts in its process, no supervisor), and with `httpPort` an API front.
  */
 export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCluster> {
-  const modelDir = o.modelDir ?? ensureDefaultModel();
+  const modelDir = o.modelDir ?? shippedModelDir();
   const secure = o.secureStateDir ? await prepareSecure(o.secureStateDir) : undefined;
   const server = o.nats
     ? undefined

@@ -1,4 +1,4 @@
-// The least subject permissions of every role of a secure deployment (DESIGN.md invariant 6: only who must may).
+// The least subject permissions of every role of a secure deployment: only who must may (README, Architecture, "Security").
 import type { Permissions } from '../transport/auth.js';
 import { subjectToken } from '../transport/subjects.js';
 

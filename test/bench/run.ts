@@ -24,6 +24,7 @@ import { benchFront, frontReport } from './front.js';
 import { benchSecure } from './secure.js';
 import { floorTokPerS, measureFloors, type Floors } from './floors.js';
 import { rssMb } from './rss.js';
+import { benchQuality } from './quality.js';
 import { fmt, median, table, timeRuns } from './stats.js';
 
 const CONCURRENCIES = [1, 32] as const;
@@ -39,7 +40,7 @@ const TTFT_REPS = 3;
 /** The cluster counts as started once every actor has been up this long. */
 const STEADY_MS = 1000;
 
-const USAGE = 'usage: node dist/test/bench/run.js [--families mixtral,qwen2_moe,...] [--presets tiny,bench] [--quick] [--no-front] [--no-secure] [--no-quantize]';
+const USAGE = 'usage: node dist/test/bench/run.js [--families mixtral,qwen2_moe,...] [--presets tiny,bench] [--quick] [--no-front] [--no-secure] [--no-quantize] [--no-quality]';
 
 interface Args {
   /** Every preset of every family is measured; the API front, --secure and quantized sections use the last one asked for. */
@@ -49,6 +50,8 @@ interface Args {
   front: boolean;
   secure: boolean;
   quantize: boolean;
+  /** The shipped model's held-out perplexity, float32 and quantized. */
+  quality: boolean;
 }
 
 /** A flag's comma-separated value (`--flag a,b` or `--flag=a,b`), each name one of `allowed`. */
@@ -60,7 +63,7 @@ function nameList<T extends string>(flag: string, value: string | undefined, all
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { families: ['mixtral'], presets: ['tiny', 'bench'], quick: false, front: true, secure: true, quantize: true };
+  const args: Args = { families: ['mixtral'], presets: ['tiny', 'bench'], quick: false, front: true, secure: true, quantize: true, quality: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const flag = a.split('=')[0];
@@ -69,6 +72,7 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--no-front') args.front = false;
     else if (a === '--no-secure') args.secure = false;
     else if (a === '--no-quantize') args.quantize = false;
+    else if (a === '--no-quality') args.quality = false;
     else if (flag === '--families') args.families = nameList(flag, value(), FAMILY_NAMES);
     else if (flag === '--presets') args.presets = nameList(flag, value(), Object.keys(PRESETS) as PresetName[]);
     else if (a === '--help' || a === '-h') {
@@ -382,8 +386,14 @@ async function main(): Promise<number> {
     log(`${labelOf(m)}: plain, --secure, plain`);
     secure = await benchSecure(labelOf(m), benchCheckpoint(m.family, m.preset).dir, configOf(m).vocabSize, { concurrency: FRONT_CONCURRENCY, maxTokens: s.maxTokens, rounds: s.maxTokens > 8 ? 3 : 1 });
   }
+  let quality: string | undefined;
+  if (args.quality) {
+    log('quality: the shipped model, float32 and quantized');
+    quality = await benchQuality();
+  }
   log('done');
   const bad = report(results, s, args, floors) + quantMismatches;
+  if (quality) console.log(`\n${quality}`);
   if (quantized) console.log(`\n${quantized}`);
   if (front) console.log(`\n${front}`);
   if (secure) console.log(`\n${secure}`);

@@ -3,7 +3,7 @@
 // plain loops (float64), written from the HF modeling code, to check the ONNX graphs independently. Slow;
 // for tiny models only.
 import type { ExpertWeights, LayerWeights } from '../../model/checkpoint.js';
-import type { MixtralConfig } from '../../model/config.js';
+import type { ModelConfig } from '../../model/config.js';
 import type { GenerateOptions, GenerateResult } from '../../model/engine.js';
 import { openMonolithic } from '../../model/monolithic.js';
 
@@ -49,14 +49,14 @@ export function rmsNorm(x: ArrayLike<number>, w: ArrayLike<number>, eps: number)
 
 export const silu = (a: number) => a / (1 + Math.exp(-a));
 
-export function expertRef(c: MixtralConfig, e: ExpertWeights, x: ArrayLike<number>): Float64Array {
+export function expertRef(c: ModelConfig, e: ExpertWeights, x: ArrayLike<number>): Float64Array {
   const a = linear(e.w1, x, c.intermediateSize, c.hiddenSize);
   const b = linear(e.w3, x, c.intermediateSize, c.hiddenSize);
   return linear(e.w2, a.map((v, i) => silu(v) * b[i]), c.hiddenSize, c.intermediateSize);
 }
 
 /** HF rotate-half RoPE of one head vector at a position. */
-export function ropeRef(c: MixtralConfig, x: Float64Array, pos: number): Float64Array {
+export function ropeRef(c: ModelConfig, x: Float64Array, pos: number): Float64Array {
   const D = c.headDim;
   const half = D / 2;
   const out = new Float64Array(D);
@@ -71,7 +71,7 @@ export function ropeRef(c: MixtralConfig, x: Float64Array, pos: number): Float64
 }
 
 /** Causal grouped-query attention over a whole sequence; hidden [T][H] -> out [T][heads*D]. */
-export function attentionRef(c: MixtralConfig, l: ReferenceWeights['layers'][number], normed: Float64Array[]): Float64Array[] {
+export function attentionRef(c: ModelConfig, l: ReferenceWeights['layers'][number], normed: Float64Array[]): Float64Array[] {
   const { hiddenSize: H, numAttentionHeads: nH, numKeyValueHeads: nKV, headDim: D } = c;
   const group = nH / nKV;
   const qs = normed.map((x, p) => {
@@ -113,7 +113,7 @@ export function routeRef(logits: ArrayLike<number>, k: number): { experts: numbe
 }
 
 /** Logits [V] of every position of a sequence, recomputed from scratch. */
-export function forwardRef(c: MixtralConfig, w: ReferenceWeights, ids: number[]): Float64Array[] {
+export function forwardRef(c: ModelConfig, w: ReferenceWeights, ids: number[]): Float64Array[] {
   const H = c.hiddenSize;
   let hidden = ids.map((id) => Float64Array.from(w.embed.subarray(id * H, (id + 1) * H)));
   for (const l of w.layers) {
@@ -134,7 +134,7 @@ export function forwardRef(c: MixtralConfig, w: ReferenceWeights, ids: number[])
 }
 
 /** Greedy decoding by full recomputation; returns the tokens and the logits of the last step. */
-export function generateRef(c: MixtralConfig, w: ReferenceWeights, prompt: number[], maxTokens: number): { tokens: number[]; logits: Float64Array } {
+export function generateRef(c: ModelConfig, w: ReferenceWeights, prompt: number[], maxTokens: number): { tokens: number[]; logits: Float64Array } {
   const seq = [...prompt];
   const tokens: number[] = [];
   let logits: Float64Array = new Float64Array(0);

@@ -1,0 +1,70 @@
+// `eaas eval`: the perplexity of a text under a model, computed in this process or through a running cluster.
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Checkpoint } from '../../model/checkpoint.js';
+import { HELD_OUT_FILE, perplexityOf, type WindowScorer } from '../../model/perplexity.js';
+import { requireTokenizer, Tokenizer } from '../../model/tokenizer.js';
+import { shippedModelDir, modelName } from '../node/cluster.js';
+import { AUTH_FLAGS, authFromFlags } from './auth-flags.js';
+import { intFlag, parseFlags, stringFlag } from './flags.js';
+import { QUANTIZE_FLAGS, quantizationFromFlags } from './quantize-flags.js';
+import { UsageError } from './usage.js';
+
+const FLAGS = {
+  model: { type: 'string' },
+  file: { type: 'string' },
+  context: { type: 'string' },
+  nats: { type: 'string' },
+  name: { type: 'string' },
+  json: { type: 'boolean' },
+  ...AUTH_FLAGS,
+  ...QUANTIZE_FLAGS,
+} as const;
+
+/** Windows longer than this cost more memory than they tell; a model with fewer positions uses all of them. */
+const DEFAULT_CONTEXT = 256;
+
+export async function evalCommand(argv: string[]): Promise<void> {
+  const { values } = parseFlags(argv, FLAGS);
+  const dir = resolve(stringFlag(values, 'model') ?? shippedModelDir());
+  const file = resolve(stringFlag(values, 'file') ?? join(dir, HELD_OUT_FILE));
+  if (!existsSync(file)) throw new UsageError(`no text to score at ${file}: give --file TEXT`);
+  const config = Checkpoint.open(dir).config;
+  const context = intFlag(values, 'context', Math.min(DEFAULT_CONTEXT, config.maxPositionEmbeddings), 2);
+  if (context > config.maxPositionEmbeddings) throw new UsageError(`--context ${context} exceeds the model's ${config.maxPositionEmbeddings} positions`);
+  const ids = requireTokenizer(Tokenizer.load(dir)).encode(readFileSync(file, 'utf8'));
+  const quantization = quantizationFromFlags(values);
+  const nats = stringFlag(values, 'nats');
+  const started = performance.now();
+  const progress = (done: number, of: number) => {
+    if (done === of || done % Math.max(1, Math.ceil(of / 4)) === 0) process.stderr.write(`eval: ${done}/${of} windows\n`);
+  };
+  let result;
+  if (nats) {
+    if (quantization) throw new UsageError('--quantize applies without --nats: a cluster is quantized by its eaas up / eaas node');
+    const { requestGenerate } = await import('../../actors/gate/client.js');
+    const { closeNats, connectNats } = await import('../transport/connection.js');
+    const { settingsFromEnv } = await import('../node/settings.js');
+    const nc = await connectNats(nats, 'eaas-eval', {}, authFromFlags(values));
+    const name = modelName(dir, stringFlag(values, 'name'));
+    const score: WindowScorer = async (window) => (await requestGenerate(nc, name, { prompt: window, max_tokens: 1, stop_at_eos: false, prompt_logprobs: true }, settingsFromEnv().generateTimeoutMs)).prompt_logprobs ?? [];
+    try {
+      result = await perplexityOf(ids, context, score, undefined, progress);
+    } finally {
+      await closeNats(nc);
+    }
+  } else {
+    const { openMonolithic } = await import('../../model/monolithic.js');
+    const { settingsFromEnv } = await import('../node/settings.js');
+    const model = await openMonolithic(dir, settingsFromEnv().ortThreads, {}, quantization);
+    const score: WindowScorer = async (window) => (await model.engine.generate(window, { maxTokens: 1, stopAtEos: false, promptLogprobs: true })).promptLogprobs!;
+    try {
+      result = await perplexityOf(ids, context, score, undefined, progress);
+    } finally {
+      await model.close();
+    }
+  }
+  const elapsedMs = Math.round(performance.now() - started);
+  if (values.json === true) process.stdout.write(`${JSON.stringify({ ...result, context, file, elapsed_ms: elapsedMs })}\n`);
+  else process.stdout.write(`perplexity ${result.perplexity.toFixed(4)} (${result.nll.toFixed(4)} nats a token) over ${result.tokens} tokens in ${result.windows} windows of up to ${context}, ${(elapsedMs / 1000).toFixed(1)} s\n`);
+}
