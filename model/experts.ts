@@ -3,16 +3,10 @@
 import type { Checkpoint } from './checkpoint.js';
 import type { ModelConfig } from './config.js';
 import { ModelInputError } from './errors.js';
+import { formatExpertKey, parseExpertKey, type ExpertKey } from './expert-key.js';
 import { expertGraph } from './graphs.js';
 import { createSession, floatTensor, runFloat, type Session } from './ort.js';
 import type { QuantBits } from './quantize.js';
-
-export interface ExpertKey {
-  layer: number;
-  expert: number;
-}
-
-export const expertId = (k: ExpertKey): string => `${k.layer}:${k.expert}`;
 
 export class ExpertSet {
   private constructor(
@@ -25,25 +19,22 @@ export class ExpertSet {
     const sessions = new Map<string, Session>();
     for (const key of keys) {
       // the weights are dropped after the session holds its own copy
-      sessions.set(expertId(key), await createSession(expertGraph(ckpt.config, ckpt.expert(key.layer, key.expert), bits), threads));
+      sessions.set(formatExpertKey(key), await createSession(expertGraph(ckpt.config, ckpt.expert(key.layer, key.expert), bits), threads));
     }
     return new ExpertSet(ckpt.config, sessions);
   }
 
   keys(): ExpertKey[] {
-    return [...this.sessions.keys()].map((id) => {
-      const [layer, expert] = id.split(':').map(Number);
-      return { layer, expert };
-    });
+    return [...this.sessions.keys()].map(parseExpertKey);
   }
 
   has(key: ExpertKey): boolean {
-    return this.sessions.has(expertId(key));
+    return this.sessions.has(formatExpertKey(key));
   }
 
   /** Runs rows x [n, H] through one expert. */
   async run(key: ExpertKey, x: Float32Array): Promise<Float32Array> {
-    const session = this.sessions.get(expertId(key));
+    const session = this.sessions.get(formatExpertKey(key));
     if (!session) throw new ModelInputError(`expert ${key.expert} of layer ${key.layer} is not hosted here`);
     const H = this.config.hiddenSize;
     if (x.length % H !== 0) throw new ModelInputError(`expert input has ${x.length} values, not a multiple of hidden size ${H}`);

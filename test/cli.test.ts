@@ -5,6 +5,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { coreSizedPerActor } from '../actors/supervisor/placement.js';
+import { formatExpertKey } from '../model/expert-key.js';
 import { Tokenizer } from '../model/tokenizer.js';
 import { CLI, ensureBuilt } from './helpers/build.js';
 import { alive, cleanEnv, descendants, expectOneLineError, jsonOf, killStarted, runCli, startUp, UP_READY_TIMEOUT_MS, waitForExit, type Proc } from './helpers/cli.js';
@@ -271,7 +272,7 @@ describe('eaas up, then generate and status over its NATS', () => {
     expect(s.actors.every((a) => a.model === 'tiny')).toBe(true);
     const { num_hidden_layers: layers, num_local_experts: experts } = JSON.parse(readFileSync(join(MODEL, 'config.json'), 'utf8'));
     const expected: Record<string, number> = {};
-    for (let l = 0; l < layers; l++) for (let e = 0; e < experts; e++) expected[`tiny/${l}:${e}`] = 2;
+    for (let l = 0; l < layers; l++) for (let e = 0; e < experts; e++) expected[`tiny/${formatExpertKey({ layer: l, expert: e })}`] = 2;
     expect(s.replicas).toEqual(expected);
   });
 

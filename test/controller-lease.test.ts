@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { formatExpertKey } from '../model/expert-key.js';
 import { Lease } from '../actors/controller/lease.js';
 import { locate, runningPlacement } from '../actors/controller/nodes.js';
 import { PlacementStoreError } from '../actors/protocol/errors.js';
@@ -77,7 +78,7 @@ describe('where actors run', () => {
     node,
     revision,
     at: 0,
-    actors: indices.map((index) => ({ index, group: index, instance: `${node}-e${index}`, experts: [`0:${index}`] })),
+    actors: indices.map((index) => ({ index, group: index, instance: `${node}-e${index}`, experts: [formatExpertKey({ layer: 0, expert: index })] })),
   });
 
   it('reads the running placement from every supervisor, making repeated indices unique and taking the lowest revision', () => {

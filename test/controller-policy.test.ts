@@ -1,6 +1,6 @@
 // The controller's placement policy, pure: replicas (EPLB greedy), packing, balancedness, scaling with hysteresis, rate limits.
 import { describe, expect, it } from 'vitest';
-import type { ExpertKey } from '../model/experts.js';
+import { formatExpertKey, type ExpertKey } from '../model/expert-key.js';
 import { PlacementError } from '../actors/protocol/errors.js';
 import { place, type ActorSpec } from '../actors/supervisor/placement.js';
 import type { LoadWindow } from '../actors/controller/load.js';
@@ -10,7 +10,6 @@ import { actorBounds, decide, DEFAULT_POLICY, initialState, policyConfig, type D
 import { replicate } from '../actors/controller/replicas.js';
 import { scaleInKeeping, scaleOutKeeping } from '../actors/controller/sticky.js';
 
-const id = (k: ExpertKey) => `${k.layer}:${k.expert}`;
 const keys = (layers: number, perLayer: number): ExpertKey[] => Array.from({ length: layers * perLayer }, (_, i) => ({ layer: Math.floor(i / perLayer), expert: i % perLayer }));
 const staticPlacement = (experts: ExpertKey[], replicas: number, perActor: number): DesiredPlacement => ({ revision: 0, actors: place(experts, replicas, perActor) });
 const window = (tokens: (k: ExpertKey) => number, experts: ExpertKey[], busy: number[]): LoadWindow => ({
@@ -18,7 +17,7 @@ const window = (tokens: (k: ExpertKey) => number, experts: ExpertKey[], busy: nu
   experts: experts.map((k) => ({ ...k, tokens: tokens(k) })),
   actors: busy.map((b, i) => ({ instance: `n-e${i}`, busy: b })),
 });
-const tokenMap = (load: LoadWindow) => new Map(load.experts.map((e) => [id(e), e.tokens]));
+const tokenMap = (load: LoadWindow) => new Map(load.experts.map((e) => [formatExpertKey(e), e.tokens]));
 /** Zipf-like skew: expert e of every layer gets 1000 / (e + 1) tokens. */
 const zipf = (k: ExpertKey) => Math.round(1000 / (k.expert + 1));
 /** Small deterministic generator (mulberry32), so random cases are the same on every run. */
@@ -32,7 +31,7 @@ function rng(seed: number): () => number {
 }
 const replicaCounts = (actors: readonly { experts: ExpertKey[] }[]) => {
   const count = new Map<string, number>();
-  for (const a of actors) for (const k of a.experts) count.set(id(k), (count.get(id(k)) ?? 0) + 1);
+  for (const a of actors) for (const k of a.experts) count.set(formatExpertKey(k), (count.get(formatExpertKey(k)) ?? 0) + 1);
   return count;
 };
 function proposed(d: Decision) {
@@ -43,10 +42,10 @@ function proposed(d: Decision) {
 function checkRules(d: Decision, experts: ExpertKey[], c: PolicyConfig) {
   const p = proposed(d).placement;
   const count = replicaCounts(p.actors);
-  for (const k of experts) expect(count.get(id(k)) ?? 0, `replicas of ${id(k)}`).toBeGreaterThanOrEqual(c.minReplicas);
+  for (const k of experts) expect(count.get(formatExpertKey(k)) ?? 0, `replicas of ${formatExpertKey(k)}`).toBeGreaterThanOrEqual(c.minReplicas);
   for (const a of p.actors) {
     expect(a.experts.length, `actor ${a.index}`).toBeLessThanOrEqual(c.perActor);
-    expect(new Set(a.experts.map(id)).size, `actor ${a.index} hosts an expert twice`).toBe(a.experts.length);
+    expect(new Set(a.experts.map(formatExpertKey)).size, `actor ${a.index} hosts an expert twice`).toBe(a.experts.length);
   }
   expect(new Set(p.actors.map((a) => a.index)).size).toBe(p.actors.length);
   return p;
@@ -90,17 +89,17 @@ describe('pack', () => {
       const perActor = 1 + Math.floor(random() * 8);
       const min = 1 + Math.floor(random() * 3);
       const actors = Math.max(min, Math.ceil((experts.length * min) / perActor)) + Math.floor(random() * 4);
-      const tokens = new Map(experts.map((k) => [id(k), Math.floor(random() ** 3 * 1000)]));
+      const tokens = new Map(experts.map((k) => [formatExpertKey(k), Math.floor(random() ** 3 * 1000)]));
       const counts = replicate(experts, tokens, min, actors, actors * perActor);
       const packed = pack(counts, tokens, actors, perActor);
       const label = `trial ${trial}: ${experts.length} experts, ${actors} actors of ${perActor}, min ${min}`;
       expect(packed, label).toHaveLength(actors);
       for (const a of packed) {
         expect(a.length, label).toBeLessThanOrEqual(perActor);
-        expect(new Set(a.map(id)).size, label).toBe(a.length);
+        expect(new Set(a.map(formatExpertKey)).size, label).toBe(a.length);
       }
       const count = replicaCounts(packed.map((experts) => ({ experts })));
-      for (const c of counts) expect(count.get(id(c)), label).toBe(c.replicas);
+      for (const c of counts) expect(count.get(formatExpertKey(c)), label).toBe(c.replicas);
     }
   });
 
@@ -112,7 +111,7 @@ describe('pack', () => {
     // heaviest first: 1:2 -> a0; 1:1 -> a1 (its layer lighter); 0:2 -> a1 (layer 0 even, a1 lighter overall: 6 < 7);
     // 1:0 -> a1 (layer 1: 6 < 7); 0:0 -> a0, 0:0 -> a1 (full now); 0:1 -> a0; 0:1 fits nowhere: the lightest
     // replica on a1 that a0 lacks (1:0, 4 tokens) moves to a0, and 0:1 takes its place.
-    const packed = pack(counts, tokens, 2, 4).map((a) => a.map(id));
+    const packed = pack(counts, tokens, 2, 4).map((a) => a.map(formatExpertKey));
     expect(packed).toEqual([['0:0', '0:1', '1:0', '1:2'], ['0:0', '0:1', '0:2', '1:1']]);
   });
 
@@ -125,7 +124,7 @@ describe('pack', () => {
 
   it('spreads each layer’s replicas evenly over the actors when the load is even', () => {
     const experts = keys(4, 8);
-    const tokens = new Map(experts.map((k) => [id(k), 100]));
+    const tokens = new Map(experts.map((k) => [formatExpertKey(k), 100]));
     const packed = pack(replicate(experts, tokens, 2, 4, 64), tokens, 4, 16);
     for (let layer = 0; layer < 4; layer++) {
       expect(packed.map((a) => a.filter((k) => k.layer === layer).length), `layer ${layer}`).toEqual([4, 4, 4, 4]);
@@ -161,7 +160,7 @@ describe('decide', () => {
     const tokens = [120, 20, 10, 10];
     const d = decide({ now: 0, experts: four, load: window((k) => tokens[k.expert], four, [0.6, 0.6, 0.6, 0.6]), current }, initialState(current), cc);
     const count = replicaCounts(checkRules(d, four, cc).actors);
-    expect(four.map((k) => count.get(id(k)))).toEqual([4, 4, 2, 2]);
+    expect(four.map((k) => count.get(formatExpertKey(k)))).toEqual([4, 4, 2, 2]);
     expect(proposed(d).reason).toBe('rebalance');
   });
 
@@ -405,9 +404,9 @@ describe('scaling without moving what runs (sticky)', () => {
     const added = sets.slice(4);
     expect(added.map((s) => s.length)).toEqual([8, 8]);
     // the new actors hold the hottest experts, each at most once per actor, spread over both layers
-    for (const s of added) expect(new Set(s.map(id)).size).toBe(8);
-    expect(added.flat().map(id)).toContain('0:0');
-    expect(added.flat().map(id)).toContain('1:0');
+    for (const s of added) expect(new Set(s.map(formatExpertKey)).size).toBe(8);
+    expect(added.flat().map(formatExpertKey)).toContain('0:0');
+    expect(added.flat().map(formatExpertKey)).toContain('1:0');
     expect(added.flat().some((k) => k.expert === 7)).toBe(false);
     // with no load there is nothing to spread: no sticky answer
     expect(scaleOutKeeping(start.actors, experts, new Map(), 1, 8)).toBeNull();

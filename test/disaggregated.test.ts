@@ -5,6 +5,7 @@ import { clusterStatus } from '../actors/protocol/status.js';
 import { retireInstance } from '../actors/supervisor/client.js';
 import { encodeDispatch, decodeDispatchReply } from '../actors/protocol/messages.js';
 import type { GenerateResult } from '../model/engine.js';
+import { parseExpertKey } from '../model/expert-key.js';
 import { startNode, type RunningNode } from '../runtime/node/cluster.js';
 import * as subjects from '../runtime/transport/subjects.js';
 import { ensureBuilt } from './helpers/build.js';
@@ -93,8 +94,8 @@ describe('disaggregated serving over NATS', () => {
       expect(reply.headers?.get('Nats-Service-Error-Code')).toMatch(/^4\d\d$/);
       expect(reply.headers?.get('Nats-Service-Error')).toMatch(message);
     }
-    const hosted = node.supervisor!.status().children[0].experts[0].split(':').map(Number);
-    const good = await client.request(subject, encodeDispatch({ layer: hosted[0], experts: [hosted[1]], rows: [3], x: new Float32Array(3 * 64).fill(0.5) }, 64, 'f32'), {
+    const hosted = parseExpertKey(node.supervisor!.status().children[0].experts[0]);
+    const good = await client.request(subject, encodeDispatch({ layer: hosted.layer, experts: [hosted.expert], rows: [3], x: new Float32Array(3 * 64).fill(0.5) }, 64, 'f32'), {
       timeout: 5000,
       headers: headers(),
     });

@@ -8,6 +8,7 @@ import { policyConfig } from '../actors/controller/policy.js';
 import { requestGenerate } from '../actors/gate/client.js';
 import { PlacementStore, type DesiredRecord } from '../actors/protocol/placement.js';
 import type { GenerateResult } from '../model/engine.js';
+import { formatExpertKey } from '../model/expert-key.js';
 import { startNode, type RunningNode } from '../runtime/node/cluster.js';
 import { ensureBuilt } from './helpers/build.js';
 import { withEnv } from './helpers/env.js';
@@ -127,7 +128,7 @@ describe('a supervisor and the placement bucket', () => {
     const model = 'tiny';
     const store = await PlacementStore.open(client, model, { create: true });
     // what a controller wrote before this supervisor (re)started: 3 actors of its node, one of another node
-    const experts = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `${Math.floor((from + i) / 8)}:${(from + i) % 8}`);
+    const experts = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => formatExpertKey({ layer: Math.floor((from + i) / 8), expert: (from + i) % 8 }));
     const actors = [
       { index: 7, group: 7, node: 'late', instance: 'late-e7', experts: experts(0, 16) },
       { index: 8, group: 8, node: 'late', instance: 'late-e8', experts: experts(0, 8) },

@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { ExpertKey } from '../model/experts.js';
+import { formatExpertKey, type ExpertKey } from '../model/expert-key.js';
 import { PlacementError } from '../actors/protocol/errors.js';
 import { coreSizedPerActor, parseExpertSpec, place, type ActorSpec } from '../actors/supervisor/placement.js';
 
 const keys = (n: number): ExpertKey[] => Array.from({ length: n }, (_, i) => ({ layer: Math.floor(i / 8), expert: i % 8 }));
-const id = (k: ExpertKey) => `${k.layer}:${k.expert}`;
-const setOf = (a: ActorSpec) => a.experts.map(id).sort().join(',');
+const setOf = (a: ActorSpec) => a.experts.map(formatExpertKey).sort().join(',');
 
 describe('place', () => {
   it('hosts every expert exactly `replicas` times, never twice on one actor, at most perActor per actor', () => {
@@ -15,10 +14,10 @@ describe('place', () => {
       for (const a of actors) {
         expect(a.experts.length).toBeGreaterThan(0);
         expect(a.experts.length).toBeLessThanOrEqual(perActor);
-        expect(new Set(a.experts.map(id)).size).toBe(a.experts.length);
-        for (const k of a.experts) count.set(id(k), (count.get(id(k)) ?? 0) + 1);
+        expect(new Set(a.experts.map(formatExpertKey)).size).toBe(a.experts.length);
+        for (const k of a.experts) count.set(formatExpertKey(k), (count.get(formatExpertKey(k)) ?? 0) + 1);
       }
-      expect([...count.keys()].sort()).toEqual(keys(n).map(id).sort());
+      expect([...count.keys()].sort()).toEqual(keys(n).map(formatExpertKey).sort());
       expect([...count.values()]).toEqual(Array<number>(n).fill(replicas));
     }
   });
@@ -26,7 +25,7 @@ describe('place', () => {
   it('numbers actors in order and groups them by replica set', () => {
     const actors = place(keys(6), 2, 4);
     expect(actors.map((a) => [a.index, a.group])).toEqual([[0, 0], [1, 0], [2, 1], [3, 1]]);
-    for (const g of [0, 1]) expect(actors.filter((a) => a.group === g).flatMap((a) => a.experts.map(id)).sort()).toEqual(keys(6).map(id).sort());
+    for (const g of [0, 1]) expect(actors.filter((a) => a.group === g).flatMap((a) => a.experts.map(formatExpertKey)).sort()).toEqual(keys(6).map(formatExpertKey).sort());
   });
 
   it('rotates replica set 1 so that none of its actors repeats an expert set of replica set 0', () => {
@@ -68,7 +67,7 @@ describe('coreSizedPerActor', () => {
 });
 
 describe('parseExpertSpec', () => {
-  const parse = (spec: string) => parseExpertSpec(spec, 2, 4).map(id);
+  const parse = (spec: string) => parseExpertSpec(spec, 2, 4).map(formatExpertKey);
 
   it('takes single experts, ranges and *', () => {
     expect(parse('1:2')).toEqual(['1:2']);

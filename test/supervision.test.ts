@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { NatsConnection } from 'nats';
 import { createActor, SimulatedClock } from 'xstate';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { formatExpertKey } from '../model/expert-key.js';
 import { backoffMs, childMachine, DEFAULT_BACKOFF } from '../actors/supervisor/machine.js';
 import { decodeEvent, type InstanceEvent } from '../actors/protocol/messages.js';
 import { Intensity, shouldRestart, siblingsToRestart, supervisionPolicy, type SupervisionPolicy } from '../actors/supervisor/supervision.js';
@@ -97,7 +98,7 @@ describe('supervisor with real child processes', () => {
       spawn: (c) =>
         fork(FAKE_EXPERT, [], {
           stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-          env: { ...process.env, EAAS_NATS: nats.url, EAAS_MODEL: 'sup', EAAS_INSTANCE: c.instance, EAAS_NODE: 'n1', EAAS_EXPERTS: `0:${c.index}` },
+          env: { ...process.env, EAAS_NATS: nats.url, EAAS_MODEL: 'sup', EAAS_INSTANCE: c.instance, EAAS_NODE: 'n1', EAAS_EXPERTS: formatExpertKey({ layer: 0, expert: c.index }) },
         }),
       ...extra,
     });

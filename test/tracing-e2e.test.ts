@@ -1,6 +1,7 @@
 import { SpanKind } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { formatExpertKey } from '../model/expert-key.js';
 import { requestGenerate } from '../actors/gate/client.js';
 import { startNode, type RunningNode } from '../runtime/node/cluster.js';
 import { ensureBuilt } from './helpers/build.js';
@@ -85,7 +86,7 @@ describe('one generate request is one trace across processes', () => {
       expect(p.attributes['eaas.instance']).toBe(d.attributes['eaas.instance']);
       const experts = String(d.attributes['eaas.experts']).split(',');
       await vi.waitFor(() => expect(computesOf(p.spanId)).toHaveLength(experts.length), poll);
-      expect(computesOf(p.spanId).map((c) => c.name).sort()).toEqual(experts.map((e) => `expert ${d.attributes['eaas.layer']}:${e}`).sort());
+      expect(computesOf(p.spanId).map((c) => c.name).sort()).toEqual(experts.map((e) => `expert ${formatExpertKey({ layer: Number(d.attributes['eaas.layer']), expert: Number(e) })}`).sort());
     }
   });
 });

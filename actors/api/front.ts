@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { nuid, type NatsConnection } from 'nats';
 import type { Tokenizer } from '../../model/tokenizer.js';
 import { servedModels } from '../gate/client.js';
-import { GenerateError, InvalidRequestError, ModelNotFoundError, OverCapacityError, RequestTooLargeError, serviceErrorCode } from '../protocol/errors.js';
+import { InvalidRequestError, ModelNotFoundError, OverCapacityError, serviceErrorCode } from '../protocol/errors.js';
 import { runChoice, type ChoiceDelta, type ChoiceResult } from './choice.js';
 import { DEFAULT_MAX_INFLIGHT, MAX_BODY_BYTES } from './limits.js';
 import { FrontMetrics } from './metrics.js';
@@ -17,6 +17,8 @@ import { SseWriter } from './sse.js';
 const RETRY_AFTER_S = 1;
 /** max_tokens when a request gives none: what is left of the model's positions, at most this. */
 const DEFAULT_MAX_TOKENS = 256;
+/** The OpenAI error type of each HTTP status the front fails with; any other status is an InternalServerError. */
+const ERROR_TYPES: Readonly<Record<number, string>> = { 400: 'BadRequestError', 404: 'NotFoundError', 429: 'RateLimitError', 503: 'ServiceUnavailableError' };
 
 export interface FrontOptions {
   nc: NatsConnection;
@@ -275,10 +277,10 @@ export class ApiFront {
   /** The HTTP status and OpenAI error body of a failure. */
   private errorOf(err: unknown): { status: number; body: ReturnType<typeof errorBody> } {
     const message = err instanceof Error ? err.message : String(err);
-    let status = err instanceof GenerateError ? err.code : serviceErrorCode(err);
+    const code = serviceErrorCode(err);
     // OpenAI answers a prompt too long with 400
-    if (status === 413 || err instanceof RequestTooLargeError) status = 400;
-    const type = status === 400 ? 'BadRequestError' : status === 404 ? 'NotFoundError' : status === 429 ? 'RateLimitError' : status === 503 ? 'ServiceUnavailableError' : 'InternalServerError';
+    const status = code === 413 ? 400 : code;
+    const type = ERROR_TYPES[status] ?? 'InternalServerError';
     const param = err instanceof InvalidRequestError ? (err.param ?? null) : null;
     return { status, body: errorBody(message, type, param, status) };
   }

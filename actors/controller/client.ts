@@ -1,5 +1,6 @@
 // The controller's face to tools: the placement as the KV bucket holds it, desired next to actual, with the load behind it.
 import type { NatsConnection } from 'nats';
+import { formatExpertKey } from '../../model/expert-key.js';
 import { ACTUAL_STALE_MS, PlacementStore, type ActualRecord, type ControllerRecord, type DesiredRecord } from '../protocol/placement.js';
 
 export interface PlacementView {
@@ -29,7 +30,7 @@ export async function placementView(nc: NatsConnection, model: string, now = Dat
     }
   }
   const actors = [...rows.values()].sort((a, b) => a.node.localeCompare(b.node) || a.instance.localeCompare(b.instance, undefined, { numeric: true }));
-  const tokens = new Map(controller?.load.experts.map((e) => [`${e.layer}:${e.expert}`, e.tokens]) ?? []);
+  const tokens = new Map(controller?.load.experts.map((e) => [formatExpertKey(e), e.tokens]) ?? []);
   const ids = new Set([...tokens.keys(), ...actors.flatMap((a) => a.experts)]);
   const count = (id: string, pick: (a: PlacementView['actors'][number]) => boolean) => actors.filter((a) => pick(a) && a.experts.includes(id)).length;
   const experts = [...ids]

@@ -2,7 +2,7 @@
 // active one merges the gates' load reports, asks the policy, and writes the placement it decides to the KV
 // bucket, where the supervisors pick it up. It keeps its policy state there too, so a standby resumes from it.
 import type { NatsConnection, Subscription } from 'nats';
-import type { ExpertKey } from '../../model/experts.js';
+import type { ExpertKey } from '../../model/expert-key.js';
 import * as subjects from '../../runtime/transport/subjects.js';
 import { recordRebalance } from '../../observability/metrics.js';
 import { decodeActorLoad, decodeLoadReport } from '../protocol/messages.js';

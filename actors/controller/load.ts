@@ -1,9 +1,5 @@
 // The windowed load the controller decides from: tokens routed per (layer, expert) and each actor's busy fraction.
-// `ExpertKey` is a type only: model/experts.ts loads ONNX Runtime, which the controller never needs.
-import type { ExpertKey } from '../../model/experts.js';
-
-/** `layer:expert`, the id every actor uses for an expert. */
-export const keyId = (k: ExpertKey): string => `${k.layer}:${k.expert}`;
+import { formatExpertKey, type ExpertKey } from '../../model/expert-key.js';
 
 /** Tokens the gates routed to one expert over the window (all its replicas together). */
 export interface ExpertTokens extends ExpertKey {
@@ -31,7 +27,7 @@ export interface LoadWindow {
 /** Tokens per expert id (`layer:expert`); an expert reported twice counts both. */
 export function tokensByExpert(load: LoadWindow): Map<string, number> {
   const out = new Map<string, number>();
-  for (const e of load.experts) out.set(keyId(e), (out.get(keyId(e)) ?? 0) + e.tokens);
+  for (const e of load.experts) out.set(formatExpertKey(e), (out.get(formatExpertKey(e)) ?? 0) + e.tokens);
   return out;
 }
 
@@ -45,7 +41,7 @@ export function meanBusy(load: LoadWindow): number | null {
 export function loadProblem(load: LoadWindow): string | null {
   const bad = (x: number) => !Number.isFinite(x) || x < 0;
   const e = load.experts.find((x) => bad(x.tokens) || !Number.isInteger(x.layer) || !Number.isInteger(x.expert));
-  if (e) return `expert ${e.layer}:${e.expert} has tokens ${e.tokens}`;
+  if (e) return `expert ${formatExpertKey(e)} has tokens ${e.tokens}`;
   const a = load.actors.find((x) => bad(x.busy));
   if (a) return `actor ${a.instance} has busy fraction ${a.busy}`;
   return null;
@@ -57,7 +53,7 @@ export function mergeReports(reports: readonly LoadWindow[]): LoadWindow {
   const busy = new Map<string, number>();
   for (const r of reports) {
     for (const e of r.experts) {
-      const k = keyId(e);
+      const k = formatExpertKey(e);
       tokens.set(k, { layer: e.layer, expert: e.expert, tokens: (tokens.get(k)?.tokens ?? 0) + e.tokens });
     }
     for (const a of r.actors) busy.set(a.instance, (busy.get(a.instance) ?? 0) + a.busy);

@@ -1,19 +1,13 @@
 // Between the policy's placement (actors by index) and the supervisors': which node runs each actor, under which
 // instance name. Kept actors stay where they run; new ones go to the live node running the fewest.
-import type { ExpertKey } from '../../model/experts.js';
+import { formatExpertKey, parseExpertKey } from '../../model/expert-key.js';
 import type { ActualRecord, PlacementActor } from '../protocol/placement.js';
-import { keyId } from './load.js';
 import type { DesiredPlacement, PlacedActor } from './placement.js';
 
 export interface Location {
   node: string;
   instance: string;
 }
-
-const toKey = (id: string): ExpertKey => {
-  const [layer, expert] = id.split(':').map(Number);
-  return { layer, expert };
-};
 
 /**
  * The placement the supervisors run (their fresh records): every actor with its index, and where it runs. The
@@ -30,7 +24,7 @@ export function runningPlacement(actuals: readonly ActualRecord[], taken = 0): {
   for (const a of all) {
     const index = where.has(a.index) ? fresh++ : a.index;
     where.set(index, { node: a.node, instance: a.instance });
-    actors.push({ index, group: a.group, experts: a.experts.map(toKey) });
+    actors.push({ index, group: a.group, experts: a.experts.map(parseExpertKey) });
   }
   const revision = records.length === 0 ? 0 : Math.min(...records.map((r) => r.revision));
   return { placement: { revision, actors: actors.sort((x, y) => x.index - y.index) }, where };
@@ -54,6 +48,6 @@ export function locate(desired: readonly PlacedActor[], where: ReadonlyMap<numbe
       count.set(node, count.get(node)! + 1);
       w = { node, instance: `${node}-e${a.index}` };
     }
-    return { index: a.index, group: a.group, node: w.node, instance: w.instance, experts: a.experts.map(keyId) };
+    return { index: a.index, group: a.group, node: w.node, instance: w.instance, experts: a.experts.map(formatExpertKey) };
   });
 }

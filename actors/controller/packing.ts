@@ -1,7 +1,6 @@
 // Which actor hosts which replica: balanced load per actor and per layer, one replica of an expert per actor.
-import type { ExpertKey } from '../../model/experts.js';
+import { formatExpertKey, type ExpertKey } from '../../model/expert-key.js';
 import { PlacementError } from '../protocol/errors.js';
-import { keyId } from './load.js';
 import type { ReplicaCount } from './replicas.js';
 
 const byKey = (a: ExpertKey, b: ExpertKey) => a.layer - b.layer || a.expert - b.expert;
@@ -21,33 +20,33 @@ const byKey = (a: ExpertKey, b: ExpertKey) => a.layer - b.layer || a.expert - b.
 export function pack(counts: ReplicaCount[], tokens: Map<string, number>, actors: number, perActor: number): ExpertKey[][] {
   const total = counts.reduce((n, c) => n + c.replicas, 0);
   const over = counts.find((c) => c.replicas > actors);
-  if (over || total > actors * perActor) throw new PlacementError(over ? `expert ${keyId(over)} has ${over.replicas} replicas for ${actors} actors` : `${total} replicas do not fit ${actors} actors of ${perActor}`);
-  const items = counts.flatMap((c) => Array.from({ length: c.replicas }, (_, rank) => ({ key: { layer: c.layer, expert: c.expert }, rank, weight: (tokens.get(keyId(c)) ?? 0) / c.replicas })));
+  if (over || total > actors * perActor) throw new PlacementError(over ? `expert ${formatExpertKey(over)} has ${over.replicas} replicas for ${actors} actors` : `${total} replicas do not fit ${actors} actors of ${perActor}`);
+  const items = counts.flatMap((c) => Array.from({ length: c.replicas }, (_, rank) => ({ key: { layer: c.layer, expert: c.expert }, rank, weight: (tokens.get(formatExpertKey(c)) ?? 0) / c.replicas })));
   items.sort((a, b) => b.weight - a.weight || byKey(a.key, b.key) || a.rank - b.rank);
   const hosted: ExpertKey[][] = Array.from({ length: actors }, () => []);
   const held = Array.from({ length: actors }, () => new Set<string>());
   const load = new Array<number>(actors).fill(0);
   const layerLoad = Array.from({ length: actors }, () => new Map<number, number>());
   const layerCount = Array.from({ length: actors }, () => new Map<number, number>());
-  const weightOf = new Map(items.map((i) => [keyId(i.key), i.weight]));
+  const weightOf = new Map(items.map((i) => [formatExpertKey(i.key), i.weight]));
   const add = (a: number, k: ExpertKey, sign: 1 | -1) => {
-    const w = sign * weightOf.get(keyId(k))!;
+    const w = sign * weightOf.get(formatExpertKey(k))!;
     load[a] += w;
     layerLoad[a].set(k.layer, (layerLoad[a].get(k.layer) ?? 0) + w);
     layerCount[a].set(k.layer, (layerCount[a].get(k.layer) ?? 0) + sign);
   };
   const put = (a: number, k: ExpertKey) => {
     hosted[a].push(k);
-    held[a].add(keyId(k));
+    held[a].add(formatExpertKey(k));
     add(a, k, 1);
   };
   const take = (a: number, k: ExpertKey) => {
-    hosted[a].splice(hosted[a].findIndex((x) => keyId(x) === keyId(k)), 1);
-    held[a].delete(keyId(k));
+    hosted[a].splice(hosted[a].findIndex((x) => formatExpertKey(x) === formatExpertKey(k)), 1);
+    held[a].delete(formatExpertKey(k));
     add(a, k, -1);
   };
   for (const item of items) {
-    const id = keyId(item.key);
+    const id = formatExpertKey(item.key);
     const rank = (a: number) => [layerLoad[a].get(item.key.layer) ?? 0, layerCount[a].get(item.key.layer) ?? 0, load[a], hosted[a].length, a];
     let best = -1;
     for (let a = 0; a < actors; a++) {
@@ -78,10 +77,10 @@ function makeRoom(
 ): number {
   const moves: { from: number; to: number; k: ExpertKey; w: number }[] = [];
   for (let from = 0; from < hosted.length; from++) {
-    if (held[from].has(keyId(key))) continue;
+    if (held[from].has(formatExpertKey(key))) continue;
     for (const k of hosted[from]) {
-      const to = hosted.findIndex((keys, a) => a !== from && keys.length < perActor && !held[a].has(keyId(k)));
-      if (to >= 0) moves.push({ from, to, k, w: weightOf.get(keyId(k))! });
+      const to = hosted.findIndex((keys, a) => a !== from && keys.length < perActor && !held[a].has(formatExpertKey(k)));
+      if (to >= 0) moves.push({ from, to, k, w: weightOf.get(formatExpertKey(k))! });
     }
   }
   moves.sort((a, b) => a.w - b.w || a.from - b.from || byKey(a.k, b.k));
@@ -106,12 +105,12 @@ export function lexLess(a: number[], b: number[]): boolean {
 export function balancedness(actors: readonly { experts: readonly ExpertKey[] }[], tokens: Map<string, number>): number {
   if (actors.length === 0) return 1;
   const replicas = new Map<string, number>();
-  for (const a of actors) for (const k of a.experts) replicas.set(keyId(k), (replicas.get(keyId(k)) ?? 0) + 1);
+  for (const a of actors) for (const k of a.experts) replicas.set(formatExpertKey(k), (replicas.get(formatExpertKey(k)) ?? 0) + 1);
   const perLayer = new Map<number, number[]>();
   actors.forEach((a, i) => {
     for (const k of a.experts) {
       const row = perLayer.get(k.layer) ?? perLayer.set(k.layer, new Array<number>(actors.length).fill(0)).get(k.layer)!;
-      row[i] += (tokens.get(keyId(k)) ?? 0) / replicas.get(keyId(k))!;
+      row[i] += (tokens.get(formatExpertKey(k)) ?? 0) / replicas.get(formatExpertKey(k))!;
     }
   });
   let mean = 0;

@@ -1,6 +1,5 @@
 // The desired placement the controller proposes: actors (in ActorSpec's shape), a revision, and what changes.
-import type { ExpertKey } from '../../model/experts.js';
-import { keyId } from './load.js';
+import { formatExpertKey, type ExpertKey } from '../../model/expert-key.js';
 
 /** One expert actor of a placement: the same fields as the supervisor's `ActorSpec`. */
 export interface PlacedActor {
@@ -27,7 +26,7 @@ export interface PlacementChanges {
   retire: number[];
 }
 
-const setId = (keys: readonly ExpertKey[]) => keys.map(keyId).sort().join(',');
+const setId = (keys: readonly ExpertKey[]) => keys.map(formatExpertKey).sort().join(',');
 
 /**
  * Gives each packed expert set an index: the index of a current actor hosting exactly that set (so it is kept),
@@ -60,11 +59,11 @@ export function violations(actors: readonly PlacedActor[], experts: readonly Exp
   const count = new Map<string, number>();
   for (const a of actors) {
     if (a.experts.length > perActor) out.push(`actor ${a.index} hosts ${a.experts.length} experts (at most ${perActor})`);
-    const ids = a.experts.map(keyId);
+    const ids = a.experts.map(formatExpertKey);
     if (new Set(ids).size !== ids.length) out.push(`actor ${a.index} hosts an expert twice`);
     for (const id of new Set(ids)) count.set(id, (count.get(id) ?? 0) + 1);
   }
-  const short = experts.filter((k) => (count.get(keyId(k)) ?? 0) < min).map(keyId);
+  const short = experts.filter((k) => (count.get(formatExpertKey(k)) ?? 0) < min).map(formatExpertKey);
   if (short.length > 0) out.push(`expert${short.length > 1 ? 's' : ''} ${short.slice(0, 4).join(', ')}${short.length > 4 ? ', ...' : ''} below ${min} replicas`);
   return out;
 }

@@ -1,7 +1,7 @@
 // The controller's policy, a pure function: from the windowed load and the running placement to a decision.
-import type { ExpertKey } from '../../model/experts.js';
+import { formatExpertKey, type ExpertKey } from '../../model/expert-key.js';
 import { PlacementError } from '../protocol/errors.js';
-import { keyId, loadProblem, meanBusy, tokensByExpert, type LoadWindow } from './load.js';
+import { loadProblem, meanBusy, tokensByExpert, type LoadWindow } from './load.js';
 import { balancedness, pack } from './packing.js';
 import { assignIndices, changes, violations, type DesiredPlacement, type PlacementChanges } from './placement.js';
 import { replicate } from './replicas.js';
@@ -174,6 +174,6 @@ export function decide(input: PolicyInput, state: PolicyState, c: PolicyConfig =
 }
 
 function uniqueSorted(keys: readonly ExpertKey[]): ExpertKey[] {
-  const byId = new Map(keys.map((k) => [keyId(k), { layer: k.layer, expert: k.expert }]));
+  const byId = new Map(keys.map((k) => [formatExpertKey(k), { layer: k.layer, expert: k.expert }]));
   return [...byId.values()].sort((a, b) => a.layer - b.layer || a.expert - b.expert);
 }

@@ -1,6 +1,5 @@
 // How many replicas each expert gets: a minimum for fault tolerance, the spare slots to the hottest per replica.
-import type { ExpertKey } from '../../model/experts.js';
-import { keyId } from './load.js';
+import { formatExpertKey, type ExpertKey } from '../../model/expert-key.js';
 
 export interface ReplicaCount extends ExpertKey {
   replicas: number;
@@ -19,7 +18,7 @@ export interface ReplicaCount extends ExpertKey {
  */
 export function replicate(experts: ExpertKey[], tokens: Map<string, number>, min: number, max: number, slots: number): ReplicaCount[] {
   const out: ReplicaCount[] = experts.map((k) => ({ layer: k.layer, expert: k.expert, replicas: Math.min(min, max) }));
-  const load = experts.map((k) => tokens.get(keyId(k)) ?? 0);
+  const load = experts.map((k) => tokens.get(formatExpertKey(k)) ?? 0);
   let spare = slots - out.reduce((n, c) => n + c.replicas, 0);
   while (spare > 0) {
     let best = -1;

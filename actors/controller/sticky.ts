@@ -1,8 +1,7 @@
 // Scaling without moving what runs: an actor's expert set is fixed for its life, so any change to it is a new
 // process. Scale out adds actors holding extra replicas of the hottest experts and keeps every running one; scale
 // in drops actors whose experts keep their minimum replicas on the others. Nothing running is restarted.
-import type { ExpertKey } from '../../model/experts.js';
-import { keyId } from './load.js';
+import { formatExpertKey, type ExpertKey } from '../../model/expert-key.js';
 import { lexLess } from './packing.js';
 import type { PlacedActor } from './placement.js';
 
@@ -10,7 +9,7 @@ const byKey = (a: ExpertKey, b: ExpertKey) => a.layer - b.layer || a.expert - b.
 
 function replicaCounts(actors: readonly PlacedActor[]): Map<string, number> {
   const n = new Map<string, number>();
-  for (const a of actors) for (const k of a.experts) n.set(keyId(k), (n.get(keyId(k)) ?? 0) + 1);
+  for (const a of actors) for (const k of a.experts) n.set(formatExpertKey(k), (n.get(formatExpertKey(k)) ?? 0) + 1);
   return n;
 }
 
@@ -24,12 +23,12 @@ export function scaleOutKeeping(current: readonly PlacedActor[], experts: readon
   const hosted: ExpertKey[][] = Array.from({ length: add }, () => []);
   const held = hosted.map(() => new Set<string>());
   const layerLoad = hosted.map(() => new Map<number, number>());
-  const load = (k: ExpertKey) => (tokens.get(keyId(k)) ?? 0) / (replicas.get(keyId(k)) ?? 1);
+  const load = (k: ExpertKey) => (tokens.get(formatExpertKey(k)) ?? 0) / (replicas.get(formatExpertKey(k)) ?? 1);
   for (let slot = 0; slot < add * perActor; slot++) {
-    const room = (a: number, k: ExpertKey) => hosted[a].length < perActor && !held[a].has(keyId(k));
+    const room = (a: number, k: ExpertKey) => hosted[a].length < perActor && !held[a].has(formatExpertKey(k));
     let best: ExpertKey | undefined;
     for (const k of experts) {
-      if ((tokens.get(keyId(k)) ?? 0) === 0 || !hosted.some((_, a) => room(a, k))) continue;
+      if ((tokens.get(formatExpertKey(k)) ?? 0) === 0 || !hosted.some((_, a) => room(a, k))) continue;
       if (!best || load(k) > load(best)) best = k;
     }
     if (!best) break;
@@ -40,9 +39,9 @@ export function scaleOutKeeping(current: readonly PlacedActor[], experts: readon
       const rank = (x: number) => [layerLoad[x].get(k.layer) ?? 0, hosted[x].length, x];
       if (to < 0 || lexLess(rank(a), rank(to))) to = a;
     }
-    replicas.set(keyId(k), (replicas.get(keyId(k)) ?? 0) + 1);
+    replicas.set(formatExpertKey(k), (replicas.get(formatExpertKey(k)) ?? 0) + 1);
     hosted[to].push(k);
-    held[to].add(keyId(k));
+    held[to].add(formatExpertKey(k));
     layerLoad[to].set(k.layer, (layerLoad[to].get(k.layer) ?? 0) + load(k));
   }
   if (hosted.some((keys) => keys.length === 0)) return null;
@@ -55,13 +54,13 @@ export function scaleOutKeeping(current: readonly PlacedActor[], experts: readon
  */
 export function scaleInKeeping(current: readonly PlacedActor[], tokens: Map<string, number>, remove: number, min: number): ExpertKey[][] | null {
   const replicas = replicaCounts(current);
-  const weight = (a: PlacedActor) => a.experts.reduce((s, k) => s + (tokens.get(keyId(k)) ?? 0) / replicas.get(keyId(k))!, 0);
+  const weight = (a: PlacedActor) => a.experts.reduce((s, k) => s + (tokens.get(formatExpertKey(k)) ?? 0) / replicas.get(formatExpertKey(k))!, 0);
   const order = [...current].sort((a, b) => weight(a) - weight(b) || b.index - a.index);
   const dropped = new Set<number>();
   for (const a of order) {
     if (dropped.size === remove) break;
-    if (a.experts.some((k) => replicas.get(keyId(k))! - 1 < min)) continue;
-    for (const k of a.experts) replicas.set(keyId(k), replicas.get(keyId(k))! - 1);
+    if (a.experts.some((k) => replicas.get(formatExpertKey(k))! - 1 < min)) continue;
+    for (const k of a.experts) replicas.set(formatExpertKey(k), replicas.get(formatExpertKey(k))! - 1);
     dropped.add(a.index);
   }
   if (dropped.size < remove) return null;

@@ -2,7 +2,8 @@
 // thread (a worker thread of its process: the process's main thread keeps the heartbeats, see expert-process.ts).
 import { Events, type NatsConnection, type Service, type ServiceMsg } from 'nats';
 import { createActor } from 'xstate';
-import { expertId, type ExpertKey, type ExpertSet } from '../../model/experts.js';
+import { formatExpertKey, type ExpertKey } from '../../model/expert-key.js';
+import type { ExpertSet } from '../../model/experts.js';
 import { ATTR_EXPERTS, ATTR_INSTANCE, ATTR_LAYER, ATTR_TOKENS, recordError, startProcessSpan } from '../../observability/messaging-spans.js';
 import { DEFAULT_LOAD_REPORT_MS, SlidingSums } from '../../observability/load-window.js';
 import { tracer } from '../../observability/tracing.js';
@@ -47,7 +48,7 @@ export class ExpertActor {
   private loadTimer?: NodeJS.Timeout;
 
   constructor(private readonly o: ExpertActorOptions) {
-    this.hosted = new Set(o.keys.map(expertId));
+    this.hosted = new Set(o.keys.map(formatExpertKey));
     this.load = new SlidingSums(o.loadWindowMs);
     this.lifecycle.send({ type: 'CONNECTED' });
     void this.watchLink();
@@ -126,7 +127,7 @@ export class ExpertActor {
       const d = decodeDispatch(msg.data, H);
       span.setAttributes({ [ATTR_LAYER]: d.layer, [ATTR_EXPERTS]: d.experts.join(','), [ATTR_TOKENS]: d.x.length / H });
       for (const expert of d.experts) {
-        if (!this.hosted.has(`${d.layer}:${expert}`)) {
+        if (!this.hosted.has(formatExpertKey({ layer: d.layer, expert }))) {
           throw new ExpertNotHostedError(`expert ${expert} of layer ${d.layer} is not hosted by ${this.o.instance} (hosts ${[...this.hosted].join(',')})`);
         }
       }
@@ -135,7 +136,7 @@ export class ExpertActor {
       // one span per expert run, timed around its ONNX Runtime call, children of this dispatch's process span
       r.timings.forEach(([start, end], i) =>
         tracer()
-          .startSpan(`expert ${d.layer}:${d.experts[i]}`, { startTime: start, attributes: { [ATTR_LAYER]: d.layer, [ATTR_EXPERTS]: String(d.experts[i]), [ATTR_TOKENS]: d.rows[i], [ATTR_INSTANCE]: this.o.instance } }, ctx)
+          .startSpan(`expert ${formatExpertKey({ layer: d.layer, expert: d.experts[i] })}`, { startTime: start, attributes: { [ATTR_LAYER]: d.layer, [ATTR_EXPERTS]: String(d.experts[i]), [ATTR_TOKENS]: d.rows[i], [ATTR_INSTANCE]: this.o.instance } }, ctx)
           .end(end),
       );
       if (this.o.delayMs) await new Promise((r) => setTimeout(r, this.o.delayMs));

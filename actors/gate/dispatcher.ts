@@ -2,6 +2,7 @@
 // per instance (split to fit max_payload), and redirects rows when an instance fails, stalls or the
 // gate's own link to NATS drops.
 import { ErrorCode, Events, headers, type NatsConnection, type NatsError } from 'nats';
+import { formatExpertKey } from '../../model/expert-key.js';
 import type { ExpertBatch } from '../../model/forward.js';
 import { ATTR_EXPERTS, ATTR_INSTANCE, ATTR_LAYER, ATTR_TOKENS, recordError, startPublishSpan } from '../../observability/messaging-spans.js';
 import { injectContext } from '../../observability/nats-propagation.js';
@@ -169,7 +170,7 @@ export class RemoteExperts implements GateExperts {
   }
 
   private async plan(step: Step, pieces: Piece[], avoid: Set<string>): Promise<{ instance: string; pieces: Piece[] }[]> {
-    const idOf = (p: Piece) => `${step.layer}:${step.batches[p.batch].expert}`;
+    const idOf = (p: Piece) => formatExpertKey({ layer: step.layer, expert: step.batches[p.batch].expert });
     // rows wait, up to the bound, for a supervisor to bring a replica (back) up; one that comes and goes again is waited for again
     for (;;) {
       const missing = [...new Set(pieces.map(idOf))].filter((id) => this.directory.replicas(id).length === 0);
@@ -212,7 +213,7 @@ export class RemoteExperts implements GateExperts {
    */
   private async sendHedged(step: Step, instance: string, pieces: Piece[]): Promise<void> {
     const H = this.hidden;
-    const idOf = (p: Piece) => `${step.layer}:${step.batches[p.batch].expert}`;
+    const idOf = (p: Piece) => formatExpertKey({ layer: step.layer, expert: step.batches[p.batch].expert });
     const peersOf = (p: Piece) => this.directory.replicas(idOf(p)).filter((c) => c.instance !== instance && this.breakers.allows(c.instance));
     const primary = this.send(step, instance, pieces);
     const peers = [...new Set(pieces.flatMap((p) => peersOf(p).map((c) => c.instance)))];

@@ -1,5 +1,6 @@
 // What one gate saw of the load over a sliding window: tokens it routed to each (layer, expert), and how long
 // each expert instance spent answering it (the time from dispatch to answer, a gate-side busy signal).
+import { formatExpertKey, parseExpertKey } from '../../model/expert-key.js';
 import { SlidingSums } from '../../observability/load-window.js';
 import { countRouted } from '../../observability/metrics.js';
 import type { LoadReport } from '../protocol/messages.js';
@@ -18,7 +19,7 @@ export class LoadTracker {
   routed(layer: number, batches: readonly { expert: number; rows: number }[]): void {
     for (const b of batches) {
       if (b.rows === 0) continue;
-      this.tokens.add(`${layer}:${b.expert}`, b.rows);
+      this.tokens.add(formatExpertKey({ layer, expert: b.expert }), b.rows);
       if (this.model !== undefined) countRouted(this.model, layer, b.expert, b.rows);
     }
   }
@@ -34,10 +35,7 @@ export class LoadTracker {
     return {
       node,
       windowMs,
-      experts: [...this.tokens.totals()].map(([id, n]) => {
-        const [layer, expert] = id.split(':').map(Number);
-        return { layer, expert, tokens: n };
-      }).sort((a, b) => a.layer - b.layer || a.expert - b.expert),
+      experts: [...this.tokens.totals()].map(([id, n]) => ({ ...parseExpertKey(id), tokens: n })).sort((a, b) => a.layer - b.layer || a.expert - b.expert),
       actors: [...this.busyMs.totals()].map(([instance, ms]) => ({ instance, busy: ms / windowMs })).sort((a, b) => a.instance.localeCompare(b.instance)),
     };
   }

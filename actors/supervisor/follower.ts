@@ -2,7 +2,7 @@
 // placement gives its node, waits until every gate routes to them, then drains and retires the actors the
 // placement no longer has, and records what it runs. Without the KV it keeps what runs and serving goes on.
 import type { NatsConnection } from 'nats';
-import { expertId } from '../../model/experts.js';
+import { formatExpertKey, parseExpertKey } from '../../model/expert-key.js';
 import { gateRoutes } from '../gate/client.js';
 import { ACTUAL_REFRESH_MS, type ActualRecord, type DesiredRecord, type PlacementStore } from '../protocol/placement.js';
 import type { ChildSpec, SupervisorActor } from './supervisor.js';
@@ -17,10 +17,7 @@ const toSpec = (a: DesiredRecord['actors'][number]): ChildSpec => ({
   index: a.index,
   group: a.group,
   instance: a.instance,
-  experts: a.experts.map((id) => {
-    const [layer, expert] = id.split(':').map(Number);
-    return { layer, expert };
-  }),
+  experts: a.experts.map(parseExpertKey),
 });
 
 /** The children a node starts with: its share of the desired placement when there is one, else its static placement (revision 0). */
@@ -109,9 +106,9 @@ export class PlacementFollower {
     const { supervisor, node } = this.o;
     const mine = d.actors.filter((a) => a.node === node).map(toSpec);
     // what runs now: each instance with its expert set
-    const hosted = new Map(supervisor.hosted().map((c) => [c.instance, c.experts.map(expertId).join(',')]));
+    const hosted = new Map(supervisor.hosted().map((c) => [c.instance, c.experts.map(formatExpertKey).join(',')]));
     const wanted = new Set(mine.map((c) => c.instance));
-    for (const c of mine.filter((x) => hosted.has(x.instance) && hosted.get(x.instance) !== x.experts.map(expertId).join(','))) {
+    for (const c of mine.filter((x) => hosted.has(x.instance) && hosted.get(x.instance) !== x.experts.map(formatExpertKey).join(','))) {
       // names are never reused for another expert set; if one is, the running actor stays as it is
       this.o.log?.(`placement revision ${d.revision} wants ${c.instance} with other experts than it runs: keeping what runs`);
     }
@@ -149,7 +146,7 @@ export class PlacementFollower {
   }
 
   private async record(): Promise<void> {
-    const actors: ActualRecord['actors'] = this.o.supervisor.hosted().map((c) => ({ index: c.index, group: c.group, instance: c.instance, experts: c.experts.map((k) => `${k.layer}:${k.expert}`) }));
+    const actors: ActualRecord['actors'] = this.o.supervisor.hosted().map((c) => ({ index: c.index, group: c.group, instance: c.instance, experts: c.experts.map(formatExpertKey) }));
     await this.o.store.writeActual({ node: this.o.node, revision: this.revision, actors, at: Date.now() });
   }
 

@@ -1,5 +1,5 @@
 // Which experts each expert actor hosts: replicas of an expert always land on different actors.
-import type { ExpertKey } from '../../model/experts.js';
+import { formatExpertKey, type ExpertKey } from '../../model/expert-key.js';
 import { PlacementError } from '../protocol/errors.js';
 
 export interface ActorSpec {
@@ -57,7 +57,7 @@ export function parseExpertSpec(spec: string, layers: number, experts: number): 
   for (const entry of spec.split(',').map((s) => s.trim())) {
     const [l, e, extra] = entry.split(':');
     if (e === undefined || extra !== undefined) throw new PlacementError(`bad entry "${entry}" in experts spec "${spec}": use LAYER:EXPERT, e.g. 0:0-3 or *:*`);
-    for (const layer of range(l, layers, 'layer')) for (const expert of range(e, experts, 'expert')) keys.set(`${layer}:${expert}`, { layer, expert });
+    for (const layer of range(l, layers, 'layer')) for (const expert of range(e, experts, 'expert')) keys.set(formatExpertKey({ layer, expert }), { layer, expert });
   }
   return [...keys.values()].sort((a, b) => a.layer - b.layer || a.expert - b.expert);
 }

@@ -4,7 +4,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { NatsConnection, Service } from 'nats';
 import { createActor, type Actor } from 'xstate';
-import { expertId } from '../../model/experts.js';
+import { formatExpertKey } from '../../model/expert-key.js';
 import { decodeMessage, encodeMessage } from '../../runtime/transport/codec.js';
 import { serviceInfos } from '../../runtime/transport/discovery.js';
 import * as subjects from '../../runtime/transport/subjects.js';
@@ -147,10 +147,10 @@ export class SupervisorActor {
    * waits its full time (a quick look misses actors slow to answer on a busy host and would keep this one).
    */
   async retireCovered(instance: string, others: readonly string[], wanted: ReadonlySet<string>): Promise<void> {
-    const local = new Set(others.map((i) => this.children.get(i)).flatMap((c) => (c && stateOf(c) === 'running' ? c.spec.experts.map(expertId) : [])));
+    const local = new Set(others.map((i) => this.children.get(i)).flatMap((c) => (c && stateOf(c) === 'running' ? c.spec.experts.map(formatExpertKey) : [])));
     const hosts = this.children.get(instance)?.spec.experts ?? [];
     // replicas elsewhere count only when the placement keeps them: another node may be retiring its old ones too
-    if (hosts.some((k) => !local.has(expertId(k)))) await this.lastReplicas(instance, false, false, wanted);
+    if (hosts.some((k) => !local.has(formatExpertKey(k)))) await this.lastReplicas(instance, false, false, wanted);
     await this.retire(instance);
     this.forget(instance);
   }
@@ -261,7 +261,7 @@ export class SupervisorActor {
     const why = `group ${group.id} of node ${this.o.node} exceeded ${this.policy.maxRestarts} restarts in ${this.policy.periodMs} ms (last: ${child.spec.instance} ${reason})`;
     this.o.nc.publish(
       subjects.eventSubject(this.o.model, 'escalated', this.o.node),
-      encodeMessage({ node: this.o.node, group: group.id, reason: why, experts: group.children.flatMap((c) => c.spec.experts.map(expertId)), at: Date.now() }),
+      encodeMessage({ node: this.o.node, group: group.id, reason: why, experts: group.children.flatMap((c) => c.spec.experts.map(formatExpertKey)), at: Date.now() }),
     );
     if (this.policy.escalation === 'exit') this.o.onEscalate?.(why);
   }
@@ -275,7 +275,7 @@ export class SupervisorActor {
   }
 
   private announce(child: Child, kind: InstanceEvent['kind'], reason?: string): void {
-    const e: InstanceEvent = { kind, instance: child.spec.instance, experts: child.spec.experts.map(expertId), node: this.o.node, at: Date.now(), reason };
+    const e: InstanceEvent = { kind, instance: child.spec.instance, experts: child.spec.experts.map(formatExpertKey), node: this.o.node, at: Date.now(), reason };
     this.o.nc.publish(subjects.eventSubject(this.o.model, kind, this.o.node, child.spec.instance), encodeEvent(e));
   }
 
@@ -290,7 +290,7 @@ export class SupervisorActor {
       (i) => i.metadata?.model === this.o.model && i.metadata?.instance !== instance && (!counted || counted.has(i.metadata?.instance ?? '')),
     );
     const hosted = new Set(others.flatMap((i) => (i.metadata?.experts ?? '').split(',')));
-    const last = child.spec.experts.map(expertId).filter((e) => !hosted.has(e));
+    const last = child.spec.experts.map(formatExpertKey).filter((e) => !hosted.has(e));
     if (last.length > 0) {
       throw new RetireError(`${instance} holds the last live replica of expert${last.length > 1 ? 's' : ''} ${last.join(', ')} (layer:expert): retire it with --force to take them out of service`);
     }
@@ -317,7 +317,7 @@ export class SupervisorActor {
         state: stateOf(c),
         pid: c.process?.pid,
         restarts: c.machine.getSnapshot().context.restarts,
-        experts: c.spec.experts.map(expertId),
+        experts: c.spec.experts.map(formatExpertKey),
       })),
     };
   }

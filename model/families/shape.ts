@@ -1,4 +1,5 @@
 // Sizes that follow from a config: which layers have experts, the rows attention moves, the KV cache per token.
+import type { ExpertKey } from '../expert-key.js';
 import type { ModelConfig } from '../model-config.js';
 
 export const isMoeLayer = (c: ModelConfig, layer: number): boolean => !(c.family?.denseLayers.includes(layer) ?? false);
@@ -7,7 +8,7 @@ export const isMoeLayer = (c: ModelConfig, layer: number): boolean => !(c.family
 export const moeLayers = (c: ModelConfig): number[] => Array.from({ length: c.numHiddenLayers }, (_, i) => i).filter((i) => isMoeLayer(c, i));
 
 /** Every routed expert of the model, layer-major. */
-export function allExpertKeys(c: ModelConfig): { layer: number; expert: number }[] {
+export function allExpertKeys(c: ModelConfig): ExpertKey[] {
   return moeLayers(c).flatMap((layer) => Array.from({ length: c.numLocalExperts }, (_, expert) => ({ layer, expert })));
 }
 

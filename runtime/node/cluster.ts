@@ -19,6 +19,7 @@ import { coreSizedPerActor, parseExpertSpec, place } from '../../actors/supervis
 import { SupervisorActor, type ChildSpec } from '../../actors/supervisor/supervisor.js';
 import type { SupervisionPolicy } from '../../actors/supervisor/supervision.js';
 import { Checkpoint } from '../../model/checkpoint.js';
+import { formatExpertKey } from '../../model/expert-key.js';
 import { isMoeLayer } from '../../model/families/shape.js';
 import { quantizeName, type Quantization } from '../../model/quantize.js';
 import { Tokenizer } from '../../model/tokenizer.js';
@@ -198,7 +199,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
               [EXPERT_ENV.model]: model,
               [EXPERT_ENV.instance]: child.instance,
               [EXPERT_ENV.node]: node,
-              [EXPERT_ENV.experts]: child.experts.map((k) => `${k.layer}:${k.expert}`).join(','),
+              [EXPERT_ENV.experts]: child.experts.map(formatExpertKey).join(','),
               ...authEnv(childAuth.get(child.instance) ?? o.auth ?? {}),
             }, o.quantization),
           }),

@@ -6,6 +6,7 @@ import { DEFAULT_EXPERT_THREADS } from '../../actors/expert/compute.js';
 import { ExpertActor } from '../../actors/expert/expert.js';
 import type { ExpertHealth } from '../../actors/protocol/messages.js';
 import { Checkpoint } from '../../model/checkpoint.js';
+import { parseExpertKey } from '../../model/expert-key.js';
 import { ExpertSet } from '../../model/experts.js';
 import { quantBitsOf } from '../../model/quantize.js';
 import { startTracing } from '../../observability/tracing.js';
@@ -33,8 +34,7 @@ async function main(): Promise<void> {
   const tracing = await startTracing('eaas-expert');
   const keys = env(EXPERT_ENV.experts)
     .split(',')
-    .map((id) => id.split(':').map(Number))
-    .map(([layer, expert]) => ({ layer, expert }));
+    .map(parseExpertKey);
   const quantize = process.env[EXPERT_ENV.quantize];
   const checkpoint = Checkpoint.open(env(EXPERT_ENV.modelDir));
   let experts: ExpertSet;

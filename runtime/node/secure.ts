@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { credsAuthenticator, type ConnectionOptions } from 'nats';
 import { authConfig, Authority, type Permissions, type ServerAuth } from '../transport/auth.js';
 import type { NatsAuth } from '../transport/connection.js';
+import { ANY } from '../transport/subjects.js';
 import { ensureTls, type TlsFiles } from '../transport/tls.js';
 import { clientPermissions, expertPermissions, gatePermissions, monitorPermissions, operatorPermissions, supervisorPermissions } from './permissions.js';
 
@@ -72,13 +73,13 @@ export async function exportDeployment(dir: string, model: string, hosts: string
   const authFile = join(dir, 'auth.conf');
   writeFileSync(authFile, authConfig(await authority.serverAuth()));
   const users = await userCreds(authority);
-  // a fleet's roles for any node (`*`): the pods' node names are not known in advance
+  // a fleet's roles for ANY node: the pods' node names are not known in advance
   return {
     'CA (every client and server)': tls.ca,
     'server certificate and key': `${tls.cert}, ${tls.key}`,
     'server auth (include from nats.conf)': authFile,
-    gate: await authority.creds('gate', gatePermissions(model, '*')),
-    'supervisor (and its expert actors)': await authority.creds('supervisor', union(supervisorPermissions(model, '*'), expertPermissions(model, '*', '*'))),
+    gate: await authority.creds('gate', gatePermissions(model, ANY)),
+    'supervisor (and its expert actors)': await authority.creds('supervisor', union(supervisorPermissions(model, ANY), expertPermissions(model, ANY, ANY))),
     'API front / client': users.client,
     monitor: users.monitor,
     operator: users.operator,

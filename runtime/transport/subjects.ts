@@ -1,6 +1,8 @@
-// NATS subjects of the eaas.v1 namespace: namespace first, ids last, every token checked.
+// NATS subjects of the eaas.v1 namespace (namespace first, ids last, every token checked), and the NATS ones eaas
+// uses (inboxes, service discovery). Given ANY for a token, a builder makes the pattern a permission or a subscription
+// names, so that neither can drift from the subject.
+import type { ServiceVerb } from 'nats';
 import { SubjectError } from './errors.js';
-
 
 export const SUBJECT_NAMESPACE = 'eaas';
 export const PROTOCOL_VERSION = 'v1';
@@ -26,6 +28,11 @@ export function validateToken(token: string): string {
   return token;
 }
 
+/** Any one token (`*`) in a pattern. A symbol, not the string: a name given by a user can never become a wildcard. */
+export const ANY: unique symbol = Symbol('*');
+/** A subject token, or ANY in a pattern. */
+export type Token = string | typeof ANY;
+
 /** Maps a free-form model name to a subject token; the same name always gives the same token. */
 export function subjectToken(name: string): string {
   const token = name.toLowerCase().replace(UNSAFE_TOKEN_CHARS, '_');
@@ -33,7 +40,7 @@ export function subjectToken(name: string): string {
 }
 
 /** `eaas.v1.<model>.expert.<instance>.dispatch`: where one expert instance takes dispatches. */
-export function expertDispatch(model: string, instance: string): string {
+export function expertDispatch(model: Token, instance: Token): string {
   return subject([model, 'expert', instance, 'dispatch']);
 }
 
@@ -49,43 +56,43 @@ export const NODE_EVENT = '_';
  * `eaas.v1.<model>.events.<kind>.<node>.<instance>`: an event of one kind about one instance (or the node).
  * Node and instance are subject tokens so that permissions can say who may speak for whom.
  */
-export function eventSubject(model: string, kind: string, node: string, instance: string = NODE_EVENT): string {
+export function eventSubject(model: Token, kind: Token, node: Token, instance: Token = NODE_EVENT): string {
   return subject([model, 'events', kind, node, instance]);
 }
 
 /** `eaas.v1.<model>.generate`: where generate requests go. */
-export function generate(model: string): string {
+export function generate(model: Token): string {
   return subject([model, 'generate']);
 }
 
 /** `eaas.v1.<model>.gate.<node>.reconnected`: a gate is back on NATS after a disconnect (requests sent meanwhile may be lost). */
-export function gateReconnected(model: string, node: string): string {
+export function gateReconnected(model: Token, node: Token): string {
   return subject([model, 'gate', node, 'reconnected']);
 }
 
 /** Every gate of the model's reconnect notice. */
 export function gateReconnectedWildcard(model: string): string {
-  return `${subject([model, 'gate'], '*')}.reconnected`;
+  return gateReconnected(model, ANY);
 }
 
 /** `eaas.v1.<model>.load.<node>`: a gate's load reports. */
-export function loadReport(model: string, node: string): string {
+export function loadReport(model: Token, node: Token): string {
   return subject([model, 'load', node]);
 }
 
 /** `eaas.v1.<model>.load.<node>.<instance>`: an expert actor's own load reports. */
-export function actorLoad(model: string, node: string, instance: string): string {
+export function actorLoad(model: Token, node: Token, instance: Token): string {
   return subject([model, 'load', node, instance]);
 }
 
 /** `eaas.v1.<model>.load.*.*`: every expert actor's load reports (not the gates'). */
 export function actorLoadWildcard(model: string): string {
-  return `${subject([model, 'load'], '*')}.*`;
+  return actorLoad(model, ANY, ANY);
 }
 
 /** `eaas.v1.<model>.load.*`: every gate's load reports (not the expert actors'). */
 export function gateLoadWildcard(model: string): string {
-  return subject([model, 'load'], '*');
+  return loadReport(model, ANY);
 }
 
 /** `eaas.v1.<model>.load.>`: every load report of the model, the gates' and the expert actors'. */
@@ -94,18 +101,46 @@ export function loadReportWildcard(model: string): string {
 }
 
 /** `eaas.v1.<model>.gate.<node>.cancel`: where one gate takes cancellations of its streamed requests. */
-export function gateCancel(model: string, node: string): string {
+export function gateCancel(model: Token, node: Token): string {
   return subject([model, 'gate', node, 'cancel']);
 }
 
 /** `eaas.v1.<model>.supervisor.<node>.<endpoint>`: a supervisor's control endpoints. */
-export function supervisorEndpoint(model: string, node: string, endpoint: 'status' | 'retire'): string {
+export function supervisorEndpoint(model: Token, node: Token, endpoint: 'status' | 'retire' | typeof ANY): string {
   return subject([model, 'supervisor', node, endpoint]);
 }
 
-function subject(tokens: string[], wildcard?: '*' | '>'): string {
-  const all = [SUBJECT_NAMESPACE, PROTOCOL_VERSION, ...tokens.map(validateToken)];
-  if (wildcard !== undefined) all.push(wildcard);
+/** NATS's own inbox prefix (nats.js `createInbox`): replies to requests come there. */
+const INBOX = '_INBOX';
+
+/** `_INBOX.<who>`: the inbox prefix of one user (any name, mapped by subjectToken); its JWT lets only it read there. */
+export function inboxPrefix(who: string): string {
+  return `${INBOX}.${subjectToken(who)}`;
+}
+
+/** `<prefix>.>`: every inbox under a prefix. */
+export function inboxWildcard(prefix: string): string {
+  return `${prefix}.>`;
+}
+
+/** `_INBOX.>`: every inbox, whoever's. */
+export const ANY_INBOX = inboxWildcard(INBOX);
+
+/** The subject prefix of NATS micro service discovery (nats.js services; not exported by nats.js). */
+const SERVICE_API = '$SRV';
+
+/** `$SRV.>`: every discovery request (PING, INFO, STATS) to every service. */
+export const DISCOVERY_WILDCARD = `${SERVICE_API}.>`;
+
+/** `$SRV.<verb>.<service>`: one discovery request to every instance of one service. */
+export function discovery(verb: `${ServiceVerb}`, service: string): string {
+  return `${SERVICE_API}.${verb}.${validateToken(service)}`;
+}
+
+/** The subject of `tokens` in the namespace; `rest` ('>') also matches every subject below it. */
+function subject(tokens: Token[], rest?: '>'): string {
+  const all = [SUBJECT_NAMESPACE, PROTOCOL_VERSION, ...tokens.map((t) => (t === ANY ? '*' : validateToken(t)))];
+  if (rest !== undefined) all.push(rest);
   if (all.length > MAX_SUBJECT_TOKENS) {
     throw new SubjectError(`subject ${all.join('.')} has more than ${MAX_SUBJECT_TOKENS} tokens`);
   }

@@ -8,6 +8,7 @@ import type { GateActor } from '../../../actors/gate/gate.js';
 import type { SupervisorActor } from '../../../actors/supervisor/supervisor.js';
 import { supervisorStatus } from '../../../actors/supervisor/client.js';
 import { Checkpoint } from '../../../model/checkpoint.js';
+import { formatExpertKey } from '../../../model/expert-key.js';
 import { alive, waitUntil } from './faults.js';
 
 /** What the chaos suite needs of a supervisor's status (a subset, so product additions do not break it). */
@@ -45,7 +46,7 @@ export function expertIds(dir: string): string[] {
   const ckpt = Checkpoint.open(dir);
   try {
     const c = ckpt.config;
-    return Array.from({ length: c.numHiddenLayers * c.numLocalExperts }, (_, i) => `${Math.floor(i / c.numLocalExperts)}:${i % c.numLocalExperts}`);
+    return Array.from({ length: c.numHiddenLayers * c.numLocalExperts }, (_, i) => formatExpertKey({ layer: Math.floor(i / c.numLocalExperts), expert: i % c.numLocalExperts }));
   } finally {
     ckpt.close();
   }

@@ -5,6 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { headers, type NatsConnection } from 'nats';
 import { PlacementStore } from '../../../actors/protocol/placement.js';
+import { parseExpertKey } from '../../../model/expert-key.js';
 import { clusterStatus } from '../../../actors/protocol/status.js';
 import type { GateActor } from '../../../actors/gate/gate.js';
 import { decodeDispatchReply, encodeDispatch } from '../../../actors/protocol/messages.js';
@@ -819,7 +820,7 @@ export async function badInput(env: ChaosEnv): Promise<ScenarioReport> {
         while (untilDeadline(ctx, 2_000)) {
           const st = await topo.supervisors[0]!.status();
           const child = pick(ctx.rng, st.children);
-          const [layer, expert] = pick(ctx.rng, child.experts).split(':').map(Number) as [number, number];
+          const { layer, expert } = parseExpertKey(pick(ctx.rng, child.experts));
           const bad = BAD_INPUTS[i++ % BAD_INPUTS.length]!;
           const subject = subjects.expertDispatch(topo.model, child.instance);
           const payload = bad.payload(hidden, { layer, expert });

@@ -1,0 +1,118 @@
+// Least privilege, without a server: each role may use the subjects its code uses, every permission serves one of
+// them, and what another role does stays refused. (test/secure.test.ts checks the same against real servers.)
+import { describe, expect, it } from 'vitest';
+import { EXPERT_SERVICE, GATE_SERVICE, SUPERVISOR_SERVICE } from '../actors/protocol/services.js';
+import { clientPermissions, expertPermissions, gatePermissions, monitorPermissions, operatorPermissions, supervisorPermissions } from '../runtime/node/permissions.js';
+import type { Permissions } from '../runtime/transport/auth.js';
+import * as subjects from '../runtime/transport/subjects.js';
+
+/** Whether a NATS permission `pattern` covers `subject` (`*` one token, `>` one or more). */
+function covers(pattern: string, subject: string): boolean {
+  const p = pattern.split('.');
+  const s = subject.split('.');
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === '>') return s.length > i;
+    if (i >= s.length || (p[i] !== '*' && p[i] !== s[i])) return false;
+  }
+  return p.length === s.length;
+}
+
+const M = 'tiny';
+const NODE = 'n1';
+const ME = 'e1';
+const reply = (p: Permissions) => `${p.inboxPrefix}.abc`;
+
+interface Role {
+  p: Permissions;
+  /** What its code (or, for PING, the nats CLI run with its credentials) publishes and subscribes to. */
+  pub: string[];
+  sub: string[];
+  /** What it must not do. */
+  deniedPub: string[];
+  deniedSub: string[];
+}
+
+const roles: Record<string, Role> = (() => {
+  const expert = expertPermissions(M, NODE, ME);
+  const supervisor = supervisorPermissions(M, NODE);
+  const gate = gatePermissions(M, NODE);
+  const client = clientPermissions('client');
+  const monitor = monitorPermissions('monitor');
+  const operator = operatorPermissions('operator');
+  return {
+    expert: {
+      p: expert,
+      pub: [subjects.eventSubject(M, 'up', NODE, ME), subjects.actorLoad(M, NODE, ME)],
+      sub: [subjects.expertDispatch(M, ME), subjects.discovery('INFO', EXPERT_SERVICE)],
+      deniedPub: [subjects.eventSubject(M, 'down', NODE, 'e2'), subjects.actorLoad(M, NODE, 'e2'), subjects.expertDispatch(M, 'e2'), subjects.loadReport(M, NODE)],
+      deniedSub: [subjects.expertDispatch(M, 'e2'), subjects.generate(M), reply(gate)],
+    },
+    supervisor: {
+      p: supervisor,
+      pub: [subjects.eventSubject(M, 'down', NODE, ME), subjects.eventSubject(M, 'escalated', NODE), subjects.discovery('INFO', EXPERT_SERVICE)],
+      sub: [
+        subjects.supervisorEndpoint(M, NODE, 'status'),
+        subjects.supervisorEndpoint(M, NODE, 'retire'),
+        subjects.actorLoad(M, 'n2', 'e2'),
+        subjects.eventSubject(M, 'up', 'n2', 'e2'),
+        subjects.discovery('INFO', SUPERVISOR_SERVICE),
+        reply(supervisor),
+      ],
+      deniedPub: [subjects.eventSubject(M, 'down', 'n2', 'e2'), subjects.expertDispatch(M, ME), subjects.supervisorEndpoint(M, 'n2', 'retire')],
+      deniedSub: [subjects.supervisorEndpoint(M, 'n2', 'retire'), subjects.expertDispatch(M, ME), reply(gate)],
+    },
+    gate: {
+      p: gate,
+      pub: [subjects.expertDispatch(M, ME), subjects.loadReport(M, NODE), subjects.gateReconnected(M, NODE), subjects.discovery('INFO', EXPERT_SERVICE), reply(client)],
+      sub: [subjects.generate(M), subjects.gateCancel(M, NODE), subjects.eventSubject(M, 'up', 'n2', ME), subjects.discovery('STATS', GATE_SERVICE), reply(gate)],
+      deniedPub: [subjects.eventSubject(M, 'down', 'n2', ME), subjects.supervisorEndpoint(M, NODE, 'retire'), subjects.loadReport(M, 'n2'), subjects.gateReconnected(M, 'n2')],
+      deniedSub: [subjects.gateCancel(M, 'n2'), subjects.expertDispatch(M, ME), reply(client)],
+    },
+    client: {
+      p: client,
+      pub: [subjects.generate(M), subjects.gateCancel(M, NODE), subjects.discovery('INFO', GATE_SERVICE), subjects.discovery('PING', GATE_SERVICE)],
+      sub: [reply(client), subjects.gateReconnected(M, NODE)],
+      deniedPub: [subjects.expertDispatch(M, ME), subjects.eventSubject(M, 'down', NODE, ME), subjects.supervisorEndpoint(M, NODE, 'retire'), subjects.discovery('INFO', EXPERT_SERVICE)],
+      deniedSub: [subjects.eventsWildcard(M), subjects.generate(M), reply(gate), reply(monitor)],
+    },
+    monitor: {
+      p: monitor,
+      pub: [subjects.discovery('INFO', EXPERT_SERVICE), subjects.discovery('STATS', GATE_SERVICE)],
+      sub: [reply(monitor)],
+      deniedPub: [subjects.generate(M), subjects.supervisorEndpoint(M, NODE, 'retire'), subjects.supervisorEndpoint(M, NODE, 'status')],
+      deniedSub: [reply(client), subjects.eventsWildcard(M)],
+    },
+    operator: {
+      p: operator,
+      pub: [subjects.supervisorEndpoint(M, NODE, 'retire'), subjects.discovery('INFO', EXPERT_SERVICE)],
+      sub: [reply(operator)],
+      deniedPub: [subjects.supervisorEndpoint(M, NODE, 'status'), subjects.generate(M), subjects.eventSubject(M, 'down', NODE, ME)],
+      deniedSub: [reply(client), subjects.eventsWildcard(M)],
+    },
+  };
+})();
+
+describe('role permissions', () => {
+  for (const [name, r] of Object.entries(roles)) {
+    it(`${name}: allows what it uses, each permission for some use, and refuses what it must not`, () => {
+      for (const [allow, used, denied] of [
+        [r.p.pub, r.pub, r.deniedPub],
+        [r.p.sub, r.sub, r.deniedSub],
+      ] as const) {
+        for (const s of used) expect(allow.some((p) => covers(p, s)), `${s} allowed`).toBe(true);
+        for (const p of allow) expect(used.some((s) => covers(p, s)), `${p} used`).toBe(true);
+        for (const s of denied) expect(allow.some((p) => covers(p, s)), `${s} refused`).toBe(false);
+      }
+    });
+  }
+
+  it('gives fleet credentials (ANY node) the same subjects with a wildcard for the node', () => {
+    expect(gatePermissions(M, subjects.ANY).sub).toContain(subjects.gateCancel(M, subjects.ANY));
+    expect(expertPermissions(M, subjects.ANY, subjects.ANY).pub).toEqual([subjects.eventSubject(M, subjects.ANY, subjects.ANY, subjects.ANY), subjects.actorLoadWildcard(M)]);
+    expect(subjects.gateCancel(M, subjects.ANY)).toBe(`eaas.v1.${M}.gate.*.cancel`);
+  });
+
+  it('never reads a user-given "*" as a wildcard', () => {
+    expect(() => subjects.expertDispatch(M, '*')).toThrow(/must not contain/);
+  });
+});
