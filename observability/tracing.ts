@@ -3,9 +3,6 @@
  * standard OTEL_* environment variables, exported over OTLP when (and only
  * when) an endpoint is configured.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { context, propagation, trace, type Tracer } from '@opentelemetry/api';
 import {
@@ -18,12 +15,10 @@ import {
 } from '@opentelemetry/core';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
+import { PACKAGE_VERSION } from './version.js';
 
 /** Instrumentation scope of every span eaas creates. */
 export const TRACER_NAME = 'eaas';
-
-/** Used when the package version cannot be read; a scope version is optional in OTel. */
-const UNKNOWN_VERSION = '0.0.0';
 
 /** The OTLP spec's default transport. */
 const DEFAULT_OTLP_PROTOCOL = 'http/protobuf';
@@ -41,7 +36,7 @@ export interface TracingHandle {
   shutdown(): Promise<void>;
 }
 
-const INSTRUMENTATION_VERSION = readPackageVersion();
+const INSTRUMENTATION_VERSION = PACKAGE_VERSION;
 
 /** The tracer for eaas spans; resolves against whatever provider is registered now. */
 export function tracer(): Tracer {
@@ -145,19 +140,3 @@ async function otlpExporterFromEnv(): Promise<SpanExporter> {
   }
 }
 
-/** Walks up to package.json: the source and its build in dist/ sit at different depths. */
-function readPackageVersion(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const candidate = join(dir, 'package.json');
-    if (existsSync(candidate)) {
-      const { version } = JSON.parse(readFileSync(candidate, 'utf8')) as { version?: unknown };
-      return typeof version === 'string' ? version : UNKNOWN_VERSION;
-    }
-    const parent = dirname(dir);
-    if (parent === dir) {
-      return UNKNOWN_VERSION;
-    }
-    dir = parent;
-  }
-}

@@ -1,4 +1,6 @@
 // The OpenAI-compatible front, driven by the official `openai` client against a real cluster.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ApiFront } from '../actors/api/front.js';
@@ -48,6 +50,20 @@ describe('OpenAI-compatible front', () => {
   const completion = (extra: Partial<OpenAI.CompletionCreateParamsNonStreaming> & Extra = {}) =>
     openai.completions.create({ model: node.model, prompt: PROMPT, max_tokens: MAX_TOKENS, temperature: 0, ignore_eos: true, return_token_ids: true, ...extra } as OpenAI.CompletionCreateParamsNonStreaming);
 
+  it('answers 405 with Allow for a wrong method on a known path, HEAD where GET works, /version and /v1/models/{id}', async () => {
+    const wrong = await fetch(`${base}/v1/completions`);
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.get('allow')).toBe('POST');
+    expect(await wrong.json()).toMatchObject({ error: { code: 405 } });
+    expect((await fetch(`${base}/health`, { method: 'POST' })).status).toBe(405);
+    const head = await fetch(`${base}/health`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
+    expect(await (await fetch(`${base}/version`)).json()).toEqual({ version: JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')).version });
+    expect((await openai.models.retrieve(node.model)).id).toBe(node.model);
+    await expect(openai.models.retrieve('other')).rejects.toMatchObject({ status: 404 });
+  });
+
   it('lists its model and answers /health', async () => {
     const models = await openai.models.list();
     expect(models.data.map((m) => m.id)).toEqual([node.model]);
@@ -86,6 +102,18 @@ describe('OpenAI-compatible front', () => {
     expect(usage?.completion_tokens).toBe(MAX_TOKENS);
     // streamed token by token, not in one piece at the end
     expect(chunks).toBeGreaterThan(MAX_TOKENS / 2);
+  });
+
+  it('refuses with a 400 naming the field what it does not carry out (tools, penalties, logit_bias, ...), and takes their no-op values', async () => {
+    const refused: [string, unknown][] = [['frequency_penalty', 0.5], ['presence_penalty', -1], ['logit_bias', { '5': 10 }], ['min_tokens', 3], ['echo', true]];
+    for (const [param, value] of refused) {
+      await expect(completion({ [param]: value } as never)).rejects.toMatchObject({ status: 400, error: { param } });
+    }
+    const tools: OpenAI.ChatCompletionTool[] = [{ type: 'function', function: { name: 'f', parameters: {} } }];
+    await expect(openai.chat.completions.create({ model: node.model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 2, tools })).rejects.toMatchObject({ status: 400, error: { param: 'tools' } });
+    await expect(openai.chat.completions.create({ model: node.model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 2, response_format: { type: 'json_object' } })).rejects.toMatchObject({ status: 400, error: { param: 'response_format' } });
+    const r = await completion({ frequency_penalty: 0, presence_penalty: 0, logit_bias: {}, echo: false } as never);
+    expect(r.choices[0].text).toBe(tokenizer.decode(greedy.tokens, { skipSpecialTokens: true }));
   });
 
   it('accepts token-id prompts and lists of prompts, one choice per prompt', async () => {

@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { nuid, type NatsConnection } from 'nats';
 import type { Tokenizer } from '../../model/tokenizer.js';
+import { PACKAGE_VERSION } from '../../observability/version.js';
 import { servedModels } from '../gate/client.js';
 import { InvalidRequestError, ModelNotFoundError, OverCapacityError, serviceErrorCode } from '../protocol/errors.js';
 import { runChoice, type ChoiceDelta, type ChoiceResult } from './choice.js';
@@ -36,6 +37,18 @@ export interface FrontOptions {
   /** With keys, /v1/* and /tokenize, /detokenize need `Authorization: Bearer KEY` (/health and /metrics stay open). */
   apiKeys?: readonly string[];
 }
+
+/** Every route's methods, for a 405 with Allow on a known path. */
+const ROUTES: Record<string, string[]> = {
+  '/v1/completions': ['POST'],
+  '/v1/chat/completions': ['POST'],
+  '/v1/models': ['GET', 'HEAD'],
+  '/health': ['GET', 'HEAD'],
+  '/metrics': ['GET', 'HEAD'],
+  '/version': ['GET', 'HEAD'],
+  '/tokenize': ['POST'],
+  '/detokenize': ['POST'],
+};
 
 /** The paths a key guards, as vLLM's --api-key does. */
 const guarded = (path: string) => path.startsWith('/v1/') || path === '/tokenize' || path === '/detokenize';
@@ -88,14 +101,20 @@ export class ApiFront {
       if (guarded(path) && !this.authorized(req)) {
         return this.error(res, 401, 'a valid API key is required: send it as Authorization: Bearer KEY', 'AuthenticationError', null, { 'www-authenticate': 'Bearer' });
       }
-      const key = `${req.method} ${path}`;
+      // HEAD is GET without the body (Node's server sends none for HEAD)
+      const method = req.method === 'HEAD' ? 'GET' : req.method;
+      const key = `${method} ${path}`;
       if (key === 'POST /v1/completions') return await this.generate(req, res, 'completion');
       if (key === 'POST /v1/chat/completions') return await this.generate(req, res, 'chat');
-      if (key === 'GET /v1/models') return this.json(res, 200, this.models());
+      if (key === 'GET /v1/models') return this.json(res, 200, { object: 'list', data: [this.modelCard()] });
+      if (method === 'GET' && path.startsWith('/v1/models/')) return this.model(res, decodeURIComponent(path.slice('/v1/models/'.length)));
       if (key === 'GET /health') return await this.health(res);
       if (key === 'GET /metrics') return await this.prometheus(res);
+      if (key === 'GET /version') return this.json(res, 200, { version: PACKAGE_VERSION });
       if (key === 'POST /tokenize') return this.json(res, 200, this.tokenize(parseBody(await readBody(req))));
       if (key === 'POST /detokenize') return this.json(res, 200, this.detokenize(parseBody(await readBody(req))));
+      const allowed = ROUTES[path] ?? (path.startsWith('/v1/models/') ? ['GET', 'HEAD'] : undefined);
+      if (allowed) return this.error(res, 405, `${req.method} is not allowed on ${path}: use ${allowed.join(' or ')}`, 'MethodNotAllowedError', null, { allow: allowed.join(', ') });
       this.error(res, 404, `no route ${req.method} ${path}`, 'NotFoundError', null);
     } catch (err) {
       this.fail(res, err);
@@ -111,8 +130,13 @@ export class ApiFront {
     return this.keys.reduce((ok, k) => timingSafeEqual(d, k) || ok, false);
   }
 
-  private models() {
-    return { object: 'list', data: [{ id: this.o.model, object: 'model', created: this.started, owned_by: 'eaas', root: this.o.model, max_model_len: this.o.maxModelLen }] };
+  private modelCard() {
+    return { id: this.o.model, object: 'model', created: this.started, owned_by: 'eaas', root: this.o.model, max_model_len: this.o.maxModelLen };
+  }
+
+  private model(res: ServerResponse, id: string): void {
+    if (id !== this.o.model) return this.fail(res, new ModelNotFoundError(`the model \`${id}\` does not exist here: this front serves \`${this.o.model}\``));
+    this.json(res, 200, this.modelCard());
   }
 
   private async health(res: ServerResponse): Promise<void> {

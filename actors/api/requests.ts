@@ -69,7 +69,38 @@ export function parseBody(raw: string): Body {
   return body as Body;
 }
 
+/**
+ * OpenAI's and vLLM's fields this front does not carry out, each with the values that change nothing: any other
+ * value is refused with a 400 naming the field, never answered as if it had been obeyed.
+ */
+const NOT_CARRIED_OUT: Record<string, { harmless: (v: unknown) => boolean; only: string }> = {
+  tools: { harmless: (v) => Array.isArray(v) && v.length === 0, only: 'an empty list' },
+  tool_choice: { harmless: (v) => v === 'none', only: '"none"' },
+  functions: { harmless: (v) => Array.isArray(v) && v.length === 0, only: 'an empty list' },
+  function_call: { harmless: (v) => v === 'none', only: '"none"' },
+  response_format: { harmless: (v) => (v as Body)?.type === 'text', only: '{"type": "text"}' },
+  logit_bias: { harmless: (v) => typeof v === 'object' && v !== null && Object.keys(v).length === 0, only: 'an empty object' },
+  frequency_penalty: { harmless: (v) => v === 0, only: '0' },
+  presence_penalty: { harmless: (v) => v === 0, only: '0' },
+  repetition_penalty: { harmless: (v) => v === 1, only: '1' },
+  min_tokens: { harmless: (v) => v === 0, only: '0' },
+  best_of: { harmless: (v) => v === 1, only: '1' },
+  echo: { harmless: (v) => v === false, only: 'false' },
+  suffix: { harmless: (v) => v === '', only: 'an empty string' },
+  modalities: { harmless: (v) => Array.isArray(v) && v.every((m) => m === 'text'), only: '["text"]' },
+  audio: { harmless: () => false, only: 'absent' },
+  prediction: { harmless: () => false, only: 'absent' },
+};
+
+function refuseNotCarriedOut(body: Body): void {
+  for (const [param, { harmless, only }] of Object.entries(NOT_CARRIED_OUT)) {
+    const v = body[param];
+    if (v !== undefined && v !== null && !harmless(v)) throw new InvalidRequestError(`'${param}' is not supported by this server (only ${only}), got ${JSON.stringify(v)?.slice(0, 80)}`, param);
+  }
+}
+
 function generationParams(body: Body, defaultMaxTokens: number, chat: boolean): GenerationParams {
+  refuseNotCarriedOut(body);
   const maxTokens = optional(body, chat && body.max_completion_tokens !== undefined ? 'max_completion_tokens' : 'max_tokens', intIn(1, Number.MAX_SAFE_INTEGER), 'a positive integer') ?? defaultMaxTokens;
   const stopRaw = body.stop;
   let stop: string[] = [];

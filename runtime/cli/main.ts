@@ -1,8 +1,6 @@
 #!/usr/bin/env node
 // The eaas command line: picks the subcommand and turns any failure into one line on stderr.
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PACKAGE_VERSION } from '../../observability/version.js';
 import { USAGE, UsageError } from './usage.js';
 
 type Command = (argv: string[]) => Promise<void>;
@@ -19,16 +17,9 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   placement: async () => (await import('./placement.js')).placementCommand,
 };
 
-/** package.json's version: the CLI runs from dist/runtime/cli/, the tests from runtime/cli/. */
-function version(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const file = [join(here, '..', '..', '..', 'package.json'), join(here, '..', '..', 'package.json')].find((f) => existsSync(f))!;
-  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
-}
-
 async function main(argv: string[]): Promise<void> {
   if (argv[0] === '--version' || argv[0] === '-V') {
-    process.stdout.write(`eaas ${version()}\n`);
+    process.stdout.write(`eaas ${PACKAGE_VERSION}\n`);
     return;
   }
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
