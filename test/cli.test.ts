@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { coreSizedPerActor } from '../actors/supervisor/placement.js';
+import { coreSizedPerActor } from '../actors/supervisor/static-placement.js';
 import { formatExpertKey } from '../model/expert-key.js';
 import { Tokenizer } from '../model/tokenizer.js';
 import { CLI, ensureBuilt } from './helpers/build.js';

@@ -7,7 +7,7 @@ import { formatExpertKey } from '../model/expert-key.js';
 import { Lease } from '../actors/controller/lease.js';
 import { locate, runningPlacement } from '../actors/controller/nodes.js';
 import { PlacementStoreError } from '../actors/protocol/errors.js';
-import { PlacementStore } from '../actors/protocol/placement.js';
+import { PlacementStore } from '../actors/protocol/placement-store.js';
 import { useNatsServer } from './helpers/nats.js';
 
 const storeDir = mkdtempSync(join(tmpdir(), 'eaas-js-lease-'));

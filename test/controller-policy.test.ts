@@ -2,10 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import { formatExpertKey, type ExpertKey } from '../model/expert-key.js';
 import { PlacementError } from '../actors/protocol/errors.js';
-import { place, type ActorSpec } from '../actors/supervisor/placement.js';
-import type { LoadWindow } from '../actors/controller/load.js';
+import { place, type ActorSpec } from '../actors/supervisor/static-placement.js';
+import type { LoadWindow } from '../actors/controller/load-window.js';
 import { balancedness, pack } from '../actors/controller/packing.js';
-import { assignIndices, changes, type DesiredPlacement } from '../actors/controller/placement.js';
+import { assignIndices, changes, type DesiredPlacement } from '../actors/controller/desired-placement.js';
 import { actorBounds, decide, DEFAULT_POLICY, initialState, policyConfig, type Decision, type PolicyConfig } from '../actors/controller/policy.js';
 import { replicate } from '../actors/controller/replicas.js';
 import { scaleInKeeping, scaleOutKeeping } from '../actors/controller/sticky.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { policyConfig } from '../actors/controller/policy.js';
 import { requestGenerate } from '../actors/gate/client.js';
-import { PlacementStore, type DesiredRecord } from '../actors/protocol/placement.js';
+import { PlacementStore, type DesiredRecord } from '../actors/protocol/placement-store.js';
 import type { GenerateResult } from '../model/engine.js';
 import { formatExpertKey } from '../model/expert-key.js';
 import { startNode, type RunningNode } from '../runtime/node/cluster.js';

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { PlacementStore } from '../actors/protocol/placement.js';
+import { PlacementStore } from '../actors/protocol/placement-store.js';
 import { connectNats, closeNats } from '../runtime/transport/connection.js';
 import { NatsServerLostError, NatsServerStartError } from '../runtime/transport/errors.js';
 import { keepNatsServer, MAX_SERVER_RESTARTS, type KeptNatsServer } from '../runtime/transport/kept-server.js';

@@ -2,7 +2,7 @@
 // actor computed, windowed and published.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { requestGenerate } from '../actors/gate/client.js';
-import { LoadTracker } from '../actors/gate/load.js';
+import { LoadTracker } from '../actors/gate/load-report.js';
 import { MalformedMessageError } from '../actors/protocol/errors.js';
 import { decodeActorLoad, decodeLoadReport, encodeActorLoad, type ActorLoad, type LoadReport } from '../actors/protocol/messages.js';
 import { Checkpoint } from '../model/checkpoint.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatExpertKey, type ExpertKey } from '../model/expert-key.js';
 import { PlacementError } from '../actors/protocol/errors.js';
-import { coreSizedPerActor, parseExpertSpec, place, type ActorSpec } from '../actors/supervisor/placement.js';
+import { coreSizedPerActor, parseExpertSpec, place, type ActorSpec } from '../actors/supervisor/static-placement.js';
 
 const keys = (n: number): ExpertKey[] => Array.from({ length: n }, (_, i) => ({ layer: Math.floor(i / 8), expert: i % 8 }));
 const setOf = (a: ActorSpec) => a.experts.map(formatExpertKey).sort().join(',');

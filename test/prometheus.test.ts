@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Checkpoint } from '../model/checkpoint.js';
 import { policyConfig } from '../actors/controller/policy.js';
-import { PlacementStore } from '../actors/protocol/placement.js';
+import { PlacementStore } from '../actors/protocol/placement-store.js';
 import { startNode, type RunningNode } from '../runtime/node/cluster.js';
 import { ensureBuilt } from './helpers/build.js';
 import { withEnv } from './helpers/env.js';

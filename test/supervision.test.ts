@@ -98,7 +98,7 @@ describe('supervisor with real child processes', () => {
       spawn: (c) =>
         fork(FAKE_EXPERT, [], {
           stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-          env: { ...process.env, EAAS_NATS: nats.url, EAAS_MODEL: 'sup', EAAS_INSTANCE: c.instance, EAAS_NODE: 'n1', EAAS_EXPERTS: formatExpertKey({ layer: 0, expert: c.index }) },
+          env: { ...process.env, EAAS_CHILD_NATS: nats.url, EAAS_CHILD_MODEL: 'sup', EAAS_CHILD_INSTANCE: c.instance, EAAS_CHILD_NODE: 'n1', EAAS_CHILD_EXPERTS: formatExpertKey({ layer: 0, expert: c.index }) },
         }),
       ...extra,
     });

@@ -1,7 +1,7 @@
 // The controller's face to tools: the placement as the KV bucket holds it, desired next to actual, with the load behind it.
 import type { NatsConnection } from 'nats';
 import { formatExpertKey } from '../../model/expert-key.js';
-import { ACTUAL_STALE_MS, PlacementStore, type ActualRecord, type ControllerRecord, type DesiredRecord } from '../protocol/placement.js';
+import { ACTUAL_STALE_MS, PlacementStore, type ActualRecord, type ControllerRecord, type DesiredRecord } from '../protocol/placement-store.js';
 
 export interface PlacementView {
   model: string;

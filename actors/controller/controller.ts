@@ -6,9 +6,9 @@ import type { ExpertKey } from '../../model/expert-key.js';
 import * as subjects from '../../runtime/transport/subjects.js';
 import { recordRebalance } from '../../observability/metrics.js';
 import { decodeActorLoad, decodeLoadReport } from '../protocol/messages.js';
-import { ACTUAL_STALE_MS, PlacementStore, type ControllerRecord, type DesiredRecord } from '../protocol/placement.js';
+import { ACTUAL_STALE_MS, PlacementStore, type ControllerRecord, type DesiredRecord } from '../protocol/placement-store.js';
 import { DEFAULT_LEASE_MS, Lease } from './lease.js';
-import { mergeReports, type LoadWindow } from './load.js';
+import { mergeReports, type LoadWindow } from './load-window.js';
 import { locate, runningPlacement } from './nodes.js';
 import { decide, DEFAULT_POLICY, initialState, type Decision, type PolicyConfig, type PolicyState } from './policy.js';
 

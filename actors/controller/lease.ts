@@ -1,7 +1,7 @@
 // The controller lease: one active controller per model. The holder rewrites the lease key every renewal; a
 // standby that sees the key's revision stand still for a whole lease takes it with a compare-and-set, so two
 // standbys cannot both win and no clock is compared across machines.
-import type { PlacementStore } from '../protocol/placement.js';
+import type { PlacementStore } from '../protocol/placement-store.js';
 
 /** A lease not renewed for this long is taken over. Env: EAAS_LEASE_MS. */
 export const DEFAULT_LEASE_MS = 3_000;

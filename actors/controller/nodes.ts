@@ -1,8 +1,8 @@
 // Between the policy's placement (actors by index) and the supervisors': which node runs each actor, under which
 // instance name. Kept actors stay where they run; new ones go to the live node running the fewest.
 import { formatExpertKey, parseExpertKey } from '../../model/expert-key.js';
-import type { ActualRecord, PlacementActor } from '../protocol/placement.js';
-import type { DesiredPlacement, PlacedActor } from './placement.js';
+import type { ActualRecord, PlacementActor } from '../protocol/placement-store.js';
+import type { DesiredPlacement, PlacedActor } from './desired-placement.js';
 
 export interface Location {
   node: string;

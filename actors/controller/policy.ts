@@ -1,9 +1,9 @@
 // The controller's policy, a pure function: from the windowed load and the running placement to a decision.
 import { formatExpertKey, type ExpertKey } from '../../model/expert-key.js';
 import { PlacementError } from '../protocol/errors.js';
-import { loadProblem, meanBusy, tokensByExpert, type LoadWindow } from './load.js';
+import { loadProblem, meanBusy, tokensByExpert, type LoadWindow } from './load-window.js';
 import { balancedness, pack } from './packing.js';
-import { assignIndices, changes, violations, type DesiredPlacement, type PlacementChanges } from './placement.js';
+import { assignIndices, changes, violations, type DesiredPlacement, type PlacementChanges } from './desired-placement.js';
 import { replicate } from './replicas.js';
 import { scaleInKeeping, scaleOutKeeping } from './sticky.js';
 import { advise, NO_TIMERS, type ScalingConfig, type ScalingTimers } from './scaling.js';

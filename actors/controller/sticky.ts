@@ -3,7 +3,7 @@
 // in drops actors whose experts keep their minimum replicas on the others. Nothing running is restarted.
 import { formatExpertKey, type ExpertKey } from '../../model/expert-key.js';
 import { lexLess } from './packing.js';
-import type { PlacedActor } from './placement.js';
+import type { PlacedActor } from './desired-placement.js';
 
 const byKey = (a: ExpertKey, b: ExpertKey) => a.layer - b.layer || a.expert - b.expert;
 

@@ -14,7 +14,7 @@ import { Breakers, DEFAULT_BREAKER, type BreakerOptions } from './breaker.js';
 import { Directory, type Instance } from './directory.js';
 import type { GateExperts } from './experts.js';
 import { DEFAULT_HEDGE, HedgePolicy, type HedgeOptions } from './hedging.js';
-import { LoadTracker } from './load.js';
+import { LoadTracker } from './load-report.js';
 import { planHedge, planMessages, rowsPerMessage, type Piece } from './planning.js';
 
 /** A dispatch not answered within this time is sent to another replica. Env: EAAS_DISPATCH_TIMEOUT_MS. */

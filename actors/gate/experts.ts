@@ -1,6 +1,6 @@
 // What a gate is given to run its MoE rows: experts behind NATS (RemoteExperts) or in its own process (InProcessExperts).
 import type { ExpertBackend } from '../../model/forward.js';
-import type { LoadTracker } from './load.js';
+import type { LoadTracker } from './load-report.js';
 
 export interface GateExperts extends ExpertBackend {
   /** Added to the stats of the gate's generate endpoint (dispatches, redirects, ...; none in process). */

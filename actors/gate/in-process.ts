@@ -5,7 +5,7 @@ import type { ExpertBatch } from '../../model/forward.js';
 import { LocalExperts } from '../../model/monolithic.js';
 import type { QuantBits } from '../../model/quantize.js';
 import type { GateExperts } from './experts.js';
-import { LoadTracker } from './load.js';
+import { LoadTracker } from './load-report.js';
 
 export class InProcessExperts implements GateExperts {
   /** Nothing is dispatched: no counters to add. */

@@ -4,7 +4,7 @@
 import type { NatsConnection } from 'nats';
 import { formatExpertKey, parseExpertKey } from '../../model/expert-key.js';
 import { gateRoutes } from '../gate/client.js';
-import { ACTUAL_REFRESH_MS, type ActualRecord, type DesiredRecord, type PlacementStore } from '../protocol/placement.js';
+import { ACTUAL_REFRESH_MS, type ActualRecord, type DesiredRecord, type PlacementStore } from '../protocol/placement-store.js';
 import type { ChildSpec, SupervisorActor } from './supervisor.js';
 
 /** How long new actors may take to reach every gate's routes before the old ones are retired anyway (a gate that lags waits for a replica). */

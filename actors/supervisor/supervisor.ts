@@ -13,7 +13,7 @@ import { encodeEvent, isChildMessage, type InstanceEvent } from '../protocol/mes
 import { EXPERT_SERVICE, SERVICE_VERSION, SUPERVISOR_SERVICE } from '../protocol/services.js';
 import type { SupervisorStatus } from './client.js';
 import { childMachine } from './machine.js';
-import type { ActorSpec } from './placement.js';
+import type { ActorSpec } from './static-placement.js';
 import { decideExit, DEFAULT_SUPERVISION, Intensity, type ExitIntent, type SupervisionPolicy } from './supervision.js';
 import { DEFAULT_HANG_MS, Watchdog } from './watchdog.js';
 

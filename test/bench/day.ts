@@ -15,7 +15,7 @@ import type { NatsConnection } from 'nats';
 import { policyConfig, type PolicyConfig } from '../../actors/controller/policy.js';
 import { streamGenerate } from '../../actors/gate/client.js';
 import { decodeActorLoad } from '../../actors/protocol/messages.js';
-import { PlacementStore } from '../../actors/protocol/placement.js';
+import { PlacementStore } from '../../actors/protocol/placement-store.js';
 import { Checkpoint } from '../../model/checkpoint.js';
 import { allExpertKeys } from '../../model/families/shape.js';
 import type { PresetName } from '../../model/init.js';

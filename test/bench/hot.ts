@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import type { NatsConnection } from 'nats';
 import { policyConfig } from '../../actors/controller/policy.js';
 import { requestGenerate } from '../../actors/gate/client.js';
-import { PlacementStore } from '../../actors/protocol/placement.js';
+import { PlacementStore } from '../../actors/protocol/placement-store.js';
 import { Checkpoint } from '../../model/checkpoint.js';
 import { allExpertKeys } from '../../model/families/shape.js';
 import { initCheckpoint, type PresetName } from '../../model/init.js';

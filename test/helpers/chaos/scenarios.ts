@@ -4,7 +4,7 @@
 // report has no violations.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { headers, type NatsConnection } from 'nats';
-import { PlacementStore } from '../../../actors/protocol/placement.js';
+import { PlacementStore } from '../../../actors/protocol/placement-store.js';
 import { parseExpertKey } from '../../../model/expert-key.js';
 import { clusterStatus } from '../../../actors/protocol/status.js';
 import type { GateActor } from '../../../actors/gate/gate.js';
