@@ -24,7 +24,8 @@ describe('one generate request is one trace across processes', () => {
     node = await startNode({
       nats: nats.url,
       modelDir: tiny.dir,
-      roles: ['supervisor', 'gate'],
+      roles: ['supervisor', 'gate', 'api'],
+      httpPort: 0,
       replicas: 1,
       expertsPerActor: 8,
       spanProcessors: [processor],
@@ -88,5 +89,41 @@ describe('one generate request is one trace across processes', () => {
       await vi.waitFor(() => expect(computesOf(p.spanId)).toHaveLength(experts.length), poll);
       expect(computesOf(p.spanId).map((c) => c.name).sort()).toEqual(experts.map((e) => `expert ${formatExpertKey({ layer: Number(d.attributes['eaas.layer']), expert: Number(e) })}`).sort());
     }
+  });
+
+  it("continues an HTTP client's traceparent: the front's SERVER span with GenAI attributes, the gate's generate span under it, down to an expert span", async () => {
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const clientSpan = '00f067aa0ba902b7';
+    const res = await fetch(`${node.api!.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', traceparent: `00-${traceId}-${clientSpan}-01` },
+      body: JSON.stringify({ model: node.model, prompt: [1, 2, 3], max_tokens: 2, temperature: 0, ignore_eos: true }),
+    });
+    expect(res.status).toBe(200);
+    await processor.forceFlush();
+    const ofTrace = () => exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
+    const front = await vi.waitFor(() => {
+      const found = ofTrace().find((s) => s.name === 'POST /v1/completions');
+      expect(found).toBeDefined();
+      return found!;
+    });
+    expect(front.kind).toBe(SpanKind.SERVER);
+    expect(front.parentSpanContext?.spanId).toBe(clientSpan);
+    expect(front.attributes).toMatchObject({
+      'http.request.method': 'POST',
+      'http.route': '/v1/completions',
+      'http.response.status_code': 200,
+      'gen_ai.operation.name': 'text_completion',
+      'gen_ai.request.model': node.model,
+      'gen_ai.request.max_tokens': 2,
+      'gen_ai.request.temperature': 0,
+      'gen_ai.usage.input_tokens': 3,
+      'gen_ai.usage.output_tokens': 2,
+      'gen_ai.response.finish_reasons': ['length'],
+    });
+    const generate = ofTrace().find((s) => s.name === 'generate tiny')!;
+    expect(generate.parentSpanContext?.spanId).toBe(front.spanContext().spanId);
+    // the expert processes export over OTLP: an expert span of the same trace arrives at the receiver
+    await vi.waitFor(() => expect(receiver.spans().some((s) => s.traceId === traceId && /^expert \d+:\d+$/.test(s.name))).toBe(true), { timeout: 15_000, interval: 100 });
   });
 });

@@ -4,6 +4,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { nuid, type NatsConnection } from 'nats';
 import type { Tokenizer } from '../../model/tokenizer.js';
+import { context, trace, type Span } from '@opentelemetry/api';
+import { setGenAiRequest, setGenAiUsage, startHttpServerSpan } from '../../observability/http-spans.js';
+import { recordError } from '../../observability/messaging-spans.js';
 import { PACKAGE_VERSION } from '../../observability/version.js';
 import { servedModels } from '../gate/client.js';
 import { InvalidRequestError, ModelNotFoundError, OverCapacityError, serviceErrorCode } from '../protocol/errors.js';
@@ -36,6 +39,12 @@ export interface FrontOptions {
   generateTimeoutMs?: number;
   /** With keys, /v1/* and /tokenize, /detokenize need `Authorization: Bearer KEY` (/health and /metrics stay open). */
   apiKeys?: readonly string[];
+}
+
+/** What a generation used: its output tokens and each choice's finish reason, in choice order. */
+interface Used {
+  outputTokens: number;
+  finishReasons: string[];
 }
 
 /** Every route's methods, for a 405 with Allow on a known path. */
@@ -191,7 +200,27 @@ export class ApiFront {
     return { prompt: this.needTokenizer().decode(r.tokens, { skipSpecialTokens: false }) };
   }
 
+  /** One generation request in its SERVER span: the gate's generate span and everything below it are its children. */
   private async generate(req: IncomingMessage, res: ServerResponse, kind: 'completion' | 'chat'): Promise<void> {
+    const route = kind === 'chat' ? '/v1/chat/completions' : '/v1/completions';
+    const { span, ctx } = startHttpServerSpan('POST', route, route, req.headers);
+    try {
+      await context.with(ctx, () => this.generateIn(span, req, res, kind));
+    } catch (err) {
+      recordError(span, err);
+      throw err;
+    } finally {
+      // a failure's answer is written after this (route's fail): the span ends when the response does
+      const end = () => {
+        span.setAttribute('http.response.status_code', res.statusCode);
+        span.end();
+      };
+      if (res.writableFinished || res.destroyed) end();
+      else res.once('close', end);
+    }
+  }
+
+  private async generateIn(span: Span, req: IncomingMessage, res: ServerResponse, kind: 'completion' | 'chat'): Promise<void> {
     if (this.inflight >= (this.o.maxInflight ?? DEFAULT_MAX_INFLIGHT)) throw new OverCapacityError(`this front has ${this.inflight} requests in progress, its bound (EAAS_API_MAX_INFLIGHT): try again shortly`);
     this.inflight++;
     // a client that goes away cancels its sequences in the gate
@@ -204,13 +233,14 @@ export class ApiFront {
       const defaultMax = Math.min(DEFAULT_MAX_TOKENS, this.o.maxModelLen);
       const r: CompletionRequest | ChatRequest = kind === 'chat' ? chatRequest(body, defaultMax) : completionRequest(body, defaultMax);
       this.checkModel(r.model);
+      setGenAiRequest(span, { operation: kind === 'chat' ? 'chat' : 'text_completion', model: this.o.model, maxTokens: r.maxTokens, temperature: r.temperature, topP: r.topP });
       const prompts =
         'messages' in r
           ? [this.promptIds(this.needTokenizer().applyChatTemplate(r.messages, { addGenerationPrompt: true }), r.maxTokens, false)]
           : r.prompts.map((p) => this.promptIds(p, r.maxTokens));
       const ctx: ResponseContext = { id: `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${nuid.next()}`, created: Math.floor(Date.now() / 1000), model: this.o.model, returnTokenIds: r.returnTokenIds };
-      if (r.stream) await this.stream(res, kind, ctx, prompts, r, gone.signal);
-      else await this.complete(res, kind, ctx, prompts, r, gone.signal);
+      const used = r.stream ? await this.stream(res, kind, ctx, prompts, r, gone.signal) : await this.complete(res, kind, ctx, prompts, r, gone.signal);
+      if (used) setGenAiUsage(span, prompts.reduce((a, q) => a + q.length, 0) * r.n, used.outputTokens, used.finishReasons);
     } finally {
       this.inflight--;
     }
@@ -225,7 +255,7 @@ export class ApiFront {
     return { nc: this.o.nc, model: this.o.model, tokenizer: this.o.tokenizer, metrics: this.metrics, timeoutMs: this.o.generateTimeoutMs };
   }
 
-  private async complete(res: ServerResponse, kind: 'completion' | 'chat', ctx: ResponseContext, prompts: number[][], p: GenerationParams, signal: AbortSignal): Promise<void> {
+  private async complete(res: ServerResponse, kind: 'completion' | 'chat', ctx: ResponseContext, prompts: number[][], p: GenerationParams, signal: AbortSignal): Promise<Used> {
     const all = this.choices(prompts, p);
     const results: ChoiceResult[] = await Promise.all(all.map((c) => runChoice(this.choiceContext(), c.prompt, p, c.seed, signal)));
     const promptTokens = prompts.reduce((a, q) => a + q.length, 0);
@@ -251,12 +281,15 @@ export class ApiFront {
             usage: usage(promptTokens, completionTokens),
           };
     this.json(res, 200, body);
+    return { outputTokens: completionTokens, finishReasons: results.map((r) => r.finishReason) };
   }
 
-  private async stream(res: ServerResponse, kind: 'completion' | 'chat', ctx: ResponseContext, prompts: number[][], p: GenerationParams, signal: AbortSignal): Promise<void> {
+  /** Streams every choice; what was used, or undefined when the stream failed midway (its error event says why). */
+  private async stream(res: ServerResponse, kind: 'completion' | 'chat', ctx: ResponseContext, prompts: number[][], p: GenerationParams, signal: AbortSignal): Promise<Used | undefined> {
     const sse = new SseWriter(res);
     const withLogprobs = p.logprobs !== undefined;
     let completionTokens = 0;
+    const finishReasons: string[] = [];
     try {
       await Promise.all(
         this.choices(prompts, p).map(async (c) => {
@@ -274,6 +307,7 @@ export class ApiFront {
           // a delta with no text (a character still missing bytes) goes out only when it carries ids or logprobs
           const r = await runChoice(this.choiceContext(), c.prompt, p, c.seed, signal, (d) => (d.text !== '' || ctx.returnTokenIds || withLogprobs) && send(d, null));
           completionTokens += r.tokens.length;
+          finishReasons[c.index] = r.finishReason;
           send(undefined, r.finishReason);
         }),
       );
@@ -281,9 +315,13 @@ export class ApiFront {
         const promptTokens = prompts.reduce((a, q) => a + q.length, 0) * p.n;
         sse.send({ id: ctx.id, object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', created: ctx.created, model: ctx.model, choices: [], usage: usage(promptTokens, completionTokens) });
       }
+      return { outputTokens: completionTokens, finishReasons };
     } catch (err) {
       // a failure in the middle of a stream: an error event, then [DONE]
       if (!signal.aborted) sse.send(this.errorOf(err).body);
+      const span = trace.getActiveSpan();
+      if (span) recordError(span, err);
+      return undefined;
     } finally {
       sse.done();
     }

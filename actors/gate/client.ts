@@ -1,5 +1,7 @@
 // Client side of the gate: send a generate request (re-sent when the client's own link drops), find which models a cluster serves.
-import { ErrorCode, Events, type Msg, type NatsConnection, type NatsError } from 'nats';
+import { context, trace } from '@opentelemetry/api';
+import { ErrorCode, Events, headers, type Msg, type MsgHdrs, type NatsConnection, type NatsError } from 'nats';
+import { injectContext } from '../../observability/nats-propagation.js';
 import { encodeMessage } from '../../runtime/transport/codec.js';
 import { newInbox } from '../../runtime/transport/connection.js';
 import { serviceInfos, serviceStats } from '../../runtime/transport/discovery.js';
@@ -40,7 +42,7 @@ export async function requestGenerate(nc: NatsConnection, model: string, req: Ge
     const send = () => {
       outstanding++;
       lastSent = performance.now();
-      nc.request(subjects.generate(model), payload, { timeout: Math.max(1, deadline - Date.now()) }).then(
+      nc.request(subjects.generate(model), payload, { timeout: Math.max(1, deadline - Date.now()), headers: traceHeaders() }).then(
         (m) => finish(() => resolve(m)),
         (err: NatsError) => {
           lastError = generateError(err, model, timeoutMs);
@@ -124,6 +126,14 @@ export interface StreamHandlers {
   token(t: WireToken): void;
 }
 
+/** The caller's trace context (an HTTP request's span, say), so the gate's generate span continues its trace; none when it has none. */
+function traceHeaders(): MsgHdrs | undefined {
+  if (!trace.getSpan(context.active())) return undefined;
+  const h = headers();
+  injectContext(context.active(), h);
+  return h;
+}
+
 /**
  * Sends a streamed generate request and calls `on` as the gate answers; resolves with the finish reason once
  * the last token came. Aborting `signal` cancels the sequence in the gate (its slot and KV cache are freed)
@@ -191,7 +201,7 @@ export async function streamGenerate(
         fail(new GenerateError(`the NATS connection dropped while model "${model}" was streaming: tokens may have been lost`, 502));
       }
     })();
-    nc.publish(subjects.generate(model), encodeMessage({ ...req, stream: true }), { reply: inbox });
+    nc.publish(subjects.generate(model), encodeMessage({ ...req, stream: true }), { reply: inbox, headers: traceHeaders() });
   });
 }
 

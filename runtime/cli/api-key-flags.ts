@@ -1,9 +1,10 @@
 // The flag of every command that runs an HTTP front: `--api-key KEY`, repeatable, or EAAS_API_KEY (as vLLM takes it).
+import type { FlagTable } from './flags.js';
 import { UsageError } from './usage.js';
 
 export const API_KEY_FLAGS = {
-  'api-key': { type: 'string', multiple: true },
-} as const;
+  'api-key': { type: 'string', multiple: true, arg: 'KEY', help: 'the HTTP front wants Authorization: Bearer KEY on /v1/* and the tokenizer routes; repeatable', default: 'an open front' },
+} as const satisfies FlagTable;
 
 /** The keys a client may present, or undefined: the front is open. */
 export function apiKeysFromFlags(values: Record<string, unknown>): string[] | undefined {

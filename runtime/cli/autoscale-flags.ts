@@ -2,12 +2,12 @@
 import { readFileSync } from 'node:fs';
 import { policyConfig, type PolicyConfig } from '../../actors/controller/policy.js';
 import { UsageError } from './usage.js';
-import type { Parsed } from './flags.js';
+import type { FlagTable, Parsed } from './flags.js';
 
 export const AUTOSCALE_FLAGS = {
-  autoscale: { type: 'boolean' },
-  'placement-policy': { type: 'string' },
-} as const;
+  autoscale: { type: 'boolean', help: 'elastic experts: replicas and actors follow the measured load (see README "Elastic placement")' },
+  'placement-policy': { type: 'string', arg: 'FILE', help: 'a JSON object of the controller\'s policy keys, each optional', default: 'README "Elastic placement"' },
+} as const satisfies FlagTable;
 
 /**
  * The controller's policy: the file's keys over the defaults, the minimum replicas and experts per actor

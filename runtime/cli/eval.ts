@@ -6,23 +6,23 @@ import { HELD_OUT_FILE, perplexityOf, type WindowScorer } from '../../model/perp
 import { requireTokenizer, Tokenizer } from '../../model/tokenizer.js';
 import { shippedModelDir, modelName } from '../node/cluster.js';
 import { AUTH_FLAGS, authFromFlags } from './auth-flags.js';
-import { intFlag, parseFlags, stringFlag } from './flags.js';
+import { intFlag, parseFlags, stringFlag, type FlagTable } from './flags.js';
 import { QUANTIZE_FLAGS, quantizationFromFlags } from './quantize-flags.js';
 import { UsageError } from './usage.js';
 
-const FLAGS = {
-  model: { type: 'string' },
-  file: { type: 'string' },
-  context: { type: 'string' },
-  nats: { type: 'string' },
-  name: { type: 'string' },
-  json: { type: 'boolean' },
-  ...AUTH_FLAGS,
-  ...QUANTIZE_FLAGS,
-} as const;
-
 /** Windows longer than this cost more memory than they tell; a model with fewer positions uses all of them. */
 const DEFAULT_CONTEXT = 256;
+
+export const FLAGS = {
+  model: { type: 'string', arg: 'DIR', help: 'the checkpoint directory (with --nats: the one the cluster serves)', default: 'the shipped model, model/checkpoints/sotu-moe' },
+  file: { type: 'string', arg: 'TEXT', help: 'the text file to score', default: `the checkpoint's ${HELD_OUT_FILE}` },
+  context: { type: 'string', arg: 'N', help: 'tokens per window', default: `${DEFAULT_CONTEXT}, or the model's positions if fewer` },
+  nats: { type: 'string', arg: 'URL', help: 'score through the running cluster at this NATS URL', default: 'in this process' },
+  name: { type: 'string', arg: 'NAME', help: 'the name the cluster serves the checkpoint under (with --nats)', default: 'the checkpoint directory\'s name' },
+  json: { type: 'boolean', help: 'print one JSON object' },
+  ...AUTH_FLAGS,
+  ...QUANTIZE_FLAGS,
+} as const satisfies FlagTable;
 
 export async function evalCommand(argv: string[]): Promise<void> {
   const { values } = parseFlags(argv, FLAGS);

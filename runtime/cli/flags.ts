@@ -3,6 +3,29 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from './usage.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
+type ParseOption = Options[string];
+
+/**
+ * A flag as a command declares it: parseArgs' option plus its line in `eaas COMMAND --help`. `help` and `default`
+ * are for that line only (parseFlags strips them before parseArgs): the command applies its default itself, after
+ * the EAAS_<FLAG> fallback.
+ */
+export type FlagSpec = ParseOption & {
+  /** One line: what the flag does. */
+  help: string;
+  /** What an absent flag means, as the help shows it. */
+  default?: string;
+  /** The value's placeholder in the help, e.g. DIR or URL (string flags). */
+  arg?: string;
+};
+export type FlagTable = Record<string, FlagSpec>;
+/** What parseFlags takes: a command's FlagTable, or bare parseArgs options. */
+type FlagOptions = Record<string, ParseOption & Partial<Omit<FlagSpec, keyof ParseOption>>>;
+
+/** The parseArgs options of a flag table: without the help's fields, which parseArgs rejects (or, `default`, would apply). */
+function parseOptions(flags: FlagOptions): Options {
+  return Object.fromEntries(Object.entries(flags).map(([name, { help: _help, default: _default, arg: _arg, ...option }]) => [name, option]));
+}
 
 export interface Parsed {
   values: Record<string, string | boolean | undefined>;
@@ -26,7 +49,7 @@ function attachNegativeValues(argv: string[], options: Options): string[] {
   return out;
 }
 
-const envName = (flag: string) => `EAAS_${flag.toUpperCase().replace(/-/g, '_')}`;
+export const envName = (flag: string) => `EAAS_${flag.toUpperCase().replace(/-/g, '_')}`;
 
 /** What vLLM and llama.cpp users type for the HTTP front's address, where a command has one. */
 const ALIASES: Record<string, string> = { '--port': '--http-port', '--host': '--http-host' };
@@ -62,7 +85,8 @@ function unknownOption(message: string, options: Options): string | undefined {
 }
 
 /** Parses argv strictly; a flag missing on the command line is taken from EAAS_<FLAG> when set. */
-export function parseFlags(argv: string[], options: Options, env: NodeJS.ProcessEnv = process.env): Parsed {
+export function parseFlags(argv: string[], flags: FlagOptions, env: NodeJS.ProcessEnv = process.env): Parsed {
+  const options = parseOptions(flags);
   let parsed;
   try {
     parsed = parseArgs({ args: attachNegativeValues(applyAliases(argv, options), options), options: { ...options, verbose: { type: 'boolean' } }, allowPositionals: true, strict: true });

@@ -20,7 +20,7 @@ export async function generateOverNats(
     if (!name) {
       const models = await servedModels(nc);
       if (models.length !== 1) {
-        throw new UsageError(models.length === 0 ? `no gate answers at ${nats}: is the cluster up?` : `the cluster serves ${models.join(', ')}: pick one with --model NAME`);
+        throw new UsageError(models.length === 0 ? `no gate answers at ${nats}: is the cluster up?` : `the cluster serves ${models.join(', ')}: pick one with --name NAME`);
       }
       name = models[0];
     }

@@ -2,24 +2,25 @@
 import { resolve } from 'node:path';
 import { requireTokenizer, Tokenizer } from '../../model/tokenizer.js';
 import { AUTH_FLAGS, authFromFlags } from './auth-flags.js';
-import { intFlag, parseFlags, requiredString, stringFlag } from './flags.js';
+import { intFlag, parseFlags, requiredString, stringFlag, type FlagTable, type Parsed } from './flags.js';
 import { printResult, promptSpec, type PromptSpec } from './generate-io.js';
 import { QUANTIZE_FLAGS, quantizationFromFlags } from './quantize-flags.js';
 import { UsageError } from './usage.js';
 
-const FLAGS = {
-  monolithic: { type: 'boolean' },
-  model: { type: 'string' },
-  nats: { type: 'string' },
-  'prompt-ids': { type: 'string' },
-  prompt: { type: 'string' },
-  'max-tokens': { type: 'string' },
-  json: { type: 'boolean' },
-  logits: { type: 'boolean' },
-  'no-eos': { type: 'boolean' },
+export const FLAGS = {
+  monolithic: { type: 'boolean', help: 'run the model in this process (with --model DIR)' },
+  model: { type: 'string', arg: 'DIR', help: 'the checkpoint directory of --monolithic' },
+  nats: { type: 'string', arg: 'URL', help: 'generate through the running cluster at this NATS URL' },
+  name: { type: 'string', arg: 'NAME', help: 'the model the cluster serves under this name (with --nats)', default: 'the only one served' },
+  'prompt-ids': { type: 'string', arg: '1,2,3', help: 'the prompt as comma-separated token ids (or --prompt)' },
+  prompt: { type: 'string', arg: 'TEXT', help: 'the prompt as text, encoded with the checkpoint\'s tokenizer.json (or --prompt-ids)' },
+  'max-tokens': { type: 'string', arg: 'N', help: 'tokens to generate (required)' },
+  json: { type: 'boolean', help: 'print one JSON object: tokens, prompt_tokens, finish_reason, elapsed_ms (and text, logits)' },
+  logits: { type: 'boolean', help: 'add the last step\'s logits (full vocabulary) to --json' },
+  'no-eos': { type: 'boolean', help: 'do not stop at an end-of-sequence id' },
   ...AUTH_FLAGS,
   ...QUANTIZE_FLAGS,
-} as const;
+} as const satisfies FlagTable;
 
 /** The prompt's token ids: given, or the text through the checkpoint's tokenizer.json. */
 export function promptIds(spec: PromptSpec, tokenizer: Tokenizer | undefined): number[] {
@@ -54,5 +55,14 @@ export async function generateCommand(argv: string[]): Promise<void> {
   const nats = stringFlag(values, 'nats');
   if (!nats) throw new UsageError('give --monolithic --model DIR, or --nats URL to use a running cluster');
   const { generateOverNats } = await import('./generate-remote.js');
-  await generateOverNats(nats, stringFlag(values, 'model'), spec, opts, json, authFromFlags(values));
+  await generateOverNats(nats, servedName(values), spec, opts, json, authFromFlags(values));
+}
+
+/** The model asked for over --nats: --name, or (the old spelling, which --model means elsewhere as a directory) --model. */
+function servedName(values: Parsed['values']): string | undefined {
+  const name = stringFlag(values, 'name');
+  const model = stringFlag(values, 'model');
+  if (name !== undefined || model === undefined) return name;
+  process.stderr.write('eaas: --model NAME with --nats is deprecated: use --name NAME\n');
+  return model;
 }

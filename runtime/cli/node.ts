@@ -3,30 +3,32 @@ import { resolve } from 'node:path';
 import { DEFAULT_EXPERTS_PER_ACTOR, DEFAULT_HTTP_PORT, DEFAULT_REPLICAS, startNode, type Role } from '../node/cluster.js';
 import { AUTH_FLAGS, authFromFlags } from './auth-flags.js';
 import { API_KEY_FLAGS, apiKeysFromFlags } from './api-key-flags.js';
-import { intFlag, parseFlags, requiredString, stringFlag } from './flags.js';
+import { intFlag, parseFlags, requiredString, stringFlag, type FlagTable } from './flags.js';
 import { QUANTIZE_FLAGS, quantizationFromFlags } from './quantize-flags.js';
 import { AUTOSCALE_FLAGS, policyFromFlags } from './autoscale-flags.js';
 import { serveUntilSignal } from './serve.js';
 import { exitOnEscalation, SUPERVISION_FLAGS, supervisionFromFlags } from './supervision-flags.js';
 import { UsageError } from './usage.js';
 
-const FLAGS = {
-  nats: { type: 'string' },
-  model: { type: 'string' },
-  name: { type: 'string' },
-  role: { type: 'string' },
-  experts: { type: 'string' },
-  replicas: { type: 'string' },
-  'experts-per-actor': { type: 'string' },
-  'node-name': { type: 'string' },
-  'http-port': { type: 'string' },
-  'http-host': { type: 'string' },
+export const FLAGS = {
+  nats: { type: 'string', arg: 'URL[,URL...]', help: 'the cluster\'s NATS server(s) (required)' },
+  model: { type: 'string', arg: 'DIR', help: 'the checkpoint directory (required; --role api reads only its config and tokenizer)' },
+  name: { type: 'string', arg: 'NAME', help: 'the served model\'s name (its NATS subjects, the API\'s "model")', default: 'the checkpoint directory\'s name' },
+  role: { type: 'string', arg: 'ROLES', help: 'what this node runs: gate, supervisor, api, controller, or a list such as gate,supervisor (required)' },
+  experts: { type: 'string', arg: 'SPEC', help: 'the experts this node\'s supervisor hosts: LAYER:EXPERT entries, each side N, A-B or *', default: '*:*' },
+  replicas: { type: 'string', arg: 'R', help: 'expert actors hosting each expert', default: String(DEFAULT_REPLICAS) },
+  'experts-per-actor': { type: 'string', arg: 'N', help: 'experts each expert actor holds', default: `sized to this node's cores and experts; ${DEFAULT_EXPERTS_PER_ACTOR} for a controller's policy` },
+  'node-name': { type: 'string', arg: 'NAME', help: 'this node\'s name in eaas status', default: 'HOSTNAME-PID' },
+  'http-port': { type: 'string', arg: 'P', help: 'the HTTP front\'s port (--role api); 0 picks a free one', default: String(DEFAULT_HTTP_PORT) },
+  'http-host': { type: 'string', arg: 'H', help: 'the HTTP front\'s address; 0.0.0.0 serves other hosts', default: '127.0.0.1' },
   ...API_KEY_FLAGS,
   ...AUTH_FLAGS,
   ...SUPERVISION_FLAGS,
   ...QUANTIZE_FLAGS,
   ...AUTOSCALE_FLAGS,
-} as const;
+  autoscale: { ...AUTOSCALE_FLAGS.autoscale, help: 'this node\'s supervisor follows the controller\'s placement (the servers must run JetStream)' },
+  'placement-policy': { ...AUTOSCALE_FLAGS['placement-policy'], help: 'the policy of this node\'s controller (--role controller): a JSON object of policy keys' },
+} as const satisfies FlagTable;
 
 const ROLES: Role[] = ['gate', 'supervisor', 'api', 'controller'];
 

@@ -3,10 +3,15 @@ import { placementView, type PlacementView } from '../../actors/controller/clien
 import { servedModels } from '../../actors/gate/client.js';
 import { closeNats, connectNats } from '../transport/connection.js';
 import { AUTH_FLAGS, authFromFlags } from './auth-flags.js';
-import { parseFlags, requiredString, stringFlag } from './flags.js';
+import { parseFlags, requiredString, stringFlag, type FlagTable } from './flags.js';
 import { UsageError } from './usage.js';
 
-const FLAGS = { nats: { type: 'string' }, name: { type: 'string' }, json: { type: 'boolean' }, ...AUTH_FLAGS } as const;
+export const FLAGS = {
+  nats: { type: 'string', arg: 'URL', help: 'the cluster\'s NATS URL (required)' },
+  name: { type: 'string', arg: 'MODEL', help: 'the served model to show', default: 'the only one served' },
+  json: { type: 'boolean', help: 'print one JSON object' },
+  ...AUTH_FLAGS,
+} as const satisfies FlagTable;
 
 export async function placementCommand(argv: string[]): Promise<void> {
   const { values } = parseFlags(argv, FLAGS);

@@ -2,9 +2,14 @@
 import { retireInstance } from '../../actors/supervisor/client.js';
 import { closeNats, connectNats } from '../transport/connection.js';
 import { AUTH_FLAGS, authFromFlags } from './auth-flags.js';
-import { parseFlags, requiredString } from './flags.js';
+import { parseFlags, requiredString, type FlagTable } from './flags.js';
 
-const FLAGS = { nats: { type: 'string' }, instance: { type: 'string' }, force: { type: 'boolean' }, ...AUTH_FLAGS } as const;
+export const FLAGS = {
+  nats: { type: 'string', arg: 'URL', help: 'the cluster\'s NATS URL (required)' },
+  instance: { type: 'string', arg: 'NAME', help: 'the expert actor to retire, as eaas status names it (required)' },
+  force: { type: 'boolean', help: 'retire it even when it is the last live replica of an expert' },
+  ...AUTH_FLAGS,
+} as const satisfies FlagTable;
 
 export async function retireCommand(argv: string[]): Promise<void> {
   const { values } = parseFlags(argv, FLAGS);

@@ -3,10 +3,13 @@
 import { resolve } from 'node:path';
 import { exportDeployment } from '../node/secure.js';
 import { subjectToken } from '../transport/subjects.js';
-import { parseFlags, requiredString, stringFlag } from './flags.js';
+import { parseFlags, requiredString, stringFlag, type FlagTable } from './flags.js';
 import { UsageError } from './usage.js';
 
-const FLAGS = { model: { type: 'string' }, hosts: { type: 'string' } } as const;
+export const FLAGS = {
+  model: { type: 'string', arg: 'NAME', help: 'the model name the cluster serves (its subjects) (required)' },
+  hosts: { type: 'string', arg: 'H,...', help: 'more names for the server certificate', default: '127.0.0.1 and localhost only' },
+} as const satisfies FlagTable;
 
 export async function secureInitCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseFlags(argv, FLAGS);

@@ -2,9 +2,13 @@
 import { clusterStatus } from '../../actors/protocol/status.js';
 import { closeNats, connectNats } from '../transport/connection.js';
 import { AUTH_FLAGS, authFromFlags } from './auth-flags.js';
-import { parseFlags, requiredString } from './flags.js';
+import { parseFlags, requiredString, type FlagTable } from './flags.js';
 
-const FLAGS = { nats: { type: 'string' }, json: { type: 'boolean' }, ...AUTH_FLAGS } as const;
+export const FLAGS = {
+  nats: { type: 'string', arg: 'URL', help: 'the cluster\'s NATS URL (required)' },
+  json: { type: 'boolean', help: 'print one JSON object' },
+  ...AUTH_FLAGS,
+} as const satisfies FlagTable;
 
 export async function statusCommand(argv: string[]): Promise<void> {
   const { values } = parseFlags(argv, FLAGS);

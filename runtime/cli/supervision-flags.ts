@@ -1,12 +1,13 @@
 // The supervision flags shared by `up` and `node`: a JSON policy file and a strategy override.
 import { readFileSync } from 'node:fs';
 import { supervisionPolicy, type SupervisionPolicy } from '../../actors/supervisor/supervision.js';
+import type { FlagTable } from './flags.js';
 import { UsageError } from './usage.js';
 
 export const SUPERVISION_FLAGS = {
-  supervision: { type: 'string' },
-  strategy: { type: 'string' },
-} as const;
+  supervision: { type: 'string', arg: 'FILE', help: 'a JSON supervision policy (see README "Supervision")', default: 'the built-in policy' },
+  strategy: { type: 'string', arg: 'S', help: 'one_for_one, one_for_all or rest_for_one: overrides the policy\'s strategy', default: 'the policy\'s, one_for_one' },
+} as const satisfies FlagTable;
 
 export function supervisionFromFlags(values: Record<string, string | boolean | undefined>): SupervisionPolicy {
   const file = values.supervision;

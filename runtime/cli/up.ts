@@ -3,31 +3,31 @@
 import { resolve } from 'node:path';
 import { DEFAULT_EXPERTS_PER_ACTOR, DEFAULT_HTTP_PORT, DEFAULT_REPLICAS, defaultStateDir, startLocalCluster } from '../node/cluster.js';
 import { API_KEY_FLAGS, apiKeysFromFlags } from './api-key-flags.js';
-import { intFlag, parseFlags, stringFlag } from './flags.js';
+import { intFlag, parseFlags, stringFlag, type FlagTable } from './flags.js';
 import { QUANTIZE_FLAGS, quantizationFromFlags } from './quantize-flags.js';
 import { AUTOSCALE_FLAGS, policyFromFlags } from './autoscale-flags.js';
 import { serveUntilSignal } from './serve.js';
 import { exitOnEscalation, SUPERVISION_FLAGS, supervisionFromFlags } from './supervision-flags.js';
 import { UsageError } from './usage.js';
 
-const FLAGS = {
-  model: { type: 'string' },
-  name: { type: 'string' },
-  replicas: { type: 'string' },
-  'experts-per-actor': { type: 'string' },
-  nats: { type: 'string' },
-  'nats-port': { type: 'string' },
-  'http-port': { type: 'string' },
-  'http-host': { type: 'string' },
+export const FLAGS = {
+  model: { type: 'string', arg: 'DIR', help: 'the checkpoint directory to serve', default: 'the shipped model, model/checkpoints/sotu-moe' },
+  name: { type: 'string', arg: 'NAME', help: 'the served model\'s name (its NATS subjects, the API\'s "model")', default: 'the checkpoint directory\'s name' },
+  replicas: { type: 'string', arg: 'R', help: 'expert actors hosting each expert', default: String(DEFAULT_REPLICAS) },
+  'experts-per-actor': { type: 'string', arg: 'N', help: 'experts each expert actor holds', default: `sized to the host, about one actor per core; ${DEFAULT_EXPERTS_PER_ACTOR} with --autoscale` },
+  nats: { type: 'string', arg: 'URL', help: 'use this NATS server instead of starting one', default: 'an embedded nats-server' },
+  'nats-port': { type: 'string', arg: 'P', help: 'the embedded nats-server\'s client port', default: 'a free loopback port' },
+  'http-port': { type: 'string', arg: 'P', help: 'the OpenAI-compatible HTTP front\'s port; 0 picks a free one', default: String(DEFAULT_HTTP_PORT) },
+  'http-host': { type: 'string', arg: 'H', help: 'the HTTP front\'s address; 0.0.0.0 serves other hosts', default: '127.0.0.1' },
   ...API_KEY_FLAGS,
-  cluster: { type: 'string' },
-  secure: { type: 'boolean' },
-  state: { type: 'string' },
-  monolithic: { type: 'boolean' },
+  cluster: { type: 'string', arg: 'N', help: 'embedded nats-servers joined in a route cluster on loopback ports', default: '1' },
+  secure: { type: 'boolean', help: 'TLS and a least-privilege NATS user per role (see README "Security")' },
+  state: { type: 'string', arg: 'DIR', help: 'where --secure keeps its CA, keys and credentials', default: '$XDG_STATE_HOME/eaas/secure' },
+  monolithic: { type: 'boolean', help: 'every expert computed inside the gate process: no supervisor, no expert actors' },
   ...SUPERVISION_FLAGS,
   ...QUANTIZE_FLAGS,
   ...AUTOSCALE_FLAGS,
-} as const;
+} as const satisfies FlagTable;
 
 /** The flags that shape expert actors, which a monolithic gate does not have. */
 const ACTOR_FLAGS = ['replicas', 'experts-per-actor', ...Object.keys(SUPERVISION_FLAGS), ...Object.keys(AUTOSCALE_FLAGS)];
