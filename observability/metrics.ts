@@ -1,8 +1,10 @@
 // The load signal as Prometheus metrics (issue 9), in one registry per process that every /metrics of the
 // process serves: named as vLLM's under `eaas:`, with a model_name label, like the API front's.
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export const loadRegistry = new Registry();
+// the process's own: CPU, memory, heap, GC, event-loop lag, handles (prom-client's defaults, as every Node exporter shows)
+collectDefaultMetrics({ register: loadRegistry });
 
 /** One expert actor's load over its window, as a node heard it. */
 export interface ActorLoadView {

@@ -229,6 +229,8 @@ describe('OpenAI-compatible front', () => {
     expect(value('eaas:generation_tokens_total')).toBeGreaterThan(0);
     expect(value('eaas:prompt_tokens_total')).toBeGreaterThan(0);
     expect(text).toMatch(/^eaas:time_to_first_token_seconds_bucket\{le="0\.001",model_name=/m);
+    // the process's own metrics, as every Node exporter shows them
+    for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes']) expect(text).toMatch(new RegExp(`^${name} `, 'm'));
     expect(text).toMatch(/^eaas:request_success_total\{model_name="\w+",finished_reason="length"\} \d+/m);
   });
 

@@ -1,27 +1,17 @@
 #!/usr/bin/env node
 // The eaas command line: picks the subcommand and turns any failure into one line on stderr.
 import { PACKAGE_VERSION } from '../../observability/version.js';
+import { COMMANDS } from './commands.js';
+import { commandHelp } from './help.js';
 import { USAGE, UsageError } from './usage.js';
-
-type Command = (argv: string[]) => Promise<void>;
-
-const COMMANDS: Record<string, () => Promise<Command>> = {
-  generate: async () => (await import('./generate.js')).generateCommand,
-  eval: async () => (await import('./eval.js')).evalCommand,
-  'model init': async () => (await import('./model-init.js')).modelInitCommand,
-  'secure init': async () => (await import('./secure-init.js')).secureInitCommand,
-  up: async () => (await import('./up.js')).upCommand,
-  node: async () => (await import('./node.js')).nodeCommand,
-  status: async () => (await import('./status.js')).statusCommand,
-  retire: async () => (await import('./retire.js')).retireCommand,
-  placement: async () => (await import('./placement.js')).placementCommand,
-};
 
 async function main(argv: string[]): Promise<void> {
   if (argv[0] === '--version' || argv[0] === '-V') {
     process.stdout.write(`eaas ${PACKAGE_VERSION}\n`);
     return;
   }
+  // `eaas help COMMAND` is `eaas COMMAND --help`
+  if (argv[0] === 'help' && argv.length > 1) argv = [...argv.slice(1), '--help'];
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
     process.stdout.write(USAGE + '\n');
     return;
@@ -31,11 +21,12 @@ async function main(argv: string[]): Promise<void> {
   const load = COMMANDS[name];
   if (!load) throw new UsageError(`unknown command "${argv[0]}" (see eaas --help)`);
   const rest = argv.slice(name.split(' ').length);
+  const command = await load();
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(USAGE + '\n');
+    process.stdout.write(commandHelp(name, command.flags) + '\n');
     return;
   }
-  await (await load())(rest);
+  await command.run(rest);
 }
 
 const argv = process.argv.slice(2);

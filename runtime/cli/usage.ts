@@ -12,7 +12,7 @@ Usage:
   eaas node --nats URL[,URL...] --model DIR --role gate|supervisor|api|controller[,...] [--name NAME] [--experts SPEC] [--replicas R] [--experts-per-actor N] [--node-name NAME] [--http-port P] [--http-host H] [--creds FILE] [--tls-ca FILE] [--supervision FILE] [--strategy S] [--quantize int4|int8 [--quantize-dense]] [--autoscale] [--placement-policy FILE]
   eaas retire --nats URL --instance NAME [--force] [--creds FILE] [--tls-ca FILE]
   eaas generate --monolithic --model DIR (--prompt-ids 1,2,3 | --prompt TEXT) --max-tokens N [--json] [--logits] [--no-eos] [--quantize int4|int8 [--quantize-dense]]
-  eaas generate --nats URL [--model NAME] (--prompt-ids 1,2,3 | --prompt TEXT) --max-tokens N [--json] [--logits] [--no-eos] [--creds FILE] [--tls-ca FILE]
+  eaas generate --nats URL [--name NAME] (--prompt-ids 1,2,3 | --prompt TEXT) --max-tokens N [--json] [--logits] [--no-eos] [--creds FILE] [--tls-ca FILE]
   eaas eval [--model DIR] [--file TEXT] [--context N] [--json] [--quantize int4|int8 [--quantize-dense]]
   eaas eval --nats URL [--model DIR] [--name NAME] [--file TEXT] [--context N] [--json] [--creds FILE] [--tls-ca FILE]
   eaas status --nats URL [--json] [--creds FILE] [--tls-ca FILE]
@@ -20,6 +20,6 @@ Usage:
   eaas model init DIR [--family mixtral|qwen2_moe|qwen3_moe|olmoe|deepseek_v3] [--preset tiny|bench] [--seed N] [--dtype f32|bf16|f16] [--shards N] [--skew S]
   eaas secure init DIR --model NAME [--hosts H,...]
 
-Common flags: --verbose (stack traces on errors), --help; eaas --version prints the version.
+Common flags: --verbose (stack traces on errors), --help; eaas COMMAND --help lists that command's flags and defaults; eaas --version prints the version.
 Where a command runs an HTTP front, --port and --host stand for --http-port and --http-host.
 Every flag can also come from an environment variable EAAS_<FLAG> (e.g. EAAS_NATS, EAAS_REPLICAS).`;
