@@ -196,6 +196,44 @@ describe('bad input is answered with one line on stderr', () => {
   });
 });
 
+describe('eaas COMMAND --help', () => {
+  it('lists up\'s flags one a line with their defaults, and the common ones', async () => {
+    const r = await runCli(['up', '--help']);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.split('\n');
+    const line = (flag: string) => lines.find((l) => l.trimStart().startsWith(`${flag} `) || l.trim() === flag);
+    expect(lines[1]).toMatch(/^ {2}eaas up \[--model DIR\]/);
+    expect(line('--http-port')).toMatch(/^ {2}--http-port P +\S.*\(default: 8000\)$/);
+    expect(line('--replicas')).toMatch(/^ {2}--replicas R +\S.*\(default: 2\)$/);
+    expect(line('--http-host')).toMatch(/\(default: 127\.0\.0\.1\)$/);
+    expect(line('--monolithic')).toBeDefined();
+    expect(line('--verbose')).toBeDefined();
+    // the descriptions start in one column
+    const column = (l: string) => /^ {2}\S.*? {3}(?=\S)/.exec(l)![0].length;
+    expect(column(line('--http-port')!)).toBe(column(line('--placement-policy')!));
+    expect(r.stdout).toMatch(/EAAS_<FLAG>/);
+    expect(r.stdout).not.toMatch(/eaas generate/);
+  });
+
+  it('lists the flags of two-word commands too, and keeps the global usage for eaas --help', async () => {
+    const init = await runCli(['model', 'init', '-h']);
+    expect(init.code, init.stderr).toBe(0);
+    expect(init.stdout).toMatch(/^ {2}--preset tiny\|bench +.*\(default: tiny\)$/m);
+    expect((await runCli(['--help'])).stdout).toMatch(/eaas generate --nats URL \[--name NAME\]/);
+  });
+});
+
+describe('eaas generate --nats with --model NAME', () => {
+  it('is deprecated for --name NAME, with one line before it goes on', async () => {
+    const args = ['generate', '--nats', 'nats://127.0.0.1:1', '--prompt-ids', '1', '--max-tokens', '1'];
+    const old = await runCli([...args, '--model', 'tiny']);
+    const lines = old.stderr.split('\n').filter((l) => l !== '');
+    expect(lines[0]).toBe('eaas: --model NAME with --nats is deprecated: use --name NAME');
+    expect(lines[1]).toMatch(/cannot connect to NATS/);
+    expectOneLineError(await runCli([...args, '--name', 'tiny']), /cannot connect to NATS/);
+  });
+});
+
 describe('eaas up, then generate and status over its NATS', () => {
   let up: ChildProcess;
   let upOut: () => string;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { COMMANDS } from '../runtime/cli/commands.js';
 import { idList, intFlag, numberFlag, parseFlags } from '../runtime/cli/flags.js';
 import { UsageError } from '../runtime/cli/usage.js';
 
@@ -37,6 +38,25 @@ describe('CLI flags', () => {
     expect(parseFlags(['--port', '9000', '--host=0.0.0.0'], HTTP, {}).values).toMatchObject({ 'http-port': '9000', 'http-host': '0.0.0.0' });
     // a command without an HTTP front has no --port
     expect(() => parseFlags(['--port', '1'], FLAGS, {})).toThrow(/unknown option --port/);
+  });
+
+  it('takes a flag table with help lines, and leaves an absent flag to its EAAS_ variable rather than the shown default', () => {
+    const TABLE = { 'max-tokens': { type: 'string', arg: 'N', help: 'tokens', default: '16' } } as const;
+    expect(parseFlags([], TABLE, {}).values['max-tokens']).toBeUndefined();
+    expect(parseFlags([], TABLE, { EAAS_MAX_TOKENS: '7' }).values['max-tokens']).toBe('7');
+    expect(parseFlags(['--max-tokens', '9'], TABLE, {}).values['max-tokens']).toBe('9');
+  });
+
+  it('describes every flag of every command for its --help', async () => {
+    for (const [name, load] of Object.entries(COMMANDS)) {
+      const { flags } = await load();
+      expect(Object.keys(flags).length, name).toBeGreaterThan(0);
+      for (const [flag, spec] of Object.entries(flags)) {
+        expect(spec.help?.trim(), `eaas ${name} --${flag} has no help`).toBeTruthy();
+        if (spec.type === 'string') expect(spec.arg?.trim(), `eaas ${name} --${flag} has no VALUE placeholder`).toBeTruthy();
+        if (spec.default !== undefined) expect(spec.default.trim(), `eaas ${name} --${flag} has an empty default`).toBeTruthy();
+      }
+    }
   });
 
   it('names the bad entry of an id list', () => {

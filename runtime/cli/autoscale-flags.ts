@@ -6,7 +6,7 @@ import type { FlagTable, Parsed } from './flags.js';
 
 export const AUTOSCALE_FLAGS = {
   autoscale: { type: 'boolean', help: 'elastic experts: replicas and actors follow the measured load (see README "Elastic placement")' },
-  'placement-policy': { type: 'string', arg: 'FILE', help: 'a JSON object of the controller\'s policy keys, each optional', default: 'README "Elastic placement"' },
+  'placement-policy': { type: 'string', arg: 'FILE', help: 'a JSON object of the controller\'s policy keys, each optional', default: 'the policy of README "Elastic placement"' },
 } as const satisfies FlagTable;
 
 /**

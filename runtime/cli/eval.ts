@@ -14,11 +14,11 @@ import { UsageError } from './usage.js';
 const DEFAULT_CONTEXT = 256;
 
 export const FLAGS = {
-  model: { type: 'string', arg: 'DIR', help: 'the checkpoint directory (with --nats: the one the cluster serves)', default: 'the shipped model, model/checkpoints/sotu-moe' },
+  model: { type: 'string', arg: 'DIR', help: 'the checkpoint directory; with --nats, the one the cluster serves', default: 'the shipped model, model/checkpoints/sotu-moe' },
   file: { type: 'string', arg: 'TEXT', help: 'the text file to score', default: `the checkpoint's ${HELD_OUT_FILE}` },
   context: { type: 'string', arg: 'N', help: 'tokens per window', default: `${DEFAULT_CONTEXT}, or the model's positions if fewer` },
   nats: { type: 'string', arg: 'URL', help: 'score through the running cluster at this NATS URL', default: 'in this process' },
-  name: { type: 'string', arg: 'NAME', help: 'the name the cluster serves the checkpoint under (with --nats)', default: 'the checkpoint directory\'s name' },
+  name: { type: 'string', arg: 'NAME', help: 'with --nats: the name the cluster serves the checkpoint under', default: 'the checkpoint directory\'s name' },
   json: { type: 'boolean', help: 'print one JSON object' },
   ...AUTH_FLAGS,
   ...QUANTIZE_FLAGS,

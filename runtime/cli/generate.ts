@@ -11,7 +11,7 @@ export const FLAGS = {
   monolithic: { type: 'boolean', help: 'run the model in this process (with --model DIR)' },
   model: { type: 'string', arg: 'DIR', help: 'the checkpoint directory of --monolithic' },
   nats: { type: 'string', arg: 'URL', help: 'generate through the running cluster at this NATS URL' },
-  name: { type: 'string', arg: 'NAME', help: 'the model the cluster serves under this name (with --nats)', default: 'the only one served' },
+  name: { type: 'string', arg: 'NAME', help: 'with --nats: the served model\'s name', default: 'the only one served' },
   'prompt-ids': { type: 'string', arg: '1,2,3', help: 'the prompt as comma-separated token ids (or --prompt)' },
   prompt: { type: 'string', arg: 'TEXT', help: 'the prompt as text, encoded with the checkpoint\'s tokenizer.json (or --prompt-ids)' },
   'max-tokens': { type: 'string', arg: 'N', help: 'tokens to generate (required)' },

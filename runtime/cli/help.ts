@@ -27,7 +27,7 @@ export function commandHelp(command: string, flags: FlagTable): string {
   const own = rows(flags);
   const common = rows(COMMON);
   const width = Math.max(...[...own, ...common].map(([left]) => left.length));
-  const example = Object.keys(flags)[0] ?? 'verbose';
+  const example = Object.keys(flags).find((f) => flags[f].type === 'string') ?? 'verbose';
   return [
     'Usage:',
     ...usageLines(command),

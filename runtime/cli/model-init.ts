@@ -6,12 +6,12 @@ import { intFlag, numberFlag, parseFlags, type FlagTable } from './flags.js';
 import { UsageError } from './usage.js';
 
 export const FLAGS = {
-  preset: { type: 'string', arg: 'tiny|bench', help: 'the size: tiny (hidden 64, vocab 512) or bench (hidden 1024, vocab 32000)', default: 'tiny' },
-  family: { type: 'string', arg: FAMILY_NAMES.join('|'), help: 'the model family: its config.json fields and tensor names', default: 'mixtral' },
+  preset: { type: 'string', arg: 'tiny|bench', help: 'the size: tiny, hidden 64 and vocab 512; bench, hidden 1024 and vocab 32000', default: 'tiny' },
+  family: { type: 'string', arg: 'FAMILY', help: `${FAMILY_NAMES.join(', ')}: the family's config.json fields and tensor names`, default: 'mixtral' },
   seed: { type: 'string', arg: 'N', help: 'the random weights\' seed', default: '0' },
   dtype: { type: 'string', arg: 'f32|bf16|f16', help: 'the tensors\' type on disk', default: 'the preset\'s' },
   shards: { type: 'string', arg: 'N', help: 'safetensors shards, with model.safetensors.index.json when more than 1', default: '1' },
-  skew: { type: 'string', arg: 'S', help: 'a number >= 0: the routers favour the low-numbered experts (a benchmark knob)', default: '0' },
+  skew: { type: 'string', arg: 'S', help: 'a benchmark knob, a number >= 0: the routers favour the low-numbered experts', default: '0' },
 } as const satisfies FlagTable;
 
 const DTYPES = { f32: 'F32', bf16: 'BF16', f16: 'F16' } as const;

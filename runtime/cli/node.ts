@@ -13,7 +13,7 @@ import { UsageError } from './usage.js';
 export const FLAGS = {
   nats: { type: 'string', arg: 'URL[,URL...]', help: 'the cluster\'s NATS server(s) (required)' },
   model: { type: 'string', arg: 'DIR', help: 'the checkpoint directory (required; --role api reads only its config and tokenizer)' },
-  name: { type: 'string', arg: 'NAME', help: 'the served model\'s name (its NATS subjects, the API\'s "model")', default: 'the checkpoint directory\'s name' },
+  name: { type: 'string', arg: 'NAME', help: 'the served model\'s name: its NATS subjects and the API\'s "model"', default: 'the checkpoint directory\'s name' },
   role: { type: 'string', arg: 'ROLES', help: 'what this node runs: gate, supervisor, api, controller, or a list such as gate,supervisor (required)' },
   experts: { type: 'string', arg: 'SPEC', help: 'the experts this node\'s supervisor hosts: LAYER:EXPERT entries, each side N, A-B or *', default: '*:*' },
   replicas: { type: 'string', arg: 'R', help: 'expert actors hosting each expert', default: String(DEFAULT_REPLICAS) },

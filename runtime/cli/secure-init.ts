@@ -7,7 +7,7 @@ import { parseFlags, requiredString, stringFlag, type FlagTable } from './flags.
 import { UsageError } from './usage.js';
 
 export const FLAGS = {
-  model: { type: 'string', arg: 'NAME', help: 'the model name the cluster serves (its subjects) (required)' },
+  model: { type: 'string', arg: 'NAME', help: 'the model name the cluster serves, on its subjects (required)' },
   hosts: { type: 'string', arg: 'H,...', help: 'more names for the server certificate', default: '127.0.0.1 and localhost only' },
 } as const satisfies FlagTable;
 

@@ -5,7 +5,7 @@ import type { FlagTable } from './flags.js';
 import { UsageError } from './usage.js';
 
 export const SUPERVISION_FLAGS = {
-  supervision: { type: 'string', arg: 'FILE', help: 'a JSON supervision policy (see README "Supervision")', default: 'the built-in policy' },
+  supervision: { type: 'string', arg: 'FILE', help: 'a JSON supervision policy, as README "Supervision" describes', default: 'the built-in policy' },
   strategy: { type: 'string', arg: 'S', help: 'one_for_one, one_for_all or rest_for_one: overrides the policy\'s strategy', default: 'the policy\'s, one_for_one' },
 } as const satisfies FlagTable;
 

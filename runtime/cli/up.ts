@@ -12,7 +12,7 @@ import { UsageError } from './usage.js';
 
 export const FLAGS = {
   model: { type: 'string', arg: 'DIR', help: 'the checkpoint directory to serve', default: 'the shipped model, model/checkpoints/sotu-moe' },
-  name: { type: 'string', arg: 'NAME', help: 'the served model\'s name (its NATS subjects, the API\'s "model")', default: 'the checkpoint directory\'s name' },
+  name: { type: 'string', arg: 'NAME', help: 'the served model\'s name: its NATS subjects and the API\'s "model"', default: 'the checkpoint directory\'s name' },
   replicas: { type: 'string', arg: 'R', help: 'expert actors hosting each expert', default: String(DEFAULT_REPLICAS) },
   'experts-per-actor': { type: 'string', arg: 'N', help: 'experts each expert actor holds', default: `sized to the host, about one actor per core; ${DEFAULT_EXPERTS_PER_ACTOR} with --autoscale` },
   nats: { type: 'string', arg: 'URL', help: 'use this NATS server instead of starting one', default: 'an embedded nats-server' },
