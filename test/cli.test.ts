@@ -248,7 +248,7 @@ describe('eaas up, then generate and status over its NATS', () => {
   };
 
   beforeAll(async () => {
-    const started = startUp(['--model', MODEL, '--http-port', '0']);
+    const started = startUp(['--model', MODEL, '--http-port', '0', '--log-requests', '--log-format', 'json']);
     [up, upOut, upErr] = [started.child, started.out, started.err];
     url = (await started.ready).nats;
     recordTree();
@@ -295,6 +295,15 @@ describe('eaas up, then generate and status over its NATS', () => {
     const body = (await res.json()) as { object: string; choices: { text: string }[]; usage: { completion_tokens: number } };
     expect(body.object).toBe('text_completion');
     expect(body.usage.completion_tokens).toBeGreaterThan(0);
+    // --log-requests --log-format json: one JSON line on stderr for the request, as a collector reads it
+    const logged = await vi.waitFor(() => {
+      const line = upErr().split('\n').find((l) => l.includes('"msg":"request"'));
+      expect(line).toBeDefined();
+      return JSON.parse(line!) as Record<string, unknown>;
+    });
+    expect(logged).toMatchObject({ level: 'info', method: 'POST', path: '/v1/completions', model: 'tiny', status: 200, completion_tokens: body.usage.completion_tokens });
+    expect(Number.isNaN(Date.parse(String(logged.time)))).toBe(false);
+    expect(logged.ttft_ms).toBeLessThanOrEqual(logged.total_ms as number);
   });
 
   it('shows a gate, a supervisor and two replicas of every expert in eaas status', async () => {

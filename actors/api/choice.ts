@@ -24,6 +24,8 @@ export interface ChoiceResult {
   text: string;
   tokens: TokenInfo[];
   finishReason: 'stop' | 'length';
+  /** From sending the request to the first token; undefined when none came. */
+  ttftMs?: number;
 }
 
 export interface ChoiceContext {
@@ -71,6 +73,8 @@ export async function runChoice(ctx: ChoiceContext, prompt: number[], p: Generat
     onDelta?.(delta);
   };
   let reason: FinishedReason = 'error';
+  const sent = performance.now();
+  let firstAt: number | undefined;
   try {
     const finish = await streamGenerate(
       ctx.nc,
@@ -89,6 +93,7 @@ export async function runChoice(ctx: ChoiceContext, prompt: number[], p: Generat
       {
         token: (t: WireToken) => {
           if (stopped) return;
+          firstAt ??= performance.now();
           track.token();
           const info: TokenInfo = { id: t.id, text: tokenString(t.id) };
           if (t.logprob !== undefined) {
@@ -113,7 +118,7 @@ export async function runChoice(ctx: ChoiceContext, prompt: number[], p: Generat
     }
     const finishReason = stopped || finish === 'eos' || finish === 'stop' ? 'stop' : 'length';
     reason = finishReason;
-    return { text, tokens, finishReason };
+    return { text, tokens, finishReason, ttftMs: firstAt === undefined ? undefined : firstAt - sent };
   } catch (err) {
     reason = signal.aborted ? 'abort' : 'error';
     throw err;

@@ -37,15 +37,36 @@ export interface FrontOptions {
   port: number;
   maxInflight?: number;
   generateTimeoutMs?: number;
+  /** Called once per finished generation request, for the request log. */
+  onRequest?: (r: RequestRecord) => void;
   /** With keys, /v1/* and /tokenize, /detokenize need `Authorization: Bearer KEY` (/health and /metrics stay open). */
   apiKeys?: readonly string[];
 }
 
-/** What a generation used: its output tokens and each choice's finish reason, in choice order. */
+/** What a generation used: its output tokens, each choice's finish reason in choice order, the first token's time. */
 interface Used {
   outputTokens: number;
   finishReasons: string[];
+  ttftMs?: number;
 }
+
+/** One finished generation request, as the request log shows it. */
+export interface RequestRecord {
+  method: string;
+  path: string;
+  model: string;
+  status: number;
+  prompt_tokens?: number;
+  completion_tokens?: number;
+  ttft_ms?: number;
+  total_ms: number;
+}
+
+const firstToken = (results: { ttftMs?: number }[]) => {
+  const t = results.map((r) => r.ttftMs).filter((v): v is number => v !== undefined);
+  return t.length > 0 ? Math.min(...t) : undefined;
+};
+const ms = (v: number | undefined) => (v === undefined ? undefined : Math.round(v * 10) / 10);
 
 /** Every route's methods, for a 405 with Allow on a known path. */
 const ROUTES: Record<string, string[]> = {
@@ -204,8 +225,10 @@ export class ApiFront {
   private async generate(req: IncomingMessage, res: ServerResponse, kind: 'completion' | 'chat'): Promise<void> {
     const route = kind === 'chat' ? '/v1/chat/completions' : '/v1/completions';
     const { span, ctx } = startHttpServerSpan('POST', route, route, req.headers);
+    const started = performance.now();
+    const record: Partial<RequestRecord> = {};
     try {
-      await context.with(ctx, () => this.generateIn(span, req, res, kind));
+      await context.with(ctx, () => this.generateIn(span, req, res, kind, record));
     } catch (err) {
       recordError(span, err);
       throw err;
@@ -214,13 +237,14 @@ export class ApiFront {
       const end = () => {
         span.setAttribute('http.response.status_code', res.statusCode);
         span.end();
+        this.o.onRequest?.({ method: 'POST', path: route, model: this.o.model, status: res.statusCode, ...record, total_ms: ms(performance.now() - started)! });
       };
       if (res.writableFinished || res.destroyed) end();
       else res.once('close', end);
     }
   }
 
-  private async generateIn(span: Span, req: IncomingMessage, res: ServerResponse, kind: 'completion' | 'chat'): Promise<void> {
+  private async generateIn(span: Span, req: IncomingMessage, res: ServerResponse, kind: 'completion' | 'chat', record: Partial<RequestRecord>): Promise<void> {
     if (this.inflight >= (this.o.maxInflight ?? DEFAULT_MAX_INFLIGHT)) throw new OverCapacityError(`this front has ${this.inflight} requests in progress, its bound (EAAS_API_MAX_INFLIGHT): try again shortly`);
     this.inflight++;
     // a client that goes away cancels its sequences in the gate
@@ -240,7 +264,11 @@ export class ApiFront {
           : r.prompts.map((p) => this.promptIds(p, r.maxTokens));
       const ctx: ResponseContext = { id: `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${nuid.next()}`, created: Math.floor(Date.now() / 1000), model: this.o.model, returnTokenIds: r.returnTokenIds };
       const used = r.stream ? await this.stream(res, kind, ctx, prompts, r, gone.signal) : await this.complete(res, kind, ctx, prompts, r, gone.signal);
-      if (used) setGenAiUsage(span, prompts.reduce((a, q) => a + q.length, 0) * r.n, used.outputTokens, used.finishReasons);
+      record.prompt_tokens = prompts.reduce((a, q) => a + q.length, 0) * r.n;
+      if (used) {
+        setGenAiUsage(span, record.prompt_tokens, used.outputTokens, used.finishReasons);
+        Object.assign(record, { completion_tokens: used.outputTokens, ttft_ms: ms(used.ttftMs) });
+      }
     } finally {
       this.inflight--;
     }
@@ -281,7 +309,7 @@ export class ApiFront {
             usage: usage(promptTokens, completionTokens),
           };
     this.json(res, 200, body);
-    return { outputTokens: completionTokens, finishReasons: results.map((r) => r.finishReason) };
+    return { outputTokens: completionTokens, finishReasons: results.map((r) => r.finishReason), ttftMs: firstToken(results) };
   }
 
   /** Streams every choice; what was used, or undefined when the stream failed midway (its error event says why). */
@@ -290,6 +318,7 @@ export class ApiFront {
     const withLogprobs = p.logprobs !== undefined;
     let completionTokens = 0;
     const finishReasons: string[] = [];
+    const results: ChoiceResult[] = [];
     try {
       await Promise.all(
         this.choices(prompts, p).map(async (c) => {
@@ -308,6 +337,7 @@ export class ApiFront {
           const r = await runChoice(this.choiceContext(), c.prompt, p, c.seed, signal, (d) => (d.text !== '' || ctx.returnTokenIds || withLogprobs) && send(d, null));
           completionTokens += r.tokens.length;
           finishReasons[c.index] = r.finishReason;
+          results.push(r);
           send(undefined, r.finishReason);
         }),
       );
@@ -315,7 +345,7 @@ export class ApiFront {
         const promptTokens = prompts.reduce((a, q) => a + q.length, 0) * p.n;
         sse.send({ id: ctx.id, object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', created: ctx.created, model: ctx.model, choices: [], usage: usage(promptTokens, completionTokens) });
       }
-      return { outputTokens: completionTokens, finishReasons };
+      return { outputTokens: completionTokens, finishReasons, ttftMs: firstToken(results) };
     } catch (err) {
       // a failure in the middle of a stream: an error event, then [DONE]
       if (!signal.aborted) sse.send(this.errorOf(err).body);

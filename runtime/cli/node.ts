@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { DEFAULT_EXPERTS_PER_ACTOR, DEFAULT_HTTP_PORT, DEFAULT_REPLICAS, startNode, type Role } from '../node/cluster.js';
 import { AUTH_FLAGS, authFromFlags } from './auth-flags.js';
 import { API_KEY_FLAGS, apiKeysFromFlags } from './api-key-flags.js';
+import { LOG_FLAGS, loggerFromFlags } from './log-flags.js';
 import { intFlag, parseFlags, requiredString, stringFlag, type FlagTable } from './flags.js';
 import { QUANTIZE_FLAGS, quantizationFromFlags } from './quantize-flags.js';
 import { AUTOSCALE_FLAGS, policyFromFlags } from './autoscale-flags.js';
@@ -22,6 +23,7 @@ export const FLAGS = {
   'http-port': { type: 'string', arg: 'P', help: 'the HTTP front\'s port (--role api); 0 picks a free one', default: String(DEFAULT_HTTP_PORT) },
   'http-host': { type: 'string', arg: 'H', help: 'the HTTP front\'s address; 0.0.0.0 serves other hosts', default: '127.0.0.1' },
   ...API_KEY_FLAGS,
+  ...LOG_FLAGS,
   ...AUTH_FLAGS,
   ...SUPERVISION_FLAGS,
   ...QUANTIZE_FLAGS,
@@ -34,6 +36,7 @@ const ROLES: Role[] = ['gate', 'supervisor', 'api', 'controller'];
 
 export async function nodeCommand(argv: string[]): Promise<void> {
   const { values } = parseFlags(argv, FLAGS);
+  const { logger, logRequests } = loggerFromFlags(values);
   const roles = requiredString(values, 'role', 'gate, supervisor, api or a list such as gate,supervisor').split(',').map((r) => r.trim());
   const bad = roles.find((r) => !ROLES.includes(r as Role));
   if (bad !== undefined) throw new UsageError(`--role "${bad}" is not one of ${ROLES.join(', ')}`);
@@ -55,11 +58,12 @@ export async function nodeCommand(argv: string[]): Promise<void> {
     expertsPerActor,
     followPlacement: values.autoscale === true,
     placementPolicy: roles.includes('controller') ? policyFromFlags(values, replicas, expertsPerActor ?? DEFAULT_EXPERTS_PER_ACTOR) : undefined,
-    log: (line) => process.stderr.write(`eaas: ${line}\n`),
+    log: (line) => logger.info(line),
     node: stringFlag(values, 'node-name'),
     httpPort: intFlag(values, 'http-port', DEFAULT_HTTP_PORT, 0),
     httpHost: stringFlag(values, 'http-host'),
     apiKeys: apiKeysFromFlags(values),
+    onRequest: logRequests ? (r) => logger.info('request', { ...r }) : undefined,
     auth: authFromFlags(values),
   });
   stopAll = () => node.stop();

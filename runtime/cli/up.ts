@@ -3,6 +3,7 @@
 import { resolve } from 'node:path';
 import { DEFAULT_EXPERTS_PER_ACTOR, DEFAULT_HTTP_PORT, DEFAULT_REPLICAS, defaultStateDir, startLocalCluster } from '../node/cluster.js';
 import { API_KEY_FLAGS, apiKeysFromFlags } from './api-key-flags.js';
+import { LOG_FLAGS, loggerFromFlags } from './log-flags.js';
 import { intFlag, parseFlags, stringFlag, type FlagTable } from './flags.js';
 import { QUANTIZE_FLAGS, quantizationFromFlags } from './quantize-flags.js';
 import { AUTOSCALE_FLAGS, policyFromFlags } from './autoscale-flags.js';
@@ -20,6 +21,7 @@ export const FLAGS = {
   'http-port': { type: 'string', arg: 'P', help: 'the OpenAI-compatible HTTP front\'s port; 0 picks a free one', default: String(DEFAULT_HTTP_PORT) },
   'http-host': { type: 'string', arg: 'H', help: 'the HTTP front\'s address; 0.0.0.0 serves other hosts', default: '127.0.0.1' },
   ...API_KEY_FLAGS,
+  ...LOG_FLAGS,
   cluster: { type: 'string', arg: 'N', help: 'embedded nats-servers joined in a route cluster on loopback ports', default: '1' },
   secure: { type: 'boolean', help: 'TLS and a least-privilege NATS user per role (see README "Security")' },
   state: { type: 'string', arg: 'DIR', help: 'where --secure keeps its CA, keys and credentials', default: '$XDG_STATE_HOME/eaas/secure' },
@@ -34,6 +36,7 @@ const ACTOR_FLAGS = ['replicas', 'experts-per-actor', ...Object.keys(SUPERVISION
 
 export async function upCommand(argv: string[]): Promise<void> {
   const { values } = parseFlags(argv, FLAGS);
+  const { logger, logRequests } = loggerFromFlags(values);
   const monolithic = values.monolithic === true;
   const actorFlags = ACTOR_FLAGS.filter((f) => values[f] !== undefined).map((f) => `--${f}`);
   if (monolithic && actorFlags.length > 0) {
@@ -58,17 +61,18 @@ export async function upCommand(argv: string[]): Promise<void> {
     replicas,
     expertsPerActor,
     autoscale,
-    log: (line) => process.stderr.write(`eaas: ${line}\n`),
+    log: (line) => logger.info(line),
     nats: stringFlag(values, 'nats'),
     natsPort: values['nats-port'] === undefined ? undefined : intFlag(values, 'nats-port', 0, 1),
     httpPort: intFlag(values, 'http-port', DEFAULT_HTTP_PORT, 0),
     httpHost: stringFlag(values, 'http-host'),
     apiKeys: apiKeysFromFlags(values),
+    onRequest: logRequests ? (r) => logger.info('request', { ...r }) : undefined,
     clusterSize: intFlag(values, 'cluster', 1, 1),
     secureStateDir: values.secure ? resolve(stringFlag(values, 'state') ?? defaultStateDir()) : undefined,
-    onServerRestart: (why) => process.stderr.write(`eaas: ${why}\n`),
+    onServerRestart: (why) => logger.warn(why),
     onServerLost: (err) => {
-      process.stderr.write(`eaas: ${err.message}; stopping\n`);
+      logger.error(`${err.message}; stopping`);
       void stopAll().finally(() => process.exit(1));
     },
   });

@@ -6,7 +6,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { NatsConnection } from 'nats';
-import { ApiFront } from '../../actors/api/front.js';
+import { ApiFront, type RequestRecord } from '../../actors/api/front.js';
 import { ControllerActor } from '../../actors/controller/controller.js';
 import type { PolicyConfig } from '../../actors/controller/policy.js';
 import { PlacementStore } from '../../actors/protocol/placement-store.js';
@@ -69,6 +69,8 @@ export interface NodeOptions {
   httpHost?: string;
   /** Keys the API front requires (Authorization: Bearer KEY); none: open. */
   apiKeys?: readonly string[];
+  /** Each finished HTTP generation request, for the request log. */
+  onRequest?: (r: RequestRecord) => void;
   /** This node's credentials and CA in a secure deployment. */
   auth?: NatsAuth;
   /** Each expert actor's own credentials; without it they use the node's. */
@@ -247,6 +249,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         maxInflight: settings.apiMaxInflight,
         generateTimeoutMs: settings.generateTimeoutMs,
         apiKeys: o.apiKeys,
+        onRequest: o.onRequest,
       });
     }
     if (settings.metricsPort !== undefined) metrics = await serveMetrics(loadRegistry, settings.metricsPort, o.httpHost);
