@@ -46,5 +46,11 @@ export async function perplexityOf(ids: readonly number[], context: number, scor
   return { perplexity: Math.exp(nll), nll, tokens, windows: windows.length };
 }
 
+/** Windows longer than this cost more memory than they tell. */
+const DEFAULT_CONTEXT = 256;
+
+/** The default window: DEFAULT_CONTEXT, or what fits the model's positions beside the one token a scoring request generates. */
+export const defaultContext = (maxPositions: number) => Math.min(DEFAULT_CONTEXT, maxPositions - 1);
+
 /** The held-out text a checkpoint of ours ships beside its weights: `eaas eval`'s default. */
 export const HELD_OUT_FILE = 'heldout.txt';

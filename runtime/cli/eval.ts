@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Checkpoint } from '../../model/checkpoint.js';
-import { HELD_OUT_FILE, perplexityOf, type WindowScorer } from '../../model/perplexity.js';
+import { defaultContext, HELD_OUT_FILE, perplexityOf, type WindowScorer } from '../../model/perplexity.js';
 import { requireTokenizer, Tokenizer } from '../../model/tokenizer.js';
 import { shippedModelDir, modelName } from '../node/cluster.js';
 import { AUTH_FLAGS, authFromFlags } from './auth-flags.js';
@@ -10,13 +10,10 @@ import { intFlag, parseFlags, stringFlag, type FlagTable } from './flags.js';
 import { QUANTIZE_FLAGS, quantizationFromFlags } from './quantize-flags.js';
 import { UsageError } from './usage.js';
 
-/** Windows longer than this cost more memory than they tell; a model with fewer positions uses all of them. */
-const DEFAULT_CONTEXT = 256;
-
 export const FLAGS = {
   model: { type: 'string', arg: 'DIR', help: 'the checkpoint directory; with --nats, the one the cluster serves', default: 'the shipped model, model/checkpoints/sotu-moe' },
   file: { type: 'string', arg: 'TEXT', help: 'the text file to score', default: `the checkpoint's ${HELD_OUT_FILE}` },
-  context: { type: 'string', arg: 'N', help: 'tokens per window', default: `${DEFAULT_CONTEXT}, or the model's positions if fewer` },
+  context: { type: 'string', arg: 'N', help: 'tokens per window', default: "256, or the model's positions less one if fewer" },
   nats: { type: 'string', arg: 'URL', help: 'score through the running cluster at this NATS URL', default: 'in this process' },
   name: { type: 'string', arg: 'NAME', help: 'with --nats: the name the cluster serves the checkpoint under', default: 'the checkpoint directory\'s name' },
   json: { type: 'boolean', help: 'print one JSON object' },
@@ -30,8 +27,8 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const file = resolve(stringFlag(values, 'file') ?? join(dir, HELD_OUT_FILE));
   if (!existsSync(file)) throw new UsageError(`no text to score at ${file}: give --file TEXT`);
   const config = Checkpoint.open(dir).config;
-  const context = intFlag(values, 'context', Math.min(DEFAULT_CONTEXT, config.maxPositionEmbeddings), 2);
-  if (context > config.maxPositionEmbeddings) throw new UsageError(`--context ${context} exceeds the model's ${config.maxPositionEmbeddings} positions`);
+  const context = intFlag(values, 'context', defaultContext(config.maxPositionEmbeddings), 2);
+  if (context >= config.maxPositionEmbeddings) throw new UsageError(`--context ${context} leaves no room in the model's ${config.maxPositionEmbeddings} positions for the token a scoring request generates: at most ${config.maxPositionEmbeddings - 1}`);
   const ids = requireTokenizer(Tokenizer.load(dir)).encode(readFileSync(file, 'utf8'));
   const quantization = quantizationFromFlags(values);
   const nats = stringFlag(values, 'nats');

@@ -3,13 +3,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openMonolithic } from '../../model/monolithic.js';
-import { HELD_OUT_FILE, perplexityOf } from '../../model/perplexity.js';
+import { Checkpoint } from '../../model/checkpoint.js';
+import { defaultContext, HELD_OUT_FILE, perplexityOf } from '../../model/perplexity.js';
 import type { Quantization } from '../../model/quantize.js';
 import { Tokenizer } from '../../model/tokenizer.js';
 import { shippedModelDir } from '../../runtime/node/cluster.js';
 import { fmt, table } from './stats.js';
-
-const CONTEXT = 256;
 
 const VARIANTS: { name: string; quantization?: Quantization; goal?: number }[] = [
   { name: 'float32' },
@@ -22,13 +21,16 @@ const VARIANTS: { name: string; quantization?: Quantization; goal?: number }[] =
 export async function benchQuality(): Promise<string> {
   const dir = shippedModelDir();
   const ids = Tokenizer.load(dir)!.encode(readFileSync(join(dir, HELD_OUT_FILE), 'utf8'));
+  const checkpoint = Checkpoint.open(dir);
+  const context = defaultContext(checkpoint.config.maxPositionEmbeddings);
+  checkpoint.close();
   const rows: string[][] = [];
   let f32 = 0;
   for (const v of VARIANTS) {
     const model = await openMonolithic(dir, undefined, {}, v.quantization);
     const started = performance.now();
     try {
-      const r = await perplexityOf(ids, CONTEXT, async (w) => (await model.engine.generate(w, { maxTokens: 1, stopAtEos: false, promptLogprobs: true })).promptLogprobs!);
+      const r = await perplexityOf(ids, context, async (w) => (await model.engine.generate(w, { maxTokens: 1, stopAtEos: false, promptLogprobs: true })).promptLogprobs!);
       f32 ||= r.perplexity;
       const rel = r.perplexity / f32 - 1;
       const ok = v.goal === undefined || rel <= v.goal;
@@ -37,6 +39,6 @@ export async function benchQuality(): Promise<string> {
       await model.close();
     }
   }
-  const header = `== quality: held-out perplexity of the shipped model (${dir}, windows of ${CONTEXT}) ==`;
+  const header = `== quality: held-out perplexity of the shipped model (${dir}, windows of ${context}) ==`;
   return `${header}\n${table(['experts', 'perplexity', 'vs float32', 'goal', 'tokens', 's'], rows)}`;
 }
