@@ -124,7 +124,7 @@ describe('bad input is answered with one line on stderr', () => {
 
   const mono = (...args: string[]) => ['generate', '--monolithic', '--model', MODEL, ...args];
   const cases: [string, () => string[], number, RegExp][] = [
-    ['an unknown flag', () => mono('--prompt-ids', '1,2,3', '--max-tokens', '5', '--bogus'), 2, /'--bogus'/],
+    ['an unknown flag', () => mono('--prompt-ids', '1,2,3', '--max-tokens', '5', '--bogus'), 2, /^eaas: unknown option --bogus \(see eaas --help\)$/],
     ['a missing --max-tokens', () => mono('--prompt-ids', '1,2,3'), 2, /--max-tokens is required/],
     ['--max-tokens 0', () => mono('--prompt-ids', '1,2,3', '--max-tokens', '0'), 2, /--max-tokens must be an integer >= 1/],
     ['a malformed --prompt-ids', () => mono('--prompt-ids', '1,x', '--max-tokens', '5'), 2, /--prompt-ids/],
@@ -304,6 +304,20 @@ describe('eaas up, then generate and status over its NATS', () => {
     expect(logged).toMatchObject({ level: 'info', method: 'POST', path: '/v1/completions', model: 'tiny', status: 200, completion_tokens: body.usage.completion_tokens });
     expect(Number.isNaN(Date.parse(String(logged.time)))).toBe(false);
     expect(logged.ttft_ms).toBeLessThanOrEqual(logged.total_ms as number);
+  });
+
+  it('eaas eval scores a text in this process and through the cluster to the same bits', async () => {
+    const text = join(root, 'eval.txt');
+    writeFileSync(text, 'The experts are stateless services. '.repeat(20));
+    const args = ['eval', '--model', MODEL, '--file', text, '--context', '32', '--json'];
+    const [mono, cluster] = await Promise.all([runCli(args), runCli([...args, '--nats', url])]);
+    const a = jsonOf(mono);
+    const b = jsonOf(cluster);
+    expect(a.windows).toBe(Math.ceil(721 / 32));
+    expect(a.tokens).toBe(721 - (a.windows as number));
+    expect(Number.isFinite(a.perplexity)).toBe(true);
+    expect(b.nll).toBe(a.nll);
+    expect(b.tokens).toBe(a.tokens);
   });
 
   it('shows a gate, a supervisor and two replicas of every expert in eaas status', async () => {

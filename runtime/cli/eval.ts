@@ -26,7 +26,9 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const dir = resolve(stringFlag(values, 'model') ?? shippedModelDir());
   const file = resolve(stringFlag(values, 'file') ?? join(dir, HELD_OUT_FILE));
   if (!existsSync(file)) throw new UsageError(`no text to score at ${file}: give --file TEXT`);
-  const config = Checkpoint.open(dir).config;
+  const checkpoint = Checkpoint.open(dir);
+  const config = checkpoint.config;
+  checkpoint.close();
   const context = intFlag(values, 'context', defaultContext(config.maxPositionEmbeddings), 2);
   if (context >= config.maxPositionEmbeddings) throw new UsageError(`--context ${context} leaves no room in the model's ${config.maxPositionEmbeddings} positions for the token a scoring request generates: at most ${config.maxPositionEmbeddings - 1}`);
   const ids = requireTokenizer(Tokenizer.load(dir)).encode(readFileSync(file, 'utf8'));
