@@ -1,9 +1,14 @@
 // Perplexity of a token sequence: cut into windows of the model's context, each scored on its own (every
 // token after a window's first, given the ones before it in the window), the logprobs summed in order.
+import type { Engine } from './engine.js';
 import { WindowScoreError } from './errors.js';
 
 /** The logprob of window[i + 1] after window[0..i], for each i: what a model says of one window. */
 export type WindowScorer = (window: number[]) => Promise<number[]>;
+
+/** Scores windows with an engine in this process: each window a prompt whose logprobs are asked for, one token generated. */
+export const engineScorer = (engine: Engine): WindowScorer => async (window) =>
+  (await engine.generate(window, { maxTokens: 1, stopAtEos: false, promptLogprobs: true })).promptLogprobs!;
 
 export interface Perplexity {
   perplexity: number;

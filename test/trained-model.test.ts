@@ -8,7 +8,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestGenerate } from '../actors/gate/client.js';
 import { openMonolithic, type MonolithicModel } from '../model/monolithic.js';
-import { HELD_OUT_FILE, perplexityOf, windowsOf, type WindowScorer } from '../model/perplexity.js';
+import { engineScorer, HELD_OUT_FILE, perplexityOf, windowsOf, type WindowScorer } from '../model/perplexity.js';
 import { Tokenizer } from '../model/tokenizer.js';
 import { modelName, shippedModelDir } from '../runtime/node/cluster.js';
 import { closeNats, connectNats } from '../runtime/transport/connection.js';
@@ -41,7 +41,7 @@ afterAll(async () => {
   await model?.close();
 });
 
-const monolithScore: WindowScorer = async (w) => (await model.engine.generate(w, { maxTokens: 1, stopAtEos: false, promptLogprobs: true })).promptLogprobs!;
+const monolithScore: WindowScorer = (w) => engineScorer(model.engine)(w);
 
 /** The words of `text` (letters, inner apostrophes) and how many of them the dictionary knows, case aside. */
 function dictionaryWords(text: string): { words: string[]; known: number } {

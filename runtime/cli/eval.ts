@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Checkpoint } from '../../model/checkpoint.js';
-import { defaultContext, HELD_OUT_FILE, perplexityOf, type WindowScorer } from '../../model/perplexity.js';
+import { defaultContext, engineScorer, HELD_OUT_FILE, perplexityOf, type WindowScorer } from '../../model/perplexity.js';
 import { requireTokenizer, Tokenizer } from '../../model/tokenizer.js';
 import { shippedModelDir, modelName } from '../node/cluster.js';
 import { AUTH_FLAGS, authFromFlags } from './auth-flags.js';
@@ -56,9 +56,8 @@ export async function evalCommand(argv: string[]): Promise<void> {
     const { openMonolithic } = await import('../../model/monolithic.js');
     const { settingsFromEnv } = await import('../node/settings.js');
     const model = await openMonolithic(dir, settingsFromEnv().ortThreads, {}, quantization);
-    const score: WindowScorer = async (window) => (await model.engine.generate(window, { maxTokens: 1, stopAtEos: false, promptLogprobs: true })).promptLogprobs!;
     try {
-      result = await perplexityOf(ids, context, score, undefined, progress);
+      result = await perplexityOf(ids, context, engineScorer(model.engine), undefined, progress);
     } finally {
       await model.close();
     }

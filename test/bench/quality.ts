@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openMonolithic } from '../../model/monolithic.js';
 import { Checkpoint } from '../../model/checkpoint.js';
-import { defaultContext, HELD_OUT_FILE, perplexityOf } from '../../model/perplexity.js';
+import { defaultContext, engineScorer, HELD_OUT_FILE, perplexityOf } from '../../model/perplexity.js';
 import type { Quantization } from '../../model/quantize.js';
 import { Tokenizer } from '../../model/tokenizer.js';
 import { shippedModelDir } from '../../runtime/node/cluster.js';
@@ -30,7 +30,7 @@ export async function benchQuality(): Promise<string> {
     const model = await openMonolithic(dir, undefined, {}, v.quantization);
     const started = performance.now();
     try {
-      const r = await perplexityOf(ids, context, async (w) => (await model.engine.generate(w, { maxTokens: 1, stopAtEos: false, promptLogprobs: true })).promptLogprobs!);
+      const r = await perplexityOf(ids, context, engineScorer(model.engine));
       f32 ||= r.perplexity;
       const rel = r.perplexity / f32 - 1;
       const ok = v.goal === undefined || rel <= v.goal;
