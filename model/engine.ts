@@ -76,9 +76,9 @@ interface Sequence {
 }
 
 export class Engine {
-  private waiting: Sequence[] = [];
+  private waitingSeqs: Sequence[] = [];
   /** The sequences of the step in progress (or the next one); a cancelled one is taken out at once. */
-  private running: Sequence[] = [];
+  private runningSeqs: Sequence[] = [];
   private looping = false;
 
   constructor(
@@ -90,9 +90,19 @@ export class Engine {
     private readonly eosIds: readonly number[] = [EOS_ID],
   ) {}
 
+  /** Sequences in the running batch. */
+  get running(): number {
+    return this.runningSeqs.length;
+  }
+
+  /** Sequences waiting for room in the batch. */
+  get waiting(): number {
+    return this.waitingSeqs.length;
+  }
+
   /** Sequences waiting or in progress (cancelled ones not counted). */
   get load(): number {
-    return this.waiting.length + this.running.length;
+    return this.waitingSeqs.length + this.runningSeqs.length;
   }
 
   generate(prompt: number[], opts: GenerateOptions): Promise<GenerateResult> {
@@ -124,7 +134,7 @@ export class Engine {
         s.onAbort = () => this.cancel(s, signal);
         signal.addEventListener('abort', s.onAbort, { once: true });
       }
-      this.waiting.push(s);
+      this.waitingSeqs.push(s);
       if (!this.looping) void this.loop();
     });
   }
@@ -147,11 +157,11 @@ export class Engine {
   private async loop(): Promise<void> {
     this.looping = true;
     try {
-      while (this.waiting.length + this.running.length > 0) {
-        const room = this.maxBatch - this.running.length;
-        this.running.push(...this.waiting.splice(0, Math.max(0, room)));
+      while (this.waitingSeqs.length + this.runningSeqs.length > 0) {
+        const room = this.maxBatch - this.runningSeqs.length;
+        this.runningSeqs.push(...this.waitingSeqs.splice(0, Math.max(0, room)));
         // a copy: a sequence cancelled during the step leaves `running`, not the batch the logits line up with
-        const batch = this.running.slice();
+        const batch = this.runningSeqs.slice();
         // taken now: a sequence cancelled before the hook calls `run` has already let go of its cache
         const inputs = batch.map((s) => ({ cache: s.cache!, tokens: s.next, allLogits: s.opts.promptLogprobs === true && s.generated.length === 0 }));
         const run = () => this.forward.step(inputs);
@@ -160,11 +170,11 @@ export class Engine {
           logits = this.hooks.step ? await this.hooks.step(batch.map((s) => s.opts.tag), run) : await run();
         } catch (err) {
           // the caches of this batch are now partial: fail its requests, keep serving others
-          this.running = [];
+          this.runningSeqs = [];
           for (const s of batch) this.fail(s, err);
           continue;
         }
-        this.running = [];
+        this.runningSeqs = [];
         for (const [i, s] of batch.entries()) {
           // cancelled during the step: its result is ignored
           if (s.done) continue;
@@ -197,7 +207,7 @@ export class Engine {
     if (s.done) return;
     const eos = this.eosIds.includes(token) && s.opts.stopAtEos !== false;
     if (!eos && s.generated.length < s.opts.maxTokens) {
-      this.running.push(s);
+      this.runningSeqs.push(s);
       return;
     }
     this.end(s);
@@ -219,8 +229,8 @@ export class Engine {
 
   private cancel(s: Sequence, signal: AbortSignal): void {
     if (s.done) return;
-    remove(this.waiting, s);
-    remove(this.running, s);
+    remove(this.waitingSeqs, s);
+    remove(this.runningSeqs, s);
     this.end(s);
     s.reject(new GenerationCancelledError(`the generation was cancelled after ${s.generated.length} tokens`, { cause: signal.reason }));
   }

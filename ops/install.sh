@@ -4,10 +4,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # --with-test-tools: also what the test suite drives: a real Prometheus scrapes the API front, PyTorch checks the
-# shipped model's forward pass independently (ops/train/check.py), a dictionary judges its English
+# shipped model's forward pass independently (ops/train/check.py), a dictionary judges its English, Chromium
+# shows the dashboard to puppeteer-core
 # openssl makes the CA and certificates of `eaas up --secure`
 PACKAGES=(nats-server openssl)
-if [ "${1:-}" = "--with-test-tools" ]; then PACKAGES+=(prometheus python3-torch wamerican); fi
+if [ "${1:-}" = "--with-test-tools" ]; then PACKAGES+=(prometheus python3-torch wamerican chromium); fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { EXPERT_SERVICE, GATE_SERVICE, SUPERVISOR_SERVICE } from '../actors/protocol/services.js';
 import { clientPermissions, expertPermissions, gatePermissions, monitorPermissions, operatorPermissions, supervisorPermissions } from '../runtime/node/permissions.js';
+import { watchedSubjects } from '../actors/dashboard/watched.js';
 import type { Permissions } from '../runtime/transport/auth.js';
 import * as subjects from '../runtime/transport/subjects.js';
 
@@ -63,9 +64,9 @@ const roles: Record<string, Role> = (() => {
     },
     gate: {
       p: gate,
-      pub: [subjects.expertDispatch(M, ME), subjects.loadReport(M, NODE), subjects.gateReconnected(M, NODE), subjects.discovery('INFO', EXPERT_SERVICE), reply(client)],
+      pub: [subjects.expertDispatch(M, ME), subjects.loadReport(M, NODE), subjects.gatePulse(M, NODE), subjects.gateReconnected(M, NODE), subjects.discovery('INFO', EXPERT_SERVICE), reply(client)],
       sub: [subjects.generate(M), subjects.gateCancel(M, NODE), subjects.eventSubject(M, 'up', 'n2', ME), subjects.discovery('STATS', GATE_SERVICE), reply(gate)],
-      deniedPub: [subjects.eventSubject(M, 'down', 'n2', ME), subjects.supervisorEndpoint(M, NODE, 'retire'), subjects.loadReport(M, 'n2'), subjects.gateReconnected(M, 'n2')],
+      deniedPub: [subjects.eventSubject(M, 'down', 'n2', ME), subjects.supervisorEndpoint(M, NODE, 'retire'), subjects.loadReport(M, 'n2'), subjects.gatePulse(M, 'n2'), subjects.gateReconnected(M, 'n2')],
       deniedSub: [subjects.gateCancel(M, 'n2'), subjects.expertDispatch(M, ME), reply(client)],
     },
     client: {
@@ -78,9 +79,10 @@ const roles: Record<string, Role> = (() => {
     monitor: {
       p: monitor,
       pub: [subjects.discovery('INFO', EXPERT_SERVICE), subjects.discovery('STATS', GATE_SERVICE)],
-      sub: [reply(monitor)],
-      deniedPub: [subjects.generate(M), subjects.supervisorEndpoint(M, NODE, 'retire'), subjects.supervisorEndpoint(M, NODE, 'status')],
-      deniedSub: [reply(client), subjects.eventsWildcard(M)],
+      // what the dashboard's feed subscribes to
+      sub: [reply(monitor), ...Object.values(watchedSubjects(M)), subjects.eventSubject(M, 'escalated', NODE), subjects.gateReconnected('other', NODE)],
+      deniedPub: [subjects.generate(M), subjects.supervisorEndpoint(M, NODE, 'retire'), subjects.supervisorEndpoint(M, NODE, 'status'), subjects.eventSubject(M, 'down', NODE, ME), subjects.gatePulse(M, NODE)],
+      deniedSub: [reply(client), subjects.generate(M), subjects.expertDispatch(M, ME), subjects.gateCancel(M, NODE)],
     },
     operator: {
       p: operator,

@@ -1,5 +1,4 @@
 // The API front actor: OpenAI-compatible HTTP (completions, chat, SSE streaming, /metrics) over the gates' NATS.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { nuid, type NatsConnection } from 'nats';
@@ -9,6 +8,8 @@ import { setGenAiRequest, setGenAiUsage, startHttpServerSpan } from '../../obser
 import { recordError } from '../../observability/messaging-spans.js';
 import { PACKAGE_VERSION } from '../../observability/version.js';
 import { servedModels } from '../gate/client.js';
+import { ApiKeys } from '../protocol/api-keys.js';
+import { Dashboard, isDashboardPath } from '../dashboard/client.js';
 import { InvalidRequestError, ModelNotFoundError, OverCapacityError, serviceErrorCode } from '../protocol/errors.js';
 import { runChoice, type ChoiceDelta, type ChoiceResult } from './choice.js';
 import { DEFAULT_MAX_INFLIGHT, MAX_BODY_BYTES } from './limits.js';
@@ -39,8 +40,10 @@ export interface FrontOptions {
   generateTimeoutMs?: number;
   /** Called once per finished generation request, for the request log. */
   onRequest?: (r: RequestRecord) => void;
-  /** With keys, /v1/* and /tokenize, /detokenize need `Authorization: Bearer KEY` (/health and /metrics stay open). */
+  /** With keys, /v1/*, /tokenize, /detokenize and /dashboard need `Authorization: Bearer KEY` (/health and /metrics stay open). */
   apiKeys?: readonly string[];
+  /** The dashboard's expert grid: the model's layers and experts per layer. */
+  dims?: { layers: number; experts: number };
 }
 
 /** What a generation used: its output tokens, each choice's finish reason in choice order, the first token's time. */
@@ -83,26 +86,24 @@ const ROUTES: Record<string, string[]> = {
 /** The paths a key guards, as vLLM's --api-key does. */
 const guarded = (path: string) => path.startsWith('/v1/') || path === '/tokenize' || path === '/detokenize';
 
-/** Keys are compared as digests: equal lengths for timingSafeEqual, and no time that depends on where they differ. */
-const digest = (key: string) => createHash('sha256').update(key).digest();
-
 export class ApiFront {
   private readonly metrics: FrontMetrics;
   private inflight = 0;
   private readonly started = Math.floor(Date.now() / 1000);
-  private readonly keys: Buffer[];
 
   private constructor(
     private readonly o: FrontOptions,
     private readonly server: Server,
+    private readonly keys: ApiKeys,
+    private readonly dashboard: Dashboard,
   ) {
     this.metrics = new FrontMetrics(o.model);
-    this.keys = (o.apiKeys ?? []).map(digest);
   }
 
   static async start(o: FrontOptions): Promise<ApiFront> {
     const server = createServer();
-    const front = new ApiFront(o, server);
+    const keys = new ApiKeys(o.apiKeys);
+    const front = new ApiFront(o, server, keys, await Dashboard.start({ nc: o.nc, model: o.model, keys, dims: o.dims }));
     server.on('request', (req, res) => void front.route(req, res));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -121,6 +122,7 @@ export class ApiFront {
   }
 
   async stop(): Promise<void> {
+    await this.dashboard.stop();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -128,7 +130,9 @@ export class ApiFront {
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
     try {
-      if (guarded(path) && !this.authorized(req)) {
+      // the dashboard says who may watch (a browser signs in with a key once)
+      if (isDashboardPath(path)) return await this.dashboard.handle(req, res, path);
+      if (guarded(path) && !this.keys.authorizes(req)) {
         return this.error(res, 401, 'a valid API key is required: send it as Authorization: Bearer KEY', 'AuthenticationError', null, { 'www-authenticate': 'Bearer' });
       }
       // HEAD is GET without the body (Node's server sends none for HEAD)
@@ -149,15 +153,6 @@ export class ApiFront {
     } catch (err) {
       this.fail(res, err);
     }
-  }
-
-  private authorized(req: IncomingMessage): boolean {
-    if (this.keys.length === 0) return true;
-    const given = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
-    if (given === undefined) return false;
-    const d = digest(given);
-    // every key is compared, so the time taken does not say which one matched
-    return this.keys.reduce((ok, k) => timingSafeEqual(d, k) || ok, false);
   }
 
   private modelCard() {

@@ -10,6 +10,7 @@ import type { WireDtype } from '../../runtime/transport/codec.js';
 import * as subjects from '../../runtime/transport/subjects.js';
 import { answerError, DispatchError, NoReplicaError, type DispatchFailure } from '../protocol/errors.js';
 import { decodeDispatchReply, encodeDispatch } from '../protocol/messages.js';
+import type { PulseTracker } from './pulse.js';
 import { Breakers, DEFAULT_BREAKER, type BreakerOptions } from './breaker.js';
 import { Directory, type Instance } from './directory.js';
 import type { GateExperts } from './experts.js';
@@ -74,6 +75,8 @@ export class RemoteExperts implements GateExperts {
    * re-sends after a reconnect, instances suspected, dispatches that ran into their deadline.
    */
   readonly counters = { dispatches: 0, redirects: 0, hedges: 0, hedgeWins: 0, resent: 0, suspected: 0, deadlines: 0 };
+  /** Set by the gate: where redirects, hedges and suspicions are counted for its pulse. */
+  incidents?: PulseTracker;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -144,7 +147,10 @@ export class RemoteExperts implements GateExperts {
           if (err.reason === 'no-responders') this.directory.markDown(instance, err.message);
           if (err.reason === 'timeout') this.suspect(instance);
           if (err.reason === 'link-lost') this.counters.resent++;
-          else this.counters.redirects++;
+          else {
+            this.counters.redirects++;
+            this.incidents?.incident('redirect', instance, err.message);
+          }
           // after a lost link the instance itself is fine: it may take the rows again
           return this.deliver(step, group, attempt + 1, err.reason === 'link-lost' ? avoid : new Set([...avoid, instance]));
         }),
@@ -157,6 +163,7 @@ export class RemoteExperts implements GateExperts {
     if (this.breakers.state(instance) === 'open') return;
     this.breakers.timeout(instance);
     this.counters.suspected++;
+    this.incidents?.incident('suspected', instance, 'a dispatch to it timed out: its breaker is open');
     this.abortTo(instance, 'timeout', `expert instance ${instance} is suspected: another dispatch to it timed out`);
   }
 
@@ -225,6 +232,7 @@ export class RemoteExperts implements GateExperts {
             const plan = planHedge(pieces, instance, peersOf, (i) => this.hedge.estimate(i), this.rotation++);
             if (!plan || !this.hedge.take()) return undefined;
             this.counters.hedges++;
+            this.incidents?.incident('hedge', instance, `slower than ${delay} ms: its rows also went to ${plan.map((m) => m.instance).join(', ')}`);
             return Promise.all(plan.map((m) => this.send(step, m.instance, m.pieces).then((part) => ({ m, part })))).then((parts) => {
               this.counters.hedgeWins++;
               // back in the order of `pieces`

@@ -16,10 +16,11 @@ import { tracer } from '../../observability/tracing.js';
 import { decodeMessage, encodeMessage } from '../../runtime/transport/codec.js';
 import * as subjects from '../../runtime/transport/subjects.js';
 import type { GateExperts } from './experts.js';
+import { DEFAULT_PULSE_MS, PulseTracker } from './pulse.js';
 import { RecentReplies } from './replies.js';
 import { GATE_SERVICE, SERVICE_VERSION } from '../protocol/services.js';
 import { MalformedMessageError, OverCapacityError, serviceErrorCode, serviceErrorHeaders } from '../protocol/errors.js';
-import { decodeGenerateRequest, encodeGenerateReply, encodeLoadReport, encodeStreamMessage, type CancelRequest, type WireToken } from '../protocol/messages.js';
+import { decodeGenerateRequest, encodeGenerateReply, encodeGatePulse, encodeLoadReport, encodeStreamMessage, type CancelRequest, type WireToken } from '../protocol/messages.js';
 import { checkRequestBytes, checkTextLength, DEFAULT_MAX_QUEUED, DEFAULT_MAX_REQUEST_BYTES } from './limits.js';
 
 
@@ -40,6 +41,8 @@ export interface GateOptions {
   maxQueued?: number;
   /** How often the gate publishes its load report (0: never). */
   loadReportMs?: number;
+  /** How often the gate publishes its pulse (0: never). */
+  pulseMs?: number;
   /** The checkpoint's tokenizer, for text prompts; without one the gate takes token ids only. */
   tokenizer?: Tokenizer;
 }
@@ -50,6 +53,9 @@ const wireToken = (t: TokenEvent): WireToken => ({ id: t.id, logprob: t.logprob,
 export class GateActor {
   private service?: Service;
   private loadTimer?: NodeJS.Timeout;
+  private pulseTimer?: NodeJS.Timeout;
+  /** Tokens, latencies and incidents since the last pulse. */
+  private readonly pulse = new PulseTracker();
   /** Streams in progress by request id, to cancel them. */
   private readonly streams = new Map<string, AbortController>();
   /** nats.js counts errors only of handlers that throw; ours answer asynchronously. */
@@ -63,6 +69,7 @@ export class GateActor {
     private readonly dense: DenseModel,
   ) {
     this.replies = new RecentReplies(o.nc, subjects.gateReconnected(o.model, o.node));
+    o.experts.incidents = this.pulse;
   }
 
   get experts(): GateExperts {
@@ -77,6 +84,7 @@ export class GateActor {
       const gate = new GateActor(o, GateActor.tracedEngine(o, dense), dense);
       await gate.serve();
       gate.reportLoad();
+      gate.publishPulse();
       return gate;
     } catch (err) {
       await dense?.release();
@@ -153,13 +161,18 @@ export class GateActor {
         logprobs: req.logprobs,
         promptLogprobs: req.prompt_logprobs,
         tag: trace.setSpan(context.active(), span),
+        onToken: this.timeTokens(),
       };
       if (req.stream) {
         stream = { id: nuid.next(), abort: new AbortController() };
         this.streams.set(stream.id, stream.abort);
         msg.respond(encodeStreamMessage({ kind: 'start', request: stream.id, cancel: subjects.gateCancel(this.o.model, this.o.node), prompt_tokens: prompt }));
         opts.signal = stream.abort.signal;
-        opts.onToken = (t) => msg.respond(encodeStreamMessage({ kind: 'token', ...wireToken(t) }));
+        const timed = opts.onToken!;
+        opts.onToken = (t) => {
+          timed(t);
+          msg.respond(encodeStreamMessage({ kind: 'token', ...wireToken(t) }));
+        };
       }
       const r = await this.engine.generate(prompt, opts);
       if (req.stream) msg.respond(encodeStreamMessage({ kind: 'end', finish_reason: r.finishReason }));
@@ -182,6 +195,18 @@ export class GateActor {
       if (stream) this.streams.delete(stream.id);
       span.end();
     }
+  }
+
+  /** A request's token callback that times its tokens for the pulse: the first from its arrival, the others apart. */
+  private timeTokens(): (t: TokenEvent) => void {
+    let last = performance.now();
+    let first = true;
+    return () => {
+      const now = performance.now();
+      this.pulse.token(first, now - last);
+      first = false;
+      last = now;
+    };
   }
 
   /** A text prompt through the checkpoint's tokenizer, bounded before the work. */
@@ -213,8 +238,19 @@ export class GateActor {
     }, every);
   }
 
+  /** Publishes what this gate did in the last second on its pulse subject, every `pulseMs`. */
+  private publishPulse(): void {
+    const every = this.o.pulseMs ?? DEFAULT_PULSE_MS;
+    if (every <= 0) return;
+    this.pulseTimer = setInterval(() => {
+      const pulse = this.pulse.take(this.o.node, this.engine.running, this.engine.waiting);
+      if (!this.o.nc.isClosed()) this.o.nc.publish(subjects.gatePulse(this.o.model, this.o.node), encodeGatePulse(pulse));
+    }, every);
+  }
+
   async stop(): Promise<void> {
     clearInterval(this.loadTimer);
+    clearInterval(this.pulseTimer);
     this.replies.stop();
     await this.service?.stop();
     await this.o.experts.stop();

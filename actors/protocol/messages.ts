@@ -212,6 +212,35 @@ export function decodeActorLoad(bytes: Uint8Array): ActorLoad {
   };
 }
 
+/** Something a gate did about one expert instance: rows sent elsewhere after a failure, a straggler hedged, a timeout that suspected it. */
+export type IncidentKind = 'redirect' | 'hedge' | 'suspected';
+
+/**
+ * A gate's last second, published on `eaas.v1.<model>.pulse.<node>` for live views: tokens generated, sequences
+ * running and waiting, samples of time to first token and between tokens, and its incidents counted per instance.
+ */
+export interface GatePulse {
+  node: string;
+  intervalMs: number;
+  tokens: number;
+  running: number;
+  waiting: number;
+  ttftMs: number[];
+  itlMs: number[];
+  incidents: { kind: IncidentKind; instance: string; count: number; detail: string }[];
+}
+
+export const encodeGatePulse = (p: GatePulse): Uint8Array => encodeMessage(p);
+
+export function decodeGatePulse(bytes: Uint8Array): GatePulse {
+  const m = decodeMessage(bytes) as GatePulse;
+  const counts = [m?.intervalMs, m?.tokens, m?.running, m?.waiting];
+  if (typeof m?.node !== 'string' || !counts.every((v) => typeof v === 'number' && v >= 0) || ![m.ttftMs, m.itlMs, m.incidents].every(Array.isArray)) {
+    throw new MalformedMessageError('gate pulse must be a map {node, intervalMs, tokens, running, waiting, ttftMs, itlMs, incidents}');
+  }
+  return m;
+}
+
 /** A lifecycle event of an expert instance, published on `eaas.v1.<model>.events.<kind>`. */
 export interface InstanceEvent {
   kind: 'up' | 'down' | 'restarting' | 'failed' | 'draining';

@@ -120,9 +120,10 @@ export class PlacementStore {
     return expected === 0 ? this.kv.create(DESIRED, bytes) : this.kv.update(DESIRED, bytes, expected);
   }
 
-  /** Every desired placement as it is written (the current one first). Ends when the store's connection closes. */
-  async *watchDesired(): AsyncIterable<DesiredRecord> {
+  /** Every desired placement as it is written (the current one first). Ends when the store's connection closes or `signal` aborts. */
+  async *watchDesired(signal?: AbortSignal): AsyncIterable<DesiredRecord> {
     const it = await this.kv.watch({ key: DESIRED });
+    signal?.addEventListener('abort', () => it.stop(), { once: true });
     for await (const e of it) {
       const d = parse<DesiredRecord>(e, DESIRED, isDesired);
       if (d) yield d;

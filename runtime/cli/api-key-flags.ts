@@ -3,7 +3,7 @@ import type { FlagTable } from './flags.js';
 import { UsageError } from './usage.js';
 
 export const API_KEY_FLAGS = {
-  'api-key': { type: 'string', multiple: true, arg: 'KEY', help: 'the HTTP front wants Authorization: Bearer KEY on /v1/* and the tokenizer routes; repeatable', default: 'an open front' },
+  'api-key': { type: 'string', multiple: true, arg: 'KEY', help: 'the HTTP front wants Authorization: Bearer KEY on /v1/*, the tokenizer routes and /dashboard; repeatable', default: 'an open front' },
 } as const satisfies FlagTable;
 
 /** The keys a client may present, or undefined: the front is open. */

@@ -24,4 +24,5 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   status: command(() => import('./status.js'), (m) => m.statusCommand),
   retire: command(() => import('./retire.js'), (m) => m.retireCommand),
   placement: command(() => import('./placement.js'), (m) => m.placementCommand),
+  dashboard: command(() => import('./dashboard.js'), (m) => m.dashboardCommand),
 };

@@ -1,10 +1,9 @@
 // `eaas generate --nats URL`: one prompt through a running cluster's gate.
-import { requestGenerate, servedModels } from '../../actors/gate/client.js';
+import { requestGenerate } from '../../actors/gate/client.js';
 import { closeNats, connectNats, type NatsAuth } from '../transport/connection.js';
 import { settingsFromEnv } from '../node/settings.js';
-import { subjectToken } from '../transport/subjects.js';
 import { printResult, type PromptSpec } from './generate-io.js';
-import { UsageError } from './usage.js';
+import { servedModel } from './served-model.js';
 
 export async function generateOverNats(
   nats: string,
@@ -16,14 +15,7 @@ export async function generateOverNats(
 ): Promise<void> {
   const nc = await connectNats(nats, 'eaas-cli', {}, auth);
   try {
-    let name = model ? subjectToken(model) : undefined;
-    if (!name) {
-      const models = await servedModels(nc);
-      if (models.length !== 1) {
-        throw new UsageError(models.length === 0 ? `no gate answers at ${nats}: is the cluster up?` : `the cluster serves ${models.join(', ')}: pick one with --name NAME`);
-      }
-      name = models[0];
-    }
+    const name = await servedModel(nc, model);
     const started = performance.now();
     const r = await requestGenerate(nc, name, {
       ...(spec.ids ? { prompt: spec.ids } : { text: spec.text }),

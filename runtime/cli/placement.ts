@@ -1,10 +1,9 @@
 // `eaas placement`: the elastic placement of a model, desired next to actual, the load behind it and the last change.
 import { placementView, type PlacementView } from '../../actors/controller/client.js';
-import { servedModels } from '../../actors/gate/client.js';
 import { closeNats, connectNats } from '../transport/connection.js';
 import { AUTH_FLAGS, authFromFlags } from './auth-flags.js';
+import { servedModel } from './served-model.js';
 import { parseFlags, requiredString, stringFlag, type FlagTable } from './flags.js';
-import { UsageError } from './usage.js';
 
 export const FLAGS = {
   nats: { type: 'string', arg: 'URL', help: 'the cluster\'s NATS URL (required)' },
@@ -17,12 +16,7 @@ export async function placementCommand(argv: string[]): Promise<void> {
   const { values } = parseFlags(argv, FLAGS);
   const nc = await connectNats(requiredString(values, 'nats', 'the cluster’s NATS URL'), 'eaas-placement', {}, authFromFlags(values));
   try {
-    let model = stringFlag(values, 'name');
-    if (!model) {
-      const served = await servedModels(nc);
-      if (served.length !== 1) throw new UsageError(served.length === 0 ? 'no gate answers on this NATS: give the model with --name' : `several models are served (${served.join(', ')}): pick one with --name`);
-      model = served[0];
-    }
+    const model = await servedModel(nc, stringFlag(values, 'name'));
     const view = await placementView(nc, model);
     process.stdout.write(values.json ? JSON.stringify(view) + '\n' : formatPlacement(view));
   } finally {

@@ -17,6 +17,7 @@ Usage:
   eaas eval --nats URL [--model DIR] [--name NAME] [--file TEXT] [--context N] [--json] [--creds FILE] [--tls-ca FILE]
   eaas status --nats URL [--json] [--creds FILE] [--tls-ca FILE]
   eaas placement --nats URL [--name MODEL] [--json] [--creds FILE] [--tls-ca FILE]
+  eaas dashboard --nats URL [--name MODEL] [--http-port P] [--http-host H] [--api-key KEY ...] [--creds FILE] [--tls-ca FILE]
   eaas model init DIR [--family mixtral|qwen2_moe|qwen3_moe|olmoe|deepseek_v3] [--preset tiny|bench] [--seed N] [--dtype f32|bf16|f16] [--shards N] [--skew S]
   eaas secure init DIR --model NAME [--hosts H,...]
 

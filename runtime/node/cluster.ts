@@ -232,6 +232,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         maxRequestBytes: settings.maxRequestBytes,
         maxQueued: settings.maxQueued,
         loadReportMs: settings.loadReportMs,
+        pulseMs: settings.pulseMs,
         threads: settings.ortThreads,
         denseBits: o.quantization?.dense ? o.quantization.bits : undefined,
         tokenizer,
@@ -250,6 +251,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         generateTimeoutMs: settings.generateTimeoutMs,
         apiKeys: o.apiKeys,
         onRequest: o.onRequest,
+        dims: { layers: c.numHiddenLayers, experts: c.numLocalExperts },
       });
     }
     if (settings.metricsPort !== undefined) metrics = await serveMetrics(loadRegistry, settings.metricsPort, o.httpHost);

@@ -1,5 +1,6 @@
 // The least subject permissions of every role of a secure deployment: only who must may (README, Architecture, "Security").
 // Every pattern comes from the subject builders (ANY in place of an id), so a subject and its permission cannot drift.
+import { watchedSubjects } from '../../actors/dashboard/watched.js';
 import { GATE_SERVICE } from '../../actors/protocol/services.js';
 import type { Permissions } from '../transport/auth.js';
 import * as subjects from '../transport/subjects.js';
@@ -40,7 +41,7 @@ export function gatePermissions(model: string, node: Token): Permissions {
   const prefix = inbox('gate', node);
   return {
     sub: [subjects.generate(model), subjects.gateCancel(model, node), subjects.eventsWildcard(model), DISCOVERY_WILDCARD, subjects.inboxWildcard(prefix)],
-    pub: [subjects.expertDispatch(model, ANY), subjects.loadReport(model, node), subjects.gateReconnected(model, node), DISCOVERY_WILDCARD, ANY_INBOX],
+    pub: [subjects.expertDispatch(model, ANY), subjects.loadReport(model, node), subjects.gatePulse(model, node), subjects.gateReconnected(model, node), DISCOVERY_WILDCARD, ANY_INBOX],
     responses: STREAM_ANSWERS,
     inboxPrefix: prefix,
   };
@@ -56,10 +57,10 @@ export function clientPermissions(name: string): Permissions {
   };
 }
 
-/** A monitor (`eaas status`): reads discovery and stats, nothing else. */
+/** A monitor (`eaas status`, `eaas dashboard`): reads discovery and stats, and hears what the cluster publishes of any model (events, load reports, gate pulses and reconnects); it sends nothing else. */
 export function monitorPermissions(name: string): Permissions {
   const prefix = inbox('monitor', name);
-  return { sub: [subjects.inboxWildcard(prefix)], pub: [DISCOVERY_WILDCARD], inboxPrefix: prefix };
+  return { sub: [subjects.inboxWildcard(prefix), ...Object.values(watchedSubjects(ANY))], pub: [DISCOVERY_WILDCARD], inboxPrefix: prefix };
 }
 
 /** An operator (`eaas retire`): control requests to supervisors, and discovery to find them. */

@@ -58,7 +58,7 @@ export async function prepareSecure(stateDir: string): Promise<SecureDeployment>
     serverAuth,
     probe: { authenticator: credsAuthenticator(readFileSync(probeCreds)), tls: { caFile: tls.ca } },
     users,
-    nodeAuth: async (model, node) => withCa(await authority.creds(`node-${node}`, union(gatePermissions(model, node), supervisorPermissions(model, node), clientPermissions(`api-${node}`)))),
+    nodeAuth: async (model, node) => withCa(await authority.creds(`node-${node}`, union(gatePermissions(model, node), supervisorPermissions(model, node), clientPermissions(`api-${node}`), monitorPermissions(`api-${node}`)))),
     expertAuth: async (model, node, instance) => withCa(await authority.creds(`expert-${instance}`, expertPermissions(model, node, instance))),
   };
 }

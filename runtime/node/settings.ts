@@ -5,6 +5,7 @@ import { DEFAULT_LEASE_MS } from '../../actors/controller/lease.js';
 import { DEFAULT_DISCOVERY_MS } from '../../actors/gate/directory.js';
 import { DEFAULT_DISPATCH_TIMEOUT_MS, DEFAULT_NO_REPLICA_WAIT_MS } from '../../actors/gate/dispatcher.js';
 import { DEFAULT_GENERATE_TIMEOUT_MS } from '../../actors/gate/client.js';
+import { DEFAULT_PULSE_MS } from '../../actors/gate/pulse.js';
 import { DEFAULT_MAX_QUEUED, DEFAULT_MAX_REQUEST_BYTES } from '../../actors/gate/limits.js';
 import { DEFAULT_ACTOR_SILENCE_MS, DEFAULT_HEARTBEAT_MS, DEFAULT_HANG_MS } from '../../actors/supervisor/watchdog.js';
 import { DEFAULT_MAX_BATCH } from '../../model/engine.js';
@@ -37,6 +38,7 @@ export const SETTINGS = {
   maxQueued: { env: 'EAAS_MAX_QUEUED', default: DEFAULT_MAX_QUEUED, min: 1, doc: 'a gate holding this many sequences (waiting or running) refuses new requests with 429' },
   apiMaxInflight: { env: 'EAAS_API_MAX_INFLIGHT', default: DEFAULT_MAX_INFLIGHT, min: 1, doc: 'an API front with this many requests in progress answers 429 with Retry-After' },
   loadReportMs: { env: 'EAAS_LOAD_REPORT_MS', default: DEFAULT_LOAD_REPORT_MS, min: 0, doc: 'a gate publishes the load it saw (tokens per expert, time per instance) this often on `eaas.v1.<model>.load.<node>`, an expert actor its own (compute time, rows) on `eaas.v1.<model>.load.<node>.<instance>`; 0: never' },
+  pulseMs: { env: 'EAAS_PULSE_MS', default: DEFAULT_PULSE_MS, min: 0, doc: 'a gate publishes its last second (tokens, requests running and waiting, TTFT and ITL samples, redirects, hedges) this often on `eaas.v1.<model>.pulse.<node>`, for the dashboard; 0: never' },
   loadWindowMs: { env: 'EAAS_LOAD_WINDOW_MS', default: DEFAULT_LOAD_WINDOW_MS, min: 1, doc: 'the sliding window a load report covers' },
   controllerTickMs: { env: 'EAAS_CONTROLLER_TICK_MS', default: DEFAULT_CONTROLLER_TICK_MS, min: 1, doc: 'the active placement controller decides this often (`--autoscale`)' },
   leaseMs: { env: 'EAAS_LEASE_MS', default: DEFAULT_LEASE_MS, min: 1, doc: 'a controller lease not renewed for this long is taken over by a standby' },

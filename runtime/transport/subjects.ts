@@ -100,6 +100,16 @@ export function loadReportWildcard(model: string): string {
   return subject([model, 'load'], '>');
 }
 
+/** `eaas.v1.<model>.pulse.<node>`: a gate's traffic each second (tokens, requests, latencies, incidents), for live views. */
+export function gatePulse(model: Token, node: Token): string {
+  return subject([model, 'pulse', node]);
+}
+
+/** Every gate's pulse. */
+export function gatePulseWildcard(model: string): string {
+  return gatePulse(model, ANY);
+}
+
 /** `eaas.v1.<model>.gate.<node>.cancel`: where one gate takes cancellations of its streamed requests. */
 export function gateCancel(model: Token, node: Token): string {
   return subject([model, 'gate', node, 'cancel']);
