@@ -34,7 +34,7 @@ describe('the dashboard view', () => {
     expect(s.desired).toEqual(s.running);
     expect(s.nodes.map((n) => n.name)).toContain('g1');
     // sent once a second to every open page
-    expect(JSON.stringify(s).length).toBeLessThan(60_000);
+    expect(JSON.stringify(v.snapshot(false)).length).toBeLessThan(40_000);
   });
 
   it('follows an actor down, restarting and up again; the placement still wants it while it is down', () => {
@@ -84,6 +84,9 @@ describe('the dashboard view', () => {
     expect(s.traffic[1]).toMatchObject({ tokensPerSec: 0, ttftP50: null, running: 4 });
     expect(s.actors[0].state).toBe('up');
     expect(s.events[0]).toMatchObject({ kind: 'suspected', about: 'a1' });
+    // after the first picture, each second carries its own point and no events (they went out live)
+    const next = v.snapshot(false);
+    expect(next).toMatchObject({ full: false, traffic: [s.traffic[1]], events: [] });
   });
 
   it('shows the controller’s placement: its reason on the timeline, actors not yet up as starting', () => {
@@ -106,6 +109,20 @@ describe('the dashboard view', () => {
     expect(s.running[0][1]).toBe(1);
     v.discovered([{ instance: 'a1', node: 'n1', experts: ['0:0', '0:1'] }, { instance: 'a2', node: 'n2', experts: ['0:1'] }], []);
     expect(v.snapshot().running[0][1]).toBe(2);
+  });
+
+  it('sums a gate’s hedges into one timeline entry at most every 10 s', () => {
+    let now = 1_000_000;
+    const v = new ClusterView('m', undefined, () => now);
+    const hedge = (instance: string, count: number) => pulse({ incidents: [{ kind: 'hedge', instance, count, detail: 'slower than 20 ms' }] });
+    expect(v.pulse(hedge('a1', 2))[0].event).toMatchObject({ kind: 'hedge', about: 'g1', text: 'gate g1 hedged 2 slow dispatches, waiting on a1 ×2' });
+    for (let i = 0; i < 9; i++) {
+      now += 1000;
+      expect(v.pulse(hedge(i % 2 ? 'a1' : 'a2', 1))).toEqual([]);
+    }
+    now += 1000;
+    expect(v.pulse(hedge('a3', 1))[0].event.text).toBe('gate g1 hedged 10 slow dispatches in 10 s, waiting on a2 ×5, a1 ×4, a3 ×1');
+    expect(v.snapshot().events.filter((e) => e.kind === 'hedge')).toHaveLength(2);
   });
 
   it('turns gate load reports into tokens per second per expert', () => {

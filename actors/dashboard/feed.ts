@@ -134,7 +134,7 @@ export class DashboardFeed {
 
   private tick(): void {
     this.view.tick();
-    if (this.listeners.size > 0) this.tell({ kind: 'snapshot', snapshot: this.view.snapshot() });
+    if (this.listeners.size > 0) this.tell({ kind: 'snapshot', snapshot: this.view.snapshot(false) });
   }
 
   private tell(m: Parameters<Listener>[0]): void {

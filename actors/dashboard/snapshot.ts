@@ -46,6 +46,11 @@ export interface TimelineEvent {
 }
 
 export interface Snapshot {
+  /**
+   * The first picture a page gets is full: the traffic and the timeline of the last minutes. The ones after it
+   * carry only the newest traffic point and no events (those came as live events), so each second stays small.
+   */
+  full: boolean;
   model: string;
   at: number;
   layers: number;
@@ -58,9 +63,9 @@ export interface Snapshot {
   desired: number[][];
   nodes: NodeRow[];
   actors: ActorRow[];
-  /** Oldest first, one a second, the last TRAFFIC_SECONDS. */
+  /** Oldest first, one a second, the last TRAFFIC_SECONDS (not full: the newest only). */
   traffic: TrafficPoint[];
-  /** Oldest first, the last TIMELINE_LENGTH. */
+  /** Oldest first, the last TIMELINE_LENGTH (not full: none). */
   events: TimelineEvent[];
 }
 

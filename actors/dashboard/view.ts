@@ -14,6 +14,8 @@ export interface DiscoveredActor {
 
 /** A suspicion (a gate's timeout) shows this long unless an event says more. */
 const SUSPECT_MS = 5_000;
+/** Hedges are many when the cores are busy: each gate's are summed into one timeline entry at most this often. */
+const HEDGE_SUMMARY_MS = 10_000;
 /** An actor discovery has not seen this many times in a row is gone (its node died with it, without events). */
 const ABSENT_DISCOVERIES = 2;
 
@@ -42,6 +44,8 @@ export class ClusterView {
   private readonly traffic: TrafficPoint[] = [];
   private readonly timeline: TimelineEvent[] = [];
   private desired: DesiredRecord | null = null;
+  /** Per gate: hedges not yet on the timeline, by instance, and when its last hedge entry was made. */
+  private readonly hedges = new Map<string, { by: Map<string, number>; last: number }>();
 
   constructor(
     readonly model: string,
@@ -76,7 +80,7 @@ export class ClusterView {
     this.roles(e.node).add('supervisor');
     const reason = e.reason ? `: ${e.reason}` : '';
     const text =
-      e.kind === 'up' ? `up on node ${e.node} with experts ${e.experts.join(' ')}` : e.kind === 'failed' ? `given up${reason}` : e.kind === 'draining' ? `retiring${reason}` : `${e.kind}${reason}`;
+      e.kind === 'up' ? `up on node ${e.node} with ${e.experts.length} expert${e.experts.length === 1 ? '' : 's'}` : e.kind === 'failed' ? `given up${reason}` : e.kind === 'draining' ? `retiring${reason}` : `${e.kind}${reason}`;
     const event = this.note(e.kind, e.instance, text);
     // a retiring actor that goes down has left for good
     if (known?.state === 'retiring' && e.kind === 'down') {
@@ -113,6 +117,10 @@ export class ClusterView {
     this.pulses.push(p);
     const out: LiveEvent[] = [];
     for (const i of p.incidents) {
+      if (i.kind === 'hedge') {
+        this.countHedges(p.node, i.instance, i.count);
+        continue;
+      }
       const counted = i.count > 1 ? ` (${i.count} times)` : '';
       const event = this.note(i.kind, i.instance, `gate ${p.node}${counted}: ${i.detail}`);
       const actor = this.actors.get(i.instance);
@@ -123,7 +131,22 @@ export class ClusterView {
         out.push({ event, actor: this.row(actor) });
       } else out.push({ event });
     }
+    const hedges = this.hedges.get(p.node);
+    if (hedges && hedges.by.size > 0 && this.now() - hedges.last >= HEDGE_SUMMARY_MS) {
+      const total = [...hedges.by.values()].reduce((a, n) => a + n, 0);
+      const slowest = [...hedges.by].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([instance, n]) => `${instance} ×${n}`);
+      const since = hedges.last === 0 ? '' : ` in ${Math.round((this.now() - hedges.last) / 1000)} s`;
+      out.push({ event: this.note('hedge', p.node, `gate ${p.node} hedged ${total} slow dispatch${total === 1 ? '' : 'es'}${since}, waiting on ${slowest.slice(0, 4).join(', ')}${slowest.length > 4 ? ', …' : ''}`) });
+      hedges.by.clear();
+      hedges.last = this.now();
+    }
     return out;
+  }
+
+  private countHedges(gate: string, instance: string, n: number): void {
+    let h = this.hedges.get(gate);
+    if (!h) this.hedges.set(gate, (h = { by: new Map(), last: 0 }));
+    h.by.set(instance, (h.by.get(instance) ?? 0) + n);
   }
 
   gateReconnected(node: string, downMs: number): LiveEvent {
@@ -165,7 +188,8 @@ export class ClusterView {
     for (const a of this.actors.values()) if (a.state === 'suspected' && a.suspectedUntil <= this.now()) a.state = 'up';
   }
 
-  snapshot(): Snapshot {
+  /** The picture: `full` with the traffic and timeline history, else with the newest traffic point only. */
+  snapshot(full = true): Snapshot {
     const actors = [...this.actors.values()].sort((a, b) => a.node.localeCompare(b.node) || a.instance.localeCompare(b.instance));
     let { layers, experts } = this.dims;
     const ids = [...actors.flatMap((a) => a.experts.map(parseExpertKey)), ...this.desiredActors().flatMap((a) => a.experts.map(parseExpertKey))];
@@ -188,6 +212,7 @@ export class ClusterView {
     for (const a of actors) if (a.state === 'up' || a.state === 'suspected') for (const id of a.experts) add(running, id, 1);
     for (const a of this.desiredActors()) for (const id of a.experts) add(desired, id, 1);
     return {
+      full,
       model: this.model,
       at: this.now(),
       layers,
@@ -197,8 +222,8 @@ export class ClusterView {
       desired,
       nodes: [...this.nodes].map(([name, roles]): NodeRow => ({ name, roles: [...roles].sort() })).sort((a, b) => a.name.localeCompare(b.name)),
       actors: actors.map((a) => this.row(a)),
-      traffic: [...this.traffic],
-      events: [...this.timeline],
+      traffic: full ? [...this.traffic] : this.traffic.slice(-1),
+      events: full ? [...this.timeline] : [],
     };
   }
 

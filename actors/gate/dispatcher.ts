@@ -232,7 +232,7 @@ export class RemoteExperts implements GateExperts {
             const plan = planHedge(pieces, instance, peersOf, (i) => this.hedge.estimate(i), this.rotation++);
             if (!plan || !this.hedge.take()) return undefined;
             this.counters.hedges++;
-            this.incidents?.incident('hedge', instance, `slower than ${delay} ms: its rows also went to ${plan.map((m) => m.instance).join(', ')}`);
+            this.incidents?.incident('hedge', instance, `slower than ${Math.round(delay)} ms: its rows also went to ${plan.map((m) => m.instance).join(', ')}`);
             return Promise.all(plan.map((m) => this.send(step, m.instance, m.pieces).then((part) => ({ m, part })))).then((parts) => {
               this.counters.hedgeWins++;
               // back in the order of `pieces`

@@ -354,8 +354,13 @@ function drawChart(ch) {
   });
 }
 
+// A full picture brings the whole history; the ones after it only the newest second, appended here.
 function renderTraffic(s) {
-  traffic = arr(s.traffic).filter((p) => p && typeof p === 'object');
+  const points = arr(s.traffic).filter((p) => p && typeof p === 'object');
+  if (s.full === false) {
+    const cut = (num(s.at) ?? Date.now()) - TRAFFIC_MS;
+    traffic = traffic.concat(points).filter((p) => (num(p.at) ?? 0) >= cut);
+  } else traffic = points;
   const last = traffic[traffic.length - 1];
   trafficEnd = num(s.at) ?? num(last && last.at) ?? Date.now();
   tokensNow = last ? num(last.tokensPerSec) : null;
@@ -419,7 +424,8 @@ function applySnapshot(s) {
   renderExperts(s);
   renderActors(s);
   renderTraffic(s);
-  renderEvents(s);
+  // after the first picture, events come one by one as live events
+  if (s.full !== false) renderEvents(s);
   touched();
   renderTotals();
 }
