@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Events, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { DashboardFeed } from '../actors/dashboard/feed.js';
 import { requestGenerate } from '../actors/gate/client.js';
 import { encodeDispatch, encodeEvent } from '../actors/protocol/messages.js';
 import { clusterStatus } from '../actors/protocol/status.js';
@@ -151,6 +152,29 @@ describe('a secure deployment', () => {
     const nc = await as({ creds: cluster.secure!.users.monitor, tlsCa: cluster.secure!.tls.ca }, 'monitor');
     const s = await clusterStatus(nc);
     expect(s.actors.filter((x) => x.service === 'eaas-expert')).toHaveLength(4);
+  });
+
+  it('shows the dashboard to the monitor role: actors, gates and traffic, with no permission refused', async () => {
+    const nc = await as({ creds: cluster.secure!.users.monitor, tlsCa: cluster.secure!.tls.ca }, 'monitor');
+    const refused = violations(nc);
+    const feed = await DashboardFeed.start({ nc, model: cluster.model });
+    try {
+      await requestGenerate(await as(client()), cluster.model, { prompt: [1, 2, 3], max_tokens: 4 });
+      await vi.waitFor(
+        () => {
+          const s = feed.view.snapshot();
+          expect(s.actors.filter((a) => a.state === 'up')).toHaveLength(4);
+          expect(s.nodes.map((n) => n.name)).toContain('sec');
+          // the gate's pulse carried the tokens, its load report the heat
+          expect(s.traffic.some((p) => p.tokensPerSec > 0)).toBe(true);
+          expect(s.heat.flat().some((h) => h > 0)).toBe(true);
+        },
+        { timeout: 10_000, interval: 200 },
+      );
+      expect(refused).toEqual([]);
+    } finally {
+      await feed.stop();
+    }
   });
 
   it('retires only for the operator, and never the last live replica unless forced', async () => {

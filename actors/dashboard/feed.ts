@@ -47,7 +47,8 @@ export class DashboardFeed {
     await feed.discover();
     feed.timers.push(setInterval(() => void feed.discover(), o.discoveryMs ?? DISCOVERY_EVERY_MS));
     feed.timers.push(setInterval(() => feed.tick(), TICK_MS));
-    void feed.watchPlacement();
+    // the placement lives in JetStream: a server without it has none (and a secure one gives no right to ask)
+    if (o.nc.info?.jetstream) void feed.watchPlacement();
     return feed;
   }
 
