@@ -6,6 +6,7 @@ import { GenerationCancelledError, ModelInputError } from './errors.js';
 import type { Forward } from './forward.js';
 import { KvCache } from './kv-cache.js';
 import { logSumExp, MAX_LOGPROBS, tokenLogprobs, type TokenLogprob } from './logprobs.js';
+import { LogitsAdjuster, type LogitsAdjustments } from './logits-adjustments.js';
 import { createSampler, type Sampler, type SamplingParams } from './sampling.js';
 import { EOS_ID } from './byte-tokenizer.js';
 
@@ -32,6 +33,8 @@ export interface GenerateOptions {
   tag?: unknown;
   /** Absent, or temperature absent or 0: greedy argmax. Seeded draws give the same tokens alone or batched. */
   sampling?: SamplingParams;
+  /** Logit bias, min tokens and penalties, applied before the sampler (greedy too). */
+  adjust?: LogitsAdjustments;
   /** Undefined: none; 0..20: each token's logprob (log-softmax of the raw logits) and this many top alternatives. */
   logprobs?: number;
   /** Each prompt token's logprob given the tokens before it (from the second on): what perplexity is made of. */
@@ -56,6 +59,8 @@ export interface GenerateResult {
 export interface EngineHooks {
   /** Wraps one forward step; `tags` are those of the requests in it. Must call `run` once. */
   step?<T>(tags: unknown[], run: () => Promise<T>): Promise<T>;
+  /** A sequence joined the running batch after waiting `ms` since it was submitted. */
+  admitted?(ms: number): void;
 }
 
 interface Sequence {
@@ -66,8 +71,11 @@ interface Sequence {
   next: number[];
   generated: number[];
   sampler: Sampler;
+  adjuster?: LogitsAdjuster;
   logprobs?: TokenEvent[];
   promptLogprobs?: number[];
+  /** When it was submitted (performance.now()), for its queue time. */
+  submitted: number;
   /** Resolved, rejected or cancelled: it takes no further part. */
   done: boolean;
   resolve(r: GenerateResult): void;
@@ -80,6 +88,8 @@ export class Engine {
   /** The sequences of the step in progress (or the next one); a cancelled one is taken out at once. */
   private runningSeqs: Sequence[] = [];
   private looping = false;
+  /** The batch of the step in progress, until its sequences are advanced. */
+  private stepping: Sequence[] = [];
 
   constructor(
     private readonly config: ModelConfig,
@@ -100,6 +110,13 @@ export class Engine {
     return this.waitingSeqs.length;
   }
 
+  /** Positions held in the KV caches of the sequences in progress, and what a full batch of full-length sequences would hold. */
+  get kvCache(): { positions: number; capacity: number } {
+    let positions = 0;
+    for (const s of new Set([...this.stepping, ...this.runningSeqs])) positions += s.cache?.length ?? 0;
+    return { positions, capacity: this.maxBatch * this.config.maxPositionEmbeddings };
+  }
+
   /** Sequences waiting or in progress (cancelled ones not counted). */
   get load(): number {
     return this.waitingSeqs.length + this.runningSeqs.length;
@@ -107,9 +124,11 @@ export class Engine {
 
   generate(prompt: number[], opts: GenerateOptions): Promise<GenerateResult> {
     let sampler: Sampler;
+    let adjuster: LogitsAdjuster | undefined;
     try {
       this.check(prompt, opts);
       sampler = createSampler(opts.sampling);
+      adjuster = LogitsAdjuster.create(opts.adjust, prompt, opts.stopAtEos === false ? [] : this.eosIds, this.config.vocabSize);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -125,7 +144,9 @@ export class Engine {
         next: prompt,
         generated: [],
         sampler,
+        adjuster,
         logprobs: opts.logprobs !== undefined ? [] : undefined,
+        submitted: performance.now(),
         done: false,
         resolve,
         reject,
@@ -159,9 +180,12 @@ export class Engine {
     try {
       while (this.waitingSeqs.length + this.runningSeqs.length > 0) {
         const room = this.maxBatch - this.runningSeqs.length;
-        this.runningSeqs.push(...this.waitingSeqs.splice(0, Math.max(0, room)));
+        const admitted = this.waitingSeqs.splice(0, Math.max(0, room));
+        if (this.hooks.admitted) for (const s of admitted) this.hooks.admitted(performance.now() - s.submitted);
+        this.runningSeqs.push(...admitted);
         // a copy: a sequence cancelled during the step leaves `running`, not the batch the logits line up with
         const batch = this.runningSeqs.slice();
+        this.stepping = batch;
         // taken now: a sequence cancelled before the hook calls `run` has already let go of its cache
         const inputs = batch.map((s) => ({ cache: s.cache!, tokens: s.next, allLogits: s.opts.promptLogprobs === true && s.generated.length === 0 }));
         const run = () => this.forward.step(inputs);
@@ -187,6 +211,7 @@ export class Engine {
       }
     } finally {
       this.looping = false;
+      this.stepping = [];
     }
   }
 
@@ -194,7 +219,7 @@ export class Engine {
     const V = this.config.vocabSize;
     if (stepLogits.length > V) s.promptLogprobs = promptLogprobs(s.prompt, stepLogits, V);
     const logits = stepLogits.subarray(stepLogits.length - V);
-    const token = s.sampler.next(logits);
+    const token = s.sampler.next(s.adjuster ? s.adjuster.apply(logits, s.generated) : logits);
     s.generated.push(token);
     s.next = [token];
     let event: TokenEvent = { id: token };

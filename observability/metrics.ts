@@ -89,3 +89,54 @@ export function recordRebalance(model: string, seconds: number, reason: string):
   rebalances.inc({ model_name: model, reason });
   rebalanceSeconds.observe({ model_name: model }, seconds);
 }
+
+/** What one gate's engine holds now; read at scrape time. */
+export interface GateEngineSource {
+  model: string;
+  node: string;
+  running(): number;
+  waiting(): number;
+  /** Positions held in KV caches, and what a full batch of full-length sequences would hold. */
+  kvCache(): { positions: number; capacity: number };
+}
+
+const gates = new Set<GateEngineSource>();
+
+/** Shows a gate's engine in the metrics until the returned function is called. */
+export function showGateEngine(source: GateEngineSource): () => void {
+  gates.add(source);
+  return () => gates.delete(source);
+}
+
+function gateGauge(name: string, help: string, value: (g: GateEngineSource) => number): Gauge {
+  return new Gauge({
+    name,
+    help,
+    labelNames: ['model_name', 'node'],
+    registers,
+    collect() {
+      this.reset();
+      for (const g of gates) this.set({ model_name: g.model, node: g.node }, value(g));
+    },
+  });
+}
+
+gateGauge('eaas:gate_num_requests_running', "Sequences in a gate's running batch (vLLM's num_requests_running, seen from the engine).", (g) => g.running());
+gateGauge('eaas:gate_num_requests_waiting', "Sequences waiting for room in a gate's batch.", (g) => g.waiting());
+gateGauge('eaas:kv_cache_usage_perc', "Share of a gate's KV cache room in use: positions held ÷ (max batch × the model's positions), 0..1 (vLLM's name).", (g) => {
+  const { positions, capacity } = g.kvCache();
+  return capacity > 0 ? positions / capacity : 0;
+});
+
+const queueTime = new Histogram({
+  name: 'eaas:request_queue_time_seconds',
+  help: "Time a sequence waited in a gate before its first forward step (vLLM's name and buckets).",
+  labelNames: ['model_name'],
+  buckets: [0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0],
+  registers,
+});
+
+/** A sequence joined a gate's running batch after waiting `seconds`. */
+export function observeQueueTime(model: string, seconds: number): void {
+  queueTime.observe({ model_name: model }, seconds);
+}

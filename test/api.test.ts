@@ -104,16 +104,32 @@ describe('OpenAI-compatible front', () => {
     expect(chunks).toBeGreaterThan(MAX_TOKENS / 2);
   });
 
-  it('refuses with a 400 naming the field what it does not carry out (tools, penalties, logit_bias, ...), and takes their no-op values', async () => {
-    const refused: [string, unknown][] = [['frequency_penalty', 0.5], ['presence_penalty', -1], ['logit_bias', { '5': 10 }], ['min_tokens', 3], ['echo', true]];
-    for (const [param, value] of refused) {
-      await expect(completion({ [param]: value } as never)).rejects.toMatchObject({ status: 400, error: { param } });
-    }
+  it('refuses with a 400 naming the field what it does not carry out (tools, response_format, echo, ...), and takes their no-op values', async () => {
+    await expect(completion({ echo: true } as never)).rejects.toMatchObject({ status: 400, error: { param: 'echo' } });
     const tools: OpenAI.ChatCompletionTool[] = [{ type: 'function', function: { name: 'f', parameters: {} } }];
     await expect(openai.chat.completions.create({ model: node.model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 2, tools })).rejects.toMatchObject({ status: 400, error: { param: 'tools' } });
     await expect(openai.chat.completions.create({ model: node.model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 2, response_format: { type: 'json_object' } })).rejects.toMatchObject({ status: 400, error: { param: 'response_format' } });
     const r = await completion({ frequency_penalty: 0, presence_penalty: 0, logit_bias: {}, echo: false } as never);
     expect(r.choices[0].text).toBe(tokenizer.decode(greedy.tokens, { skipSpecialTokens: true }));
+  });
+
+  it('carries out penalties, logit_bias and min_tokens as the monolith does, and refuses them out of range naming the field', async () => {
+    const body = { frequency_penalty: 1.1, presence_penalty: 0.3, repetition_penalty: 1.25, logit_bias: { '70': 4, '101': -100 }, min_tokens: 2, temperature: 0.8, seed: 5 };
+    const r = await completion(body as never);
+    const [reference] = await monolithicReference(tiny.dir, [promptIds], {
+      maxTokens: MAX_TOKENS,
+      stopAtEos: false,
+      sampling: { temperature: 0.8, seed: 5 },
+      adjust: { frequencyPenalty: 1.1, presencePenalty: 0.3, repetitionPenalty: 1.25, logitBias: [[70, 4], [101, -100]], minTokens: 2 },
+    });
+    expect((r.choices[0] as unknown as WithIds).token_ids).toEqual(reference.tokens);
+    expect(reference.tokens).not.toContain(101);
+    const refused: [string, unknown][] = [['frequency_penalty', 2.5], ['presence_penalty', -3], ['repetition_penalty', 0], ['logit_bias', { x: 1 }], ['logit_bias', { '5': 101 }], ['min_tokens', MAX_TOKENS + 1]];
+    for (const [param, value] of refused) {
+      await expect(completion({ [param]: value } as never)).rejects.toMatchObject({ status: 400, error: { param } });
+    }
+    // a token outside the vocabulary is the gate's to refuse: still a 400
+    await expect(completion({ logit_bias: { '999999': 1 } } as never)).rejects.toMatchObject({ status: 400 });
   });
 
   it('accepts token-id prompts and lists of prompts, one choice per prompt', async () => {

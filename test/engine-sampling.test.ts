@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { argmax, type GenerateOptions, type GenerateResult, type TokenEvent } from '../model/engine.js';
+import { argmax, DEFAULT_MAX_BATCH, type GenerateOptions, type GenerateResult, type TokenEvent } from '../model/engine.js';
 import { GenerationCancelledError } from '../model/errors.js';
 import { openMonolithic, type MonolithicModel } from '../model/monolithic.js';
 import { tinyCheckpointDir } from './helpers/tiny-model.js';
@@ -151,6 +151,15 @@ describe('engine: sampling, per-token streaming, cancellation', () => {
     // one token of each per step while both run (b joins at a's second step): streamed, not delivered at the end
     expect(log.slice(0, 7).sort()).toEqual(['a', 'a', 'a', 'a', 'b', 'b', 'b']);
     expect(log).toHaveLength(MAX_TOKENS + 3);
+  });
+
+  it('counts the KV cache positions its sequences hold (the KV cache usage metric), and none once they are done', async () => {
+    const prompt = PROMPTS[0];
+    const held: number[] = [];
+    const r = await gen(prompt, { onToken: () => held.push(model.engine.kvCache.positions) });
+    // token i comes from the step that took the prompt (i = 0) or token i - 1 into the cache
+    expect(held).toEqual(r.tokens.map((_, i) => prompt.length + i));
+    expect(model.engine.kvCache).toEqual({ positions: 0, capacity: DEFAULT_MAX_BATCH * model.checkpoint.config.maxPositionEmbeddings });
   });
 
   it('fails a request whose onToken throws, and keeps serving', async () => {

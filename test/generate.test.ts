@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Checkpoint } from '../model/checkpoint.js';
 import type { GenerateResult } from '../model/engine.js';
-import { openMonolithic, type MonolithicModel } from '../model/monolithic.js';
+import { openMonolithic } from '../model/monolithic.js';
 import { generateRef } from './helpers/reference.js';
-import { referenceWeights, tinyCheckpointDir } from './helpers/tiny-model.js';
+import { referenceWeights, useTinyMonolith } from './helpers/tiny-model.js';
 
 const PROMPTS = [
   [1, 72, 101, 108, 108, 111],
@@ -14,19 +14,9 @@ const PROMPTS = [
 const MAX_TOKENS = 8;
 
 describe('monolithic generation', () => {
-  let tiny: ReturnType<typeof tinyCheckpointDir>;
-  let model: MonolithicModel;
+  const tiny = useTinyMonolith();
 
-  beforeAll(async () => {
-    tiny = tinyCheckpointDir();
-    model = await openMonolithic(tiny.dir);
-  });
-  afterAll(async () => {
-    await model?.close();
-    tiny?.remove();
-  });
-
-  const gen = (prompt: number[]) => model.engine.generate(prompt, { maxTokens: MAX_TOKENS, logits: true, stopAtEos: false });
+  const gen = (prompt: number[]) => tiny.model.engine.generate(prompt, { maxTokens: MAX_TOKENS, logits: true, stopAtEos: false });
 
   it('is deterministic across runs and across loads', async () => {
     const first = await gen(PROMPTS[0]);

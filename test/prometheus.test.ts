@@ -113,6 +113,15 @@ describe('Prometheus scraping the front and the node', () => {
     expect(balance).toBeCloseTo(rows.reduce((a, b) => a + b, 0) / rows.length / Math.max(...rows), 6);
   });
 
+  it("scrapes the gate's engine: its batch and queue, the KV cache in use, and each sequence's queue time", async () => {
+    const job = `job="eaas-node",model_name="${node.model}",node="prom"`;
+    // the first test's request waited once in the gate's queue; nothing runs now
+    await vi.waitFor(async () => expect(value((await query(`eaas:request_queue_time_seconds_count{job="eaas-node",model_name="${node.model}"}`).catch(() => []))[0])).toBe(1), { timeout: 30_000, interval: 500 });
+    expect(value((await query(`eaas:gate_num_requests_running{${job}}`))[0])).toBe(0);
+    expect(value((await query(`eaas:gate_num_requests_waiting{${job}}`))[0])).toBe(0);
+    expect(value((await query(`eaas:kv_cache_usage_perc{${job}}`))[0])).toBe(0);
+  });
+
   it("scrapes the controller's rebalances: how many, why, and how long they took", async () => {
     const job = `job="eaas",model_name="${node.model}"`;
     await vi.waitFor(async () => expect(value((await query(`eaas:rebalances_total{${job},reason="repair"}`).catch(() => []))[0])).toBe(1), { timeout: 30_000, interval: 500 });

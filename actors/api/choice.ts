@@ -89,6 +89,11 @@ export async function runChoice(ctx: ChoiceContext, prompt: number[], p: Generat
         top_k: p.topK,
         seed,
         logprobs: p.logprobs,
+        frequency_penalty: p.frequencyPenalty,
+        presence_penalty: p.presencePenalty,
+        repetition_penalty: p.repetitionPenalty,
+        logit_bias: p.logitBias,
+        min_tokens: p.minTokens,
       },
       {
         token: (t: WireToken) => {

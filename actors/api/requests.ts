@@ -10,6 +10,12 @@ export interface GenerationParams {
   seed?: number;
   stop: string[];
   n: number;
+  /** Applied to the logits before sampling, greedy too (see model/logits-adjustments.ts). */
+  frequencyPenalty?: number;
+  presencePenalty?: number;
+  repetitionPenalty?: number;
+  logitBias?: [number, number][];
+  minTokens?: number;
   /** Top alternatives per token; undefined: no logprobs. */
   logprobs?: number;
   ignoreEos: boolean;
@@ -79,11 +85,6 @@ const NOT_CARRIED_OUT: Record<string, { harmless: (v: unknown) => boolean; only:
   functions: { harmless: (v) => Array.isArray(v) && v.length === 0, only: 'an empty list' },
   function_call: { harmless: (v) => v === 'none', only: '"none"' },
   response_format: { harmless: (v) => (v as Body)?.type === 'text', only: '{"type": "text"}' },
-  logit_bias: { harmless: (v) => typeof v === 'object' && v !== null && Object.keys(v).length === 0, only: 'an empty object' },
-  frequency_penalty: { harmless: (v) => v === 0, only: '0' },
-  presence_penalty: { harmless: (v) => v === 0, only: '0' },
-  repetition_penalty: { harmless: (v) => v === 1, only: '1' },
-  min_tokens: { harmless: (v) => v === 0, only: '0' },
   best_of: { harmless: (v) => v === 1, only: '1' },
   echo: { harmless: (v) => v === false, only: 'false' },
   suffix: { harmless: (v) => v === '', only: 'an empty string' },
@@ -128,12 +129,36 @@ function generationParams(body: Body, defaultMaxTokens: number, chat: boolean): 
     seed: optional(body, 'seed', isInt, 'an integer'),
     stop,
     n: optional(body, 'n', intIn(1, MAX_N), `an integer from 1 to ${MAX_N}`) ?? 1,
+    frequencyPenalty: optional(body, 'frequency_penalty', inRange(-2, 2), 'a number from -2 to 2'),
+    presencePenalty: optional(body, 'presence_penalty', inRange(-2, 2), 'a number from -2 to 2'),
+    repetitionPenalty: optional(body, 'repetition_penalty', (v): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0, 'a number > 0 (1: off)'),
+    logitBias: logitBias(body),
+    minTokens: minTokens(body, maxTokens),
     logprobs,
     ignoreEos: optional(body, 'ignore_eos', isBool, 'a boolean') ?? false,
     stream,
     includeUsage,
     returnTokenIds: optional(body, 'return_token_ids', isBool, 'a boolean') ?? false,
   };
+}
+
+/** OpenAI's logit_bias: {"token id": bias from -100 to 100}, as [id, bias] pairs in id order. */
+function logitBias(body: Body): [number, number][] | undefined {
+  const v = optional(body, 'logit_bias', (x): x is Body => typeof x === 'object' && x !== null && !Array.isArray(x), 'an object mapping token ids to biases');
+  if (v === undefined) return undefined;
+  const pairs = Object.entries(v).map(([k, b]): [number, number] => {
+    if (!/^\d+$/.test(k) || !Number.isSafeInteger(Number(k))) throw bad('logit_bias', 'an object whose keys are token ids', k);
+    if (!inRange(-100, 100)(b)) throw bad('logit_bias', `an object of biases from -100 to 100 (token ${k})`, b);
+    return [Number(k), b];
+  });
+  return pairs.length > 0 ? pairs.sort((a, b) => a[0] - b[0]) : undefined;
+}
+
+/** vLLM's min_tokens: at most max_tokens. */
+function minTokens(body: Body, maxTokens: number): number | undefined {
+  const v = optional(body, 'min_tokens', intIn(0, Number.MAX_SAFE_INTEGER), 'an integer >= 0');
+  if (v !== undefined && v > maxTokens) throw new InvalidRequestError(`'min_tokens' (${v}) must not exceed max_tokens (${maxTokens})`, 'min_tokens');
+  return v;
 }
 
 export function completionRequest(body: Body, defaultMaxTokens: number): CompletionRequest {

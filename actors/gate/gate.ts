@@ -10,6 +10,7 @@ import { Forward } from '../../model/forward.js';
 import type { QuantBits } from '../../model/quantize.js';
 import { requireTokenizer, type Tokenizer } from '../../model/tokenizer.js';
 import { DEFAULT_LOAD_REPORT_MS } from '../../observability/load-window.js';
+import { observeQueueTime, showGateEngine } from '../../observability/metrics.js';
 import { ATTR_LAYER, ATTR_TOKENS, recordError } from '../../observability/messaging-spans.js';
 import { extractContext } from '../../observability/nats-propagation.js';
 import { tracer } from '../../observability/tracing.js';
@@ -56,6 +57,8 @@ export class GateActor {
   private pulseTimer?: NodeJS.Timeout;
   /** Tokens, latencies and incidents since the last pulse. */
   private readonly pulse = new PulseTracker();
+  /** Takes the engine out of the process's metrics. */
+  private unshow?: () => void;
   /** Streams in progress by request id, to cancel them. */
   private readonly streams = new Map<string, AbortController>();
   /** nats.js counts errors only of handlers that throw; ours answer asynchronously. */
@@ -85,6 +88,8 @@ export class GateActor {
       await gate.serve();
       gate.reportLoad();
       gate.publishPulse();
+      const { engine } = gate;
+      gate.unshow = showGateEngine({ model: o.model, node: o.node, running: () => engine.running, waiting: () => engine.waiting, kvCache: () => engine.kvCache });
       return gate;
     } catch (err) {
       await dense?.release();
@@ -102,6 +107,7 @@ export class GateActor {
         ),
     });
     return new Engine(o.checkpoint.config, forward, {
+      admitted: (ms) => observeQueueTime(o.model, ms / 1000),
       // a step serves several requests: it joins the first one's trace and links the others
       step: (tags, run) => {
         const [first, ...rest] = tags as Context[];
@@ -158,6 +164,7 @@ export class GateActor {
         logits: req.logits,
         stopAtEos: req.stop_at_eos,
         sampling: { temperature: req.temperature, topP: req.top_p, topK: req.top_k, seed: req.seed },
+        adjust: { frequencyPenalty: req.frequency_penalty, presencePenalty: req.presence_penalty, repetitionPenalty: req.repetition_penalty, logitBias: req.logit_bias, minTokens: req.min_tokens },
         logprobs: req.logprobs,
         promptLogprobs: req.prompt_logprobs,
         tag: trace.setSpan(context.active(), span),
@@ -251,6 +258,7 @@ export class GateActor {
   async stop(): Promise<void> {
     clearInterval(this.loadTimer);
     clearInterval(this.pulseTimer);
+    this.unshow?.();
     this.replies.stop();
     await this.service?.stop();
     await this.o.experts.stop();

@@ -66,6 +66,13 @@ export interface GenerateRequest {
   stream?: boolean;
   /** Each prompt token's logprob after the ones before it (the reply's prompt_logprobs). */
   prompt_logprobs?: boolean;
+  /** Applied to the logits before sampling (greedy too), as OpenAI and vLLM define them; the engine checks the ranges. */
+  frequency_penalty?: number;
+  presence_penalty?: number;
+  repetition_penalty?: number;
+  /** [token id, bias] pairs. */
+  logit_bias?: [number, number][];
+  min_tokens?: number;
 }
 
 const optionalNumber = (m: Record<string, unknown>, key: string, check: (v: number) => boolean, what: string): number | undefined => {
@@ -98,7 +105,20 @@ export function decodeGenerateRequest(bytes: Uint8Array): GenerateRequest {
     logprobs: optionalNumber(m, 'logprobs', Number.isInteger, 'an integer'),
     stream: m.stream === true,
     prompt_logprobs: m.prompt_logprobs === true,
+    frequency_penalty: optionalNumber(m, 'frequency_penalty', Number.isFinite, 'a number'),
+    presence_penalty: optionalNumber(m, 'presence_penalty', Number.isFinite, 'a number'),
+    repetition_penalty: optionalNumber(m, 'repetition_penalty', Number.isFinite, 'a number'),
+    logit_bias: logitBias(m.logit_bias),
+    min_tokens: optionalNumber(m, 'min_tokens', Number.isSafeInteger, 'an integer'),
   };
+}
+
+function logitBias(v: unknown): [number, number][] | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v) || !v.every((p) => Array.isArray(p) && p.length === 2 && Number.isInteger(p[0]) && typeof p[1] === 'number')) {
+    throw new MalformedMessageError('logit_bias must be a list of [token id, bias] pairs');
+  }
+  return v as [number, number][];
 }
 
 /** A token as it travels: its id, and with logprobs its logprob and the top alternatives as [id, logprob] pairs. */
