@@ -14,12 +14,13 @@ export class ExpertSet {
     private readonly sessions: Map<string, Session>,
   ) {}
 
-  /** With `bits`, each expert's gate/up/down projections are quantized (MatMulNBits). */
-  static async load(ckpt: Checkpoint, keys: ExpertKey[], threads?: number, bits?: QuantBits): Promise<ExpertSet> {
+  /** With `bits`, each expert's gate/up/down projections are quantized (MatMulNBits). `onLoaded`: experts loaded so far, of all. */
+  static async load(ckpt: Checkpoint, keys: ExpertKey[], threads?: number, bits?: QuantBits, onLoaded?: (done: number, total: number) => void): Promise<ExpertSet> {
     const sessions = new Map<string, Session>();
     for (const key of keys) {
       // the weights are dropped after the session holds its own copy
       sessions.set(formatExpertKey(key), await createSession(expertGraph(ckpt.config, ckpt.expert(key.layer, key.expert), bits), threads));
+      onLoaded?.(sessions.size, keys.length);
     }
     return new ExpertSet(ckpt.config, sessions);
   }

@@ -26,6 +26,8 @@ export interface InitOptions {
   config?: Partial<ModelConfig>;
   /** How much the routers favour low-numbered experts (skew.ts), >= 0; default 0: the unskewed weights. */
   skew?: number;
+  /** Told the bytes of tensors made so far and in all: first (0, total), then after each tensor. */
+  onProgress?: (bytes: number, totalBytes: number) => void;
 }
 
 const DEFAULT_SEED = 0;
@@ -68,7 +70,20 @@ export function initCheckpoint(dir: string, opts: InitOptions): void {
 
   const skewed: TensorSkew =
     skew > 0 ? routingSkew(config, skew, fillUniform(new Float32Array(config.hiddenSize), hash(`${seed}/${SKEW_DIRECTION}`), 0, 1)) : (_, values) => values;
-  const toWrite = (t: TensorSpec): TensorToWrite => ({ name: t.name, dtype, shape: t.shape, data: () => skewed(t, randomTensor(t, seed)) });
+  const totalSize = specs.reduce((a, t) => a + count(t) * DTYPE_BYTES[dtype], 0);
+  let made = 0;
+  opts.onProgress?.(0, totalSize);
+  const toWrite = (t: TensorSpec): TensorToWrite => ({
+    name: t.name,
+    dtype,
+    shape: t.shape,
+    data: () => {
+      const values = skewed(t, randomTensor(t, seed));
+      made += count(t) * DTYPE_BYTES[dtype];
+      opts.onProgress?.(made, totalSize);
+      return values;
+    },
+  });
   if (shards === 1) {
     writeSafetensors(path.join(dir, SINGLE_FILE), specs.map(toWrite), FILE_METADATA);
   } else {
@@ -78,7 +93,6 @@ export function initCheckpoint(dir: string, opts: InitOptions): void {
       writeSafetensors(path.join(dir, file), group.map(toWrite), FILE_METADATA);
       for (const t of group) weightMap[t.name] = file;
     });
-    const totalSize = specs.reduce((a, t) => a + count(t) * DTYPE_BYTES[dtype], 0);
     writeJson(path.join(dir, INDEX_FILE), { metadata: { total_size: totalSize }, weight_map: weightMap });
   }
   if (config.vocabSize >= BYTE_VOCAB) {

@@ -14,8 +14,8 @@ export class LocalExperts implements ExpertBackend {
   private constructor(private readonly set: ExpertSet) {}
 
   /** `bits`: the experts' weights quantized as the cluster's expert actors quantize them. */
-  static async load(checkpoint: Checkpoint, threads?: number, bits?: QuantBits): Promise<LocalExperts> {
-    return new LocalExperts(await ExpertSet.load(checkpoint, allExpertKeys(checkpoint.config), threads, bits));
+  static async load(checkpoint: Checkpoint, threads?: number, bits?: QuantBits, onLoaded?: (done: number, total: number) => void): Promise<LocalExperts> {
+    return new LocalExperts(await ExpertSet.load(checkpoint, allExpertKeys(checkpoint.config), threads, bits, onLoaded));
   }
 
   runExperts(layer: number, batches: ExpertBatch[]): Promise<Float32Array[]> {
@@ -36,12 +36,19 @@ export interface MonolithicModel {
 /**
  * `engine`: hooks around its steps and its batch bound, as a gate has them (tests watch the steps this way).
  * `quantization`: the experts' weights (and with `dense` the gate's) quantized as the cluster quantizes them.
+ * `onLoaded`: experts loaded (and quantized) so far, of all.
  */
-export async function openMonolithic(dir: string, threads?: number, engine: { hooks?: EngineHooks; maxBatch?: number } = {}, quantization?: Quantization): Promise<MonolithicModel> {
+export async function openMonolithic(
+  dir: string,
+  threads?: number,
+  engine: { hooks?: EngineHooks; maxBatch?: number } = {},
+  quantization?: Quantization,
+  onLoaded?: (done: number, total: number) => void,
+): Promise<MonolithicModel> {
   const checkpoint = Checkpoint.open(dir);
   const c = checkpoint.config;
   const dense = await DenseModel.load(checkpoint, threads, quantization?.dense ? quantization.bits : undefined);
-  const experts = await LocalExperts.load(checkpoint, threads, quantization?.bits);
+  const experts = await LocalExperts.load(checkpoint, threads, quantization?.bits, onLoaded);
   return {
     engine: new Engine(c, new Forward(dense, experts), engine.hooks, engine.maxBatch, endOfSequenceIds(dir, Tokenizer.load(dir))),
     checkpoint,

@@ -21,8 +21,12 @@ export class InProcessExperts implements GateExperts {
   }
 
   /** `bits`: the experts quantized as expert actors quantize them (EAAS_QUANTIZE). */
-  static async load(checkpoint: Checkpoint, model: string, o: { threads?: number; bits?: QuantBits; loadWindowMs?: number } = {}): Promise<InProcessExperts> {
-    return new InProcessExperts(await LocalExperts.load(checkpoint, o.threads, o.bits), model, o.loadWindowMs);
+  static async load(
+    checkpoint: Checkpoint,
+    model: string,
+    o: { threads?: number; bits?: QuantBits; loadWindowMs?: number; onLoaded?: (done: number, total: number) => void } = {},
+  ): Promise<InProcessExperts> {
+    return new InProcessExperts(await LocalExperts.load(checkpoint, o.threads, o.bits, o.onLoaded), model, o.loadWindowMs);
   }
 
   runExperts(layer: number, batches: ExpertBatch[]): Promise<Float32Array[]> {

@@ -36,6 +36,8 @@ export interface SupervisorOptions {
   hangMs?: number;
   /** Called when a group escalates and the policy says `exit`. */
   onEscalate?: (reason: string) => void;
+  /** At start: how many of its first children are up (or given up) of how many, at 0 and after each. */
+  onStarted?: (up: number, total: number) => void;
 }
 
 interface Group {
@@ -108,7 +110,10 @@ export class SupervisorActor {
         }
       },
     });
-    await Promise.all([...this.children.values()].map((c) => c.up));
+    const starting = [...this.children.values()];
+    let up = 0;
+    this.o.onStarted?.(0, starting.length);
+    await Promise.all(starting.map((c) => c.up.then(() => this.o.onStarted?.(++up, starting.length))));
   }
 
   private adopt(spec: ChildSpec): Child {

@@ -1,13 +1,14 @@
 // `eaas eval`: the perplexity of a text under a model, computed in this process or through a running cluster.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { progressCallback, SHOW_AFTER_MS } from '../../observability/progress.js';
 import { Checkpoint } from '../../model/checkpoint.js';
 import { defaultContext, engineScorer, HELD_OUT_FILE, perplexityOf, type WindowScorer } from '../../model/perplexity.js';
 import { requireTokenizer, Tokenizer } from '../../model/tokenizer.js';
 import { shippedModelDir, modelName } from '../node/cluster.js';
 import { AUTH_FLAGS, authFromFlags } from './auth-flags.js';
 import { intFlag, parseFlags, stringFlag, type FlagTable } from './flags.js';
-import { QUANTIZE_FLAGS, quantizationFromFlags } from './quantize-flags.js';
+import { loadingLabel, QUANTIZE_FLAGS, quantizationFromFlags } from './quantize-flags.js';
 import { UsageError } from './usage.js';
 
 export const FLAGS = {
@@ -55,7 +56,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
   } else {
     const { openMonolithic } = await import('../../model/monolithic.js');
     const { settingsFromEnv } = await import('../node/settings.js');
-    const model = await openMonolithic(dir, settingsFromEnv().ortThreads, {}, quantization);
+    const model = await openMonolithic(dir, settingsFromEnv().ortThreads, {}, quantization, progressCallback(loadingLabel(quantization), { afterMs: SHOW_AFTER_MS }));
     try {
       result = await perplexityOf(ids, context, engineScorer(model.engine), undefined, progress);
     } finally {

@@ -1,10 +1,11 @@
 // `eaas generate`: one prompt through a model in this process (--monolithic) or through a cluster (--nats).
 import { resolve } from 'node:path';
+import { progressCallback, SHOW_AFTER_MS } from '../../observability/progress.js';
 import { requireTokenizer, Tokenizer } from '../../model/tokenizer.js';
 import { AUTH_FLAGS, authFromFlags } from './auth-flags.js';
 import { intFlag, parseFlags, requiredString, stringFlag, type FlagTable, type Parsed } from './flags.js';
 import { printResult, promptSpec, type PromptSpec } from './generate-io.js';
-import { QUANTIZE_FLAGS, quantizationFromFlags } from './quantize-flags.js';
+import { loadingLabel, QUANTIZE_FLAGS, quantizationFromFlags } from './quantize-flags.js';
 import { UsageError } from './usage.js';
 
 export const FLAGS = {
@@ -40,7 +41,7 @@ export async function generateCommand(argv: string[]): Promise<void> {
     // loaded here only: `generate --nats` computes nothing and loads no ONNX Runtime
     const { openMonolithic } = await import('../../model/monolithic.js');
     const { settingsFromEnv } = await import('../node/settings.js');
-    const model = await openMonolithic(dir, settingsFromEnv().ortThreads, {}, quantization);
+    const model = await openMonolithic(dir, settingsFromEnv().ortThreads, {}, quantization, progressCallback(loadingLabel(quantization), { afterMs: SHOW_AFTER_MS }));
     try {
       // read only for a text prompt: token ids need no tokenizer, and a broken one does not stop them
       const tokenizer = spec.text !== undefined ? Tokenizer.load(dir) : undefined;

@@ -2,6 +2,7 @@
 import { resolve } from 'node:path';
 import { FAMILY_NAMES, type FamilyName } from '../../model/families/spec.js';
 import { initCheckpoint, PRESETS } from '../../model/init.js';
+import { progressCallback } from '../../observability/progress.js';
 import { intFlag, numberFlag, parseFlags, type FlagTable } from './flags.js';
 import { UsageError } from './usage.js';
 
@@ -15,6 +16,9 @@ export const FLAGS = {
 } as const satisfies FlagTable;
 
 const DTYPES = { f32: 'F32', bf16: 'BF16', f16: 'F16' } as const;
+const MB = 1 << 20;
+/** Checkpoints from this size on show their progress. */
+const SHOW_PROGRESS_BYTES = 64 * MB;
 
 export async function modelInitCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseFlags(argv, FLAGS);
@@ -26,6 +30,7 @@ export async function modelInitCommand(argv: string[]): Promise<void> {
   const dtypeFlag = values.dtype as string | undefined;
   if (dtypeFlag !== undefined && !(dtypeFlag in DTYPES)) throw new UsageError(`--dtype must be f32, bf16 or f16, got "${dtypeFlag}"`);
   const dir = resolve(positionals[0]);
+  const shown = progressCallback('writing the checkpoint (MB)');
   initCheckpoint(dir, {
     preset: preset as 'tiny' | 'bench',
     family: family as FamilyName,
@@ -33,6 +38,8 @@ export async function modelInitCommand(argv: string[]): Promise<void> {
     dtype: dtypeFlag ? DTYPES[dtypeFlag as keyof typeof DTYPES] : undefined,
     shards: intFlag(values, 'shards', 1, 1),
     skew: numberFlag(values, 'skew', 0),
+    // a small checkpoint is written before anyone would look
+    onProgress: (bytes, total) => total >= SHOW_PROGRESS_BYTES && shown(Math.round(bytes / MB), Math.round(total / MB)),
   });
   process.stdout.write(`wrote ${family === 'mixtral' ? '' : `${family} `}${preset} checkpoint to ${dir}\n`);
 }

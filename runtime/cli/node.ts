@@ -1,5 +1,6 @@
 // `eaas node`: join an existing cluster as a gate, a supervisor with expert actors, or both.
 import { resolve } from 'node:path';
+import { progressCallback, SHOW_AFTER_MS } from '../../observability/progress.js';
 import { DEFAULT_EXPERTS_PER_ACTOR, DEFAULT_HTTP_PORT, DEFAULT_REPLICAS, startNode, type Role } from '../node/cluster.js';
 import { AUTH_FLAGS, authFromFlags } from './auth-flags.js';
 import { API_KEY_FLAGS, apiKeysFromFlags } from './api-key-flags.js';
@@ -49,6 +50,7 @@ export async function nodeCommand(argv: string[]): Promise<void> {
     supervision: supervisionFromFlags(values),
     quantization: quantizationFromFlags(values),
     onEscalate: exitOnEscalation(() => stopAll()),
+    onActorsStarted: progressCallback('starting expert actors', { afterMs: SHOW_AFTER_MS }),
     nats: requiredString(values, 'nats', 'the cluster’s NATS URL(s), e.g. nats://10.0.0.1:4222,nats://10.0.0.2:4222'),
     modelDir: resolve(requiredString(values, 'model', 'the checkpoint directory')),
     model: stringFlag(values, 'name'),

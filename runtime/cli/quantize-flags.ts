@@ -19,3 +19,6 @@ export function quantizationFromFlags(values: Record<string, string | boolean | 
   if (!isQuantizeName(name)) throw new UsageError(`--quantize must be ${Object.keys(QUANTIZE_NAMES).join(' or ')}, got "${name}"`);
   return { bits: QUANTIZE_NAMES[name], dense };
 }
+
+/** What loading the experts is called while it shows its progress. */
+export const loadingLabel = (q: Quantization | undefined) => (q ? `loading and quantizing experts (int${q.bits})` : 'loading experts');

@@ -1,11 +1,12 @@
 // `eaas up`: the local cluster in one command (embedded NATS, supervisor with expert actors, gate, API front), or
 // with --monolithic the same front on a gate that computes the experts in its own process.
 import { resolve } from 'node:path';
+import { progressCallback, SHOW_AFTER_MS } from '../../observability/progress.js';
 import { DEFAULT_EXPERTS_PER_ACTOR, DEFAULT_HTTP_PORT, DEFAULT_REPLICAS, defaultStateDir, startLocalCluster } from '../node/cluster.js';
 import { API_KEY_FLAGS, apiKeysFromFlags } from './api-key-flags.js';
 import { LOG_FLAGS, loggerFromFlags } from './log-flags.js';
 import { intFlag, parseFlags, stringFlag, type FlagTable } from './flags.js';
-import { QUANTIZE_FLAGS, quantizationFromFlags } from './quantize-flags.js';
+import { loadingLabel, QUANTIZE_FLAGS, quantizationFromFlags } from './quantize-flags.js';
 import { AUTOSCALE_FLAGS, policyFromFlags } from './autoscale-flags.js';
 import { serveUntilSignal } from './serve.js';
 import { exitOnEscalation, SUPERVISION_FLAGS, supervisionFromFlags } from './supervision-flags.js';
@@ -56,6 +57,8 @@ export async function upCommand(argv: string[]): Promise<void> {
     quantization: quantizationFromFlags(values),
     monolithic,
     onEscalate: exitOnEscalation(() => stopAll()),
+    onActorsStarted: progressCallback('starting expert actors', { afterMs: SHOW_AFTER_MS }),
+    onExpertsLoaded: progressCallback(loadingLabel(quantizationFromFlags(values)), { afterMs: SHOW_AFTER_MS }),
     modelDir: modelDir ? resolve(modelDir) : undefined,
     model: stringFlag(values, 'name'),
     replicas,

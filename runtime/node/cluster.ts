@@ -62,6 +62,10 @@ export interface NodeOptions {
   supervision?: Partial<SupervisionPolicy>;
   /** Called when a supervision group escalates with the `exit` policy. */
   onEscalate?: (reason: string) => void;
+  /** The supervisor's first expert actors coming up: `up` of `total` (progress while the node starts). */
+  onActorsStarted?: (up: number, total: number) => void;
+  /** With `monolithic`, the gate's experts loaded (and quantized) so far, of all. */
+  onExpertsLoaded?: (done: number, total: number) => void;
   /** Extra span processors of this process (tests capture spans with them). */
   spanProcessors?: SpanProcessor[];
   /** The API front's port (role api; 0: a free one) and address. */
@@ -190,6 +194,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         hangMs: settings.hangMs,
         policy: o.supervision,
         onEscalate: o.onEscalate,
+        onStarted: o.onActorsStarted,
         spawn: (child) =>
           fork(EXPERT_PROCESS, [], {
             stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -214,7 +219,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     }
     if (o.roles.includes('gate')) {
       const experts: GateExperts = o.monolithic
-        ? await InProcessExperts.load(checkpoint, model, { threads: settings.ortThreads, bits: o.quantization?.bits, loadWindowMs: settings.loadWindowMs })
+        ? await InProcessExperts.load(checkpoint, model, { threads: settings.ortThreads, bits: o.quantization?.bits, loadWindowMs: settings.loadWindowMs, onLoaded: o.onExpertsLoaded })
         : await RemoteExperts.start(nc, model, c.hiddenSize, {
             timeoutMs: settings.dispatchTimeoutMs,
             noReplicaWaitMs: settings.noReplicaWaitMs,
