@@ -76,7 +76,7 @@ describe('elastic placement', () => {
     expect(up.actors.length).toBeGreaterThan(4);
     // carried out: the supervisor runs exactly the actors of that revision (or a later one)
     await vi.waitFor(async () => {
-      const [actual] = await store.actuals();
+      const [{ record: actual }] = await store.actuals();
       expect(actual.revision).toBeGreaterThanOrEqual(up.revision);
     }, { timeout: 30_000, interval: 200 });
     const servedAtScaleUp = served;
@@ -87,7 +87,7 @@ describe('elastic placement', () => {
     const down = seen.find((d) => d.reason === 'scale-down' && d.actors.length === 4)!;
     expect(down.revision).toBeGreaterThan(up.revision);
     await vi.waitFor(async () => {
-      const [actual] = await store.actuals();
+      const [{ record: actual }] = await store.actuals();
       expect(actual.revision).toBeGreaterThanOrEqual(down.revision);
       expect(actual.actors.map((a) => a.instance).sort()).toEqual(down.actors.map((a) => a.instance).sort());
     }, { timeout: 30_000, interval: 200 });
@@ -139,7 +139,7 @@ describe('a supervisor and the placement bucket', () => {
     const node = await startNode({ nats: nats.url, modelDir: tiny.dir, roles: ['supervisor', 'gate'], node: 'late', followPlacement: true });
     try {
       expect(node.supervisor!.hosted().map((c) => c.instance).sort()).toEqual(['late-e7', 'late-e8', 'late-e9']);
-      const [actual] = await store.actuals();
+      const [{ record: actual }] = await store.actuals();
       expect(actual).toMatchObject({ node: 'late', revision: 5 });
       expect(actual.actors.map((a) => `${a.instance}:${a.experts.length}`).sort()).toEqual(['late-e7:16', 'late-e8:8', 'late-e9:8']);
       const ask = () => Promise.all(PROMPTS.map((prompt) => requestGenerate(client, model, { prompt, max_tokens: MAX_TOKENS, stop_at_eos: false })));

@@ -2,7 +2,7 @@
 // them, and what another role does stays refused. (test/secure.test.ts checks the same against real servers.)
 import { describe, expect, it } from 'vitest';
 import { EXPERT_SERVICE, GATE_SERVICE, SUPERVISOR_SERVICE } from '../actors/protocol/services.js';
-import { clientPermissions, expertPermissions, gatePermissions, monitorPermissions, operatorPermissions, supervisorPermissions } from '../runtime/node/permissions.js';
+import { clientPermissions, controllerPermissions, expertPermissions, followerPermissions, gatePermissions, monitorPermissions, operatorPermissions, supervisorPermissions } from '../runtime/node/permissions.js';
 import { watchedSubjects } from '../actors/dashboard/watched.js';
 import type { Permissions } from '../runtime/transport/auth.js';
 import * as subjects from '../runtime/transport/subjects.js';
@@ -23,6 +23,20 @@ const NODE = 'n1';
 const ME = 'e1';
 const reply = (p: Permissions) => `${p.inboxPrefix}.abc`;
 
+// what nats.js publishes to read and write the placement bucket (seen in a nats-server protocol trace)
+const B = `eaas_placement_${M}`;
+const S = `KV_${B}`;
+const KV_READ = [
+  '$JS.API.INFO',
+  `$JS.API.STREAM.INFO.${S}`,
+  `$JS.API.STREAM.MSG.GET.${S}`,
+  `$JS.API.DIRECT.GET.${S}.$KV.${B}.desired`,
+  `$JS.API.CONSUMER.CREATE.${S}`,
+  `$JS.API.CONSUMER.CREATE.${S}.J18GL7BJBMJA7RX0O1657K.$KV.${B}.desired`,
+  `$JS.FC.${S}.consumer.1`,
+];
+const KV_CREATE = [`$JS.API.STREAM.CREATE.${S}`, `$JS.API.STREAM.UPDATE.${S}`];
+
 interface Role {
   p: Permissions;
   /** What its code (or, for PING, the nats CLI run with its credentials) publishes and subscribes to. */
@@ -38,7 +52,9 @@ const roles: Record<string, Role> = (() => {
   const supervisor = supervisorPermissions(M, NODE);
   const gate = gatePermissions(M, NODE);
   const client = clientPermissions('client');
-  const monitor = monitorPermissions('monitor');
+  const monitor = monitorPermissions('monitor', M);
+  const controller = controllerPermissions(M, NODE);
+  const follower = followerPermissions(M, NODE);
   const operator = operatorPermissions('operator');
   return {
     expert: {
@@ -78,11 +94,25 @@ const roles: Record<string, Role> = (() => {
     },
     monitor: {
       p: monitor,
-      pub: [subjects.discovery('INFO', EXPERT_SERVICE), subjects.discovery('STATS', GATE_SERVICE)],
+      pub: [subjects.discovery('INFO', EXPERT_SERVICE), subjects.discovery('STATS', GATE_SERVICE), ...KV_READ],
       // what the dashboard's feed subscribes to
       sub: [reply(monitor), ...Object.values(watchedSubjects(M)), subjects.eventSubject(M, 'escalated', NODE), subjects.gateReconnected('other', NODE)],
-      deniedPub: [subjects.generate(M), subjects.supervisorEndpoint(M, NODE, 'retire'), subjects.supervisorEndpoint(M, NODE, 'status'), subjects.eventSubject(M, 'down', NODE, ME), subjects.gatePulse(M, NODE)],
+      deniedPub: [subjects.generate(M), subjects.supervisorEndpoint(M, NODE, 'retire'), subjects.supervisorEndpoint(M, NODE, 'status'), subjects.eventSubject(M, 'down', NODE, ME), subjects.gatePulse(M, NODE), `$KV.${B}.desired`, `$KV.${B}.actual.${NODE}`, ...KV_CREATE, `$JS.API.STREAM.DELETE.${S}`, `$JS.API.STREAM.INFO.KV_eaas_placement_other`],
       deniedSub: [reply(client), subjects.generate(M), subjects.expertDispatch(M, ME), subjects.gateCancel(M, NODE)],
+    },
+    controller: {
+      p: controller,
+      pub: [...KV_READ, ...KV_CREATE, `$KV.${B}.desired`, `$KV.${B}.controller`, `$KV.${B}.lease`],
+      sub: [subjects.loadReport(M, NODE), subjects.actorLoad(M, NODE, ME), reply(controller)],
+      deniedPub: [`$KV.${B}.actual.${NODE}`, `$JS.API.STREAM.DELETE.${S}`, `$JS.API.STREAM.PURGE.${S}`, `$KV.eaas_placement_other.desired`, subjects.expertDispatch(M, ME), subjects.generate(M)],
+      deniedSub: [subjects.generate(M), subjects.expertDispatch(M, ME), reply(monitor)],
+    },
+    follower: {
+      p: follower,
+      pub: [...KV_READ, ...KV_CREATE, `$KV.${B}.actual.${NODE}`],
+      sub: [reply(follower)],
+      deniedPub: [`$KV.${B}.actual.n2`, `$KV.${B}.desired`, `$KV.${B}.lease`, `$KV.${B}.controller`, `$JS.API.STREAM.DELETE.${S}`],
+      deniedSub: [reply(controller), subjects.generate(M)],
     },
     operator: {
       p: operator,
@@ -109,6 +139,7 @@ describe('role permissions', () => {
   }
 
   it('gives fleet credentials (ANY node) the same subjects with a wildcard for the node', () => {
+    expect(followerPermissions(M, subjects.ANY).pub).toContain(`$KV.${B}.actual.*`);
     expect(gatePermissions(M, subjects.ANY).sub).toContain(subjects.gateCancel(M, subjects.ANY));
     expect(expertPermissions(M, subjects.ANY, subjects.ANY).pub).toEqual([subjects.eventSubject(M, subjects.ANY, subjects.ANY, subjects.ANY), subjects.actorLoadWildcard(M)]);
     expect(subjects.gateCancel(M, subjects.ANY)).toBe(`eaas.v1.${M}.gate.*.cancel`);

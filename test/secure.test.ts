@@ -7,7 +7,10 @@ import { join } from 'node:path';
 import { Events, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DashboardFeed } from '../actors/dashboard/feed.js';
+import { placementView } from '../actors/controller/client.js';
+import { policyConfig } from '../actors/controller/policy.js';
 import { requestGenerate } from '../actors/gate/client.js';
+import { PlacementStore } from '../actors/protocol/placement-store.js';
 import { encodeDispatch, encodeEvent } from '../actors/protocol/messages.js';
 import { clusterStatus } from '../actors/protocol/status.js';
 import { retireInstance } from '../actors/supervisor/client.js';
@@ -76,7 +79,7 @@ describe('a secure deployment', () => {
     await expect(connectNats(cluster.url, 'anon', { reconnect: false }, { tlsCa: cluster.secure!.tls.ca })).rejects.toThrow(NatsAuthError);
     // without our CA the server's certificate is not trusted: refused before any credentials go out
     await expect(connectNats(cluster.url, 'no-ca', { reconnect: false }, { creds: cluster.secure!.users.client })).rejects.toThrow(NatsAuthError);
-    const stranger = await prepareSecure(join(root, 'other'));
+    const stranger = await prepareSecure(join(root, 'other'), cluster.model);
     await expect(connectNats(cluster.url, 'stranger', { reconnect: false }, { creds: stranger.users.client, tlsCa: cluster.secure!.tls.ca })).rejects.toThrow(/Authorization Violation|authorization/i);
     // a plain-text CONNECT is turned away before any credentials are read
     const port = Number(new URL(cluster.url.split(',')[0]).port);
@@ -197,4 +200,62 @@ describe('a secure deployment', () => {
     const r = spawnSync('nats-server', ['-t', '-c', file], { encoding: 'utf8' });
     expect(r.status, r.stderr + r.stdout).toBe(0);
   });
+});
+
+describe('a secure elastic deployment (eaas up --secure --autoscale)', () => {
+  let tiny: ReturnType<typeof tinyCheckpointDir>;
+  let root: string;
+  let cluster: LocalCluster;
+  const conns: NatsConnection[] = [];
+  const as = async (creds: string, name: string) => {
+    const nc = await connectNats(cluster.url, name, { reconnect: false }, { creds, tlsCa: cluster.secure!.tls.ca });
+    conns.push(nc);
+    return nc;
+  };
+
+  beforeAll(async () => {
+    ensureBuilt();
+    tiny = tinyCheckpointDir();
+    root = mkdtempSync(join(tmpdir(), 'eaas-secure-elastic-'));
+    // at most 4 experts per actor: the static start (one actor of 16) is repaired once, then nothing changes
+    const autoscale = policyConfig({ minReplicas: 1, perActor: 4, minIntervalMs: 3_600_000, upDelayMs: 3_600_000, downDelayMs: 3_600_000 }, 'test policy');
+    cluster = await withEnv({ EAAS_CONTROLLER_TICK_MS: '300', EAAS_LOAD_REPORT_MS: '200' }, () =>
+      startLocalCluster({ modelDir: tiny.dir, secureStateDir: join(root, 'state'), replicas: 1, expertsPerActor: 16, node: 'el', autoscale }),
+    );
+  });
+  afterAll(async () => {
+    await Promise.all(conns.map((nc) => closeNats(nc)));
+    await cluster?.stop();
+    tiny?.remove();
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  it('carries out the controller’s placement with each role’s least rights, and serves as the monolith', async () => {
+    const monitor = await as(cluster.secure!.users.monitor, 'monitor');
+    await vi.waitFor(
+      async () => {
+        const view = await placementView(monitor, cluster.model);
+        expect(view.desired?.revision).toBe(1);
+        expect(view.actual.map((a) => a.revision)).toEqual([1]);
+        expect(view.actors.every((a) => a.desired && a.running && a.experts.length <= 4)).toBe(true);
+      },
+      { timeout: 30_000, interval: 300 },
+    );
+    const client = await as(cluster.secure!.users.client, 'client');
+    const [reference] = await monolithicReference(tiny.dir, [[1, 2, 3]], { maxTokens: 5, stopAtEos: false });
+    expect((await requestGenerate(client, cluster.model, { prompt: [1, 2, 3], max_tokens: 5, stop_at_eos: false })).tokens).toEqual(reference.tokens);
+  });
+
+  it('lets the monitor read the placement bucket but not write it, and a client not even read it', async () => {
+    const monitor = await as(cluster.secure!.users.monitor, 'monitor-w');
+    const refused = violations(monitor);
+    const store = await PlacementStore.open(monitor, cluster.model);
+    const desired = await store.desired();
+    expect(desired?.record.revision).toBe(1);
+    await expect(store.writeDesired({ ...desired!.record, revision: 99 }, desired!.revision)).rejects.toThrow();
+    expect(refused).toContain('PERMISSIONS_VIOLATION');
+    expect((await store.desired())?.record.revision).toBe(1);
+    const client = await as(cluster.secure!.users.client, 'client-r');
+    await expect(PlacementStore.open(client, cluster.model)).rejects.toThrow();
+  }, 20_000);
 });

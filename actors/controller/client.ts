@@ -18,7 +18,8 @@ export interface PlacementView {
 export async function placementView(nc: NatsConnection, model: string, now = Date.now()): Promise<PlacementView> {
   const store = await PlacementStore.open(nc, model);
   const desired = (await store.desired())?.record ?? null;
-  const actual = (await store.actuals()).map((a) => ({ ...a, stale: now - a.at >= ACTUAL_STALE_MS }));
+  // a one-shot view has no history of revisions: it reads the supervisor's own time (display only; the controller does not)
+  const actual = (await store.actuals()).map(({ record: a }) => ({ ...a, stale: now - a.at >= ACTUAL_STALE_MS }));
   const controller = await store.controller();
   const busy = new Map(controller?.load.actors.map((a) => [a.instance, a.busy]) ?? []);
   const rows = new Map<string, PlacementView['actors'][number]>();

@@ -6,7 +6,8 @@ import type { ExpertKey } from '../../model/expert-key.js';
 import * as subjects from '../../runtime/transport/subjects.js';
 import { recordRebalance } from '../../observability/metrics.js';
 import { decodeActorLoad, decodeLoadReport } from '../protocol/messages.js';
-import { ACTUAL_STALE_MS, PlacementStore, type ControllerRecord, type DesiredRecord } from '../protocol/placement-store.js';
+import { NodeLiveness } from './liveness.js';
+import { PlacementStore, type ControllerRecord, type DesiredRecord } from '../protocol/placement-store.js';
 import { DEFAULT_LEASE_MS, Lease } from './lease.js';
 import { mergeReports, type LoadWindow } from './load-window.js';
 import { locate, runningPlacement } from './nodes.js';
@@ -39,6 +40,8 @@ export class ControllerActor {
   private readonly lease: Lease;
   private state?: PolicyState;
   private lastChange: ControllerRecord['lastChange'] = null;
+  /** Which supervisors are alive, from their keys' revisions. */
+  private readonly liveness = new NodeLiveness();
   private subs: Subscription[] = [];
   private leaseTimer?: NodeJS.Timeout;
   private tickTimer?: NodeJS.Timeout;
@@ -103,7 +106,7 @@ export class ControllerActor {
 
   private async decideOnce(): Promise<Decision | undefined> {
     const now = Date.now();
-    const live = (await this.store.actuals()).filter((a) => now - a.at < ACTUAL_STALE_MS);
+    const live = this.liveness.live(await this.store.actuals());
     if (live.length === 0) return undefined; // no supervisor to place on
     const desired = await this.store.desired();
     // an index the desired placement gave away is never given again, even by a leader that missed it

@@ -12,6 +12,11 @@ const CONTROLLER = 'controller';
 const LEASE = 'lease';
 const ACTUAL_PREFIX = 'actual.';
 
+/** The keys only a controller writes (the permissions of a secure deployment say so). */
+export const PLACEMENT_CONTROLLER_KEYS = [DESIRED, CONTROLLER, LEASE] as const;
+/** The key of one node's `actual` record. */
+export const actualKey = (node: string) => ACTUAL_PREFIX + node;
+
 /** One expert actor of a placement. `experts` are `layer:expert` ids; `node` is the supervisor that runs it, under the name `instance`. */
 export interface PlacementActor {
   index: number;
@@ -38,7 +43,13 @@ export interface ActualRecord {
   at: number;
 }
 
-/** Supervisors rewrite their record this often; a record older than 3 of these is a node gone. */
+/** One supervisor's record with its key's revision, which moves at every rewrite (node liveness reads that, not `at`). */
+export interface ActualEntry {
+  record: ActualRecord;
+  revision: number;
+}
+
+/** Supervisors rewrite their record this often; a key that has not moved for 3 of these is a node gone. */
 export const ACTUAL_REFRESH_MS = 5_000;
 export const ACTUAL_STALE_MS = 3 * ACTUAL_REFRESH_MS;
 
@@ -131,17 +142,18 @@ export class PlacementStore {
   }
 
   async writeActual(a: ActualRecord): Promise<void> {
-    await this.kv.put(ACTUAL_PREFIX + a.node, json.encode(JSON.stringify(a)));
+    await this.kv.put(actualKey(a.node), json.encode(JSON.stringify(a)));
   }
 
-  /** Every supervisor's record, fresh or not. */
-  async actuals(): Promise<ActualRecord[]> {
-    const out: ActualRecord[] = [];
+  /** Every supervisor's record, fresh or not, with its key's revision. */
+  async actuals(): Promise<ActualEntry[]> {
+    const out: ActualEntry[] = [];
     for await (const key of await this.kv.keys(`${ACTUAL_PREFIX}>`)) {
-      const a = parse<ActualRecord>(await this.kv.get(key), key, isActual);
-      if (a) out.push(a);
+      const e = await this.kv.get(key);
+      const record = parse<ActualRecord>(e, key, isActual);
+      if (record) out.push({ record, revision: e!.revision });
     }
-    return out.sort((x, y) => x.node.localeCompare(y.node));
+    return out.sort((x, y) => x.record.node.localeCompare(y.record.node));
   }
 
   async writeController(c: ControllerRecord): Promise<void> {

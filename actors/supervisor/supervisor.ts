@@ -38,6 +38,8 @@ export interface SupervisorOptions {
   onEscalate?: (reason: string) => void;
   /** At start: how many of its first children are up (or given up) of how many, at 0 and after each. */
   onStarted?: (up: number, total: number) => void;
+  /** Called before children added later start (a placement change): what they need made first, e.g. their credentials. */
+  prepare?: (specs: ChildSpec[]) => Promise<void>;
 }
 
 interface Group {
@@ -136,6 +138,8 @@ export class SupervisorActor {
     }
     const taken = specs.find((s) => this.children.has(s.instance));
     if (taken) throw new PlacementError(`node ${this.o.node} already runs an actor named ${taken.instance}`);
+    await this.o.prepare?.(specs);
+    if (this.stopping) throw new PlacementError(`node ${this.o.node} is stopping: no new expert actors`);
     const added = specs.map((s) => this.adopt(s));
     await Promise.all(added.map((c) => c.up));
     return added.filter((c) => stateOf(c) === 'running').map((c) => c.spec);

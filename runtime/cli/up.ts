@@ -48,7 +48,6 @@ export async function upCommand(argv: string[]): Promise<void> {
   // absent: sized to this host's cores (the policy's own default with --autoscale)
   const expertsPerActor = values['experts-per-actor'] === undefined ? undefined : intFlag(values, 'experts-per-actor', undefined, 1);
   if (!values.autoscale && values['placement-policy'] !== undefined) throw new UsageError('--placement-policy is the policy of --autoscale: add --autoscale');
-  if (values.autoscale && values.secure) throw new UsageError('--autoscale does not run with --secure yet (the placement bucket needs JetStream in the operator’s accounts): drop one of them');
   if (values.autoscale && values.nats !== undefined) throw new UsageError('--autoscale runs its own JetStream-enabled nats-server: drop --nats, or run `eaas node --role controller` and `--autoscale` supervisors against your JetStream cluster');
   const autoscale = values.autoscale ? policyFromFlags(values, replicas, expertsPerActor ?? DEFAULT_EXPERTS_PER_ACTOR) : undefined;
   let stopAll = async () => {};

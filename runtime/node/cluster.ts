@@ -183,9 +183,12 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       }));
       const store = o.followPlacement ? await PlacementStore.open(nc, model, { create: true, replicas: o.kvReplicas }) : undefined;
       const { revision, children } = initialChildren(node, (await store?.desired())?.record ?? null, fixed);
-      // credentials are made before any child starts: a restart reuses its instance's
+      // credentials are made before a child first starts (at start, or when a placement change adds it): a restart reuses its instance's
       const childAuth = new Map<string, NatsAuth>();
-      for (const c of children) childAuth.set(c.instance, (await o.expertAuth?.(c.instance)) ?? o.auth ?? {});
+      const prepare = async (specs: { instance: string }[]) => {
+        for (const c of specs) if (!childAuth.has(c.instance)) childAuth.set(c.instance, (await o.expertAuth?.(c.instance)) ?? o.auth ?? {});
+      };
+      await prepare(children);
       supervisor = new SupervisorActor({
         nc,
         model,
@@ -195,6 +198,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         policy: o.supervision,
         onEscalate: o.onEscalate,
         onStarted: o.onActorsStarted,
+        prepare,
         spawn: (child) =>
           fork(EXPERT_PROCESS, [], {
             stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -335,7 +339,8 @@ export interface LocalCluster extends RunningNode {
  */
 export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCluster> {
   const modelDir = o.modelDir ?? shippedModelDir();
-  const secure = o.secureStateDir ? await prepareSecure(o.secureStateDir) : undefined;
+  const model = modelName(modelDir, o.model);
+  const secure = o.secureStateDir ? await prepareSecure(o.secureStateDir, model) : undefined;
   const server = o.nats
     ? undefined
     : await keepNatsServer({
@@ -349,7 +354,6 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
       });
   const url = o.nats ?? server!.url;
   try {
-    const model = modelName(modelDir, o.model);
     const nodeName = subjectToken(o.node ?? defaultNodeName());
     const node = await startNode({
       ...o,
@@ -360,7 +364,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
       followPlacement: o.autoscale !== undefined,
       placementPolicy: o.autoscale,
       kvReplicas: o.autoscale && Math.min(3, o.clusterSize ?? 1),
-      auth: secure ? await secure.nodeAuth(model, nodeName) : o.auth,
+      auth: secure ? await secure.nodeAuth(model, nodeName, o.autoscale !== undefined) : o.auth,
       expertAuth: secure ? (instance) => secure.expertAuth(model, nodeName, instance) : o.expertAuth,
     });
     return {

@@ -1,6 +1,7 @@
 // The least subject permissions of every role of a secure deployment: only who must may (README, Architecture, "Security").
 // Every pattern comes from the subject builders (ANY in place of an id), so a subject and its permission cannot drift.
 import { watchedSubjects } from '../../actors/dashboard/watched.js';
+import { actualKey, PLACEMENT_CONTROLLER_KEYS, placementBucket } from '../../actors/protocol/placement-store.js';
 import { GATE_SERVICE } from '../../actors/protocol/services.js';
 import type { Permissions } from '../transport/auth.js';
 import * as subjects from '../transport/subjects.js';
@@ -57,10 +58,58 @@ export function clientPermissions(name: string): Permissions {
   };
 }
 
-/** A monitor (`eaas status`, `eaas dashboard`): reads discovery and stats, and hears what the cluster publishes of any model (events, load reports, gate pulses and reconnects); it sends nothing else. */
-export function monitorPermissions(name: string): Permissions {
+/**
+ * A monitor (`eaas status`, `eaas placement`, `eaas dashboard`): reads discovery and stats, hears what the cluster
+ * publishes of any model (events, load reports, gate pulses and reconnects), and with `model` reads its placement
+ * bucket; it writes nothing.
+ */
+export function monitorPermissions(name: string, model?: string): Permissions {
   const prefix = inbox('monitor', name);
-  return { sub: [subjects.inboxWildcard(prefix), ...Object.values(watchedSubjects(ANY))], pub: [DISCOVERY_WILDCARD], inboxPrefix: prefix };
+  return { sub: [subjects.inboxWildcard(prefix), ...Object.values(watchedSubjects(ANY))], pub: [DISCOVERY_WILDCARD, ...(model ? placementRead(model) : [])], inboxPrefix: prefix };
+}
+
+/**
+ * Reading the placement bucket of `model` (JetStream KV): its stream's info, gets, and the consumers a watch or a
+ * key listing makes, which deliver to the reader's own inbox; the flow control those consumers ask for.
+ */
+function placementRead(model: string): string[] {
+  const stream = subjects.kvStream(placementBucket(model));
+  return [
+    subjects.jetStreamApi('INFO'),
+    subjects.jetStreamApi('STREAM', 'INFO', stream),
+    subjects.jetStreamApi('STREAM', 'MSG', 'GET', stream),
+    subjects.jetStreamApi('DIRECT', 'GET', stream, '>'),
+    subjects.jetStreamApi('CONSUMER', 'CREATE', stream),
+    subjects.jetStreamApi('CONSUMER', 'CREATE', stream, '>'),
+    subjects.jetStreamFlowControl(stream),
+  ];
+}
+
+/** Reading the placement bucket, and making it when it is missing (its first controller or follower does). */
+function placementOpen(model: string): string[] {
+  const stream = subjects.kvStream(placementBucket(model));
+  return [...placementRead(model), subjects.jetStreamApi('STREAM', 'CREATE', stream), subjects.jetStreamApi('STREAM', 'UPDATE', stream)];
+}
+
+/** A placement controller: hears every load report; writes the desired placement, its own record and the lease (nothing else of the bucket). */
+export function controllerPermissions(model: string, node: Token): Permissions {
+  const prefix = inbox('controller', node);
+  const bucket = placementBucket(model);
+  return {
+    sub: [subjects.gateLoadWildcard(model), subjects.actorLoadWildcard(model), subjects.inboxWildcard(prefix)],
+    pub: [...placementOpen(model), ...PLACEMENT_CONTROLLER_KEYS.map((k) => subjects.kvKey(bucket, k))],
+    inboxPrefix: prefix,
+  };
+}
+
+/** A supervisor that follows the desired placement: reads the bucket and writes its own node's `actual` key only. */
+export function followerPermissions(model: string, node: Token): Permissions {
+  const prefix = inbox('supervisor', node);
+  return {
+    sub: [subjects.inboxWildcard(prefix)],
+    pub: [...placementOpen(model), subjects.kvKey(placementBucket(model), actualKey(node === ANY ? '*' : node))],
+    inboxPrefix: prefix,
+  };
 }
 
 /** An operator (`eaas retire`): control requests to supervisors, and discovery to find them. */

@@ -7,7 +7,7 @@ import { authConfig, Authority, type Permissions, type ServerAuth } from '../tra
 import type { NatsAuth } from '../transport/connection.js';
 import { ANY } from '../transport/subjects.js';
 import { ensureTls, type TlsFiles } from '../transport/tls.js';
-import { clientPermissions, expertPermissions, gatePermissions, monitorPermissions, operatorPermissions, supervisorPermissions } from './permissions.js';
+import { clientPermissions, controllerPermissions, expertPermissions, followerPermissions, gatePermissions, monitorPermissions, operatorPermissions, supervisorPermissions } from './permissions.js';
 
 const PROBE_SUBJECTS = '_EAAS.cluster_probe.>';
 
@@ -17,10 +17,10 @@ export interface SecureDeployment {
   serverAuth: ServerAuth;
   /** How the cluster's mesh probe connects. */
   probe: Partial<ConnectionOptions>;
-  /** The credentials users are handed: a client (generate, the HTTP API), a monitor (status), an operator (retire). */
+  /** The credentials users are handed: a client (generate, the HTTP API), a monitor (status, placement, dashboard), an operator (retire). */
   users: { client: string; monitor: string; operator: string };
-  /** A node process running gate, supervisor and API front on one connection. */
-  nodeAuth(model: string, node: string): Promise<NatsAuth>;
+  /** A node process running gate, supervisor and API front on one connection; `elastic`: also a controller, and a supervisor that follows the placement. */
+  nodeAuth(model: string, node: string, elastic?: boolean): Promise<NatsAuth>;
   /** One expert actor: only its own dispatch subject and its own events. */
   expertAuth(model: string, node: string, instance: string): Promise<NatsAuth>;
 }
@@ -36,21 +36,22 @@ function union(...ps: Permissions[]): Permissions {
   };
 }
 
-/** The credentials handed to people: a client (generate, the HTTP API), a monitor (status), an operator (retire). */
-async function userCreds(authority: Authority): Promise<SecureDeployment['users']> {
+/** The credentials handed to people: a client (generate, the HTTP API), a monitor (status, placement, dashboard), an operator (retire). */
+async function userCreds(authority: Authority, model: string): Promise<SecureDeployment['users']> {
   return {
     client: await authority.creds('client', clientPermissions('client')),
-    monitor: await authority.creds('monitor', monitorPermissions('monitor')),
+    monitor: await authority.creds('monitor', monitorPermissions('monitor', model)),
     operator: await authority.creds('operator', operatorPermissions('operator')),
   };
 }
 
-export async function prepareSecure(stateDir: string): Promise<SecureDeployment> {
+/** `model`: the served model, whose placement bucket the monitor may read. */
+export async function prepareSecure(stateDir: string, model: string): Promise<SecureDeployment> {
   const tls = ensureTls(join(stateDir, 'tls'));
   const authority = Authority.open(join(stateDir, 'auth'));
   const serverAuth = await authority.serverAuth();
   const probeCreds = await authority.creds('cluster-probe', { pub: [PROBE_SUBJECTS], sub: [PROBE_SUBJECTS] });
-  const users = await userCreds(authority);
+  const users = await userCreds(authority, model);
   const withCa = (creds: string): NatsAuth => ({ creds, tlsCa: tls.ca });
   return {
     stateDir,
@@ -58,7 +59,11 @@ export async function prepareSecure(stateDir: string): Promise<SecureDeployment>
     serverAuth,
     probe: { authenticator: credsAuthenticator(readFileSync(probeCreds)), tls: { caFile: tls.ca } },
     users,
-    nodeAuth: async (model, node) => withCa(await authority.creds(`node-${node}`, union(gatePermissions(model, node), supervisorPermissions(model, node), clientPermissions(`api-${node}`), monitorPermissions(`api-${node}`)))),
+    nodeAuth: async (model, node, elastic = false) => {
+      const roles = [gatePermissions(model, node), supervisorPermissions(model, node), clientPermissions(`api-${node}`), monitorPermissions(`api-${node}`, model)];
+      if (elastic) roles.push(controllerPermissions(model, node), followerPermissions(model, node));
+      return withCa(await authority.creds(`node-${node}`, union(...roles)));
+    },
     expertAuth: async (model, node, instance) => withCa(await authority.creds(`expert-${instance}`, expertPermissions(model, node, instance))),
   };
 }
@@ -72,14 +77,15 @@ export async function exportDeployment(dir: string, model: string, hosts: string
   const authority = Authority.open(join(dir, 'auth'));
   const authFile = join(dir, 'auth.conf');
   writeFileSync(authFile, authConfig(await authority.serverAuth()));
-  const users = await userCreds(authority);
+  const users = await userCreds(authority, model);
   // a fleet's roles for ANY node: the pods' node names are not known in advance
   return {
     'CA (every client and server)': tls.ca,
     'server certificate and key': `${tls.cert}, ${tls.key}`,
     'server auth (include from nats.conf)': authFile,
     gate: await authority.creds('gate', gatePermissions(model, ANY)),
-    'supervisor (and its expert actors)': await authority.creds('supervisor', union(supervisorPermissions(model, ANY), expertPermissions(model, ANY, ANY))),
+    'supervisor (and its expert actors)': await authority.creds('supervisor', union(supervisorPermissions(model, ANY), expertPermissions(model, ANY, ANY), followerPermissions(model, ANY))),
+    controller: await authority.creds('controller', controllerPermissions(model, ANY)),
     'API front / client': users.client,
     monitor: users.monitor,
     operator: users.operator,

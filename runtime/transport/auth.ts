@@ -30,6 +30,9 @@ export function authConfig(auth: ServerAuth): string {
   for (const [account, jwt] of Object.entries(auth.accounts)) lines.push(`  ${account}: ${JSON.stringify(jwt)}`);
   return [...lines, '}'].join('\n') + '\n';
 }
+/** The eaas account's JetStream: storage for the placement buckets, and any number of the short-lived consumers their watches make. */
+const JETSTREAM_LIMITS = { mem_storage: 64 * 2 ** 20, disk_storage: 1024 * 2 ** 20, streams: 64, consumer: -1 };
+
 /** A response permission lasts this long after the request: long enough for a streamed generation. */
 const RESPONSE_TTL_NS = 15 * 60 * 1e9;
 
@@ -58,8 +61,8 @@ export class Authority {
     const operatorJwt = await encodeOperator('eaas', this.operator, { system_account: this.system.getPublicKey() });
     const accounts: Record<string, string> = {
       [this.system.getPublicKey()]: await encodeAccount('SYS', this.system, {}, { signer: this.operator }),
-      // no limits: subject permissions are per user
-      [this.account.getPublicKey()]: await encodeAccount('eaas', this.account, { limits: { conn: -1, subs: -1, payload: -1, data: -1, imports: -1, exports: -1, wildcards: true, leaf: -1 } }, { signer: this.operator }),
+      // no connection limits: subject permissions are per user; JetStream for the placement buckets (a few KB each), bounded
+      [this.account.getPublicKey()]: await encodeAccount('eaas', this.account, { limits: { conn: -1, subs: -1, payload: -1, data: -1, imports: -1, exports: -1, wildcards: true, leaf: -1, ...JETSTREAM_LIMITS } }, { signer: this.operator }),
     };
     return { operatorJwt, systemAccount: this.system.getPublicKey(), accounts };
   }

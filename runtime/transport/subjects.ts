@@ -147,6 +147,26 @@ export function discovery(verb: `${ServiceVerb}`, service: string): string {
   return `${SERVICE_API}.${verb}.${validateToken(service)}`;
 }
 
+/** `$JS.API.<tokens>`: JetStream's API (the server's own), e.g. `STREAM.INFO.<stream>`. */
+export function jetStreamApi(...tokens: string[]): string {
+  return ['$JS', 'API', ...tokens].join('.');
+}
+
+/** `$JS.FC.<stream>.>`: the flow control of a stream's consumers, which the consuming client answers. */
+export function jetStreamFlowControl(stream: string): string {
+  return `$JS.FC.${stream}.>`;
+}
+
+/** `$KV.<bucket>.<key>`: where a KV bucket's key is written (a key may end in `*` or `>` in a pattern). */
+export function kvKey(bucket: string, key: string): string {
+  return `$KV.${bucket}.${key}`;
+}
+
+/** `KV_<bucket>`: the stream that holds a KV bucket. */
+export function kvStream(bucket: string): string {
+  return `KV_${bucket}`;
+}
+
 /** The subject of `tokens` in the namespace; `rest` ('>') also matches every subject below it. */
 function subject(tokens: Token[], rest?: '>'): string {
   const all = [SUBJECT_NAMESPACE, PROTOCOL_VERSION, ...tokens.map((t) => (t === ANY ? '*' : validateToken(t)))];

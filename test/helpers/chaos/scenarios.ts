@@ -532,7 +532,8 @@ export interface NatsRestartOptions {
 
 export async function natsServerRestart(env: ChaosEnv, o: NatsRestartOptions = {}): Promise<ScenarioReport> {
   const stateDir = o.secure ? mkdtempSync(join(tmpdir(), 'eaas-chaos-secure-')) : undefined;
-  const sec = stateDir ? await prepareSecure(stateDir) : undefined;
+  const model = modelName(env.dir);
+  const sec = stateDir ? await prepareSecure(stateDir, model) : undefined;
   const secure = sec && { tls: sec.tls, auth: sec.serverAuth };
   const cluster = await startNatsCluster(3, { secure, probe: sec?.probe });
   const servers = [...cluster.servers];
@@ -540,7 +541,6 @@ export async function natsServerRestart(env: ChaosEnv, o: NatsRestartOptions = {
   const nodes: RunningNode[] = [];
   let client: NatsConnection | undefined;
   let monitor: NatsConnection | undefined;
-  const model = modelName(env.dir);
   const clientAuth = sec ? { creds: sec.users.client, tlsCa: sec.tls.ca } : {};
   try {
     client = o.clientOnVictim
