@@ -133,7 +133,7 @@ const secretKeys = (name: string): Set<string> | undefined =>
   documentedSecrets.get(name)?.keys ?? (named('Secret', name) ? new Set(Object.keys({ ...named('Secret', name).data, ...named('Secret', name).stringData })) : undefined);
 
 /** Which credentials each role of `eaas node` connects with (`eaas secure init` writes no per-node ones). */
-const ROLE_CREDS: Record<string, string> = { gate: 'gate.creds', supervisor: 'supervisor.creds', api: 'client.creds' };
+const ROLE_CREDS: Record<string, string> = { gate: 'gate.creds', supervisor: 'supervisor.creds', controller: 'controller.creds', api: 'client.creds' };
 
 let secrets: string;
 beforeAll(async () => {
@@ -162,7 +162,7 @@ describe('Kubernetes manifests (ops/k8s)', () => {
   });
 
   it('run the image the Dockerfile builds (not pulled), or a pinned NATS image', () => {
-    expect(eaasPods.map((p) => p.workload.metadata.name).sort()).toEqual(['eaas-api', 'eaas-gate', 'eaas-supervisor']);
+    expect(eaasPods.map((p) => p.workload.metadata.name).sort()).toEqual(['eaas-api', 'eaas-controller', 'eaas-gate', 'eaas-supervisor']);
     for (const pod of pods) {
       for (const c of containersOf(pod)) {
         if (isEaas(c)) {

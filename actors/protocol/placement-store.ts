@@ -92,7 +92,7 @@ const isActual = (v: Record<string, unknown>) => typeof v.node === 'string' && N
 export interface StoreOptions {
   /** Make the bucket when it is missing (controllers and following supervisors do; readers such as `eaas placement` don't). */
   create?: boolean;
-  /** Copies of the bucket in a JetStream cluster. */
+  /** Copies of the bucket in a JetStream cluster; absent: 3 where the cluster has room for them, else 1. */
   replicas?: number;
 }
 
@@ -106,7 +106,7 @@ export class PlacementStore {
     const deadline = Date.now() + JETSTREAM_READY_MS;
     for (;;) {
       try {
-        const kv = o.create ? await js.views.kv(bucket, { history: 1, replicas: o.replicas ?? 1 }) : await js.views.kv(bucket, { bindOnly: true });
+        const kv = o.create ? await createBucket(js, bucket, o.replicas) : await js.views.kv(bucket, { bindOnly: true });
         // binding does not look: a reader asks for the bucket's status so a missing one is said here
         if (!o.create) await kv.status();
         return new PlacementStore(kv);
@@ -179,6 +179,24 @@ export class PlacementStore {
       if (isWrongRevision(err)) return null;
       throw err;
     }
+  }
+}
+
+/** Copies of the bucket when none are asked for: as many as a JetStream cluster of 3 or more keeps, else 1. */
+const DEFAULT_REPLICAS = 3;
+
+/**
+ * Makes (or binds to) the bucket with `replicas` copies, or when none are asked for with as many as the JetStream
+ * cluster allows: 3, or 1 on a single server (JetStream says "replicas > 1 not supported in non-clustered mode")
+ * or a cluster of fewer servers ("insufficient resources").
+ */
+async function createBucket(js: ReturnType<NatsConnection['jetstream']>, bucket: string, replicas?: number): Promise<KV> {
+  if (replicas !== undefined) return js.views.kv(bucket, { history: 1, replicas });
+  try {
+    return await js.views.kv(bucket, { history: 1, replicas: DEFAULT_REPLICAS });
+  } catch (err) {
+    if (!/replicas > 1 not supported|insufficient resources/i.test((err as Error).message ?? '')) throw err;
+    return js.views.kv(bucket, { history: 1, replicas: 1 });
   }
 }
 

@@ -23,6 +23,8 @@ export interface SecureDeployment {
   nodeAuth(model: string, node: string, elastic?: boolean): Promise<NatsAuth>;
   /** One expert actor: only its own dispatch subject and its own events. */
   expertAuth(model: string, node: string, instance: string): Promise<NatsAuth>;
+  /** A node that runs only a placement controller (`eaas node --role controller`). */
+  controllerAuth(model: string, node: string): Promise<NatsAuth>;
 }
 
 /** The union of roles one connection serves; its inbox is the first role's. */
@@ -65,6 +67,7 @@ export async function prepareSecure(stateDir: string, model: string): Promise<Se
       return withCa(await authority.creds(`node-${node}`, union(...roles)));
     },
     expertAuth: async (model, node, instance) => withCa(await authority.creds(`expert-${instance}`, expertPermissions(model, node, instance))),
+    controllerAuth: async (model, node) => withCa(await authority.creds(`controller-${node}`, controllerPermissions(model, node))),
   };
 }
 

@@ -89,7 +89,7 @@ async function main(): Promise<void> {
     for (;;) {
       await decode(gen, c.vocabSize, CONCURRENCY, 1, 8, (first += CONCURRENCY));
       const [d, [a]] = await Promise.all([store.desired(), store.actuals()]);
-      if (d && a && a.revision >= d.record.revision && d.record.revision >= 1) {
+      if (d && a && a.record.revision >= d.record.revision && d.record.revision >= 1) {
         balance = d.record.detail;
         break;
       }

@@ -9,4 +9,9 @@ describe('chaos: rebalances under load, kill -9 of the active controller and of 
     const report = await elasticRebalance(env());
     expect(report.violations).toEqual([]);
   }, scenarioTimeout(false));
+
+  it('does the same on a secure cluster: TLS, and the bucket under each role’s least rights', async () => {
+    const report = await elasticRebalance(env(), { secure: true });
+    expect(report.violations).toEqual([]);
+  }, scenarioTimeout(false));
 });

@@ -881,22 +881,39 @@ const TAKEOVER_WAIT_MS = 15_000;
 
 const REBALANCING_POLICY = { minReplicas: REPLICAS, perActor: 4, minGain: 0, minIntervalMs: 1_500, maxActors: 8, upDelayMs: 3_600_000, downDelayMs: 3_600_000 };
 
-export async function elasticRebalance(env: ChaosEnv): Promise<ScenarioReport> {
+export async function elasticRebalance(env: ChaosEnv, o: { secure?: boolean } = {}): Promise<ScenarioReport> {
   const stateDir = mkdtempSync(join(tmpdir(), 'eaas-chaos-elastic-'));
   const policyFile = join(stateDir, 'policy.json');
   writeFileSync(policyFile, JSON.stringify(REBALANCING_POLICY));
-  const server = await startNatsServer({ jetstream: { storeDir: join(stateDir, 'js') } });
+  const model = modelName(env.dir);
+  // secure: TLS, per-role credentials, and the placement bucket under each role's least rights (eaas up --secure --autoscale)
+  const sec = o.secure ? await prepareSecure(join(stateDir, 'secure'), model) : undefined;
+  const server = await startNatsServer({ jetstream: { storeDir: join(stateDir, 'js') }, secure: sec && { tls: sec.tls, auth: sec.serverAuth } });
   const controllers = new Map<string, CliNode>();
   /** What the supervisor says of each placement it carried out. */
   const followed: string[] = [];
   let node: RunningNode | undefined;
   let client: NatsConnection | undefined;
+  let monitor: NatsConnection | undefined;
   try {
-    node = await withEnv({ EAAS_LOAD_REPORT_MS: '500', EAAS_LOAD_WINDOW_MS: '3000' }, () =>
-      startNode({ nats: server.url, modelDir: env.dir, roles: ['supervisor', 'gate'], replicas: REPLICAS, expertsPerActor: EXPERTS_PER_ACTOR, node: 'chaos', followPlacement: true, log: (l) => followed.push(l) }),
+    node = await withEnv({ EAAS_LOAD_REPORT_MS: '500', EAAS_LOAD_WINDOW_MS: '3000' }, async () =>
+      startNode({
+        nats: server.url,
+        modelDir: env.dir,
+        roles: ['supervisor', 'gate'],
+        replicas: REPLICAS,
+        expertsPerActor: EXPERTS_PER_ACTOR,
+        node: 'chaos',
+        followPlacement: true,
+        log: (l) => followed.push(l),
+        auth: await sec?.nodeAuth(model, 'chaos', true),
+        expertAuth: sec && ((instance) => sec.expertAuth(model, 'chaos', instance)),
+      }),
     );
-    client = await connectNats(server.url, 'chaos-client');
-    const store = await PlacementStore.open(client, node.model);
+    client = await connectNats(server.url, 'chaos-client', {}, sec ? { creds: sec.users.client, tlsCa: sec.tls.ca } : {});
+    // the placement is read as an operator's tools read it: with the monitor's rights on a secure cluster
+    monitor = sec ? await connectNats(server.url, 'chaos-monitor', {}, { creds: sec.users.monitor, tlsCa: sec.tls.ca }) : client;
+    const store = await PlacementStore.open(monitor, node.model);
     const supervisor = node.supervisor!;
     const topo: Topology = {
       model: node.model,
@@ -905,22 +922,24 @@ export async function elasticRebalance(env: ChaosEnv): Promise<ScenarioReport> {
       supervisors: [localProbe(supervisor)],
       childrenPerSupervisor: (REPLICAS * env.experts.length) / REBALANCING_POLICY.perActor,
       replicas: REPLICAS,
+      monitor,
       stop: async () => undefined,
     };
     /** A change in flight: the desired revision is ahead of what the supervisor carried out. */
     const rebalancing = async () => {
       const [d, [a]] = await Promise.all([store.desired(), store.actuals()]);
-      return !!d && !!a && d.record.revision > a.revision;
+      return !!d && !!a && d.record.revision > a.record.revision;
     };
     const controllerEnv = { EAAS_CONTROLLER_TICK_MS: '500', EAAS_LEASE_MS: '1500' };
     let firstLeader: string | undefined;
     return await runScenario(env, topo, {
-      name: '9 rebalance, kill -9 controller and actors',
+      name: `9 rebalance, kill -9 controller and actors${o.secure ? ' (secure)' : ''}`,
       // the faults wait on the controllers: their start, the first rebalance and the standby's takeover take longer on a loaded machine
       holdLoadMs: REBALANCE_WAIT_MS + TAKEOVER_WAIT_MS + 10_000,
       inject: async (ctx) => {
         for (const name of ['ctl-a', 'ctl-b']) {
-          controllers.set(name, await startCliNode({ nats: server.url, modelDir: env.dir, node: name, roles: 'controller', env: controllerEnv, extraArgs: ['--placement-policy', policyFile] }));
+          const creds = sec ? ['--creds', (await sec.controllerAuth(model, name)).creds!, '--tls-ca', sec.tls.ca] : [];
+          controllers.set(name, await startCliNode({ nats: server.url, modelDir: env.dir, node: name, roles: 'controller', env: controllerEnv, extraArgs: ['--placement-policy', policyFile, ...creds] }));
         }
         // the active controller dies with its change in flight: the standby must take over and finish it
         const inFlight = await waitUntil(async () => {
@@ -971,7 +990,8 @@ export async function elasticRebalance(env: ChaosEnv): Promise<ScenarioReport> {
         const [d, actual, record] = await Promise.all([store.desired(), store.actuals(), store.controller()]);
         if (!firstLeader) ctx.violations.push('no rebalance was in flight while the controller could be killed');
         if (!d) ctx.violations.push('no placement revision was written');
-        if (d && actual[0]?.revision !== d.record.revision) ctx.violations.push(`the supervisor reached revision ${actual[0]?.revision}, the desired one is ${d.record.revision}`);
+        const reached = actual[0]?.record.revision;
+        if (d && reached !== d.record.revision) ctx.violations.push(`the supervisor reached revision ${reached}, the desired one is ${d.record.revision}`);
         if (record && record.leader === firstLeader) ctx.violations.push(`the standby never took over from ${firstLeader}`);
         const hosted = supervisor.hosted().map((c) => c.instance).sort();
         const wanted = (d?.record.actors ?? []).map((a) => a.instance).sort();
@@ -980,6 +1000,7 @@ export async function elasticRebalance(env: ChaosEnv): Promise<ScenarioReport> {
       },
     });
   } finally {
+    if (monitor !== client) await monitor?.close().catch(() => undefined);
     await client?.close().catch(() => undefined);
     for (const c of controllers.values()) await c.stop().catch(() => undefined);
     await node?.stop().catch(() => undefined);
