@@ -17,11 +17,17 @@ export const ATTR_EXPERTS = 'eaas.experts';
 export const ATTR_TOKENS = 'eaas.tokens';
 /** Expert instance (actor) a dispatch goes to or runs on. */
 export const ATTR_INSTANCE = 'eaas.instance';
+/** The instance token of a destination template (the conventions' `{placeholder}` form). */
+export const INSTANCE_TEMPLATE = '{instance}';
 
 // Semantic-convention names, copied rather than imported: the messaging ones
 // live only in the unstable "incubating" entry point.
 const ATTR_MESSAGING_SYSTEM = 'messaging.system';
 const ATTR_MESSAGING_DESTINATION_NAME = 'messaging.destination.name';
+const ATTR_MESSAGING_DESTINATION_TEMPLATE = 'messaging.destination.template';
+const ATTR_MESSAGING_BODY_SIZE = 'messaging.message.body.size';
+const ATTR_SERVER_ADDRESS = 'server.address';
+const ATTR_SERVER_PORT = 'server.port';
 const ATTR_MESSAGING_OPERATION_NAME = 'messaging.operation.name';
 const ATTR_MESSAGING_OPERATION_TYPE = 'messaging.operation.type';
 const ATTR_ERROR_TYPE = 'error.type';
@@ -34,21 +40,41 @@ const OPERATION_TYPE_PROCESS = 'process';
 /** The convention's value when an error has no meaningful type. */
 const ERROR_TYPE_OTHER = '_OTHER';
 
+/**
+ * Where a message goes: its subject, and the template it is an instance of (`eaas.v1.m.expert.{instance}.dispatch`).
+ * The span is named after the template, as the conventions ask, so that span names do not grow with the actors.
+ */
+export interface Destination {
+  subject: string;
+  template: string;
+}
+
+/** The NATS server a connection talks to (`host:port`) and a message's body size, as the conventions' attributes. */
+export function messageAttributes(server: string, bodyBytes: number): Attributes {
+  const colon = server.lastIndexOf(':');
+  const port = Number(server.slice(colon + 1));
+  return {
+    [ATTR_SERVER_ADDRESS]: colon > 0 ? server.slice(0, colon).replace(/^\[|\]$/g, '') : server,
+    ...(colon > 0 && Number.isInteger(port) ? { [ATTR_SERVER_PORT]: port } : {}),
+    [ATTR_MESSAGING_BODY_SIZE]: bodyBytes,
+  };
+}
+
 export interface StartedSpan {
   span: Span;
   /** The parent context with `span` set: inject it into headers, or run children in it. */
   ctx: Context;
 }
 
-/** A PRODUCER span for a message about to be sent to `subject`; a child of `parent` (default: the active context). */
-export function startPublishSpan(subject: string, attrs: Attributes, parent: Context = context.active()): StartedSpan {
-  return startMessagingSpan(subject, attrs, parent, SpanKind.PRODUCER, OPERATION_PUBLISH, OPERATION_TYPE_SEND);
+/** A PRODUCER span for a message about to be sent to `to` (a subject, or a subject and its template); a child of `parent` (default: the active context). */
+export function startPublishSpan(to: string | Destination, attrs: Attributes, parent: Context = context.active()): StartedSpan {
+  return startMessagingSpan(to, attrs, parent, SpanKind.PRODUCER, OPERATION_PUBLISH, OPERATION_TYPE_SEND);
 }
 
-/** A CONSUMER span for a message received on `subject`; a child of the context its headers carry. */
-export function startProcessSpan(subject: string, attrs: Attributes, hdrs: MsgHdrs | undefined): StartedSpan {
+/** A CONSUMER span for a message received on `on` (a subject, or a subject and its template); a child of the context its headers carry. */
+export function startProcessSpan(on: string | Destination, attrs: Attributes, hdrs: MsgHdrs | undefined): StartedSpan {
   return startMessagingSpan(
-    subject,
+    on,
     attrs,
     extractContext(hdrs),
     SpanKind.CONSUMER,
@@ -71,21 +97,23 @@ export function recordError(span: Span, err: unknown): void {
 }
 
 function startMessagingSpan(
-  subject: string,
+  to: string | Destination,
   attrs: Attributes,
   parent: Context,
   kind: SpanKind,
   operationName: string,
   operationType: string,
 ): StartedSpan {
+  const { subject, template } = typeof to === 'string' ? { subject: to, template: undefined } : to;
   const span = tracer().startSpan(
-    `${operationName} ${subject}`,
+    `${operationName} ${template ?? subject}`,
     {
       kind,
       attributes: {
         ...attrs,
         [ATTR_MESSAGING_SYSTEM]: MESSAGING_SYSTEM_NATS,
         [ATTR_MESSAGING_DESTINATION_NAME]: subject,
+        ...(template !== undefined ? { [ATTR_MESSAGING_DESTINATION_TEMPLATE]: template } : {}),
         [ATTR_MESSAGING_OPERATION_NAME]: operationName,
         [ATTR_MESSAGING_OPERATION_TYPE]: operationType,
       },

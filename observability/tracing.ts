@@ -56,8 +56,10 @@ export async function startTracing(serviceName: string, opts: TracingOptions = {
   const processors = [...(await otlpSpanProcessorsFromEnv()), ...(opts.spanProcessors ?? [])];
   if (processors.length === 0) return passThrough();
   // loaded only when spans go somewhere: the SDK costs ~0.35 s of CPU at every process start (an expert restart)
-  const { NodeSDK } = await import('@opentelemetry/sdk-node');
+  const { NodeSDK, resources } = await import('@opentelemetry/sdk-node');
   const sdk = new NodeSDK({
+    // every process says which eaas it is; OTEL_RESOURCE_ATTRIBUTES, detected after, may still say otherwise
+    resource: resources.resourceFromAttributes({ 'service.version': PACKAGE_VERSION }),
     // The environment wins over the name the code picks, as the OTel spec asks.
     serviceName: getStringFromEnv('OTEL_SERVICE_NAME') ?? serviceName,
     spanProcessors: processors,

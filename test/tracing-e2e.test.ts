@@ -1,6 +1,7 @@
 import { SpanKind } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { PACKAGE_VERSION } from '../observability/version.js';
 import { formatExpertKey } from '../model/expert-key.js';
 import { requestGenerate } from '../actors/gate/client.js';
 import { startNode, type RunningNode } from '../runtime/node/cluster.js';
@@ -63,10 +64,15 @@ describe('one generate request is one trace across processes', () => {
     // every layer step dispatched its rows
     for (const l of layers) expect(dispatches.some((d) => parentOf(d) === l), `a dispatch under ${l.name}`).toBe(true);
     for (const d of dispatches) {
-      expect(d.name).toMatch(/^publish eaas\.v1\.tiny\.expert\.[^.]+\.dispatch$/);
+      // named by the destination template, not per actor; the subject itself is an attribute
+      expect(d.name).toBe('publish eaas.v1.tiny.expert.{instance}.dispatch');
       expect(parentOf(d)?.name).toMatch(/^layer /);
       expect(d.attributes['messaging.system']).toBe('nats');
-      expect(d.attributes['messaging.destination.name']).toBe(d.name.slice('publish '.length));
+      expect(d.attributes['messaging.destination.template']).toBe('eaas.v1.tiny.expert.{instance}.dispatch');
+      expect(d.attributes['messaging.destination.name']).toBe(`eaas.v1.tiny.expert.${d.attributes['eaas.instance']}.dispatch`);
+      expect(d.attributes['server.address']).toBe('127.0.0.1');
+      expect(d.attributes['server.port']).toBe(Number(new URL(nats.url).port));
+      expect(d.attributes['messaging.message.body.size']).toBeGreaterThan(0);
       for (const a of ['eaas.layer', 'eaas.experts', 'eaas.tokens', 'eaas.instance']) expect(d.attributes[a]).toBeDefined();
     }
 
@@ -83,7 +89,10 @@ describe('one generate request is one trace across processes', () => {
       }, poll);
       expect(p.traceId).toBe(traceId);
       expect(p.serviceName).toBe('eaas-expert');
-      expect(p.name).toBe(`process ${d.attributes['messaging.destination.name']}`);
+      expect(p.resource['service.version']).toBe(PACKAGE_VERSION);
+      expect(p.name).toBe('process eaas.v1.tiny.expert.{instance}.dispatch');
+      expect(p.attributes['messaging.destination.name']).toBe(d.attributes['messaging.destination.name']);
+      expect(p.attributes['messaging.message.body.size']).toBe(d.attributes['messaging.message.body.size']);
       expect(p.attributes['eaas.instance']).toBe(d.attributes['eaas.instance']);
       const experts = String(d.attributes['eaas.experts']).split(',');
       await vi.waitFor(() => expect(computesOf(p.spanId)).toHaveLength(experts.length), poll);

@@ -4,7 +4,7 @@ import { Events, type NatsConnection, type Service, type ServiceMsg } from 'nats
 import { createActor } from 'xstate';
 import { formatExpertKey, type ExpertKey } from '../../model/expert-key.js';
 import type { ExpertSet } from '../../model/experts.js';
-import { ATTR_EXPERTS, ATTR_INSTANCE, ATTR_LAYER, ATTR_TOKENS, recordError, startProcessSpan } from '../../observability/messaging-spans.js';
+import { ATTR_EXPERTS, ATTR_INSTANCE, ATTR_LAYER, ATTR_TOKENS, INSTANCE_TEMPLATE, messageAttributes, recordError, startProcessSpan } from '../../observability/messaging-spans.js';
 import { DEFAULT_LOAD_REPORT_MS, SlidingSums } from '../../observability/load-window.js';
 import { tracer } from '../../observability/tracing.js';
 import type { WireDtype } from '../../runtime/transport/codec.js';
@@ -121,7 +121,11 @@ export class ExpertActor {
 
   private async handle(msg: ServiceMsg): Promise<void> {
     const H = this.o.hidden;
-    const { span, ctx } = startProcessSpan(msg.subject, { [ATTR_INSTANCE]: this.o.instance }, msg.headers);
+    const { span, ctx } = startProcessSpan(
+      { subject: msg.subject, template: subjects.expertDispatch(this.o.model, INSTANCE_TEMPLATE) },
+      { [ATTR_INSTANCE]: this.o.instance, ...messageAttributes(this.o.nc.getServer(), msg.data.byteLength) },
+      msg.headers,
+    );
     this.inflight++;
     try {
       const d = decodeDispatch(msg.data, H);

@@ -4,7 +4,7 @@
 import { ErrorCode, Events, headers, type NatsConnection, type NatsError } from 'nats';
 import { formatExpertKey } from '../../model/expert-key.js';
 import type { ExpertBatch } from '../../model/forward.js';
-import { ATTR_EXPERTS, ATTR_INSTANCE, ATTR_LAYER, ATTR_TOKENS, recordError, startPublishSpan } from '../../observability/messaging-spans.js';
+import { ATTR_EXPERTS, ATTR_INSTANCE, ATTR_LAYER, ATTR_TOKENS, INSTANCE_TEMPLATE, messageAttributes, recordError, startPublishSpan } from '../../observability/messaging-spans.js';
 import { injectContext } from '../../observability/nats-propagation.js';
 import type { WireDtype } from '../../runtime/transport/codec.js';
 import * as subjects from '../../runtime/transport/subjects.js';
@@ -270,11 +270,12 @@ export class RemoteExperts implements GateExperts {
   /** One request/reply to one instance, registered in the ledger while in flight. */
   private async request(layer: number, instance: string, experts: number[], total: number, payload: Uint8Array): Promise<Float32Array> {
     const subject = subjects.expertDispatch(this.model, instance);
-    const { span, ctx } = startPublishSpan(subject, {
+    const { span, ctx } = startPublishSpan({ subject, template: subjects.expertDispatch(this.model, INSTANCE_TEMPLATE) }, {
       [ATTR_LAYER]: layer,
       [ATTR_EXPERTS]: experts.join(','),
       [ATTR_TOKENS]: total,
       [ATTR_INSTANCE]: instance,
+      ...messageAttributes(this.nc.getServer(), payload.byteLength),
     });
     const hdrs = headers();
     injectContext(ctx, hdrs);

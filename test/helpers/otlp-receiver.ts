@@ -19,6 +19,8 @@ export interface CollectedSpan {
   kind: SpanKind;
   attributes: Record<string, unknown>;
   serviceName: string | undefined;
+  /** The exporting process's resource attributes (service.name, service.version, ...). */
+  resource: Record<string, unknown>;
 }
 
 export interface OtlpReceiver {
@@ -119,6 +121,7 @@ function collectSpans(request: OtlpTraceRequest): CollectedSpan[] {
         kind: ((span.kind ?? OTLP_KIND_OFFSET) - OTLP_KIND_OFFSET) as SpanKind,
         attributes: toRecord(span.attributes),
         serviceName,
+        resource,
       })),
     );
   });
