@@ -81,13 +81,13 @@ const roles: Record<string, Role> = (() => {
     gate: {
       p: gate,
       pub: [subjects.expertDispatch(M, ME), subjects.loadReport(M, NODE), subjects.gatePulse(M, NODE), subjects.gateReconnected(M, NODE), subjects.discovery('INFO', EXPERT_SERVICE), reply(client)],
-      sub: [subjects.generate(M), subjects.gateCancel(M, NODE), subjects.eventSubject(M, 'up', 'n2', ME), subjects.discovery('STATS', GATE_SERVICE), reply(gate)],
+      sub: [subjects.generate(M), subjects.gateCancel(M, NODE), subjects.gateResume(M, NODE), subjects.eventSubject(M, 'up', 'n2', ME), subjects.discovery('STATS', GATE_SERVICE), reply(gate)],
       deniedPub: [subjects.eventSubject(M, 'down', 'n2', ME), subjects.supervisorEndpoint(M, NODE, 'retire'), subjects.loadReport(M, 'n2'), subjects.gatePulse(M, 'n2'), subjects.gateReconnected(M, 'n2')],
-      deniedSub: [subjects.gateCancel(M, 'n2'), subjects.expertDispatch(M, ME), reply(client)],
+      deniedSub: [subjects.gateCancel(M, 'n2'), subjects.gateResume(M, 'n2'), subjects.expertDispatch(M, ME), reply(client)],
     },
     client: {
       p: client,
-      pub: [subjects.generate(M), subjects.gateCancel(M, NODE), subjects.discovery('INFO', GATE_SERVICE), subjects.discovery('PING', GATE_SERVICE)],
+      pub: [subjects.generate(M), subjects.gateCancel(M, NODE), subjects.gateResume(M, NODE), subjects.discovery('INFO', GATE_SERVICE), subjects.discovery('PING', GATE_SERVICE)],
       sub: [reply(client), subjects.gateReconnected(M, NODE)],
       deniedPub: [subjects.expertDispatch(M, ME), subjects.eventSubject(M, 'down', NODE, ME), subjects.supervisorEndpoint(M, NODE, 'retire'), subjects.discovery('INFO', EXPERT_SERVICE)],
       deniedSub: [subjects.eventsWildcard(M), subjects.generate(M), reply(gate), reply(monitor)],

@@ -1,6 +1,7 @@
 // Client side of the gate: send a generate request (re-sent when the client's own link drops), find which models a cluster serves.
 import { context, trace } from '@opentelemetry/api';
-import { ErrorCode, Events, headers, type Msg, type MsgHdrs, type NatsConnection, type NatsError } from 'nats';
+import { ErrorCode, Events, headers, nuid, type Msg, type MsgHdrs, type NatsConnection, type NatsError } from 'nats';
+import { randomSeed } from '../../model/sampling.js';
 import { injectContext } from '../../observability/nats-propagation.js';
 import { encodeMessage } from '../../runtime/transport/codec.js';
 import { newInbox } from '../../runtime/transport/connection.js';
@@ -134,32 +135,55 @@ function traceHeaders(): MsgHdrs | undefined {
   return h;
 }
 
+/** A stream that hears nothing for this long is taken up again (resumed at its gate, or sent again). */
+export const STREAM_STALL_MS = 5_000;
+
 /**
  * Sends a streamed generate request and calls `on` as the gate answers; resolves with the finish reason once
  * the last token came. Aborting `signal` cancels the sequence in the gate (its slot and KV cache are freed)
- * and rejects with code 499. A connection lost mid-stream fails the stream (tokens may have been lost on the
- * old server) and cancels it on the gate; nothing waits past `timeoutMs`.
+ * and rejects with code 499; nothing waits past `timeoutMs`.
+ *
+ * The stream survives a failover: the request carries an id and a seed, and each token its index. When this
+ * connection reconnects, or the stream hears nothing for `stallMs`, the client asks its gate to resume the stream
+ * on its inbox (the gate sends it again from the start); a gate that is gone or no longer knows the stream gets the
+ * request sent again, to any gate, which generates the same tokens (the same seed, bit-identical experts). The
+ * gate also sends its streams again after its own reconnect. Tokens are kept by index: none twice, none out of
+ * order, and the stream ends once every token up to the end's count is in.
  */
 export async function streamGenerate(
   nc: NatsConnection,
   model: string,
   req: Omit<GenerateRequest, 'stream'>,
   on: StreamHandlers,
-  o: { timeoutMs?: number; signal?: AbortSignal } = {},
+  o: { timeoutMs?: number; signal?: AbortSignal; stallMs?: number } = {},
 ): Promise<'length' | 'eos'> {
   const timeoutMs = o.timeoutMs ?? DEFAULT_GENERATE_TIMEOUT_MS;
+  const stallMs = o.stallMs ?? STREAM_STALL_MS;
+  // the same request, sent again, must mean the same stream and the same tokens
+  const request: GenerateRequest = { ...req, stream: true, id: req.id ?? nuid.next(), seed: req.seed ?? (req.temperature ? randomSeed() : undefined) };
+  const payload = encodeMessage(request);
+  const headersOfCaller = traceHeaders();
   const inbox = newInbox(nc);
-  let cancelAt: { subject: string; request: string } | undefined;
+  let gate: { cancel: string; resume?: string } | undefined;
   const cancel = () => {
-    if (cancelAt && !nc.isClosed()) nc.publish(cancelAt.subject, encodeMessage({ request: cancelAt.request } satisfies CancelRequest));
+    if (gate && !nc.isClosed()) nc.publish(gate.cancel, encodeMessage({ request: request.id! } satisfies CancelRequest));
   };
   const status = nc.status() as AsyncIterable<{ type: string }> & { stop(): void };
   return new Promise<'length' | 'eos'>((resolve, reject) => {
     let done = false;
+    let started = false;
+    /** A resume is out: its gate's "no such stream" (or no gate) means send the request again. */
+    let resuming = false;
+    let heard = Date.now();
+    /** The next token index to hand on, tokens that came early, and the end once it came. */
+    let next = 0;
+    const early = new Map<number, WireToken>();
+    let end: { reason: 'length' | 'eos'; tokens: number } | undefined;
     const finish = (f: () => void) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
+      clearInterval(stall);
       sub.unsubscribe();
       status.stop();
       o.signal?.removeEventListener('abort', onAbort);
@@ -170,18 +194,47 @@ export async function streamGenerate(
       cancel();
       fail(new GenerateError(`generate on model "${model}" was cancelled by the client`, 499));
     };
+    const send = () => {
+      resuming = false;
+      if (!nc.isClosed()) nc.publish(subjects.generate(model), payload, { reply: inbox, headers: headersOfCaller });
+    };
+    const resume = () => {
+      if (done || nc.isClosed()) return;
+      heard = Date.now();
+      if (!gate?.resume) return send();
+      resuming = true;
+      nc.publish(gate.resume, encodeMessage({ request: request.id! } satisfies CancelRequest), { reply: inbox });
+    };
+    const deliver = (t: WireToken & { index?: number }) => {
+      const index = t.index ?? next;
+      if (index < next) return; // had it already
+      early.set(index, t);
+      for (let n = early.get(next); n !== undefined; n = early.get(next)) {
+        early.delete(next);
+        next++;
+        const { index: _, ...token } = n as WireToken & { index?: number };
+        on.token(token);
+      }
+    };
     const sub = nc.subscribe(inbox, {
       callback: (_err, msg) => {
-        if (isNoResponders(msg)) return fail(noGate(model));
+        heard = Date.now();
+        if (isNoResponders(msg)) return resuming ? send() : fail(noGate(model));
         const err = answerError(msg);
-        if (err) return fail(new GenerateError(`gate answered ${err.code}: ${err.message}`, err.code, { cause: err, missingExperts: err.missingExperts }));
+        if (err) {
+          if (resuming && err.code === 404) return send();
+          return fail(new GenerateError(`gate answered ${err.code}: ${err.message}`, err.code, { cause: err, missingExperts: err.missingExperts }));
+        }
         try {
           const m = decodeStreamMessage(msg.data);
           if (m.kind === 'start') {
-            cancelAt = { subject: m.cancel, request: m.request };
-            on.start?.(m.prompt_tokens);
-          } else if (m.kind === 'token') on.token(m);
-          else finish(() => resolve(m.finish_reason));
+            resuming = false;
+            gate = { cancel: m.cancel, resume: m.resume };
+            if (!started) on.start?.(m.prompt_tokens);
+            started = true;
+          } else if (m.kind === 'token') deliver(m);
+          else end = { reason: m.finish_reason, tokens: m.tokens ?? next };
+          if (end && next >= end.tokens) finish(() => resolve(end!.reason));
         } catch (cause) {
           cancel();
           fail(new GenerateError(`bad stream message from the gate: ${(cause as Error).message}`, 502, { cause }));
@@ -192,16 +245,14 @@ export async function streamGenerate(
       cancel();
       fail(new GenerateError(`generate on model "${model}" timed out after ${timeoutMs} ms`, 504));
     }, timeoutMs);
+    const stall = setInterval(() => Date.now() - heard >= stallMs && resume(), Math.max(50, Math.min(1_000, stallMs / 4)));
     if (o.signal?.aborted) return onAbort();
     o.signal?.addEventListener('abort', onAbort);
     void (async () => {
-      for await (const s of status) {
-        if (s.type !== Events.Reconnect || done) continue;
-        cancel();
-        fail(new GenerateError(`the NATS connection dropped while model "${model}" was streaming: tokens may have been lost`, 502));
-      }
+      // what went out or came in through the dropped connection may be lost: take the stream up again
+      for await (const s of status) if (s.type === Events.Reconnect && !done) resume();
     })();
-    nc.publish(subjects.generate(model), encodeMessage({ ...req, stream: true }), { reply: inbox, headers: traceHeaders() });
+    send();
   });
 }
 

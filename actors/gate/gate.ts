@@ -7,6 +7,7 @@ import { Engine, type GenerateOptions, type TokenEvent } from '../../model/engin
 import { endOfSequenceIds } from '../../model/eos.js';
 import { GenerationCancelledError } from '../../model/errors.js';
 import { Forward } from '../../model/forward.js';
+import { randomSeed } from '../../model/sampling.js';
 import type { QuantBits } from '../../model/quantize.js';
 import { requireTokenizer, type Tokenizer } from '../../model/tokenizer.js';
 import { DEFAULT_LOAD_REPORT_MS } from '../../observability/load-window.js';
@@ -19,8 +20,9 @@ import * as subjects from '../../runtime/transport/subjects.js';
 import type { GateExperts } from './experts.js';
 import { DEFAULT_PULSE_MS, PulseTracker } from './pulse.js';
 import { RecentReplies } from './replies.js';
+import { STREAM_KEEP_MS, StreamBook } from './streams.js';
 import { GATE_SERVICE, SERVICE_VERSION } from '../protocol/services.js';
-import { MalformedMessageError, OverCapacityError, serviceErrorCode, serviceErrorHeaders } from '../protocol/errors.js';
+import { MalformedMessageError, OverCapacityError, UnknownStreamError, serviceErrorCode, serviceErrorHeaders } from '../protocol/errors.js';
 import { decodeGenerateRequest, encodeGenerateReply, encodeGatePulse, encodeLoadReport, encodeStreamMessage, type CancelRequest, type WireToken } from '../protocol/messages.js';
 import { checkRequestBytes, checkTextLength, DEFAULT_MAX_QUEUED, DEFAULT_MAX_REQUEST_BYTES } from './limits.js';
 
@@ -59,8 +61,8 @@ export class GateActor {
   private readonly pulse = new PulseTracker();
   /** Takes the engine out of the process's metrics. */
   private unshow?: () => void;
-  /** Streams in progress by request id, to cancel them. */
-  private readonly streams = new Map<string, AbortController>();
+  /** Streams by request id, kept a while after they end: to cancel, resume and send again after a reconnect. */
+  private readonly book: StreamBook;
   /** nats.js counts errors only of handlers that throw; ours answer asynchronously. */
   private readonly served = { requests: 0, errors: 0 };
   /** Answers sent again after a reconnect, in case they died with the server. */
@@ -72,6 +74,7 @@ export class GateActor {
     private readonly dense: DenseModel,
   ) {
     this.replies = new RecentReplies(o.nc, subjects.gateReconnected(o.model, o.node));
+    this.book = new StreamBook(o.nc);
     o.experts.incidents = this.pulse;
   }
 
@@ -142,6 +145,12 @@ export class GateActor {
         if (!err) this.cancel(msg);
       },
     });
+    this.service.addEndpoint('resume', {
+      subject: subjects.gateResume(model, this.o.node),
+      handler: (err, msg) => {
+        if (!err) this.resume(msg);
+      },
+    });
     // the gate counts as started once the server has its subscription: a request right after gets an answer
     await nc.flush();
   }
@@ -154,16 +163,20 @@ export class GateActor {
       // what a request may cost is bounded before any work is done for it
       checkRequestBytes(msg.data.byteLength, this.o.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES);
       const req = decodeGenerateRequest(msg.data);
+      // the same streamed request again (a client that lost its stream): it gets the stream, not a second generation
+      if (req.stream && req.id !== undefined && msg.reply && this.book.attach(req.id, msg.reply)) return;
       if (this.engine.load >= (this.o.maxQueued ?? DEFAULT_MAX_QUEUED)) {
         throw new OverCapacityError(`gate ${this.o.node} holds ${this.engine.load} sequences, its bound (EAAS_MAX_QUEUED): try again shortly`);
       }
       const prompt = req.prompt ?? this.tokenize(req.text ?? '');
       span.setAttribute(ATTR_TOKENS, prompt.length);
+      // a sampled stream says its seed: generated again elsewhere after a failover, it gives the same tokens
+      const seed = req.seed ?? (req.stream && req.temperature ? randomSeed() : undefined);
       const opts: GenerateOptions = {
         maxTokens: req.max_tokens,
         logits: req.logits,
         stopAtEos: req.stop_at_eos,
-        sampling: { temperature: req.temperature, topP: req.top_p, topK: req.top_k, seed: req.seed },
+        sampling: { temperature: req.temperature, topP: req.top_p, topK: req.top_k, seed },
         adjust: { frequencyPenalty: req.frequency_penalty, presencePenalty: req.presence_penalty, repetitionPenalty: req.repetition_penalty, logitBias: req.logit_bias, minTokens: req.min_tokens },
         logprobs: req.logprobs,
         promptLogprobs: req.prompt_logprobs,
@@ -171,18 +184,20 @@ export class GateActor {
         onToken: this.timeTokens(),
       };
       if (req.stream) {
-        stream = { id: nuid.next(), abort: new AbortController() };
-        this.streams.set(stream.id, stream.abort);
-        msg.respond(encodeStreamMessage({ kind: 'start', request: stream.id, cancel: subjects.gateCancel(this.o.model, this.o.node), prompt_tokens: prompt }));
-        opts.signal = stream.abort.signal;
+        if (!msg.reply) throw new MalformedMessageError('a streamed generate request needs a reply subject');
+        const s = (stream = { id: req.id ?? nuid.next(), abort: new AbortController() });
+        this.book.open(s.id, msg.reply, s.abort);
+        this.book.send(s.id, encodeStreamMessage({ kind: 'start', request: s.id, cancel: subjects.gateCancel(this.o.model, this.o.node), resume: subjects.gateResume(this.o.model, this.o.node), seed, prompt_tokens: prompt }));
+        opts.signal = s.abort.signal;
         const timed = opts.onToken!;
+        let index = 0;
         opts.onToken = (t) => {
           timed(t);
-          msg.respond(encodeStreamMessage({ kind: 'token', ...wireToken(t) }));
+          this.book.send(s.id, encodeStreamMessage({ kind: 'token', index: index++, ...wireToken(t) }));
         };
       }
       const r = await this.engine.generate(prompt, opts);
-      if (req.stream) msg.respond(encodeStreamMessage({ kind: 'end', finish_reason: r.finishReason }));
+      if (stream) this.book.send(stream.id, encodeStreamMessage({ kind: 'end', finish_reason: r.finishReason, tokens: r.tokens.length }), true);
       else {
         const text = req.text !== undefined && this.o.tokenizer ? this.o.tokenizer.decode(r.tokens, { skipSpecialTokens: true }) : undefined;
         const reply = encodeGenerateReply({ tokens: r.tokens, prompt_tokens: r.promptTokens, finish_reason: r.finishReason, logits: r.logits, logprobs: r.logprobs?.map(wireToken), prompt_logprobs: r.promptLogprobs, text });
@@ -190,6 +205,8 @@ export class GateActor {
         this.replies.record(msg.reply, reply);
       }
     } catch (err) {
+      // a failed or cancelled stream is not taken up again
+      if (stream) this.book.drop(stream.id);
       // a cancelled stream has nobody left to tell
       if (err instanceof GenerationCancelledError) return;
       this.served.errors++;
@@ -199,7 +216,6 @@ export class GateActor {
       msg.respondError(serviceErrorCode(err), err instanceof Error ? err.message : String(err), undefined, { headers: h });
       this.replies.record(msg.reply, new Uint8Array(0), h);
     } finally {
-      if (stream) this.streams.delete(stream.id);
       span.end();
     }
   }
@@ -228,9 +244,20 @@ export class GateActor {
     try {
       const { request } = decodeMessage(msg.data) as Partial<CancelRequest>;
       if (typeof request !== 'string') throw new MalformedMessageError('cancel must be a map {request}');
-      const found = this.streams.get(request);
+      const found = this.book.running(request);
       found?.abort();
       msg.respond(encodeMessage({ cancelled: found !== undefined }));
+    } catch (err) {
+      msg.respondError(serviceErrorCode(err), err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  /** A client takes one of this gate's streams up again on its reply inbox: every message from the start, then the rest as it comes. */
+  private resume(msg: ServiceMsg): void {
+    try {
+      const { request } = decodeMessage(msg.data) as Partial<CancelRequest>;
+      if (typeof request !== 'string' || !msg.reply) throw new MalformedMessageError('resume must be a map {request} with a reply subject');
+      if (!this.book.attach(request, msg.reply)) throw new UnknownStreamError(`gate ${this.o.node} has no stream ${request}: it ended over ${STREAM_KEEP_MS / 1000} s ago, or the gate restarted`);
     } catch (err) {
       msg.respondError(serviceErrorCode(err), err instanceof Error ? err.message : String(err));
     }
@@ -259,6 +286,7 @@ export class GateActor {
     clearInterval(this.loadTimer);
     clearInterval(this.pulseTimer);
     this.unshow?.();
+    this.book.stop();
     this.replies.stop();
     await this.service?.stop();
     await this.o.experts.stop();

@@ -49,6 +49,12 @@ export class ModelNotFoundError extends CodedError {
   readonly serviceCode = 404;
 }
 
+/** A gate asked to resume a stream it does not hold (ended long ago, or the gate restarted). */
+export class UnknownStreamError extends CodedError {
+  override readonly name = 'UnknownStreamError';
+  readonly serviceCode = 404;
+}
+
 /** The actor holds all the work it may: try again shortly. */
 export class OverCapacityError extends CodedError {
   override readonly name = 'OverCapacityError';

@@ -66,6 +66,8 @@ export interface GenerateRequest {
   stream?: boolean;
   /** Each prompt token's logprob after the ones before it (the reply's prompt_logprobs). */
   prompt_logprobs?: boolean;
+  /** The client's id of a streamed request: the same id again takes up the same stream instead of a second generation. */
+  id?: string;
   /** Applied to the logits before sampling (greedy too), as OpenAI and vLLM define them; the engine checks the ranges. */
   frequency_penalty?: number;
   presence_penalty?: number;
@@ -105,12 +107,20 @@ export function decodeGenerateRequest(bytes: Uint8Array): GenerateRequest {
     logprobs: optionalNumber(m, 'logprobs', Number.isInteger, 'an integer'),
     stream: m.stream === true,
     prompt_logprobs: m.prompt_logprobs === true,
+    id: optionalString(m, 'id'),
     frequency_penalty: optionalNumber(m, 'frequency_penalty', Number.isFinite, 'a number'),
     presence_penalty: optionalNumber(m, 'presence_penalty', Number.isFinite, 'a number'),
     repetition_penalty: optionalNumber(m, 'repetition_penalty', Number.isFinite, 'a number'),
     logit_bias: logitBias(m.logit_bias),
     min_tokens: optionalNumber(m, 'min_tokens', Number.isSafeInteger, 'an integer'),
   };
+}
+
+function optionalString(m: Record<string, unknown>, key: string): string | undefined {
+  const v = m[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string' || v.length === 0 || v.length > 256) throw new MalformedMessageError(`${key} must be a string of 1 to 256 characters`);
+  return v;
 }
 
 function logitBias(v: unknown): [number, number][] | undefined {
@@ -151,13 +161,15 @@ export function decodeGenerateReply(bytes: Uint8Array): GenerateReply {
 }
 
 /**
- * The messages of a streamed generate, in order on the requester's inbox: `start` (where to cancel), one
- * `token` per generated token, then `end`; or an error answer (service error headers) at any point.
+ * The messages of a streamed generate on the requester's inbox: `start` (the request id, where to cancel and to
+ * resume it, the seed it samples with), one `token` per generated token with its index, then `end` with how many
+ * tokens there were; or an error answer (service error headers) at any point. After a failover a message may
+ * come twice or late: a client keeps tokens by index.
  */
 export type StreamMessage =
-  | { kind: 'start'; request: string; cancel: string; prompt_tokens: number[] }
-  | ({ kind: 'token' } & WireToken)
-  | { kind: 'end'; finish_reason: 'length' | 'eos' };
+  | { kind: 'start'; request: string; cancel: string; resume?: string; seed?: number; prompt_tokens: number[] }
+  | ({ kind: 'token'; index?: number } & WireToken)
+  | { kind: 'end'; finish_reason: 'length' | 'eos'; tokens?: number };
 
 export const encodeStreamMessage = (m: StreamMessage): Uint8Array => encodeMessage(m);
 

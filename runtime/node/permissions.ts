@@ -41,19 +41,19 @@ export function supervisorPermissions(model: string, node: Token): Permissions {
 export function gatePermissions(model: string, node: Token): Permissions {
   const prefix = inbox('gate', node);
   return {
-    sub: [subjects.generate(model), subjects.gateCancel(model, node), subjects.eventsWildcard(model), DISCOVERY_WILDCARD, subjects.inboxWildcard(prefix)],
+    sub: [subjects.generate(model), subjects.gateCancel(model, node), subjects.gateResume(model, node), subjects.eventsWildcard(model), DISCOVERY_WILDCARD, subjects.inboxWildcard(prefix)],
     pub: [subjects.expertDispatch(model, ANY), subjects.loadReport(model, node), subjects.gatePulse(model, node), subjects.gateReconnected(model, node), DISCOVERY_WILDCARD, ANY_INBOX],
     responses: STREAM_ANSWERS,
     inboxPrefix: prefix,
   };
 }
 
-/** A client (or an HTTP front): may ask for generations and cancel its own, find the gates, read its own inbox, and hear gates' reconnect notices. */
+/** A client (or an HTTP front): may ask for generations, cancel and resume its own streams, find the gates, read its own inbox, and hear gates' reconnect notices. */
 export function clientPermissions(name: string): Permissions {
   const prefix = inbox('client', name);
   return {
     sub: [subjects.inboxWildcard(prefix), subjects.gateReconnected(ANY, ANY)],
-    pub: [subjects.generate(ANY), subjects.gateCancel(ANY, ANY), subjects.discovery('PING', GATE_SERVICE), subjects.discovery('INFO', GATE_SERVICE)],
+    pub: [subjects.generate(ANY), subjects.gateCancel(ANY, ANY), subjects.gateResume(ANY, ANY), subjects.discovery('PING', GATE_SERVICE), subjects.discovery('INFO', GATE_SERVICE)],
     inboxPrefix: prefix,
   };
 }

@@ -115,6 +115,11 @@ export function gateCancel(model: Token, node: Token): string {
   return subject([model, 'gate', node, 'cancel']);
 }
 
+/** `eaas.v1.<model>.gate.<node>.resume`: where one gate takes up its streams again on another inbox. */
+export function gateResume(model: Token, node: Token): string {
+  return subject([model, 'gate', node, 'resume']);
+}
+
 /** `eaas.v1.<model>.supervisor.<node>.<endpoint>`: a supervisor's control endpoints. */
 export function supervisorEndpoint(model: Token, node: Token, endpoint: 'status' | 'retire' | typeof ANY): string {
   return subject([model, 'supervisor', node, endpoint]);
