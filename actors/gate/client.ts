@@ -25,6 +25,7 @@ export const DEFAULT_GENERATE_TIMEOUT_MS = 120_000;
 export async function requestGenerate(nc: NatsConnection, model: string, req: GenerateRequest, timeoutMs = DEFAULT_GENERATE_TIMEOUT_MS): Promise<GenerateReply> {
   const payload = encodeMessage(req);
   const deadline = Date.now() + timeoutMs;
+  watchReconnects(nc);
   const status = nc.status() as AsyncIterable<{ type: string }> & { stop(): void };
   const reply = await new Promise<Msg>((resolve, reject) => {
     let done = false;
@@ -46,9 +47,12 @@ export async function requestGenerate(nc: NatsConnection, model: string, req: Ge
       nc.request(subjects.generate(model), payload, { timeout: Math.max(1, deadline - Date.now()), headers: traceHeaders() }).then(
         (m) => finish(() => resolve(m)),
         (err: NatsError) => {
+          outstanding--;
+          // a server just reconnected to that does not know the gates yet: ask again shortly
+          if (err.code === ErrorCode.NoResponders && settling(nc) && Date.now() < deadline) return void setTimeout(() => !done && send(), NO_GATE_RETRY_MS);
           lastError = generateError(err, model, timeoutMs);
           // a copy lost with a dropped connection does not end the request while another is out
-          if (--outstanding === 0) finish(() => reject(lastError));
+          if (outstanding === 0) finish(() => reject(lastError));
         },
       );
     };
@@ -73,6 +77,25 @@ export async function requestGenerate(nc: NatsConnection, model: string, req: Ge
   if (err) throw new GenerateError(`gate answered ${err.code}: ${err.message}`, err.code, { cause: err, missingExperts: err.missingExperts });
   return decodeGenerateReply(reply.data);
 }
+
+/**
+ * Right after a reconnect, the new server may not know the gates' subscriptions yet (they come over its routes): a
+ * "no responders" then is tried again every NO_GATE_RETRY_MS for this long, not taken as "no gate".
+ */
+const SETTLE_AFTER_RECONNECT_MS = 5_000;
+const NO_GATE_RETRY_MS = 200;
+const reconnectedAt = new WeakMap<NatsConnection, number>();
+
+/** Notes each reconnect of `nc` (one watcher per connection, started by its first request). */
+function watchReconnects(nc: NatsConnection): void {
+  if (reconnectedAt.has(nc)) return;
+  reconnectedAt.set(nc, -Infinity);
+  void (async () => {
+    for await (const s of nc.status()) if (s.type === Events.Reconnect) reconnectedAt.set(nc, Date.now());
+  })();
+}
+
+const settling = (nc: NatsConnection) => Date.now() - (reconnectedAt.get(nc) ?? -Infinity) < SETTLE_AFTER_RECONNECT_MS;
 
 /** The requests waiting on a connection for each model's gates, told of every reconnect notice. */
 const noticeListeners = new WeakMap<NatsConnection, Map<string, Set<(downMs: number) => void>>>();
@@ -164,6 +187,7 @@ export async function streamGenerate(
   const payload = encodeMessage(request);
   const headersOfCaller = traceHeaders();
   const inbox = newInbox(nc);
+  watchReconnects(nc);
   let gate: { cancel: string; resume?: string } | undefined;
   const cancel = () => {
     if (gate && !nc.isClosed()) nc.publish(gate.cancel, encodeMessage({ request: request.id! } satisfies CancelRequest));
@@ -219,7 +243,8 @@ export async function streamGenerate(
     const sub = nc.subscribe(inbox, {
       callback: (_err, msg) => {
         heard = Date.now();
-        if (isNoResponders(msg)) return resuming ? send() : fail(noGate(model));
+        // no gate at the resumed stream's subject: send the request again; none at all just after a reconnect: soon
+        if (isNoResponders(msg)) return resuming ? send() : settling(nc) ? void setTimeout(() => !done && send(), NO_GATE_RETRY_MS) : fail(noGate(model));
         const err = answerError(msg);
         if (err) {
           if (resuming && err.code === 404) return send();

@@ -58,6 +58,9 @@ interface InFlight {
   abort(err: DispatchError): void;
 }
 
+/** NATS's own default max_payload (1 MiB): what a message may carry until the server has said. */
+const NATS_DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+
 /** Failures worth another replica; the rest (a 4xx answer) fail the request. */
 const redirectable = (e: DispatchError) => e.reason !== 'error-answer' || (e.code ?? 500) >= 500 || e.code === 404;
 
@@ -77,6 +80,8 @@ export class RemoteExperts implements GateExperts {
   readonly counters = { dispatches: 0, redirects: 0, hedges: 0, hedgeWins: 0, resent: 0, suspected: 0, deadlines: 0 };
   /** Set by the gate: where redirects, hedges and suspicions are counted for its pulse. */
   incidents?: PulseTracker;
+  /** The server's max_payload as last known (nats.js has no server info while it reconnects). */
+  private maxPayload = NATS_DEFAULT_MAX_PAYLOAD;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -107,6 +112,13 @@ export class RemoteExperts implements GateExperts {
 
   async stop(): Promise<void> {
     this.directory.stop();
+  }
+
+  /** What one message may carry: the server's max_payload, or while reconnecting the last one known. */
+  private payloadLimit(): number {
+    const now = this.nc.info?.max_payload;
+    if (now !== undefined) this.maxPayload = now;
+    return this.maxPayload;
   }
 
   get redirects(): number {
@@ -186,7 +198,7 @@ export class RemoteExperts implements GateExperts {
       if (waitMs <= 0) throw new NoReplicaError(missing, this.o.noReplicaWaitMs ?? DEFAULT_NO_REPLICA_WAIT_MS);
       await Promise.all(missing.map((id) => this.directory.waitForReplica(id, waitMs)));
     }
-    const maxRows = rowsPerMessage(this.nc.info!.max_payload, PAYLOAD_HEADROOM, this.hidden, WIRE_BYTES[this.o.wire ?? 'f32']);
+    const maxRows = rowsPerMessage(this.payloadLimit(), PAYLOAD_HEADROOM, this.hidden, WIRE_BYTES[this.o.wire ?? 'f32']);
     return planMessages(pieces, (p) => this.candidates(idOf(p), avoid), (i) => this.hedge.estimate(i), maxRows, () => this.rotation++);
   }
 

@@ -65,6 +65,8 @@ interface Topology {
   supervisors: SupervisorProbe[];
   childrenPerSupervisor: number;
   replicas: number;
+  /** The workload streams too: over NATS, and with `http` over an API front's SSE. */
+  streams?: { http?: string };
   stop(): Promise<void>;
 }
 
@@ -144,6 +146,7 @@ async function runPhase(env: ChaosEnv, topo: Topology, name: string, durationMs:
     durationMs: durationMs + (spec.holdLoadMs ?? 0),
     requestTimeoutMs: env.timing.requestTimeoutMs,
     seed: env.seed ^ hash(name),
+    streams: topo.streams,
   });
   const deadline = load.startedAt + durationMs;
   const ctx: FaultCtx = {
@@ -221,6 +224,11 @@ async function runScenario(env: ChaosEnv, topo: Topology, spec: ScenarioSpec): P
   const phase = await runPhase(env, topo, spec.name, env.timing.loadMs, spec, faults, { violations, notes });
   // a scenario whose fault never happened, or under which nothing was served, passes vacuously: that is a failure
   violations.push(...checkExercised(phase.records, faults));
+  for (const via of topo.streams ? ['stream', ...(topo.streams.http ? ['sse'] : [])] : []) {
+    const served = phase.records.filter((r) => r.via === via && r.outcome === 'ok').length;
+    if (served === 0) violations.push(`no ${via} request was served under the faults`);
+    else notes.push(`${served} ${via === 'sse' ? 'HTTP SSE' : 'NATS'} streams served under the faults, each token once and in order`);
+  }
   redirects.stop();
   hedges.stop();
 
@@ -558,7 +566,8 @@ export async function natsServerRestart(env: ChaosEnv, o: NatsRestartOptions = {
       expertAuth: sec && ((instance) => sec.expertAuth(model, 'sup', instance)),
     });
     nodes.push(supervisor);
-    const gate = await startNode({ nats: [urls[2], urls[1], urls[0]].join(','), modelDir: env.dir, roles: ['gate'], node: 'gate', auth: await sec?.nodeAuth(model, 'gate') });
+    // the gate's process serves the HTTP front too: SSE clients stream through it
+    const gate = await startNode({ nats: [urls[2], urls[1], urls[0]].join(','), modelDir: env.dir, roles: ['gate', 'api'], node: 'gate', httpPort: 0, auth: await sec?.nodeAuth(model, 'gate') });
     nodes.push(gate);
     monitor = sec ? await connectNats(urls[0]!, 'chaos-monitor', {}, { creds: sec.users.monitor, tlsCa: sec.tls.ca }) : undefined;
     const topo: Topology = {
@@ -569,6 +578,7 @@ export async function natsServerRestart(env: ChaosEnv, o: NatsRestartOptions = {
       supervisors: [localProbe(supervisor.supervisor!)],
       childrenPerSupervisor: (REPLICAS * env.experts.length) / EXPERTS_PER_ACTOR,
       replicas: REPLICAS,
+      streams: { http: gate.api!.url },
       stop: async () => undefined,
     };
     const downMs = Number(process.env.CHAOS_NATS_DOWN_MS) || (env.timing.short ? 1_500 : 3_000);
