@@ -11,7 +11,7 @@ import * as subjects from '../runtime/transport/subjects.js';
 import { ensureBuilt } from './helpers/build.js';
 import { useNatsServer } from './helpers/nats.js';
 import { monolithicReference } from './helpers/reference.js';
-import { remoteExperts } from './helpers/remote-experts.js';
+import { remoteExperts } from './helpers/gate-dispatch.js';
 import { tinyCheckpointDir } from './helpers/tiny-model.js';
 
 const PROMPTS = [[1, 72, 101, 108, 108, 111], [1, 300, 17], [5], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13], [1, 400, 401, 402]];

@@ -23,7 +23,7 @@ import { CLI, ensureBuilt } from './helpers/build.js';
 import { withEnv } from './helpers/env.js';
 import { useNatsServer } from './helpers/nats.js';
 import { monolithicReference } from './helpers/reference.js';
-import { remoteExperts } from './helpers/remote-experts.js';
+import { remoteExperts } from './helpers/gate-dispatch.js';
 import { generateFamilyRef, loadFamilyReference } from './helpers/reference-families.js';
 
 const NEW_FAMILIES = ['qwen3_moe', 'olmoe', 'qwen2_moe', 'deepseek_v3'] as const satisfies readonly FamilyName[];

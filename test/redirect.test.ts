@@ -8,7 +8,7 @@ import { ensureBuilt } from './helpers/build.js';
 import { withEnv } from './helpers/env.js';
 import { useNatsServer } from './helpers/nats.js';
 import { monolithicReference } from './helpers/reference.js';
-import { remoteExperts } from './helpers/remote-experts.js';
+import { remoteExperts } from './helpers/gate-dispatch.js';
 import { tinyCheckpointDir } from './helpers/tiny-model.js';
 
 const PROMPTS = [[1, 10, 20, 30], [1, 99], [7, 8, 9, 10, 11], [1, 250, 251]];

@@ -25,7 +25,7 @@ import * as subjects from '../runtime/transport/subjects.js';
 import { ensureBuilt } from './helpers/build.js';
 import { monolithicReference } from './helpers/reference.js';
 import { withEnv } from './helpers/env.js';
-import { remoteExperts } from './helpers/remote-experts.js';
+import { remoteExperts } from './helpers/gate-dispatch.js';
 import { tinyCheckpointDir } from './helpers/tiny-model.js';
 
 /** Permission errors the server sent this connection (they arrive asynchronously as status events). */

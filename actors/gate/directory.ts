@@ -82,6 +82,15 @@ export class Directory {
     for (const w of [...this.waiters]) w();
   }
 
+  /**
+   * Rows sent to `instance` and not yet answered go up by `rows` (down, when negative). The directory owns the
+   * count, by name: an instance announced again mid-dispatch keeps it.
+   */
+  addInflight(instance: string, rows: number): void {
+    const known = this.instances.get(instance);
+    if (known) known.inflightRows = Math.max(0, known.inflightRows + rows);
+  }
+
   markDown(instance: string, reason: string): void {
     const known = this.instances.get(instance);
     if (known) {

@@ -11,7 +11,7 @@ import { ControllerActor } from '../../actors/controller/controller.js';
 import type { PolicyConfig } from '../../actors/controller/policy.js';
 import { PlacementStore } from '../../actors/protocol/placement-store.js';
 import { initialChildren, PlacementFollower } from '../../actors/supervisor/follower.js';
-import { RemoteExperts } from '../../actors/gate/dispatcher.js';
+import { RemoteExperts } from '../../actors/gate/remote-experts.js';
 import type { GateExperts } from '../../actors/gate/experts.js';
 import { GateActor } from '../../actors/gate/gate.js';
 import { InProcessExperts } from '../../actors/gate/in-process.js';

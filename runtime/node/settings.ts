@@ -3,7 +3,7 @@ import { DEFAULT_MAX_INFLIGHT } from '../../actors/api/limits.js';
 import { DEFAULT_CONTROLLER_TICK_MS } from '../../actors/controller/controller.js';
 import { DEFAULT_LEASE_MS } from '../../actors/controller/lease.js';
 import { DEFAULT_DISCOVERY_MS } from '../../actors/gate/directory.js';
-import { DEFAULT_DISPATCH_TIMEOUT_MS, DEFAULT_NO_REPLICA_WAIT_MS } from '../../actors/gate/dispatcher.js';
+import { DEFAULT_DISPATCH_TIMEOUT_MS, DEFAULT_NO_REPLICA_WAIT_MS } from '../../actors/gate/remote-experts.js';
 import { DEFAULT_GENERATE_TIMEOUT_MS } from '../../actors/gate/client.js';
 import { DEFAULT_PULSE_MS } from '../../actors/gate/pulse.js';
 import { DEFAULT_MAX_QUEUED, DEFAULT_MAX_REQUEST_BYTES } from '../../actors/gate/limits.js';

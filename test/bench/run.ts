@@ -16,7 +16,7 @@ import { QUANTIZE_NAMES, type Quantization } from '../../model/quantize.js';
 import { connectNats } from '../../runtime/transport/connection.js';
 import { DEFAULT_REPLICAS, startLocalCluster, type LocalCluster } from '../../runtime/node/cluster.js';
 import { DEFAULT_EXPERT_THREADS } from '../../actors/expert/compute.js';
-import { remoteExperts } from '../helpers/remote-experts.js';
+import { remoteExperts } from '../helpers/gate-dispatch.js';
 import { benchCheckpoint } from './checkpoints.js';
 import { benchPrompt, decode, mismatches, type DecodeRun, type GenerateFn } from './decode.js';
 import { expertDispatch, expertShapes, IDLE_GAP_MS, loadLocalExpert, natsRoundTrips, type DispatchBench, type ExpertShape, type RoundTrips } from './micro.js';

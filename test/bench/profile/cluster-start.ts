@@ -6,7 +6,7 @@ import { connectNats } from '../../../runtime/transport/connection.js';
 import { startNatsServer } from '../../../runtime/transport/nats-server.js';
 import { startLocalCluster } from '../../../runtime/node/cluster.js';
 import { decodeEvent } from '../../../actors/protocol/messages.js';
-import { remoteExperts } from '../../helpers/remote-experts.js';
+import { remoteExperts } from '../../helpers/gate-dispatch.js';
 import { benchCheckpoint } from '../checkpoints.js';
 
 const preset = (process.argv[2] ?? 'bench') as 'tiny' | 'bench';

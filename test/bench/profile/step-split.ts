@@ -3,14 +3,14 @@
 // Usage: [PRESET=tiny] [CONC=32] [REPLICAS=R] [PER_ACTOR=N] node dist/test/bench/profile/step-split.js cluster|mono [steps]
 import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { RemoteExperts } from '../../../actors/gate/dispatcher.js';
+import { RemoteExperts } from '../../../actors/gate/remote-experts.js';
 import { requestGenerate } from '../../../actors/gate/client.js';
 import { DenseModel } from '../../../model/dense.js';
 import { Forward } from '../../../model/forward.js';
 import { openMonolithic } from '../../../model/monolithic.js';
 import { connectNats } from '../../../runtime/transport/connection.js';
 import { DEFAULT_REPLICAS, startLocalCluster } from '../../../runtime/node/cluster.js';
-import { remoteExperts } from '../../helpers/remote-experts.js';
+import { remoteExperts } from '../../helpers/gate-dispatch.js';
 import { benchCheckpoint } from '../checkpoints.js';
 import { benchPrompt } from '../decode.js';
 import { rssMb } from '../rss.js';

@@ -1,5 +1,5 @@
 // A gate's expert actors as it sees them, for tests that look into dispatch (its directory of instances).
-import { RemoteExperts } from '../../actors/gate/dispatcher.js';
+import { RemoteExperts } from '../../actors/gate/remote-experts.js';
 import type { GateActor } from '../../actors/gate/gate.js';
 
 export function remoteExperts(gate: GateActor | undefined): RemoteExperts {

@@ -291,8 +291,7 @@ export class RemoteExperts implements GateExperts {
     });
     const hdrs = headers();
     injectContext(ctx, hdrs);
-    const info = this.directory.get(instance);
-    if (info) info.inflightRows += total;
+    this.directory.addInflight(instance, total);
     this.breakers.sending(instance);
     const started = performance.now();
     this.counters.dispatches++;
@@ -330,7 +329,7 @@ export class RemoteExperts implements GateExperts {
     } finally {
       this.ledger.delete(entry!);
       aborted.catch(() => undefined);
-      if (info) info.inflightRows -= total;
+      this.directory.addInflight(instance, -total);
       span.end();
     }
   }
