@@ -2,16 +2,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { ApiFront } from '../actors/api/front.js';
 import type { GenerateResult } from '../model/engine.js';
 import { Tokenizer } from '../model/tokenizer.js';
-import { startNode, type RunningNode } from '../runtime/node/cluster.js';
-import { ensureBuilt } from './helpers/build.js';
-import { withEnv } from './helpers/env.js';
-import { useNatsServer } from './helpers/nats.js';
 import { monolithicReference } from './helpers/reference.js';
-import { tinyCheckpointDir } from './helpers/tiny-model.js';
+import { useTinyNode } from './helpers/tiny-node.js';
 
 const PROMPT = 'The experts';
 const MAX_TOKENS = 12;
@@ -21,9 +17,7 @@ type Extra = { ignore_eos?: boolean; return_token_ids?: boolean; top_k?: number 
 type WithIds = { token_ids: number[]; prompt_token_ids?: number[] };
 
 describe('OpenAI-compatible front', () => {
-  const nats = useNatsServer();
-  let tiny: ReturnType<typeof tinyCheckpointDir>;
-  let node: RunningNode;
+  const setup = useTinyNode({ roles: ['supervisor', 'gate', 'api'], node: 'api', replicas: 1, expertsPerActor: 16, httpPort: 0 }, { EAAS_NO_REPLICA_WAIT_MS: '500' });
   let openai: OpenAI;
   let base: string;
   let tokenizer: Tokenizer;
@@ -31,24 +25,15 @@ describe('OpenAI-compatible front', () => {
   let promptIds: number[];
 
   beforeAll(async () => {
-    ensureBuilt();
-    tiny = tinyCheckpointDir();
-    tokenizer = Tokenizer.load(tiny.dir)!;
+    tokenizer = Tokenizer.load(setup.dir)!;
     promptIds = tokenizer.encode(PROMPT);
-    [greedy] = await monolithicReference(tiny.dir, [promptIds], { maxTokens: MAX_TOKENS, stopAtEos: false });
-    node = await withEnv({ EAAS_NO_REPLICA_WAIT_MS: '500' }, () =>
-      startNode({ nats: nats.url, modelDir: tiny.dir, roles: ['supervisor', 'gate', 'api'], node: 'api', replicas: 1, expertsPerActor: 16, httpPort: 0 }),
-    );
-    base = node.api!.url;
+    [greedy] = await monolithicReference(setup.dir, [promptIds], { maxTokens: MAX_TOKENS, stopAtEos: false });
+    base = setup.node.api!.url;
     openai = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'unused', maxRetries: 0 });
-  });
-  afterAll(async () => {
-    await node?.stop();
-    tiny?.remove();
   });
 
   const completion = (extra: Partial<OpenAI.CompletionCreateParamsNonStreaming> & Extra = {}) =>
-    openai.completions.create({ model: node.model, prompt: PROMPT, max_tokens: MAX_TOKENS, temperature: 0, ignore_eos: true, return_token_ids: true, ...extra } as OpenAI.CompletionCreateParamsNonStreaming);
+    openai.completions.create({ model: setup.node.model, prompt: PROMPT, max_tokens: MAX_TOKENS, temperature: 0, ignore_eos: true, return_token_ids: true, ...extra } as OpenAI.CompletionCreateParamsNonStreaming);
 
   it('answers 405 with Allow for a wrong method on a known path, HEAD where GET works, /version and /v1/models/{id}', async () => {
     const wrong = await fetch(`${base}/v1/completions`);
@@ -60,13 +45,13 @@ describe('OpenAI-compatible front', () => {
     expect(head.status).toBe(200);
     expect(await head.text()).toBe('');
     expect(await (await fetch(`${base}/version`)).json()).toEqual({ version: JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')).version });
-    expect((await openai.models.retrieve(node.model)).id).toBe(node.model);
+    expect((await openai.models.retrieve(setup.node.model)).id).toBe(setup.node.model);
     await expect(openai.models.retrieve('other')).rejects.toMatchObject({ status: 404 });
   });
 
   it('lists its model and answers /health', async () => {
     const models = await openai.models.list();
-    expect(models.data.map((m) => m.id)).toEqual([node.model]);
+    expect(models.data.map((m) => m.id)).toEqual([setup.node.model]);
     expect((await fetch(`${base}/health`)).status).toBe(200);
   });
 
@@ -81,7 +66,7 @@ describe('OpenAI-compatible front', () => {
   });
 
   it('streams the same tokens as they come, then a usage chunk, then [DONE]', async () => {
-    const stream = await openai.completions.create({ model: node.model, prompt: PROMPT, max_tokens: MAX_TOKENS, temperature: 0, stream: true, stream_options: { include_usage: true }, ignore_eos: true, return_token_ids: true } as OpenAI.CompletionCreateParamsStreaming);
+    const stream = await openai.completions.create({ model: setup.node.model, prompt: PROMPT, max_tokens: MAX_TOKENS, temperature: 0, stream: true, stream_options: { include_usage: true }, ignore_eos: true, return_token_ids: true } as OpenAI.CompletionCreateParamsStreaming);
     let text = '';
     const ids: number[] = [];
     let usage: OpenAI.CompletionUsage | undefined;
@@ -107,8 +92,8 @@ describe('OpenAI-compatible front', () => {
   it('refuses with a 400 naming the field what it does not carry out (tools, response_format, echo, ...), and takes their no-op values', async () => {
     await expect(completion({ echo: true } as never)).rejects.toMatchObject({ status: 400, error: { param: 'echo' } });
     const tools: OpenAI.ChatCompletionTool[] = [{ type: 'function', function: { name: 'f', parameters: {} } }];
-    await expect(openai.chat.completions.create({ model: node.model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 2, tools })).rejects.toMatchObject({ status: 400, error: { param: 'tools' } });
-    await expect(openai.chat.completions.create({ model: node.model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 2, response_format: { type: 'json_object' } })).rejects.toMatchObject({ status: 400, error: { param: 'response_format' } });
+    await expect(openai.chat.completions.create({ model: setup.node.model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 2, tools })).rejects.toMatchObject({ status: 400, error: { param: 'tools' } });
+    await expect(openai.chat.completions.create({ model: setup.node.model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 2, response_format: { type: 'json_object' } })).rejects.toMatchObject({ status: 400, error: { param: 'response_format' } });
     const r = await completion({ frequency_penalty: 0, presence_penalty: 0, logit_bias: {}, echo: false } as never);
     expect(r.choices[0].text).toBe(tokenizer.decode(greedy.tokens, { skipSpecialTokens: true }));
   });
@@ -116,7 +101,7 @@ describe('OpenAI-compatible front', () => {
   it('carries out penalties, logit_bias and min_tokens as the monolith does, and refuses them out of range naming the field', async () => {
     const body = { frequency_penalty: 1.1, presence_penalty: 0.3, repetition_penalty: 1.25, logit_bias: { '70': 4, '101': -100 }, min_tokens: 2, temperature: 0.8, seed: 5 };
     const r = await completion(body as never);
-    const [reference] = await monolithicReference(tiny.dir, [promptIds], {
+    const [reference] = await monolithicReference(setup.dir, [promptIds], {
       maxTokens: MAX_TOKENS,
       stopAtEos: false,
       sampling: { temperature: 0.8, seed: 5 },
@@ -147,7 +132,7 @@ describe('OpenAI-compatible front', () => {
     expect(ids(crowd[3])).toEqual(ids(alone));
     expect(ids(crowd[1])).not.toEqual(ids(alone));
     // and the same as the monolith samples with that seed
-    const [mono] = await monolithicReference(tiny.dir, [promptIds], { maxTokens: MAX_TOKENS, stopAtEos: false, sampling: { temperature: 1, topP: 0.95, seed: 1234 } });
+    const [mono] = await monolithicReference(setup.dir, [promptIds], { maxTokens: MAX_TOKENS, stopAtEos: false, sampling: { temperature: 1, topP: 0.95, seed: 1234 } });
     expect(ids(alone)).toEqual(mono.tokens);
   });
 
@@ -175,10 +160,10 @@ describe('OpenAI-compatible front', () => {
 
   it('chats, streamed and not, with the role first and the same content', async () => {
     const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'Hello there' }];
-    const whole = await openai.chat.completions.create({ model: node.model, messages, max_tokens: MAX_TOKENS, temperature: 0, ignore_eos: true } as OpenAI.ChatCompletionCreateParamsNonStreaming);
+    const whole = await openai.chat.completions.create({ model: setup.node.model, messages, max_tokens: MAX_TOKENS, temperature: 0, ignore_eos: true } as OpenAI.ChatCompletionCreateParamsNonStreaming);
     expect(whole.object).toBe('chat.completion');
     expect(whole.choices[0].message.role).toBe('assistant');
-    const stream = await openai.chat.completions.create({ model: node.model, messages, max_tokens: MAX_TOKENS, temperature: 0, stream: true, ignore_eos: true } as OpenAI.ChatCompletionCreateParamsStreaming);
+    const stream = await openai.chat.completions.create({ model: setup.node.model, messages, max_tokens: MAX_TOKENS, temperature: 0, stream: true, ignore_eos: true } as OpenAI.ChatCompletionCreateParamsStreaming);
     const deltas: OpenAI.ChatCompletionChunk.Choice.Delta[] = [];
     for await (const chunk of stream) deltas.push(...chunk.choices.map((c) => c.delta));
     expect(deltas[0].role).toBe('assistant');
@@ -214,18 +199,18 @@ describe('OpenAI-compatible front', () => {
     const abort = new AbortController();
     const res = await fetch(`${base}/v1/completions`, {
       method: 'POST',
-      body: JSON.stringify({ model: node.model, prompt: PROMPT, max_tokens: 1500, ignore_eos: true, stream: true }),
+      body: JSON.stringify({ model: setup.node.model, prompt: PROMPT, max_tokens: 1500, ignore_eos: true, stream: true }),
       signal: abort.signal,
     });
     const reader = res.body!.getReader();
     await reader.read();
-    expect(node.gate!.engine.load).toBe(1);
+    expect(setup.node.gate!.engine.load).toBe(1);
     abort.abort();
-    await vi.waitFor(() => expect(node.gate!.engine.load).toBe(0), { timeout: 5_000 });
+    await vi.waitFor(() => expect(setup.node.gate!.engine.load).toBe(0), { timeout: 5_000 });
   });
 
   it('answers 429 with Retry-After past its bound of requests in progress', async () => {
-    const small = await ApiFront.start({ nc: await nats.connect(), model: node.model, tokenizer, vocabSize: 512, maxModelLen: 2048, port: 0, maxInflight: 1 });
+    const small = await ApiFront.start({ nc: await setup.nats.connect(), model: setup.node.model, tokenizer, vocabSize: 512, maxModelLen: 2048, port: 0, maxInflight: 1 });
     try {
       const body = JSON.stringify({ prompt: PROMPT, max_tokens: 200, ignore_eos: true });
       const [a, b] = await Promise.all([0, 1].map(() => fetch(`${small.url}/v1/completions`, { method: 'POST', body })));
@@ -241,7 +226,7 @@ describe('OpenAI-compatible front', () => {
 
   it('counts tokens and latencies in /metrics under vLLM’s names', async () => {
     const text = await (await fetch(`${base}/metrics`)).text();
-    const value = (name: string) => Number(new RegExp(`^${name}\\{model_name="${node.model}"\\} (\\S+)$`, 'm').exec(text)?.[1]);
+    const value = (name: string) => Number(new RegExp(`^${name}\\{model_name="${setup.node.model}"\\} (\\S+)$`, 'm').exec(text)?.[1]);
     expect(value('eaas:generation_tokens_total')).toBeGreaterThan(0);
     expect(value('eaas:prompt_tokens_total')).toBeGreaterThan(0);
     expect(text).toMatch(/^eaas:time_to_first_token_seconds_bucket\{le="0\.001",model_name=/m);
@@ -251,10 +236,10 @@ describe('OpenAI-compatible front', () => {
   });
 
   it('with --api-key, wants Authorization: Bearer KEY on /v1 and the tokenizer (401 in OpenAI’s shape otherwise); /health and /metrics stay open', async () => {
-    const keyed = await ApiFront.start({ nc: await nats.connect(), model: node.model, tokenizer, vocabSize: 512, maxModelLen: 2048, port: 0, apiKeys: ['key-one', 'key-two'] });
+    const keyed = await ApiFront.start({ nc: await setup.nats.connect(), model: setup.node.model, tokenizer, vocabSize: 512, maxModelLen: 2048, port: 0, apiKeys: ['key-one', 'key-two'] });
     try {
       const client = (apiKey: string) => new OpenAI({ baseURL: `${keyed.url}/v1`, apiKey, maxRetries: 0 });
-      const ask = (apiKey: string) => client(apiKey).completions.create({ model: node.model, prompt: PROMPT, max_tokens: MAX_TOKENS, temperature: 0, ignore_eos: true } as OpenAI.CompletionCreateParamsNonStreaming);
+      const ask = (apiKey: string) => client(apiKey).completions.create({ model: setup.node.model, prompt: PROMPT, max_tokens: MAX_TOKENS, temperature: 0, ignore_eos: true } as OpenAI.CompletionCreateParamsNonStreaming);
       await expect(ask('key-three')).rejects.toMatchObject({ status: 401 });
       await expect(ask('key-one-')).rejects.toMatchObject({ status: 401 });
       expect((await ask('key-two')).choices[0].text).toBe(tokenizer.decode(greedy.tokens, { skipSpecialTokens: true }));
@@ -277,7 +262,7 @@ describe('OpenAI-compatible front', () => {
     const res = await fetch(`${base}/v1/completions`, { method: 'POST', body: JSON.stringify({ prompt: PROMPT, max_tokens: 1500, ignore_eos: true, stream: true }) });
     const reader = res.body!.getReader();
     await reader.read();
-    await node.supervisor!.stop();
+    await setup.node.supervisor!.stop();
     let rest = '';
     for (let r = await reader.read(); !r.done; r = await reader.read()) rest += new TextDecoder().decode(r.value);
     const events = rest.split('\n\n').filter(Boolean);
@@ -286,7 +271,7 @@ describe('OpenAI-compatible front', () => {
   });
 
   it('answers /health with 503 and Retry-After when no gate serves its model', async () => {
-    const orphan = await ApiFront.start({ nc: await nats.connect(), model: 'nogate', tokenizer, vocabSize: 512, maxModelLen: 2048, port: 0 });
+    const orphan = await ApiFront.start({ nc: await setup.nats.connect(), model: 'nogate', tokenizer, vocabSize: 512, maxModelLen: 2048, port: 0 });
     try {
       const res = await fetch(`${orphan.url}/health`);
       expect(res.status).toBe(503);
