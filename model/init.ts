@@ -11,13 +11,16 @@ import { DTYPE_BYTES, writeSafetensors, type Dtype, type TensorToWrite } from '.
 import { routingSkew, type TensorSkew } from './skew.js';
 import { TOKENIZER_CONFIG_FILE, TOKENIZER_FILE } from './tokenizer.js';
 
+import { isRealPreset, REAL_PRESETS, type RealPresetName } from './families/real-presets.js';
+
 /** Mixtral's presets (the default family). */
 export const PRESETS = FAMILIES.mixtral.presets;
 export type PresetName = keyof typeof PRESETS;
 
 export interface InitOptions {
-  preset: PresetName;
-  /** Default mixtral. */
+  /** tiny, bench (of `family`), or a real model's shapes (families/real-presets.ts: its own family). */
+  preset: PresetName | RealPresetName;
+  /** Default mixtral (a real preset: its own). */
   family?: FamilyName;
   seed?: number;
   dtype?: Dtype;
@@ -51,16 +54,18 @@ const SKEW_DIRECTION = 'eaas_skew.direction';
  * vocabulary has room for it; a smaller model gets none and takes token ids only.
  */
 export function initCheckpoint(dir: string, opts: InitOptions): void {
-  const family = opts.family ?? 'mixtral';
+  const real = isRealPreset(opts.preset) ? REAL_PRESETS[opts.preset] : undefined;
+  if (real && opts.family !== undefined && opts.family !== real.family) throw new CheckpointError(dir, `preset ${opts.preset} is a ${real.family} model, not ${opts.family}`);
+  const family = real?.family ?? opts.family ?? 'mixtral';
   if (!FAMILY_NAMES.includes(family)) throw new CheckpointError(dir, `unknown family ${JSON.stringify(family)} (${FAMILY_NAMES.join(', ')})`);
-  const preset: ModelConfig | undefined = FAMILIES[family].presets[opts.preset];
-  if (!preset) throw new CheckpointError(dir, `unknown preset ${JSON.stringify(opts.preset)} (${Object.keys(PRESETS).join(', ')})`);
+  const preset: ModelConfig | undefined = real?.config ?? FAMILIES[family].presets[opts.preset as PresetName];
+  if (!preset) throw new CheckpointError(dir, `unknown preset ${JSON.stringify(opts.preset)} (${[...Object.keys(PRESETS), ...Object.keys(REAL_PRESETS)].join(', ')})`);
   const seed = opts.seed ?? DEFAULT_SEED;
   if (!Number.isSafeInteger(seed)) throw new CheckpointError(dir, `seed must be an integer, got ${seed}`);
   const config: ModelConfig = { ...preset, ...opts.config };
-  const dtype = opts.dtype ?? DEFAULT_DTYPES[opts.preset];
+  const dtype = opts.dtype ?? (real ? 'BF16' : DEFAULT_DTYPES[opts.preset as PresetName]);
   const specs = modelTensors(config);
-  const shards = opts.shards ?? 1;
+  const shards = opts.shards ?? real?.shards ?? 1;
   if (!Number.isInteger(shards) || shards < 1 || shards > specs.length) {
     throw new CheckpointError(dir, `shards must be an integer from 1 to ${specs.length}, got ${shards}`);
   }
