@@ -9,6 +9,8 @@ export interface ExpertBatch {
   expert: number;
   rows: number;
   input: Float32Array;
+  /** The step's token each row is (a token routed to several experts is a row of each): what lets a row travel once. */
+  tokens?: readonly number[];
 }
 
 /** Where experts run: in this process (monolithic) or behind NATS (gate). */
@@ -132,7 +134,7 @@ export class Forward {
         rowOf[slot] = row;
         batchOf[slot] = b;
       });
-      return { expert: g.expert, rows: g.tokens.length, input };
+      return { expert: g.expert, rows: g.tokens.length, input, tokens: g.tokens };
     });
     const outputs = await this.experts.runExperts(layer, batches);
     return combine(h, routing, outputs, rowOf, batchOf, H, shared);

@@ -45,8 +45,8 @@ describe('batches larger than max_payload', () => {
     // our copies of the dispatches were queued for us before the answers: after a round trip we hold them all
     await client.flush();
     expect(Math.max(...sizes)).toBeLessThanOrEqual(ONE_MB);
-    // prefill moved ~4.8 MB per step (2 layers): more than one message per layer
-    expect(sizes.reduce((a, b) => a + b, 0)).toBeGreaterThan(4 * ONE_MB);
+    // prefill moved ~3.5 MB per step (2 layers; a token routed to two experts of this actor goes once): more than one message per layer
+    expect(sizes.reduce((a, b) => a + b, 0)).toBeGreaterThan(3 * ONE_MB);
     expect(sizes.length).toBeGreaterThan(2 * 2);
   });
 });

@@ -75,9 +75,10 @@ export class RemoteExperts implements GateExperts {
   private readonly ledger = new Set<InFlight>();
   /**
    * Dispatch messages, redirected ones (another replica after a failure), hedges and hedges that answered first,
-   * re-sends after a reconnect, instances suspected, dispatches that ran into their deadline.
+   * re-sends after a reconnect, instances suspected, dispatches that ran into their deadline; the hidden-state rows
+   * and bytes the dispatches carried out (a token routed to several experts of one instance counts once).
    */
-  readonly counters = { dispatches: 0, redirects: 0, hedges: 0, hedgeWins: 0, resent: 0, suspected: 0, deadlines: 0 };
+  readonly counters = { dispatches: 0, redirects: 0, hedges: 0, hedgeWins: 0, resent: 0, suspected: 0, deadlines: 0, wireRows: 0, wireBytes: 0 };
   /** Set by the gate: where redirects, hedges and suspicions are counted for its pulse. */
   incidents?: PulseTracker;
   /** The server's max_payload as last known (nats.js has no server info while it reconnects). */
@@ -217,12 +218,43 @@ export class RemoteExperts implements GateExperts {
     return x;
   }
 
+  /**
+   * The pieces' rows with each token once: its distinct rows and, for each row of the pieces, which of them it is.
+   * Undefined when no token repeats (or the batches do not say their tokens): then every row goes as it lies.
+   */
+  private distinct(step: Step, pieces: Piece[]): { x: Float32Array; index: number[] } | undefined {
+    const H = this.hidden;
+    const at = new Map<number, number>();
+    const index: number[] = [];
+    const from: Float32Array[] = [];
+    for (const p of pieces) {
+      const b = step.batches[p.batch];
+      if (!b.tokens) return undefined;
+      for (let r = p.from; r < p.from + p.rows; r++) {
+        let i = at.get(b.tokens[r]);
+        if (i === undefined) {
+          at.set(b.tokens[r], (i = from.length));
+          from.push(b.input.subarray(r * H, (r + 1) * H));
+        }
+        index.push(i);
+      }
+    }
+    if (from.length === index.length) return undefined;
+    const x = new Float32Array(from.length * H);
+    from.forEach((row, i) => x.set(row, i * H));
+    return { x, index };
+  }
+
   /** Sends pieces to one instance and resolves with the answer [rows, H]. */
   private send(step: Step, instance: string, pieces: Piece[]): Promise<Float32Array> {
     const experts = pieces.map((p) => step.batches[p.batch].expert);
     const rows = pieces.map((p) => p.rows);
     const total = rows.reduce((a, b) => a + b, 0);
-    const payload = encodeDispatch({ layer: step.layer, experts, rows, x: this.gather(step, pieces) }, this.hidden, this.o.wire ?? 'f32');
+    // a token routed to several experts of this instance travels once
+    const once = this.distinct(step, pieces);
+    const payload = encodeDispatch({ layer: step.layer, experts, rows, ...(once ?? { x: this.gather(step, pieces) }) }, this.hidden, this.o.wire ?? 'f32');
+    this.counters.wireRows += once ? once.x.length / this.hidden : total;
+    this.counters.wireBytes += payload.byteLength;
     return this.request(step.layer, instance, experts, total, payload);
   }
 

@@ -2,17 +2,22 @@
 import { MalformedMessageError } from './errors.js';
 import { decodeMessage, decodeTensor, encodeMessage, encodeTensor, type WireDtype } from '../../runtime/transport/codec.js';
 
-/** Rows for several experts of one layer on one instance: x holds them back to back. */
+/**
+ * Rows for several experts of one layer on one instance: x holds them back to back (expert after expert). With
+ * `index`, x holds each distinct row once, and row r of that layout is x's row index[r]: a token routed to two
+ * experts of the same instance travels once. Decoded, a dispatch always has every row laid out in x.
+ */
 export interface Dispatch {
   layer: number;
   experts: number[];
   rows: number[];
   x: Float32Array;
+  index?: number[];
 }
 
 export function encodeDispatch(d: Dispatch, hidden: number, wire: WireDtype): Uint8Array {
-  const total = d.rows.reduce((a, b) => a + b, 0);
-  return encodeMessage({ layer: d.layer, experts: d.experts, rows: d.rows, x: encodeTensor(d.x, [total, hidden], wire) });
+  const sent = d.index ? d.x.length / hidden : d.rows.reduce((a, b) => a + b, 0);
+  return encodeMessage({ layer: d.layer, experts: d.experts, rows: d.rows, x: encodeTensor(d.x, [sent, hidden], wire), ...(d.index ? { index: d.index } : {}) });
 }
 
 const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
@@ -29,10 +34,22 @@ export function decodeDispatch(bytes: Uint8Array, hidden: number): Dispatch {
   }
   const x = decodeTensor(m.x);
   const total = rows.reduce((a: number, b: number) => a + b, 0);
-  if (x.shape.length !== 2 || x.shape[0] !== total || x.shape[1] !== hidden) {
-    throw new MalformedMessageError(`dispatch tensor shape [${x.shape.join(', ')}] does not match rows ${total} x hidden ${hidden}`);
+  const { index } = m;
+  if (index === undefined) {
+    if (x.shape.length !== 2 || x.shape[0] !== total || x.shape[1] !== hidden) {
+      throw new MalformedMessageError(`dispatch tensor shape [${x.shape.join(', ')}] does not match rows ${total} x hidden ${hidden}`);
+    }
+    return { layer, experts, rows, x: x.data };
   }
-  return { layer, experts, rows, x: x.data };
+  if (x.shape.length !== 2 || x.shape[1] !== hidden) throw new MalformedMessageError(`dispatch tensor shape [${x.shape.join(', ')}] is not [rows, hidden ${hidden}]`);
+  const distinct = x.shape[0];
+  if (!Array.isArray(index) || index.length !== total || !index.every((i) => isIndex(i) && i < distinct)) {
+    throw new MalformedMessageError(`dispatch index must list, for each of its ${total} rows, one of the ${distinct} rows of x`);
+  }
+  // every row laid out, as the experts take them
+  const all = new Float32Array(total * hidden);
+  index.forEach((i: number, r: number) => all.set(x.data.subarray(i * hidden, (i + 1) * hidden), r * hidden));
+  return { layer, experts, rows, x: all };
 }
 
 export function encodeDispatchReply(y: Float32Array, hidden: number, wire: WireDtype): Uint8Array {
