@@ -5,6 +5,7 @@ import { MalformedMessageError } from '../actors/protocol/errors.js';
 import { decodeDispatch, encodeDispatch } from '../actors/protocol/messages.js';
 import { remoteExperts } from './helpers/gate-dispatch.js';
 import { requestGenerate } from '../actors/gate/client.js';
+import { monolithicReference } from './helpers/reference.js';
 import { useTinyNode } from './helpers/tiny-node.js';
 
 const H = 4;
@@ -16,7 +17,7 @@ describe('a dispatch with each row once', () => {
     const plain = { layer: 1, experts: [3, 5], rows: [2, 2], x: Float32Array.from([...row(1), ...row(2), ...row(1), ...row(3)]) };
     const lean = { ...plain, x: Float32Array.from([...row(1), ...row(2), ...row(3)]), index: [0, 1, 0, 2] };
     const bytes = encodeDispatch(lean, H, 'f32');
-    expect(decodeDispatch(bytes, H)).toEqual({ layer: 1, experts: [3, 5], rows: [2, 2], x: plain.x });
+    expect(decodeDispatch(bytes, H)).toEqual({ layer: 1, experts: [3, 5], rows: [2, 2], x: plain.x, wire: 'f32' });
     expect(bytes.byteLength).toBeLessThan(encodeDispatch(plain, H, 'f32').byteLength);
   });
 
@@ -44,5 +45,35 @@ describe('the gate’s dispatches (tiny model, one actor hosting every expert, t
     // the rows, and a small envelope per message
     expect(perTokenLayer).toBeGreaterThan(hidden * 4);
     expect(perTokenLayer).toBeLessThan(hidden * 4 * 1.5);
+  });
+});
+
+describe('--wire-dtype bf16 (tiny model, one actor)', () => {
+  const setup = useTinyNode({ roles: ['supervisor', 'gate'], node: 'bf16', replicas: 1, expertsPerActor: 16, wire: 'bf16' });
+
+  it('halves the bytes of the rows, and moves the logits a little from the monolith’s (f32 does not: the other suites)', async () => {
+    const client = await setup.nats.connect();
+    const prompts = [[1, 72, 101, 108, 108, 111], [1, 300, 17], [5, 6, 7, 8], [1, 2, 3, 4, 5, 6, 7, 8, 9]];
+    const maxTokens = 8;
+    const reference = await monolithicReference(setup.dir, prompts, { maxTokens, stopAtEos: false, logits: true });
+    const counters = remoteExperts(setup.node.gate).counters;
+    const before = { rows: counters.wireRows, bytes: counters.wireBytes };
+    let agreeing = 0;
+    let maxError = 0;
+    for (const [i, prompt] of prompts.entries()) {
+      const r = await requestGenerate(client, setup.node.model, { prompt, max_tokens: maxTokens, stop_at_eos: false, logits: true });
+      agreeing += r.tokens.filter((t, j) => t === reference[i].tokens[j]).length;
+      // the last step's logits, compared where both runs fed the same tokens
+      if (r.tokens.slice(0, -1).join() === reference[i].tokens.slice(0, -1).join()) {
+        for (let v = 0; v < r.logits!.length; v++) maxError = Math.max(maxError, Math.abs(r.logits![v] - reference[i].logits![v]));
+      }
+    }
+    const perRow = (counters.wireBytes - before.bytes) / (counters.wireRows - before.rows);
+    console.log(`bf16 wire: ${perRow.toFixed(0)} bytes a row (hidden 64), greedy tokens agreeing ${agreeing}/${prompts.length * maxTokens}, max |logit error| ${maxError.toExponential(2)}`);
+    // 64 values x 2 bytes, and the envelope
+    expect(perRow).toBeGreaterThan(128);
+    expect(perRow).toBeLessThan(64 * 4);
+    expect(maxError).toBeGreaterThan(0);
+    expect(maxError).toBeLessThan(0.05);
   });
 });

@@ -7,7 +7,6 @@ import type { ExpertSet } from '../../model/experts.js';
 import { ATTR_EXPERTS, ATTR_INSTANCE, ATTR_LAYER, ATTR_TOKENS, INSTANCE_TEMPLATE, messageAttributes, recordError, startProcessSpan } from '../../observability/messaging-spans.js';
 import { DEFAULT_LOAD_REPORT_MS, SlidingSums } from '../../observability/load-window.js';
 import { tracer } from '../../observability/tracing.js';
-import type { WireDtype } from '../../runtime/transport/codec.js';
 import * as subjects from '../../runtime/transport/subjects.js';
 import { ExpertNotHostedError, serviceErrorCode } from '../protocol/errors.js';
 import { decodeDispatch, encodeActorLoad, encodeDispatchReply, encodeEvent, type ActorLoad, type ExpertHealth, type InstanceEvent } from '../protocol/messages.js';
@@ -24,7 +23,6 @@ export interface ExpertActorOptions {
   hidden: number;
   /** The ONNX Runtime sessions of `keys`, run in this thread. */
   experts: ExpertSet;
-  wire?: WireDtype;
   /** Test knob: wait this long before answering each dispatch (simulates a slow replica). */
   delayMs?: number;
   /** Test knob: block this thread this long in each dispatch (simulates a computation that does not return). */
@@ -144,7 +142,8 @@ export class ExpertActor {
           .end(end),
       );
       if (this.o.delayMs) await new Promise((r) => setTimeout(r, this.o.delayMs));
-      msg.respond(encodeDispatchReply(r.y, H, this.o.wire ?? 'f32'));
+      // the answer goes back as the rows came: the gate chose the wire (--wire-dtype)
+      msg.respond(encodeDispatchReply(r.y, H, d.wire ?? 'f32'));
       this.served++;
       // busy is the compute time, not the queueing before it
       this.load.add('busyMs', r.timings.reduce((a, [start, end]) => a + end - start, 0));

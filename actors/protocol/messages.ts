@@ -13,6 +13,8 @@ export interface Dispatch {
   rows: number[];
   x: Float32Array;
   index?: number[];
+  /** Decoded: how x travelled, so that the answer goes back the same way. */
+  wire?: WireDtype;
 }
 
 export function encodeDispatch(d: Dispatch, hidden: number, wire: WireDtype): Uint8Array {
@@ -39,7 +41,7 @@ export function decodeDispatch(bytes: Uint8Array, hidden: number): Dispatch {
     if (x.shape.length !== 2 || x.shape[0] !== total || x.shape[1] !== hidden) {
       throw new MalformedMessageError(`dispatch tensor shape [${x.shape.join(', ')}] does not match rows ${total} x hidden ${hidden}`);
     }
-    return { layer, experts, rows, x: x.data };
+    return { layer, experts, rows, x: x.data, wire: x.dtype };
   }
   if (x.shape.length !== 2 || x.shape[1] !== hidden) throw new MalformedMessageError(`dispatch tensor shape [${x.shape.join(', ')}] is not [rows, hidden ${hidden}]`);
   const distinct = x.shape[0];
@@ -49,7 +51,7 @@ export function decodeDispatch(bytes: Uint8Array, hidden: number): Dispatch {
   // every row laid out, as the experts take them
   const all = new Float32Array(total * hidden);
   index.forEach((i: number, r: number) => all.set(x.data.subarray(i * hidden, (i + 1) * hidden), r * hidden));
-  return { layer, experts, rows, x: all };
+  return { layer, experts, rows, x: all, wire: x.dtype };
 }
 
 export function encodeDispatchReply(y: Float32Array, hidden: number, wire: WireDtype): Uint8Array {

@@ -9,6 +9,7 @@ import { intFlag, parseFlags, requiredString, stringFlag, type FlagTable } from 
 import { QUANTIZE_FLAGS, quantizationFromFlags } from './quantize-flags.js';
 import { AUTOSCALE_FLAGS, policyFromFlags } from './autoscale-flags.js';
 import { serveUntilSignal } from './serve.js';
+import { WIRE_FLAGS, wireFromFlags } from './wire-flags.js';
 import { exitOnEscalation, SUPERVISION_FLAGS, supervisionFromFlags } from './supervision-flags.js';
 import { UsageError } from './usage.js';
 
@@ -28,6 +29,7 @@ export const FLAGS = {
   ...AUTH_FLAGS,
   ...SUPERVISION_FLAGS,
   ...QUANTIZE_FLAGS,
+  ...WIRE_FLAGS,
   ...AUTOSCALE_FLAGS,
   autoscale: { ...AUTOSCALE_FLAGS.autoscale, help: 'this node\'s supervisor follows the controller\'s placement (the servers must run JetStream)' },
   'placement-policy': { ...AUTOSCALE_FLAGS['placement-policy'], help: 'the policy of this node\'s controller (--role controller): a JSON object of policy keys' },
@@ -49,6 +51,7 @@ export async function nodeCommand(argv: string[]): Promise<void> {
   const node = await startNode({
     supervision: supervisionFromFlags(values),
     quantization: quantizationFromFlags(values),
+    wire: wireFromFlags(values),
     onEscalate: exitOnEscalation(() => stopAll()),
     onActorsStarted: progressCallback('starting expert actors', { afterMs: SHOW_AFTER_MS }),
     nats: requiredString(values, 'nats', 'the cluster’s NATS URL(s), e.g. nats://10.0.0.1:4222,nats://10.0.0.2:4222'),

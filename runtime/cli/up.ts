@@ -9,6 +9,7 @@ import { intFlag, parseFlags, stringFlag, type FlagTable } from './flags.js';
 import { loadingLabel, QUANTIZE_FLAGS, quantizationFromFlags } from './quantize-flags.js';
 import { AUTOSCALE_FLAGS, policyFromFlags } from './autoscale-flags.js';
 import { serveUntilSignal } from './serve.js';
+import { WIRE_FLAGS, wireFromFlags } from './wire-flags.js';
 import { exitOnEscalation, SUPERVISION_FLAGS, supervisionFromFlags } from './supervision-flags.js';
 import { UsageError } from './usage.js';
 
@@ -29,11 +30,12 @@ export const FLAGS = {
   monolithic: { type: 'boolean', help: 'every expert computed inside the gate process: no supervisor, no expert actors' },
   ...SUPERVISION_FLAGS,
   ...QUANTIZE_FLAGS,
+  ...WIRE_FLAGS,
   ...AUTOSCALE_FLAGS,
 } as const satisfies FlagTable;
 
 /** The flags that shape expert actors, which a monolithic gate does not have. */
-const ACTOR_FLAGS = ['replicas', 'experts-per-actor', ...Object.keys(SUPERVISION_FLAGS), ...Object.keys(AUTOSCALE_FLAGS)];
+const ACTOR_FLAGS = ['replicas', 'experts-per-actor', 'wire-dtype', ...Object.keys(SUPERVISION_FLAGS), ...Object.keys(AUTOSCALE_FLAGS)];
 
 export async function upCommand(argv: string[]): Promise<void> {
   const { values } = parseFlags(argv, FLAGS);
@@ -54,6 +56,7 @@ export async function upCommand(argv: string[]): Promise<void> {
   const cluster = await startLocalCluster({
     supervision: supervisionFromFlags(values),
     quantization: quantizationFromFlags(values),
+    wire: wireFromFlags(values),
     monolithic,
     onEscalate: exitOnEscalation(() => stopAll()),
     onActorsStarted: progressCallback('starting expert actors', { afterMs: SHOW_AFTER_MS }),

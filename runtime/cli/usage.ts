@@ -7,9 +7,9 @@ export class UsageError extends Error {
 export const USAGE = `eaas — Mixture-of-Experts serving with experts as stateless services over NATS
 
 Usage:
-  eaas up [--model DIR] [--name NAME] [--replicas R] [--experts-per-actor N] [--nats URL] [--nats-port P] [--http-port P] [--http-host H] [--cluster N] [--secure [--state DIR]] [--supervision FILE] [--strategy S] [--quantize int4|int8 [--quantize-dense]] [--autoscale [--placement-policy FILE]] [--api-key KEY ...]
+  eaas up [--model DIR] [--name NAME] [--replicas R] [--experts-per-actor N] [--nats URL] [--nats-port P] [--http-port P] [--http-host H] [--cluster N] [--secure [--state DIR]] [--supervision FILE] [--strategy S] [--quantize int4|int8 [--quantize-dense]] [--wire-dtype f32|bf16|f16] [--autoscale [--placement-policy FILE]] [--api-key KEY ...]
   eaas up --monolithic [--model DIR] [--name NAME] [--nats URL] [--nats-port P] [--http-port P] [--http-host H] [--cluster N] [--secure [--state DIR]] [--quantize int4|int8 [--quantize-dense]]
-  eaas node --nats URL[,URL...] --model DIR --role gate|supervisor|api|controller[,...] [--name NAME] [--experts SPEC] [--replicas R] [--experts-per-actor N] [--node-name NAME] [--http-port P] [--http-host H] [--creds FILE] [--tls-ca FILE] [--supervision FILE] [--strategy S] [--quantize int4|int8 [--quantize-dense]] [--autoscale] [--placement-policy FILE] [--api-key KEY ...]
+  eaas node --nats URL[,URL...] --model DIR --role gate|supervisor|api|controller[,...] [--name NAME] [--experts SPEC] [--replicas R] [--experts-per-actor N] [--node-name NAME] [--http-port P] [--http-host H] [--creds FILE] [--tls-ca FILE] [--supervision FILE] [--strategy S] [--quantize int4|int8 [--quantize-dense]] [--wire-dtype f32|bf16|f16] [--autoscale] [--placement-policy FILE] [--api-key KEY ...]
   eaas retire --nats URL --instance NAME [--force] [--creds FILE] [--tls-ca FILE]
   eaas generate --monolithic --model DIR (--prompt-ids 1,2,3 | --prompt TEXT) --max-tokens N [--json] [--logits] [--no-eos] [--quantize int4|int8 [--quantize-dense]]
   eaas generate --nats URL [--name NAME] (--prompt-ids 1,2,3 | --prompt TEXT) --max-tokens N [--json] [--logits] [--no-eos] [--creds FILE] [--tls-ca FILE]

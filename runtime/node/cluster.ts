@@ -12,6 +12,7 @@ import type { PolicyConfig } from '../../actors/controller/policy.js';
 import { PlacementStore } from '../../actors/protocol/placement-store.js';
 import { initialChildren, PlacementFollower } from '../../actors/supervisor/follower.js';
 import { RemoteExperts } from '../../actors/gate/remote-experts.js';
+import type { WireDtype } from '../transport/codec.js';
 import type { GateExperts } from '../../actors/gate/experts.js';
 import { GateActor } from '../../actors/gate/gate.js';
 import { InProcessExperts } from '../../actors/gate/in-process.js';
@@ -81,6 +82,8 @@ export interface NodeOptions {
   expertAuth?: (instance: string) => Promise<NatsAuth>;
   /** Quantized weights: the expert actors' (told through EAAS_QUANTIZE) or the in-process experts', and with `dense` the gate's. */
   quantization?: Quantization;
+  /** How the gate's rows travel to its expert actors and back (`--wire-dtype`); f32 by default. */
+  wire?: WireDtype;
   /** The supervisor follows the desired placement in the model's KV bucket (elastic experts; needs JetStream). */
   followPlacement?: boolean;
   /** The controller's policy (role controller). */
@@ -230,6 +233,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
             discoveryMs: settings.discoveryMs,
             loadWindowMs: settings.loadWindowMs,
             hedge: { enabled: settings.hedge !== 0 },
+            wire: o.wire,
           });
       gate = await GateActor.start({
         nc,

@@ -3,7 +3,9 @@ import { CodecError } from './errors.js';
 import { Packr, Unpackr } from 'msgpackr';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../model/half-float.js';
 
-export type WireDtype = 'f32' | 'bf16' | 'f16';
+/** How tensors may travel. */
+export const WIRE_DTYPES = ['f32', 'bf16', 'f16'] as const;
+export type WireDtype = (typeof WIRE_DTYPES)[number];
 
 /** A tensor as it travels: `data` holds the raw little-endian element bytes. */
 export interface WireTensor {
@@ -15,6 +17,8 @@ export interface WireTensor {
 export interface DecodedTensor {
   data: Float32Array;
   shape: number[];
+  /** How it travelled: an answer may go back the same way. */
+  dtype: WireDtype;
 }
 
 
@@ -98,11 +102,11 @@ export function decodeTensor(t: unknown): DecodedTensor {
   }
   switch (wire) {
     case 'f32':
-      return { data: f32View(data, count), shape };
+      return { data: f32View(data, count), shape, dtype: wire };
     case 'bf16':
-      return { data: bf16ToF32(halves(data, count)), shape };
+      return { data: bf16ToF32(halves(data, count)), shape, dtype: wire };
     case 'f16':
-      return { data: f16ToF32(halves(data, count)), shape };
+      return { data: f16ToF32(halves(data, count)), shape, dtype: wire };
   }
 }
 
