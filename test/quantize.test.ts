@@ -1,6 +1,6 @@
 // Quantized weights (MatMulNBits): the packing against a plain float reference, the bit-identity of a row
 // alone and batched, and the error of a quantized model against float32.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { QuantizationError } from '../model/errors.js';
 import { GraphBuilder } from '../model/onnx-graph.js';
 import { createSession, floatTensor, runFloat } from '../model/ort.js';

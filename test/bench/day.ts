@@ -25,7 +25,7 @@ import { closeNats, connectNats } from '../../runtime/transport/connection.js';
 import * as subjects from '../../runtime/transport/subjects.js';
 import { benchCheckpoint } from './checkpoints.js';
 import { buildSchedule, curve, DEFAULT_SCALING, oracleRatio, readTrace, type Arrival, type Schedule, type TraceRow } from './day-schedule.js';
-import { renderSvg, type Panel } from './day-svg.js';
+import { renderSvg } from './day-svg.js';
 import { fmt, percentile, table } from './stats.js';
 
 const USAGE =
