@@ -29,6 +29,17 @@ const SIGN_IN_PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>ea
 /** The paths the dashboard answers. */
 export const isDashboardPath = (path: string) => path === DASHBOARD_PATH || path.startsWith(`${DASHBOARD_PATH}/`);
 
+/** Each message's SSE text, made once however many pages are open. */
+const encoded = new WeakMap<object, string>();
+function sseText(m: Parameters<Listener>[0]): string {
+  let text = encoded.get(m);
+  if (text === undefined) {
+    text = m.kind === 'snapshot' ? `event: snapshot\ndata: ${JSON.stringify(m.snapshot)}\n\n` : `event: event\ndata: ${JSON.stringify(m.live)}\n\n`;
+    encoded.set(m, text);
+  }
+  return text;
+}
+
 export class Dashboard {
   private readonly assets = new Map<string, Buffer>();
 
@@ -76,8 +87,7 @@ export class Dashboard {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.flushHeaders();
     const send: Listener = (m) => {
-      if (res.writableEnded) return;
-      res.write(m.kind === 'snapshot' ? `event: snapshot\ndata: ${JSON.stringify(m.snapshot)}\n\n` : `event: event\ndata: ${JSON.stringify(m.live)}\n\n`);
+      if (!res.writableEnded) res.write(sseText(m));
     };
     const keepalive = setInterval(() => res.writableEnded || res.write(': keepalive\n\n'), KEEPALIVE_MS);
     const stop = this.feed.listen(send);

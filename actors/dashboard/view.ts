@@ -191,8 +191,9 @@ export class ClusterView {
   /** The picture: `full` with the traffic and timeline history, else with the newest traffic point only. */
   snapshot(full = true): Snapshot {
     const actors = [...this.actors.values()].sort((a, b) => a.node.localeCompare(b.node) || a.instance.localeCompare(b.instance));
+    const wanted = this.desiredActors();
     let { layers, experts } = this.dims;
-    const ids = [...actors.flatMap((a) => a.experts.map(parseExpertKey)), ...this.desiredActors().flatMap((a) => a.experts.map(parseExpertKey))];
+    const ids = [...actors, ...wanted].flatMap((a) => a.experts.map(parseExpertKey));
     for (const g of this.gateLoads.values()) ids.push(...g.report.experts);
     for (const id of ids) {
       layers = Math.max(layers, id.layer + 1);
@@ -210,7 +211,7 @@ export class ClusterView {
     const running = grid();
     const desired = grid();
     for (const a of actors) if (a.state === 'up' || a.state === 'suspected') for (const id of a.experts) add(running, id, 1);
-    for (const a of this.desiredActors()) for (const id of a.experts) add(desired, id, 1);
+    for (const a of wanted) for (const id of a.experts) add(desired, id, 1);
     return {
       full,
       model: this.model,

@@ -42,20 +42,27 @@ export class RecentReplies {
   }
 
   private async follow(): Promise<void> {
-    let droppedAt: number | undefined;
-    for await (const s of this.nc.status()) {
-      if (this.stopped) return;
-      if (s.type === Events.Disconnect) droppedAt = this.now();
-      else if (s.type === Events.Reconnect && droppedAt !== undefined) {
-        const since = droppedAt - this.windowMs;
-        for (const r of this.sent) if (r.at >= since && r.at <= droppedAt) this.nc.publish(r.subject, r.data, { headers: r.headers });
-        if (this.notice) this.nc.publish(this.notice, encodeGateReconnected({ down_ms: this.now() - droppedAt }));
-        droppedAt = undefined;
-      }
-    }
+    await afterEachReconnect(this.nc, this.now, () => this.stopped, (droppedAt) => {
+      const since = droppedAt - this.windowMs;
+      for (const r of this.sent) if (r.at >= since && r.at <= droppedAt) this.nc.publish(r.subject, r.data, { headers: r.headers });
+      if (this.notice) this.nc.publish(this.notice, encodeGateReconnected({ down_ms: this.now() - droppedAt }));
+    });
   }
 
   stop(): void {
     this.stopped = true;
+  }
+}
+
+/** Calls `back` with when the link dropped, each time `nc` is back after a disconnect, until `stopped()`. */
+export async function afterEachReconnect(nc: NatsConnection, now: () => number, stopped: () => boolean, back: (droppedAt: number) => void): Promise<void> {
+  let droppedAt: number | undefined;
+  for await (const s of nc.status()) {
+    if (stopped()) return;
+    if (s.type === Events.Disconnect) droppedAt = now();
+    else if (s.type === Events.Reconnect && droppedAt !== undefined) {
+      back(droppedAt);
+      droppedAt = undefined;
+    }
   }
 }

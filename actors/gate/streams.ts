@@ -1,8 +1,8 @@
 // The streams a gate answers, by request id: every message sent (start, each token with its index, end) is kept
 // while the stream runs and a while after, so that a client can take a stream up again on another inbox (resume),
 // and the gate sends each one again after its own reconnect. A client drops what it already has by token index.
-import { Events, type NatsConnection } from 'nats';
-import { REPLY_RESEND_WINDOW_MS } from './replies.js';
+import type { NatsConnection } from 'nats';
+import { afterEachReconnect, REPLY_RESEND_WINDOW_MS } from './replies.js';
 
 /** A finished stream is kept this long for a client that resumes late. */
 export const STREAM_KEEP_MS = 60_000;
@@ -35,12 +35,10 @@ export class StreamBook {
     return s && s.endedAt === undefined ? s.abort : undefined;
   }
 
-  /** Starts a stream to `reply`; false when `id` is known (then `attach` it instead of generating again). */
-  open(id: string, reply: string, abort: AbortController): boolean {
+  /** Starts a stream to `reply` (a known id is `attach`ed instead). */
+  open(id: string, reply: string, abort: AbortController): void {
     this.prune();
-    if (this.streams.has(id)) return false;
     this.streams.set(id, { messages: [], targets: new Set([reply]), abort, lastAt: this.now() });
-    return true;
   }
 
   /** Sends the stream to `reply` too, from its first message; false when the gate does not know it (any more). */
@@ -79,18 +77,12 @@ export class StreamBook {
 
   /** After a reconnect: every stream that was running, or sent in the moments before the drop, goes out again. */
   private async follow(): Promise<void> {
-    let droppedAt: number | undefined;
-    for await (const st of this.nc.status()) {
-      if (this.stopped) return;
-      if (st.type === Events.Disconnect) droppedAt = this.now();
-      else if (st.type === Events.Reconnect && droppedAt !== undefined) {
-        const since = droppedAt - REPLY_RESEND_WINDOW_MS;
-        for (const s of this.streams.values()) {
-          if (s.endedAt !== undefined && s.lastAt < since) continue;
-          for (const t of s.targets) for (const m of s.messages) this.nc.publish(t, m);
-        }
-        droppedAt = undefined;
+    await afterEachReconnect(this.nc, this.now, () => this.stopped, (droppedAt) => {
+      const since = droppedAt - REPLY_RESEND_WINDOW_MS;
+      for (const s of this.streams.values()) {
+        if (s.endedAt !== undefined && s.lastAt < since) continue;
+        for (const t of s.targets) for (const m of s.messages) this.nc.publish(t, m);
       }
-    }
+    });
   }
 }
