@@ -8,6 +8,7 @@ import { encodeGateReconnected, encodeGenerateReply } from '../actors/protocol/m
 import { closeNats, connectNats } from '../runtime/transport/connection.js';
 import { startNatsCluster, startNatsServer, type NatsCluster } from '../runtime/transport/nats-server.js';
 import * as subjects from '../runtime/transport/subjects.js';
+import { awaitRoutedInterest } from './helpers/nats.js';
 
 describe('recent replies', () => {
   let cluster: NatsCluster | undefined;
@@ -21,7 +22,7 @@ describe('recent replies', () => {
     client.subscribe('inbox.>', { callback: (_e, m) => heard.push(`${m.subject}=${m.string()}`) });
     const notices: string[] = [];
     client.subscribe(subjects.gateReconnectedWildcard('m'), { callback: (_e, m) => notices.push(m.subject) });
-    await client.flush();
+    await awaitRoutedInterest(client, gate);
     let t = 0;
     const replies = new RecentReplies(gate, subjects.gateReconnected('m', 'g1'), 1_000, () => t);
     replies.record('inbox.old', new TextEncoder().encode('old'));

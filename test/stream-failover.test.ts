@@ -12,6 +12,7 @@ import { startNatsCluster, startNatsServer, type NatsCluster } from '../runtime/
 import * as subjects from '../runtime/transport/subjects.js';
 import type { NatsConnection } from 'nats';
 import { ensureBuilt } from './helpers/build.js';
+import { awaitRoutedInterest } from './helpers/nats.js';
 import { withEnv } from './helpers/env.js';
 import { monolithicReference } from './helpers/reference.js';
 import { tinyCheckpointDir } from './helpers/tiny-model.js';
@@ -92,15 +93,8 @@ describe('a gate’s streams after its server dies', () => {
     const client = await connectNats(cluster.urls[1], 'client');
     try {
       const heard: string[] = [];
-      let probed = false;
-      client.subscribe('inbox.a', { callback: (_e, m) => (m.string() === 'probe' ? (probed = true) : heard.push(m.string())) });
-      await client.flush();
-      // the client's interest reaches the gate's server over the route a moment later
-      await vi.waitFor(async () => {
-        gate.publish('inbox.a', 'probe');
-        await gate.flush();
-        expect(probed).toBe(true);
-      }, { timeout: 10_000, interval: 50 });
+      client.subscribe('inbox.a', { callback: (_e, m) => heard.push(m.string()) });
+      await awaitRoutedInterest(client, gate);
       const book = new StreamBook(gate);
       const text = (s: string) => new TextEncoder().encode(s);
       book.open('r1', 'inbox.a', new AbortController());

@@ -1,6 +1,6 @@
-// Test harness: one real nats-server per suite, and connections that are closed for you.
-import type { NatsConnection } from 'nats';
-import { afterAll, beforeAll } from 'vitest';
+// Test harness: one real nats-server per suite, connections that are closed for you, and a wait for a cluster's routes.
+import { nuid, type NatsConnection } from 'nats';
+import { afterAll, beforeAll, expect, vi } from 'vitest';
 import { connectNats } from '../../runtime/transport/connection.js';
 import { startNatsServer, type NatsServerHandle, type NatsServerOptions } from '../../runtime/transport/nats-server.js';
 
@@ -42,4 +42,25 @@ export function useNatsServer(opts?: NatsServerOptions): NatsTestServer {
       return nc;
     },
   };
+}
+
+/**
+ * Waits until the subscriptions `subscriber` made so far are known to `publisher`'s server, when the two sit on
+ * different servers of a cluster: interest crosses a route a moment after the subscriber's flush, and a message
+ * published before that is dropped. A probe subscription made last crosses the same route after them (in order).
+ */
+export async function awaitRoutedInterest(subscriber: NatsConnection, publisher: NatsConnection): Promise<void> {
+  const subject = `_EAAS.interest_probe.${nuid.next()}`;
+  let heard = false;
+  const probe = subscriber.subscribe(subject, { callback: () => (heard = true) });
+  await subscriber.flush();
+  await vi.waitFor(
+    async () => {
+      publisher.publish(subject);
+      await publisher.flush();
+      expect(heard).toBe(true);
+    },
+    { timeout: 10_000, interval: 50 },
+  );
+  probe.unsubscribe();
 }
