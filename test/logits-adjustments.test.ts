@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { argmax } from '../model/engine.js';
 import { ModelInputError } from '../model/errors.js';
 import { LogitsAdjuster, type LogitsAdjustments } from '../model/logits-adjustments.js';
-import { prng } from './helpers/prng.js';
+import { prng } from '../runtime/simulate/prng.js';
 import { useTinyMonolith } from './helpers/tiny-model.js';
 
 const EOS = 2;

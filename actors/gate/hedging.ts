@@ -26,11 +26,14 @@ export class HedgePolicy {
   private readonly latency = new Map<string, { avg: number; n: number; at: number }>();
   private tokens = 1;
 
-  constructor(readonly o: HedgeOptions = DEFAULT_HEDGE) {}
+  constructor(
+    readonly o: HedgeOptions = DEFAULT_HEDGE,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Records a successful dispatch's latency and earns a fraction of a hedge. */
   observe(instance: string, ms: number): void {
-    const now = Date.now();
+    const now = this.now();
     const l = this.latency.get(instance);
     if (!l) this.latency.set(instance, { avg: ms, n: 1, at: now });
     else if (now - l.at > STALE_MS) Object.assign(l, { avg: ms, at: now });
@@ -45,7 +48,7 @@ export class HedgePolicy {
   /** An instance's recent average latency, if it has a fresh one. */
   estimate(instance: string): number | undefined {
     const l = this.latency.get(instance);
-    return l && l.n >= MIN_SAMPLES && Date.now() - l.at <= STALE_MS ? l.avg : undefined;
+    return l && l.n >= MIN_SAMPLES && this.now() - l.at <= STALE_MS ? l.avg : undefined;
   }
 
   /**

@@ -25,4 +25,5 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   retire: command(() => import('./retire.js'), (m) => m.retireCommand),
   placement: command(() => import('./placement.js'), (m) => m.placementCommand),
   dashboard: command(() => import('./dashboard.js'), (m) => m.dashboardCommand),
+  simulate: command(() => import('./simulate.js'), (m) => m.simulateCommand),
 };

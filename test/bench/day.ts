@@ -24,8 +24,8 @@ import { startLocalCluster, type LocalCluster } from '../../runtime/node/cluster
 import { closeNats, connectNats } from '../../runtime/transport/connection.js';
 import * as subjects from '../../runtime/transport/subjects.js';
 import { benchCheckpoint } from './checkpoints.js';
-import { buildSchedule, curve, DEFAULT_SCALING, oracleRatio, readTrace, type Arrival, type Schedule, type TraceRow } from './day-schedule.js';
-import { renderSvg } from './day-svg.js';
+import { buildSchedule, curve, DEFAULT_SCALING, oracleRatio, readTrace, type Arrival, type Schedule, type TraceRow } from '../../runtime/simulate/day-schedule.js';
+import { renderSvg } from '../../runtime/simulate/charts.js';
 import { fmt, percentile, table } from './stats.js';
 
 const USAGE =

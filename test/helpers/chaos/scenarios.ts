@@ -27,7 +27,7 @@ import { chaosTiming, CHAOS_SEED, type ChaosTiming } from './config.js';
 import { FaultProxy } from './fault-proxy.js';
 import { alive, ConnectionWatch, CounterSampler, kill9, pause, resume, waitUntil, type FaultRecord } from './faults.js';
 import type { ScenarioReport } from './report.js';
-import { prng } from '../prng.js';
+import { prng } from '../../../runtime/simulate/prng.js';
 import { expectedOutputs, makePrompts, pick, startWorkload, type Expected, type RequestRecord } from './workload.js';
 
 export const REPLICAS = 2;

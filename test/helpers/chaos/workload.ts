@@ -3,7 +3,7 @@ import type { NatsConnection } from 'nats';
 import { requestGenerate, streamGenerate } from '../../../actors/gate/client.js';
 import { GenerateError } from '../../../actors/protocol/errors.js';
 import { monolithicReference } from '../reference.js';
-import { prng } from '../prng.js';
+import { prng } from '../../../runtime/simulate/prng.js';
 
 export const pick = <T>(rng: () => number, items: readonly T[]): T => items[Math.floor(rng() * items.length)]!;
 

@@ -2,7 +2,7 @@
 // whose burstiness is the Azure LLM inference trace's own (its inter-arrival gaps, time-warped onto the curve),
 // and whose request lengths are the trace's rows scaled down to what a small test model serves.
 import { readFileSync } from 'node:fs';
-import { prng } from '../helpers/prng.js';
+import { prng } from './prng.js';
 
 /** One row of the trace: arrival time (s from the first row), prompt (context) and generated tokens. */
 export interface TraceRow {

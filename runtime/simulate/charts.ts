@@ -1,5 +1,5 @@
-// A hand-written SVG of the compressed day: expert actors over time (static and autoscaled), the offered load,
-// and the actors' mean busy fraction, one panel each on a shared time axis.
+// A hand-written SVG of panels on a shared x axis (the compressed day's actors and load over time; the
+// simulator's throughput against hosts and over time), lines or steps, with a band and marked moments.
 
 export interface Series {
   label: string;
@@ -17,6 +17,8 @@ export interface Panel {
   /** Horizontal band (e.g. the policy's dead band). */
   band?: { lo: number; hi: number; label: string };
   yMax?: number;
+  /** Moments marked by a vertical line (e.g. a host failing). */
+  marks?: { x: number; label: string }[];
 }
 
 const W = 900;
@@ -37,7 +39,7 @@ function tickStep(span: number): number {
 
 const num = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(Math.max(0, 2 - Math.floor(Math.log10(Math.abs(v) || 1)))));
 
-export function renderSvg(title: string, subtitle: string, xMax: number, panels: Panel[]): string {
+export function renderSvg(title: string, subtitle: string, xMax: number, panels: Panel[], xLabel = 'time since the start of the day (s)'): string {
   const H = TOP + panels.length * (PANEL_H + GAP) + 30;
   const pw = W - LEFT - RIGHT;
   const out: string[] = [
@@ -68,6 +70,10 @@ export function renderSvg(title: string, subtitle: string, xMax: number, panels:
     if (p.band) {
       out.push(`<rect x="${LEFT}" y="${Y(p.band.hi)}" width="${pw}" height="${Math.max(0, Y(p.band.lo) - Y(p.band.hi))}" fill="#fe9" fill-opacity="0.5"/>`);
     }
+    for (const m of p.marks ?? []) {
+      out.push(`<line x1="${X(m.x)}" x2="${X(m.x)}" y1="${y0}" y2="${y0 + PANEL_H}" stroke="#c00" stroke-dasharray="2,2"/>`);
+      out.push(`<text x="${X(m.x) + 2}" y="${y0 + 10}" fill="#c00" font-size="9">${esc(m.label)}</text>`);
+    }
     p.series.forEach((s, i) => {
       const pts: string[] = [];
       let prev: [number, number] | undefined;
@@ -88,7 +94,7 @@ export function renderSvg(title: string, subtitle: string, xMax: number, panels:
       out.push(`<text x="${LEFT + pw + 35}" y="${ly}">${esc(p.band.label)}</text>`);
     }
   });
-  out.push(`<text x="${LEFT + pw / 2}" y="${H - 8}" text-anchor="middle">time since the start of the day (s)</text>`);
+  out.push(`<text x="${LEFT + pw / 2}" y="${H - 8}" text-anchor="middle">${esc(xLabel)}</text>`);
   out.push('</svg>');
   return out.join('\n') + '\n';
 }

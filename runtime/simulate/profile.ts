@@ -1,0 +1,122 @@
+// What the simulator charges for time: a host's costs (a calibration profile) and a model's shape, and from the
+// two, how long a gate step, an expert dispatch and a message take. Only time, compute and the network are modelled.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SimulationInputError } from './errors.js';
+
+/** The shipped profiles, beside this file in source, and back in the source tree from dist/. */
+export const PROFILES_DIR = [new URL('./profiles/', import.meta.url), new URL('../../../runtime/simulate/profiles/', import.meta.url)].map((u) => fileURLToPath(u)).find((d) => existsSync(d))!;
+/** The profile measured on the development machine (npm run simulate:calibrate). */
+export const SHIPPED_PROFILE = join(PROFILES_DIR, 'amd-epyc-2-core.json');
+
+/** A host's costs. Figures either measured (`npm run simulate:calibrate` writes them) or set by hand for other hardware. */
+export interface CostProfile {
+  /** Where the figures come from (the CPU and the command, or "assumed: ..."). */
+  source: string;
+  /** Cores (or devices) per host that compute: each runs one gate step phase or one dispatch at a time. */
+  coresPerHost: number;
+  /** Expert weights one core reads per ms when a dispatch's rows are few (decode is memory-bound). */
+  expertBytesPerMs: number;
+  /** Expert multiply-adds ×2 one core does per ms once rows are many. */
+  expertFlopsPerMs: number;
+  /** An actor's fixed cost per dispatch: decoding the message, starting the runs, encoding the answer. */
+  dispatchFixedMs: number;
+  /** The gate's cost per MoE layer of a step, fixed (attention weights, router, norms) and per row (attention over the KV cache, router). */
+  gateLayerFixedMs: number;
+  gateLayerPerRowMs: number;
+  /** The gate's cost per step outside the layers (embeddings, LM head, sampling), fixed and per row. */
+  gateStepFixedMs: number;
+  gateStepPerRowMs: number;
+  /** One message's latency from one process to another through the NATS server (publish, route, wake-up). */
+  hopMs: number;
+  /** A link's bytes per ms (message size ÷ this is added to the hop). */
+  linkBytesPerMs: number;
+  /** From a process's death to its replacement serving: the supervisor's restart of an expert actor. */
+  actorRestartMs: number;
+  /** A new expert actor (placement change) from start to serving. */
+  actorStartMs: number;
+  /** A monolith's restart after any of its hosts fails: every process reloads and rejoins. */
+  monolithRestartMs: number;
+  /** A monolith's per-layer exchange among its hosts (all-to-all) on top of the bytes. */
+  collectiveMs: number;
+}
+
+/** A model's shape as the simulator sees it (the bytes and flops an expert and a step cost). */
+export interface SimModel {
+  name: string;
+  moeLayers: number;
+  experts: number;
+  topK: number;
+  hidden: number;
+  /** An expert's intermediate size (its three matrices are hidden × this). */
+  expertFfn: number;
+  /** Bytes per expert weight (4 f32, 2 bf16, ~0.56 int4 with scales). */
+  weightBytes: number;
+  /** Bytes per value of a hidden-state row on the wire. */
+  wireBytes: number;
+}
+
+/** The bench preset (eaas model init --preset bench): what the calibration runs. */
+export const BENCH_MODEL: SimModel = { name: 'bench', moeLayers: 4, experts: 8, topK: 2, hidden: 1024, expertFfn: 2816, weightBytes: 4, wireBytes: 4 };
+/** OLMoE-1B-7B's shape (allenai/OLMoE-1B-7B-0924), bf16 weights and wire: the paper-scale experiments. */
+export const OLMOE_MODEL: SimModel = { name: 'olmoe-1b-7b', moeLayers: 16, experts: 64, topK: 8, hidden: 2048, expertFfn: 1024, weightBytes: 2, wireBytes: 2 };
+
+export const MODELS: Record<string, SimModel> = { bench: BENCH_MODEL, 'olmoe-1b-7b': OLMOE_MODEL };
+
+/** The time one actor takes for one dispatch: its fixed cost, then per expert its weights read or its rows computed, whichever bounds. */
+export function dispatchMs(p: CostProfile, m: SimModel, rowsPerExpert: readonly number[]): number {
+  const bytes = 3 * m.hidden * m.expertFfn * m.weightBytes;
+  const flopsPerRow = 6 * m.hidden * m.expertFfn;
+  let ms = p.dispatchFixedMs;
+  for (const rows of rowsPerExpert) ms += Math.max(bytes / p.expertBytesPerMs, (rows * flopsPerRow) / p.expertFlopsPerMs);
+  return ms;
+}
+
+/** One message of `rows` hidden-state rows from one process to another. */
+export const messageMs = (p: CostProfile, m: SimModel, rows: number): number => p.hopMs + (rows * m.hidden * m.wireBytes) / p.linkBytesPerMs;
+
+/** The gate's compute for one MoE layer of a step of `rows` rows. */
+export const gateLayerMs = (p: CostProfile, rows: number): number => p.gateLayerFixedMs + rows * p.gateLayerPerRowMs;
+
+/** The gate's compute outside the layers for a step of `rows` rows. */
+export const gateStepMs = (p: CostProfile, rows: number): number => p.gateStepFixedMs + rows * p.gateStepPerRowMs;
+
+const NUMBER_KEYS = [
+  'coresPerHost', 'expertBytesPerMs', 'expertFlopsPerMs', 'dispatchFixedMs', 'gateLayerFixedMs', 'gateLayerPerRowMs', 'gateStepFixedMs', 'gateStepPerRowMs',
+  'hopMs', 'linkBytesPerMs', 'actorRestartMs', 'actorStartMs', 'monolithRestartMs', 'collectiveMs',
+] as const satisfies readonly (keyof CostProfile)[];
+
+/** Checks a parsed profile (a JSON file's content): every figure present, a finite non-negative number; rates positive. */
+export function costProfile(raw: unknown, source: string): CostProfile {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new SimulationInputError(`${source}: a cost profile must be a JSON object`);
+  const r = raw as Record<string, unknown>;
+  const known = new Set<string>(['source', ...NUMBER_KEYS]);
+  const unknown = Object.keys(r).find((k) => !known.has(k));
+  if (unknown) throw new SimulationInputError(`${source}: unknown cost profile key "${unknown}" (known: ${[...known].join(', ')})`);
+  for (const k of NUMBER_KEYS) {
+    const v = r[k];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new SimulationInputError(`${source}: ${k} must be a non-negative number, got ${JSON.stringify(v)}`);
+  }
+  for (const k of ['coresPerHost', 'expertBytesPerMs', 'expertFlopsPerMs', 'linkBytesPerMs'] as const) {
+    if ((r[k] as number) <= 0) throw new SimulationInputError(`${source}: ${k} must be above 0`);
+  }
+  if (!Number.isInteger(r.coresPerHost)) throw new SimulationInputError(`${source}: coresPerHost must be a whole number`);
+  return { ...(r as unknown as CostProfile), source: typeof r.source === 'string' ? r.source : source };
+}
+
+/** Reads a profile file. */
+export function readProfile(file: string): CostProfile {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new SimulationInputError(`cannot read cost profile ${file}: ${(err as Error).message}`);
+  }
+  try {
+    return costProfile(JSON.parse(text), file);
+  } catch (err) {
+    if (err instanceof SimulationInputError) throw err;
+    throw new SimulationInputError(`${file}: not JSON (${(err as Error).message})`);
+  }
+}
