@@ -6,6 +6,8 @@ interface Event {
   run: () => void;
 }
 
+const less = (a: Event, b: Event): boolean => a.at < b.at || (a.at === b.at && a.seq < b.seq);
+
 /** A discrete-event clock in milliseconds. Same schedule, same order: no wall clock, no randomness. */
 export class SimClock {
   private readonly heap: Event[] = [];
@@ -50,17 +52,13 @@ export class SimClock {
     this.t = Math.max(this.t, until);
   }
 
-  private less(a: Event, b: Event): boolean {
-    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
-  }
-
   private push(e: Event): void {
     const h = this.heap;
     h.push(e);
     let i = h.length - 1;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!this.less(h[i], h[p])) break;
+      if (!less(h[i], h[p])) break;
       [h[i], h[p]] = [h[p], h[i]];
       i = p;
     }
@@ -77,8 +75,8 @@ export class SimClock {
         const l = 2 * i + 1;
         const r = l + 1;
         let m = i;
-        if (l < h.length && this.less(h[l], h[m])) m = l;
-        if (r < h.length && this.less(h[r], h[m])) m = r;
+        if (l < h.length && less(h[l], h[m])) m = l;
+        if (r < h.length && less(h[r], h[m])) m = r;
         if (m === i) break;
         [h[i], h[m]] = [h[m], h[i]];
         i = m;

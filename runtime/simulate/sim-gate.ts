@@ -90,6 +90,7 @@ export class SimGate implements ActorEvents {
   private readonly hedging: HedgePolicy;
   private readonly breakers: Breakers;
   private rotation = 0;
+  private deadlineArmed = false;
   private running: Sequence[] = [];
   private readonly waiting: SimRequest[] = [];
   private stepping = false;
@@ -274,7 +275,7 @@ export class SimGate implements ActorEvents {
     this.m.counters.dispatches++;
     const rowsOf = frags.map((f) => ({ id: f.id, rows: f.rows }));
     this.clock.after(messageMs(this.profile, this.model, rows), () => this.experts.deliver(instance, { rows: rowsOf, wireRows: rows, answered: () => this.answered(s) }));
-    this.clock.after(this.o.dispatchTimeoutMs, () => !s.settled && this.timedOut(s));
+    this.armDeadline();
     if (hedge) return;
     const peers = [...new Set(frags.flatMap((f) => this.candidates(f.id, instance).map((c) => c.instance)))];
     const delay = this.hedging.delayMs(peers);
@@ -316,11 +317,32 @@ export class SimGate implements ActorEvents {
     }
   }
 
+  /**
+   * One timer for every deadline: dispatches share one timeout, so the oldest outstanding one is due first (a Set
+   * keeps insertion order). Cheaper than a timer per dispatch, and the same moments.
+   */
+  private armDeadline(): void {
+    if (this.deadlineArmed) return;
+    const oldest = this.outstanding.values().next().value;
+    if (!oldest) return;
+    this.deadlineArmed = true;
+    this.clock.at(oldest.sentAt + this.o.dispatchTimeoutMs, () => {
+      this.deadlineArmed = false;
+      for (const s of this.outstanding) {
+        if (s.sentAt + this.o.dispatchTimeoutMs > this.clock.now()) break;
+        this.timedOut(s);
+      }
+      this.armDeadline();
+    });
+  }
+
+  /** A dispatch ran out its deadline: its instance is suspected (breaker open) and what is in flight there, this one too, goes elsewhere. */
   private timedOut(s: Sent): void {
     this.m.counters.timeouts++;
-    if (this.breakers.state(s.instance) === 'open') return;
-    this.breakers.timeout(s.instance);
-    this.m.counters.suspected++;
+    if (this.breakers.state(s.instance) !== 'open') {
+      this.breakers.timeout(s.instance);
+      this.m.counters.suspected++;
+    }
     this.abortTo(s.instance);
   }
 
