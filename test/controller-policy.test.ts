@@ -290,6 +290,15 @@ describe('decide', () => {
     expect(again.detail).toMatch(/^revision 1 given up after \d+ ms; /);
   });
 
+  it('does not rebalance actors that are all idle below rebalanceMinBusy, whatever the gain (the simulator showed idle clusters re-packed every interval)', () => {
+    const idle = decide({ now: 0, experts, load: window(zipf, experts, [0.3, 0.2, 0.4, 0.1]), current: start }, initialState(start), c);
+    expect(idle).toMatchObject({ action: 'keep', reason: 'balanced' });
+    expect(idle.detail).toContain('the busiest actor is 0.40 busy, below 0.5');
+    // one loaded actor is enough; and 0 turns the rule off
+    expect(proposed(decide({ now: 0, experts, load: window(zipf, experts, [0.3, 0.2, 0.7, 0.1]), current: start }, initialState(start), c)).reason).toBe('rebalance');
+    expect(proposed(decide({ now: 0, experts, load: window(zipf, experts, [0.3, 0.2, 0.4, 0.1]), current: start }, initialState(start), { ...c, rebalanceMinBusy: 0 })).reason).toBe('rebalance');
+  });
+
   it('does not rebalance when the gain is below minGain', () => {
     const load = window(zipf, experts, [0.6, 0.6, 0.6, 0.6]);
     const d = decide({ now: 0, experts, load, current: start }, initialState(start), { ...c, minGain: 0.9 });

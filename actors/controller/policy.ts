@@ -15,6 +15,11 @@ export interface PolicyConfig extends ScalingConfig {
   perActor: number;
   /** A rebalance is proposed only when it raises balancedness by at least this much (0..1). */
   minGain: number;
+  /**
+   * ...and only when the busiest actor is at least this busy (0..1): an uneven spread costs latency only when an
+   * actor is loaded, while each rebalance replaces actors and restarts the scaling delays. 0: whenever the gain is there.
+   */
+  rebalanceMinBusy: number;
   /** No placement change sooner than this after the last one. */
   minIntervalMs: number;
   /** A proposed change not confirmed within this is given up (another may then be proposed). */
@@ -31,6 +36,7 @@ export const DEFAULT_POLICY: PolicyConfig = {
   upDelayMs: 15_000,
   downDelayMs: 60_000,
   minGain: 0.05,
+  rebalanceMinBusy: 0.5,
   minIntervalMs: 30_000,
   pendingTimeoutMs: 120_000,
 };
@@ -95,7 +101,7 @@ export function policyConfig(raw: unknown, source: string): PolicyConfig {
   for (const key of ['minReplicas', 'perActor', 'minActors', 'maxActors'] as const) {
     if (!Number.isInteger(c[key]) || c[key] < 1) throw new PlacementError(`${source}: ${key} must be a positive integer, got ${c[key]}`);
   }
-  if (c.targetBusy <= 0 || c.targetBusy > 1 || c.minGain > 1) throw new PlacementError(`${source}: targetBusy must be in (0, 1] and minGain in [0, 1]`);
+  if (c.targetBusy <= 0 || c.targetBusy > 1 || c.minGain > 1 || c.rebalanceMinBusy > 1) throw new PlacementError(`${source}: targetBusy must be in (0, 1], minGain and rebalanceMinBusy in [0, 1]`);
   if (c.minActors > c.maxActors) throw new PlacementError(`${source}: minActors ${c.minActors} is above maxActors ${c.maxActors}`);
   return c;
 }
@@ -118,6 +124,7 @@ export function decide(input: PolicyInput, state: PolicyState, c: PolicyConfig =
   const experts = uniqueSorted(input.experts);
   const tokens = tokensByExpert(input.load);
   const busy = meanBusy(input.load);
+  const busiest = input.load.actors.length === 0 ? null : Math.max(...input.load.actors.map((a) => Math.min(1, a.busy)));
   const observed: Observed = { meanBusy: busy, actors: current.actors.length, balancedness: balancedness(current.actors, tokens), proposedBalancedness: null };
   let note = ''; // a change given up, said in front of whatever comes next
   const keep = (reason: KeepReason, detail: string, next: PolicyState): Decision => ({ action: 'keep', reason, detail: note + detail, state: next, observed });
@@ -162,6 +169,7 @@ export function decide(input: PolicyInput, state: PolicyState, c: PolicyConfig =
   else if (size < base) [reason, detail] = ['scale-down', `${advice.why}: ${running} -> ${size} actors${kept}, ${balance}`];
   else if (broken.length > 0) [reason, detail] = ['repair', `${broken.join('; ')}: ${balance}`];
   else if (gain < c.minGain) return keep('balanced', `${balance}, gain ${gain.toFixed(3)} below ${c.minGain}; ${advice.why}`, s);
+  else if (busiest !== null && busiest < c.rebalanceMinBusy) return keep('balanced', `${balance}, but the busiest actor is ${busiest.toFixed(2)} busy, below ${c.rebalanceMinBusy}: the spread costs nothing yet; ${advice.why}`, s);
   // packing anew gave the actors that run (minGain 0 lets an equal packing through): nothing to change
   else if (changes(current.actors, indexed.actors).start.length === 0) return keep('balanced', `${balance}, the packing gives the running actors; ${advice.why}`, s);
   else [reason, detail] = ['rebalance', `${balance}, gain ${gain.toFixed(3)}`];

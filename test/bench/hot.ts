@@ -61,7 +61,7 @@ async function main(): Promise<void> {
   const experts = allExpertKeys(c).length;
   const perActor = Math.ceil((2 * experts) / actors);
   // the same actors, with room for half again as many replicas: the hot experts get the spare slots
-  const policy = policyConfig({ minReplicas: 2, perActor: Math.ceil(perActor * 1.5), minActors: actors, maxActors: actors, minGain: 0.02, minIntervalMs: 3_600_000 }, 'hot-experts policy');
+  const policy = policyConfig({ minReplicas: 2, perActor: Math.ceil(perActor * 1.5), minActors: actors, maxActors: actors, minGain: 0.02, rebalanceMinBusy: 0, minIntervalMs: 3_600_000 }, 'hot-experts policy');
   console.log(`hot experts: ${preset} preset, skew ${skew}, ${experts} routed experts, ${actors} expert actors (one ORT thread each); ${CONCURRENCY} prompts x ${MAX_TOKENS} tokens, ${reps} runs each`);
 
   // static: every expert twice, dealt round-robin, `perActor` per actor

@@ -889,7 +889,7 @@ export async function badInput(env: ChaosEnv): Promise<ScenarioReport> {
 const REBALANCE_WAIT_MS = 20_000;
 const TAKEOVER_WAIT_MS = 15_000;
 
-const REBALANCING_POLICY = { minReplicas: REPLICAS, perActor: 4, minGain: 0, minIntervalMs: 1_500, maxActors: 8, upDelayMs: 3_600_000, downDelayMs: 3_600_000 };
+const REBALANCING_POLICY = { minReplicas: REPLICAS, perActor: 4, minGain: 0, rebalanceMinBusy: 0, minIntervalMs: 1_500, maxActors: 8, upDelayMs: 3_600_000, downDelayMs: 3_600_000 };
 
 export async function elasticRebalance(env: ChaosEnv, o: { secure?: boolean } = {}): Promise<ScenarioReport> {
   const stateDir = mkdtempSync(join(tmpdir(), 'eaas-chaos-elastic-'));
