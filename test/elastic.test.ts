@@ -98,16 +98,22 @@ describe('elastic placement', () => {
     expect(failures).toEqual([]);
     // requests were served while the placement grew and while it shrank
     expect(servedAtScaleDown).toBeGreaterThan(servedAtScaleUp);
-    expect(node.supervisor!.hosted().map((c) => c.instance).sort()).toEqual(down.actors.map((a) => a.instance).sort());
+    // with no delays and a low target the trickle may have scaled out again meanwhile; with no load left the
+    // placement settles at what 2 replicas need, and the supervisor runs exactly its newest revision
+    await vi.waitFor(() => {
+      const last = seen.at(-1)!;
+      expect(last.actors).toHaveLength(4);
+      expect(node.supervisor!.hosted().map((c) => c.instance).sort()).toEqual(last.actors.map((a) => a.instance).sort());
+    }, { timeout: 45_000, interval: 200 });
 
     // still serving, still exact, after the scale-in
     const after = await Promise.all(PROMPTS.map((prompt) => requestGenerate(client, node.model, { prompt, max_tokens: MAX_TOKENS, stop_at_eos: false })));
     expect(after.map((r) => r.tokens)).toEqual(reference.map((r) => r.tokens));
     const record = await store.controller();
     expect(record?.leader).toBe('elastic');
-    expect(record?.lastChange?.revision).toBe(down.revision);
+    expect(record?.lastChange?.revision).toBe(seen.at(-1)!.revision);
     expect(log.some((l) => /placement revision \d+ \(scale-up\): started [1-9]/.test(l))).toBe(true);
-  }, 120_000);
+  }, 150_000);
 });
 
 describe('a supervisor and the placement bucket', () => {

@@ -11,7 +11,6 @@ import type { ExpertKey } from '../../model/expert-key.js';
 import { SimClock } from './clock.js';
 import { Cores } from './cores.js';
 import { ExpertHosts, type SimHost } from './expert-hosts.js';
-import { SimulationInputError } from './errors.js';
 import { Integral, type PerSecond } from './measures.js';
 import { prng } from './prng.js';
 import type { CostProfile, SimModel } from './profile.js';
@@ -38,6 +37,8 @@ export interface EaasRunConfig {
   gates: number;
   /** Gates per gate host (they share its cores). */
   gatesPerHost: number;
+  /** The gates run on the first expert host, sharing its cores with the actors (`eaas up` on one machine). */
+  colocated?: boolean;
   maxBatch: number;
   prefillBudget: number;
   skew: number;
@@ -75,13 +76,14 @@ const ENVELOPE_BYTES = 4096;
  * The static placement on `hosts`: production place() deals the experts into `minReplicas` replica sets, and each
  * set runs on its own share of the hosts (set r on hosts ⌊r·H/min⌋ .. ⌊(r+1)·H/min⌋ − 1), so a host, or a rack of
  * hosts within one share, never holds two replicas of an expert. Each set has as many actors as its smallest share
- * has slots.
+ * has slots. With fewer hosts than replicas (one machine), every set runs on every host.
  */
 export function staticPlacement(model: SimModel, hosts: number, actorsPerHost: number, minReplicas: number): { host: number; index: number; group: number; experts: ExpertKey[] }[] {
-  if (hosts < minReplicas) throw new SimulationInputError(`${hosts} expert hosts cannot hold ${minReplicas} replicas of each expert on different hosts`);
   const experts: ExpertKey[] = [];
   for (let layer = 0; layer < model.moeLayers; layer++) for (let expert = 0; expert < model.experts; expert++) experts.push({ layer, expert });
-  const share = (r: number) => ({ first: Math.floor((r * hosts) / minReplicas), count: Math.floor(((r + 1) * hosts) / minReplicas) - Math.floor((r * hosts) / minReplicas) });
+  // fewer hosts than replicas (one machine): every set on every host
+  const share = (r: number) =>
+    hosts < minReplicas ? { first: 0, count: hosts } : { first: Math.floor((r * hosts) / minReplicas), count: Math.floor(((r + 1) * hosts) / minReplicas) - Math.floor((r * hosts) / minReplicas) };
   const perSet = Math.min(...Array.from({ length: minReplicas }, (_, r) => share(r).count)) * actorsPerHost;
   const specs = place(experts, minReplicas, Math.ceil(experts.length / perSet));
   const seen = new Array<number>(minReplicas).fill(0);
@@ -110,7 +112,7 @@ export function runEaas(c: EaasRunConfig): EaasRunResult {
   };
   const measures = newGateMeasures();
   clock.runUntil(c.profile.hopMs + 1); // the static actors are announced
-  const gateHosts = Array.from({ length: Math.ceil(c.gates / c.gatesPerHost) }, () => new Cores(clock, c.profile.coresPerHost));
+  const gateHosts = Array.from({ length: Math.ceil(c.gates / c.gatesPerHost) }, () => (c.colocated ? hosts.hosts[0].cores : new Cores(clock, c.profile.coresPerHost)));
   const gates = Array.from({ length: c.gates }, (_, i) => new SimGate(`g${i}`, clock, hosts, routing, c.model, c.profile, options, measures, gateHosts[Math.floor(i / c.gatesPerHost)], c.durationMs));
 
   if (c.load.kind === 'closed') {
