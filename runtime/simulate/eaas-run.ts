@@ -84,7 +84,7 @@ export function staticPlacement(model: SimModel, hosts: number, actorsPerHost: n
   // fewer hosts than replicas (one machine): every set on every host
   const share = (r: number) =>
     hosts < minReplicas ? { first: 0, count: hosts } : { first: Math.floor((r * hosts) / minReplicas), count: Math.floor(((r + 1) * hosts) / minReplicas) - Math.floor((r * hosts) / minReplicas) };
-  const perSet = Math.min(...Array.from({ length: minReplicas }, (_, r) => share(r).count)) * actorsPerHost;
+  const perSet = hosts < minReplicas ? Math.max(1, Math.floor((hosts * actorsPerHost) / minReplicas)) : Math.min(...Array.from({ length: minReplicas }, (_, r) => share(r).count)) * actorsPerHost;
   const specs = place(experts, minReplicas, Math.ceil(experts.length / perSet));
   const seen = new Array<number>(minReplicas).fill(0);
   return specs.map((s) => {
@@ -100,7 +100,8 @@ export function runEaas(c: EaasRunConfig): EaasRunResult {
   const hostNames = Array.from({ length: c.expertHosts }, (_, i) => `h${i}`);
   const hosts = new ExpertHosts(clock, c.model, c.profile, DEFAULT_SUPERVISION, hostNames);
   const placement = staticPlacement(c.model, c.expertHosts, c.actorsPerHost, c.minReplicas);
-  for (const p of placement) hosts.start(hosts.hosts[p.host], { instance: `h${p.host}-e${p.index}`, index: p.index, group: p.group, experts: p.experts }, 0);
+  // the run starts with the static actors serving
+  for (const p of placement) hosts.start(hosts.hosts[p.host], { instance: `h${p.host}-e${p.index}`, index: p.index, group: p.group, experts: p.experts }, 0, false);
   const options: GateOptions = {
     maxBatch: c.maxBatch,
     prefillBudget: c.prefillBudget,

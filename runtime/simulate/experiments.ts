@@ -7,7 +7,7 @@ import { buildSchedule, DEFAULT_SCALING, type TraceRow } from './day-schedule.js
 import { runEaas, staticPlacement, type EaasRunConfig, type EaasRunResult, type SimFault } from './eaas-run.js';
 import { runMonolith } from './monolith-run.js';
 import { prng } from './prng.js';
-import { dispatchMs, gateLayerMs, gateStepMs, type CostProfile, type SimModel } from './profile.js';
+import { expertMs, gateLayerMs, gateStepMs, type CostProfile, type SimModel } from './profile.js';
 
 /** What every run of an experiment shares. */
 export interface SimSetup {
@@ -47,9 +47,9 @@ export function splitHosts(total: number, s: SimSetup): { gateHosts: number; exp
   const rows = s.maxBatch;
   const gateMs = gateStepMs(p, rows) + m.moeLayers * gateLayerMs(p, rows);
   const perExpert = (rows * m.topK) / m.experts;
-  const expertMs = m.moeLayers * (dispatchMs(p, m, new Array<number>(m.experts).fill(perExpert)) - p.dispatchFixedMs + Math.min(m.experts, s.actorsPerHost * total) * p.dispatchFixedMs);
+  const expertCoreMs = m.moeLayers * (m.experts * expertMs(p, m, perExpert) + Math.min(m.experts, s.actorsPerHost * total) * p.dispatchFixedMs);
   // one gate's step keeps its core busy for gateMs; the experts it calls need expertMs of core time
-  const gateHosts = Math.min(total - 1, Math.max(1, Math.round((total * gateMs) / (gateMs + expertMs))));
+  const gateHosts = Math.min(total - 1, Math.max(1, Math.round((total * gateMs) / (gateMs + expertCoreMs))));
   return { gateHosts, expertHosts: total - gateHosts };
 }
 

@@ -5,7 +5,7 @@ import { decideExit, Intensity, type SupervisionPolicy } from '../../actors/supe
 import type { SimClock } from './clock.js';
 import { Cores } from './cores.js';
 import { Integral, PerSecond } from './measures.js';
-import { dispatchMs, messageMs, type CostProfile, type SimModel } from './profile.js';
+import { dispatchMs, expertBytes, messageMs, type CostProfile, type SimModel } from './profile.js';
 
 /** One dispatch on its way to an actor: the rows of each expert it names, and who hears the answer. */
 export interface Delivery {
@@ -81,12 +81,12 @@ export class ExpertHosts {
     return h;
   }
 
-  /** Starts an actor on `host`; it serves after `delayMs` (a fresh start or a restart). */
-  start(host: SimHost, spec: { instance: string; index: number; group: number; experts: ExpertKey[] }, delayMs = this.profile.actorStartMs): SimActor {
+  /** Starts an actor on `host`; it serves after `delayMs` (a fresh start or a restart) and the time to read its weights. */
+  start(host: SimHost, spec: { instance: string; index: number; group: number; experts: ExpertKey[] }, delayMs = this.profile.actorStartMs, readWeights = true): SimActor {
     const actor: SimActor = { ...spec, host, ids: new Set(spec.experts.map(formatExpertKey)), serving: false, epoch: 0, busy: false, queue: [], busyMs: 0, retiring: false };
     this.actors.set(spec.instance, actor);
     this.recount();
-    this.bringUp(actor, delayMs);
+    this.bringUp(actor, delayMs, readWeights);
     return actor;
   }
 
@@ -162,13 +162,18 @@ export class ExpertHosts {
     return !!a && a.host.alive && a.serving;
   }
 
-  private bringUp(a: SimActor, delayMs: number): void {
+  private bringUp(a: SimActor, delayMs: number, readWeights = true): void {
     const epoch = a.epoch;
     const hostEpoch = a.host.epoch;
+    const gone = () => a.epoch !== epoch || a.host.epoch !== hostEpoch || a.retiring || !this.actors.has(a.instance);
+    // the process starts, then reads its experts' weights on one of the host's cores (beside the serving actors)
     this.clock.after(delayMs, () => {
-      if (a.epoch !== epoch || a.host.epoch !== hostEpoch || a.retiring || !this.actors.has(a.instance)) return;
-      a.serving = true;
-      for (const l of this.listeners) this.clock.after(this.profile.hopMs, () => this.answers(a.instance) && l.up(a.instance, a));
+      if (gone()) return;
+      a.host.cores.run(readWeights ? (a.experts.length * expertBytes(this.model)) / this.profile.weightLoadBytesPerMs : 0, () => {
+        if (gone()) return;
+        a.serving = true;
+        for (const l of this.listeners) this.clock.after(this.profile.hopMs, () => this.answers(a.instance) && l.up(a.instance, a));
+      });
     });
   }
 

@@ -4,7 +4,7 @@
 // it restarts, and the sequences in flight are lost.
 import { Histogram, PerSecond } from './measures.js';
 import { prng } from './prng.js';
-import { dispatchMs, gateLayerMs, gateStepMs, type CostProfile, type SimModel } from './profile.js';
+import { expertMs, gateLayerMs, gateStepMs, type CostProfile, type SimModel } from './profile.js';
 import { Routing } from './routing.js';
 
 export interface MonolithRunConfig {
@@ -80,7 +80,7 @@ export function runMonolith(c: MonolithRunConfig): MonolithRunResult {
       const counts = routing.counts(layer, rows);
       const hostMs = new Array<number>(H).fill(0);
       counts.forEach((n, e) => {
-        if (n > 0) hostMs[(layer * m.experts + e) % H] += dispatchMs(p, m, [n]) - p.dispatchFixedMs;
+        if (n > 0) hostMs[(layer * m.experts + e) % H] += expertMs(p, m, n);
       });
       step += gateLayerMs(p, perCore) + 2 * exchange + Math.max(...hostMs) / cores;
     }

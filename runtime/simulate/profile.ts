@@ -20,7 +20,10 @@ export interface CostProfile {
   expertBytesPerMs: number;
   /** Expert multiply-adds ×2 one core does per ms once rows are many. */
   expertFlopsPerMs: number;
-  /** An actor's fixed cost per dispatch: decoding the message, starting the runs, encoding the answer. */
+  /**
+   * A dispatch's fixed cost beyond its hops and its expert math (encoding and decoding rows and answer, starting the
+   * runs): half is charged to a core of the gate's host, half to the actor's.
+   */
   dispatchFixedMs: number;
   /** The gate's cost per MoE layer of a step, fixed (attention weights, router, norms) and per row (attention over the KV cache, router). */
   gateLayerFixedMs: number;
@@ -32,10 +35,12 @@ export interface CostProfile {
   hopMs: number;
   /** A link's bytes per ms (message size ÷ this is added to the hop). */
   linkBytesPerMs: number;
-  /** From a process's death to its replacement serving: the supervisor's restart of an expert actor. */
+  /** From a process's death to its replacement serving, besides reading its weights: the supervisor's restart of an expert actor. */
   actorRestartMs: number;
-  /** A new expert actor (placement change) from start to serving. */
+  /** A new expert actor (placement change) from start to serving, besides reading its weights. */
   actorStartMs: number;
+  /** A starting actor reads (and prepares) its experts' weights at this rate, on one core of its host. */
+  weightLoadBytesPerMs: number;
   /** A monolith's restart after any of its hosts fails: every process reloads and rejoins. */
   monolithRestartMs: number;
   /** A monolith's per-layer exchange among its hosts (all-to-all) on top of the bytes. */
@@ -64,12 +69,16 @@ export const OLMOE_MODEL: SimModel = { name: 'olmoe-1b-7b', moeLayers: 16, exper
 
 export const MODELS: Record<string, SimModel> = { bench: BENCH_MODEL, 'olmoe-1b-7b': OLMOE_MODEL };
 
-/** The time one actor takes for one dispatch: its fixed cost, then per expert its weights read or its rows computed, whichever bounds. */
+/** One expert's weights, bytes. */
+export const expertBytes = (m: SimModel): number => 3 * m.hidden * m.expertFfn * m.weightBytes;
+
+/** One expert's math on `rows` rows: its weights read or its rows computed, whichever bounds. */
+export const expertMs = (p: CostProfile, m: SimModel, rows: number): number => Math.max(expertBytes(m) / p.expertBytesPerMs, (rows * 6 * m.hidden * m.expertFfn) / p.expertFlopsPerMs);
+
+/** The actor's time for one dispatch: its half of the fixed cost, then each expert's math. */
 export function dispatchMs(p: CostProfile, m: SimModel, rowsPerExpert: readonly number[]): number {
-  const bytes = 3 * m.hidden * m.expertFfn * m.weightBytes;
-  const flopsPerRow = 6 * m.hidden * m.expertFfn;
-  let ms = p.dispatchFixedMs;
-  for (const rows of rowsPerExpert) ms += Math.max(bytes / p.expertBytesPerMs, (rows * flopsPerRow) / p.expertFlopsPerMs);
+  let ms = p.dispatchFixedMs / 2;
+  for (const rows of rowsPerExpert) ms += expertMs(p, m, rows);
   return ms;
 }
 
@@ -84,7 +93,7 @@ export const gateStepMs = (p: CostProfile, rows: number): number => p.gateStepFi
 
 const NUMBER_KEYS = [
   'coresPerHost', 'expertBytesPerMs', 'expertFlopsPerMs', 'dispatchFixedMs', 'gateLayerFixedMs', 'gateLayerPerRowMs', 'gateStepFixedMs', 'gateStepPerRowMs',
-  'hopMs', 'linkBytesPerMs', 'actorRestartMs', 'actorStartMs', 'monolithRestartMs', 'collectiveMs',
+  'hopMs', 'linkBytesPerMs', 'actorRestartMs', 'actorStartMs', 'weightLoadBytesPerMs', 'monolithRestartMs', 'collectiveMs',
 ] as const satisfies readonly (keyof CostProfile)[];
 
 /** Checks a parsed profile (a JSON file's content): every figure present, a finite non-negative number; rates positive. */
@@ -98,7 +107,7 @@ export function costProfile(raw: unknown, source: string): CostProfile {
     const v = r[k];
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new SimulationInputError(`${source}: ${k} must be a non-negative number, got ${JSON.stringify(v)}`);
   }
-  for (const k of ['coresPerHost', 'expertBytesPerMs', 'expertFlopsPerMs', 'linkBytesPerMs'] as const) {
+  for (const k of ['coresPerHost', 'expertBytesPerMs', 'expertFlopsPerMs', 'linkBytesPerMs', 'weightLoadBytesPerMs'] as const) {
     if ((r[k] as number) <= 0) throw new SimulationInputError(`${source}: ${k} must be above 0`);
   }
   if (!Number.isInteger(r.coresPerHost)) throw new SimulationInputError(`${source}: coresPerHost must be a whole number`);

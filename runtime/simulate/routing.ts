@@ -2,6 +2,9 @@
 // have), and per step a draw of each expert's row count around its share.
 import type { SimModel } from './profile.js';
 
+/** Up to this many rows, each row's experts are drawn one by one (a decode step of a few sequences); above, each expert's count is drawn around its mean. */
+const EXACT_ROWS = 8;
+
 export class Routing {
   /** Per MoE layer, each expert's share of the routed rows (sums to 1). */
   readonly popularity: Float64Array[];
@@ -24,17 +27,43 @@ export class Routing {
   }
 
   /**
-   * Rows per expert for `rows` tokens at `layer`: each expert's mean is rows × topK × share, drawn as a binomial
-   * (its normal approximation, rounded and kept within 0..rows), so the counts vary from step to step as they do.
+   * Rows per expert for `rows` tokens at `layer`. Few rows: drawn token by token. Many: each expert's mean is
+   * rows × topK × share, drawn as a binomial (its normal approximation, rounded and kept within 0..rows), so the
+   * counts vary from step to step as they do.
    */
   counts(layer: number, rows: number): Int32Array {
     const p = this.popularity[layer];
+    if (rows <= EXACT_ROWS) return this.exact(p, rows);
     const out = new Int32Array(p.length);
     for (let e = 0; e < p.length; e++) {
       const q = Math.min(1, this.model.topK * p[e]);
       const mean = rows * q;
       const sd = Math.sqrt(rows * q * (1 - q));
       out[e] = Math.max(0, Math.min(rows, Math.round(mean + sd * this.gaussian())));
+    }
+    return out;
+  }
+
+  /** Each token picks topK distinct experts, each draw in proportion to the shares left: exactly topK per row. */
+  private exact(p: Float64Array, rows: number): Int32Array {
+    const out = new Int32Array(p.length);
+    const taken = new Uint8Array(p.length);
+    for (let r = 0; r < rows; r++) {
+      taken.fill(0);
+      let left = 1;
+      for (let k = 0; k < this.model.topK; k++) {
+        let u = this.rnd() * left;
+        let e = 0;
+        for (; e < p.length - 1; e++) {
+          if (taken[e]) continue;
+          u -= p[e];
+          if (u < 0) break;
+        }
+        while (taken[e]) e--; // rounding ran past the last untaken expert
+        taken[e] = 1;
+        left -= p[e];
+        out[e]++;
+      }
     }
     return out;
   }

@@ -203,22 +203,23 @@ export class SimGate implements ActorEvents {
       if (s.produced >= s.req.output) ended.push(s);
     }
     this.running = this.running.filter((s) => !ended.includes(s));
-    this.stepping = false;
+    // the requests that follow these (a closed loop) join the next step together, as a wave does
     for (const s of ended) {
       this.m.completed++;
       s.req.ended?.(true);
     }
+    this.stepping = false;
     this.step();
   }
 
   /** A layer's rows found no replica in time: the step fails, and its requests with it. */
   private failStep(batch: Sequence[]): void {
     this.running = this.running.filter((s) => !batch.includes(s));
-    this.stepping = false;
     for (const s of batch) {
       this.m.failed++;
       s.req.ended?.(false);
     }
+    this.stepping = false;
     this.step();
   }
 
@@ -274,7 +275,10 @@ export class SimGate implements ActorEvents {
     this.breakers.sending(instance);
     this.m.counters.dispatches++;
     const rowsOf = frags.map((f) => ({ id: f.id, rows: f.rows }));
-    this.clock.after(messageMs(this.profile, this.model, rows), () => this.experts.deliver(instance, { rows: rowsOf, wireRows: rows, answered: () => this.answered(s) }));
+    // the gate's half of a dispatch's fixed cost: encoding the rows now, decoding the answer when it comes
+    const half = this.profile.dispatchFixedMs / 2;
+    const answered = () => this.cores.run(half, () => this.answered(s));
+    this.cores.run(half, () => this.clock.after(messageMs(this.profile, this.model, rows), () => this.experts.deliver(instance, { rows: rowsOf, wireRows: rows, answered })));
     this.armDeadline();
     if (hedge) return;
     const peers = [...new Set(frags.flatMap((f) => this.candidates(f.id, instance).map((c) => c.instance)))];
