@@ -407,6 +407,21 @@ describe('scaling without moving what runs (sticky)', () => {
   const start = staticPlacement(experts, 2, 8); // 4 actors of 8, every expert twice
   const skewed = tokenMap(window(zipf, experts, []));
 
+  it('repairs a placement that lost actors (a node gone) by starting only the lost replicas, keeping the rest running', () => {
+    // 6 actors of 8 (every expert 3 times); a node with two of them is lost
+    const six = staticPlacement(experts, 3, 8);
+    const left: DesiredPlacement = { revision: 1, actors: six.actors.filter((a) => a.index !== 1 && a.index !== 4) };
+    const cc: PolicyConfig = { ...DEFAULT_POLICY, minReplicas: 3, perActor: 8, maxActors: 8 };
+    const d = proposed(decide({ now: 0, experts, load: window(zipf, experts, [0.3, 0.3, 0.3, 0.3]), current: left }, initialState(left), cc));
+    expect(d.reason).toBe('repair');
+    expect(d.detail).toContain('starting only the lost replicas');
+    expect(d.changes.retire).toEqual([]);
+    expect(d.changes.keep.sort()).toEqual(left.actors.map((a) => a.index).sort());
+    // the lost actors' 16 replicas, on 2 new actors of 8, none twice on one
+    expect(d.changes.start.map((a) => a.experts.length)).toEqual([8, 8]);
+    checkRules(d, experts, cc);
+  });
+
   it('scales out by adding actors for the hottest experts, keeping every running actor as it is', () => {
     const sets = scaleOutKeeping(start.actors, experts, skewed, 2, 8)!;
     expect(sets.slice(0, 4)).toEqual(start.actors.map((a) => a.experts));

@@ -5,7 +5,7 @@ import { loadProblem, meanBusy, tokensByExpert, type LoadWindow } from './load-w
 import { balancedness, pack } from './packing.js';
 import { assignIndices, changes, violations, type DesiredPlacement, type PlacementChanges } from './desired-placement.js';
 import { replicate } from './replicas.js';
-import { scaleInKeeping, scaleOutKeeping } from './sticky.js';
+import { repairKeeping, scaleInKeeping, scaleOutKeeping } from './sticky.js';
 import { advise, NO_TIMERS, type ScalingConfig, type ScalingTimers } from './scaling.js';
 
 export interface PolicyConfig extends ScalingConfig {
@@ -154,7 +154,13 @@ export function decide(input: PolicyInput, state: PolicyState, c: PolicyConfig =
   // next decision has no rebalance to make of it; starting fewer processes is worth that much balance
   let kept = '';
   const sticky = broken.length > 0 || size === base ? null : size > base ? scaleOutKeeping(current.actors, experts, tokens, size - base, c.perActor) : scaleInKeeping(current.actors, tokens, base - size, c.minReplicas);
-  if (sticky) {
+  // a placement short of replicas (actors lost with a node) is repaired by starting only what was lost, when that
+  // is all that is wrong and fits: availability first, a rebalance may follow
+  const patched = broken.length > 0 && size === base ? repairKeeping(current.actors, experts, c.minReplicas, c.perActor) : null;
+  if (patched && patched.length >= lo && patched.length <= hi && violations(patched.map((keys, i) => ({ index: i, group: i, experts: keys })), experts, c.minReplicas, c.perActor).length === 0) {
+    [indexed, kept] = [assignIndices(patched, current.actors, s.nextIndex), ', starting only the lost replicas'];
+    proposed = balancedness(indexed.actors, tokens);
+  } else if (sticky) {
     const keeping = assignIndices(sticky, current.actors, s.nextIndex);
     const b = balancedness(keeping.actors, tokens);
     if (b >= proposed - c.minGain) [indexed, proposed, kept] = [keeping, b, ', keeping every running actor'];
@@ -167,7 +173,7 @@ export function decide(input: PolicyInput, state: PolicyState, c: PolicyConfig =
   let detail: string;
   if (size > base) [reason, detail] = ['scale-up', `${advice.why}: ${running} -> ${size} actors${kept}, ${balance}`];
   else if (size < base) [reason, detail] = ['scale-down', `${advice.why}: ${running} -> ${size} actors${kept}, ${balance}`];
-  else if (broken.length > 0) [reason, detail] = ['repair', `${broken.join('; ')}: ${balance}`];
+  else if (broken.length > 0) [reason, detail] = ['repair', `${broken.join('; ')}${kept}: ${balance}`];
   else if (gain < c.minGain) return keep('balanced', `${balance}, gain ${gain.toFixed(3)} below ${c.minGain}; ${advice.why}`, s);
   else if (busiest !== null && busiest < c.rebalanceMinBusy) return keep('balanced', `${balance}, but the busiest actor is ${busiest.toFixed(2)} busy, below ${c.rebalanceMinBusy}: the spread costs nothing yet; ${advice.why}`, s);
   // packing anew gave the actors that run (minGain 0 lets an equal packing through): nothing to change

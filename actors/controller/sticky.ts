@@ -66,3 +66,22 @@ export function scaleInKeeping(current: readonly PlacedActor[], tokens: Map<stri
   if (dropped.size < remove) return null;
   return current.filter((a) => !dropped.has(a.index)).map((a) => [...a.experts]);
 }
+
+/**
+ * The running actors as they are, plus new actors of at most `perActor` experts holding the replicas that experts
+ * below `min` lack (each new replica on a new actor without that expert): a repair after actors were lost starts
+ * only what was lost. Null when there is nothing to add.
+ */
+export function repairKeeping(current: readonly PlacedActor[], experts: readonly ExpertKey[], min: number, perActor: number): ExpertKey[][] | null {
+  const replicas = replicaCounts(current);
+  const added: ExpertKey[][] = [];
+  for (const k of experts) {
+    for (let have = replicas.get(formatExpertKey(k)) ?? 0; have < min; have++) {
+      const room = added.find((keys) => keys.length < perActor && !keys.some((x) => x.layer === k.layer && x.expert === k.expert));
+      if (room) room.push(k);
+      else added.push([k]);
+    }
+  }
+  if (added.length === 0) return null;
+  return [...current.map((a) => [...a.experts]), ...added.map((keys) => keys.sort(byKey))];
+}

@@ -5,7 +5,7 @@ import { DEFAULT_SCALING, readTrace, type TraceRow } from '../simulate/day-sched
 import { dayExperiment, failureExperiment, throughputExperiment, type SimSetup } from '../simulate/experiments.js';
 import { MODELS, PROFILES_DIR, readProfile, SHIPPED_PROFILE } from '../simulate/profile.js';
 import { SimulationInputError } from '../simulate/errors.js';
-import { idList, intFlag, parseFlags, stringFlag, type FlagTable } from './flags.js';
+import { idList, intFlag, numberFlag, parseFlags, stringFlag, type FlagTable } from './flags.js';
 import { UsageError } from './usage.js';
 
 /** Beside the project, where the development machines and CI keep the shared traces. */
@@ -23,6 +23,8 @@ export const FLAGS = {
   duration: { type: 'string', arg: 'S', help: 'simulated seconds of each throughput and failure run', default: '30 (default), 60' },
   'day-seconds': { type: 'string', arg: 'S', help: 'simulated length of the compressed day', default: '600' },
   batch: { type: 'string', arg: 'N', help: 'sequences per gate (the decode batch)', default: '32' },
+  replicas: { type: 'string', arg: 'R', help: 'replicas of each expert (on different hosts)', default: '2' },
+  skew: { type: 'string', arg: 'S', help: 'routing skew: expert of popularity rank r gets a share ∝ 1/(r+1)^S (0: uniform)', default: '0.5' },
   out: { type: 'string', arg: 'DIR', help: 'also write each experiment\'s table (.md) and picture (.svg) there' },
 } as const satisfies FlagTable;
 
@@ -60,12 +62,12 @@ export async function simulateCommand(argv: string[]): Promise<void> {
     profile,
     seed: intFlag(values, 'seed', 1),
     ...lengthsFrom(trace),
-    skew: 0.5,
+    skew: numberFlag(values, 'skew', 0.5),
     maxBatch: intFlag(values, 'batch', 32, 1),
     prefillBudget: 256,
     actorsPerHost: profile.coresPerHost,
-    gatesPerHost: 2 * profile.coresPerHost,
-    minReplicas: 2,
+    gatesPerHost: profile.coresPerHost,
+    minReplicas: intFlag(values, 'replicas', 2, 1),
     durationMs: 1000 * intFlag(values, 'duration', small ? 30 : 60, 10),
     warmupMs: 5_000,
     hostRepairMs: 30_000,
@@ -79,7 +81,7 @@ export async function simulateCommand(argv: string[]): Promise<void> {
     writeFileSync(join(out, `${name}.md`), `${r.table}\n`);
     if (r.svg) writeFileSync(join(out, `${name}.svg`), r.svg);
   };
-  process.stdout.write(`eaas simulate: ${experiment}, model ${model.name}, seed ${setup.seed}; costs: ${profile.source}; lengths: ${setup.lengthsNote}\n`);
+  process.stdout.write(`eaas simulate: ${experiment}, model ${model.name}, seed ${setup.seed}, skew ${setup.skew}, ${setup.minReplicas} replicas; costs: ${profile.source}; lengths: ${setup.lengthsNote}\n`);
   if (small) {
     say('throughput', `Throughput at ${hosts} hosts against a monolith of the same hosts`, throughputExperiment(setup, [hosts]));
     say('failures', `One of ${hosts} hosts failing`, failureExperiment(setup, hosts, [1], 0));

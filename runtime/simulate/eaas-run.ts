@@ -1,7 +1,7 @@
 // One simulated run of an eaas deployment: expert hosts with the static placement `eaas up` starts (place()),
 // gates on hosts of their own, a workload (closed loop or arrivals), faults at set times, and optionally the
 // controller. Returns what a bench would measure.
-import { DEFAULT_DISPATCH_TIMEOUT_MS } from '../../actors/gate/remote-experts.js';
+import { DEFAULT_DISPATCH_TIMEOUT_MS, DEFAULT_NO_REPLICA_WAIT_MS } from '../../actors/gate/remote-experts.js';
 import { DEFAULT_DISCOVERY_MS } from '../../actors/gate/directory.js';
 import { rowsPerMessage } from '../../actors/gate/planning.js';
 import type { PolicyConfig } from '../../actors/controller/policy.js';
@@ -107,7 +107,7 @@ export function runEaas(c: EaasRunConfig): EaasRunResult {
     prefillBudget: c.prefillBudget,
     dispatchTimeoutMs: DEFAULT_DISPATCH_TIMEOUT_MS,
     discoveryMs: DEFAULT_DISCOVERY_MS,
-    noReplicaWaitMs: 5_000,
+    noReplicaWaitMs: DEFAULT_NO_REPLICA_WAIT_MS,
     maxRowsPerMessage: rowsPerMessage(HOST_MAX_PAYLOAD, ENVELOPE_BYTES, c.model.hidden, c.model.wireBytes),
     ...c.gate,
   };
@@ -144,7 +144,7 @@ export function runEaas(c: EaasRunConfig): EaasRunResult {
   // a revived host's supervisor starts its static share again (without a controller: the static placement is its desired one)
   const revive = (h: SimHost) => {
     hosts.reviveHost(h.name);
-    if (c.autoscale) return;
+    if (controller) return controller.hostBack(h);
     const i = hostNames.indexOf(h.name);
     for (const p of placement) if (p.host === i) hosts.start(h, { instance: `h${i}-e${p.index}`, index: p.index, group: p.group, experts: p.experts });
   };

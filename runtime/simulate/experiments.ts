@@ -45,7 +45,7 @@ function table(head: string[], rows: (string | number)[][]): string {
 export function splitHosts(total: number, s: SimSetup): { gateHosts: number; expertHosts: number } {
   const { model: m, profile: p } = s;
   const rows = s.maxBatch;
-  const gateMs = gateStepMs(p, rows) + m.moeLayers * gateLayerMs(p, rows);
+  const gateMs = gateStepMs(p, m, rows) + m.moeLayers * gateLayerMs(p, m, rows);
   const perExpert = (rows * m.topK) / m.experts;
   const expertCoreMs = m.moeLayers * (m.experts * expertMs(p, m, perExpert) + Math.min(m.experts, s.actorsPerHost * total) * p.dispatchFixedMs);
   // one gate's step keeps its core busy for gateMs; the experts it calls need expertMs of core time
@@ -150,8 +150,19 @@ export interface FailureRow {
   /** Median and max over faults of the time until a second's tokens are back to 95% of fault-free. */
   recoverMedianS: number;
   recoverMaxS: number;
+  /** The same faults with the controller on, repairing the placement (scaling and rebalancing off). */
+  repairedKept: number;
+  repairedFailedRequests: number;
+  repairs: number;
   monolithKept: number;
   monolithLost: number;
+}
+
+/** The controller repairing what node losses take, and nothing else: no scaling (delays past any run), no rebalance. */
+function repairOnly(s: SimSetup, hosts: number): PolicyConfig {
+  const placed = staticPlacement(s.model, splitHosts(hosts, s).expertHosts, s.actorsPerHost, s.minReplicas);
+  const NEVER = 1e12;
+  return { ...DEFAULT_POLICY, minReplicas: s.minReplicas, perActor: Math.max(...placed.map((p) => p.experts.length)), minActors: 1, maxActors: 2 * placed.length, upDelayMs: NEVER, downDelayMs: NEVER, minGain: 1 };
 }
 
 /** Seconds from `atMs` until the per-second tokens reach `level` again (NaN: not within the run). */
@@ -177,6 +188,7 @@ export function failureExperiment(s: SimSetup, hosts: number, counts: number[], 
   const charted: { name: string; run: EaasRunResult; faults: SimFault[] }[] = [];
   const rows = cases.map(({ name, faults }) => {
     const e = eaasAt(s, hosts, { faults });
+    const repaired = eaasAt(s, hosts, { faults, autoscale: { policy: repairOnly(s, hosts), tickMs: 5_000 } }).run;
     const mono = runMonolith({ model: s.model, profile: s.profile, hosts, sequences: base.gates * s.maxBatch, prefillBudget: s.prefillBudget, skew: s.skew, seed: s.seed, durationMs: s.durationMs, warmupMs: s.warmupMs, lengths: s.lengths, failures: faults.map((f) => f.at) });
     const rec = [...new Set(faults.map((f) => f.at))].map((at) => recovery(e.run.measures.tokens.values, at, level, endS)).sort((a, b) => a - b);
     charted.push({ name, run: e.run, faults });
@@ -189,13 +201,16 @@ export function failureExperiment(s: SimSetup, hosts: number, counts: number[], 
       hedges: e.run.measures.counters.hedges,
       recoverMedianS: rec[Math.floor((rec.length - 1) / 2)],
       recoverMaxS: rec.some(Number.isNaN) ? NaN : Math.max(...rec),
+      repairedKept: repaired.tokensPerS / base.run.tokensPerS,
+      repairedFailedRequests: repaired.measures.failed,
+      repairs: repaired.changes.filter((c) => c.reason === 'repair').length,
       monolithKept: mono.tokensPerS / baseMono.tokensPerS,
       monolithLost: mono.lost,
     };
   });
   const md = table(
-    ['hosts failing', 'eaas throughput kept', 'eaas requests failed', 'redirects / hedges', 'back to 95%: median / max s', 'monolith throughput kept', 'monolith requests lost'],
-    rows.map((r) => [r.case, pct(r.eaasKept), r.eaasFailedRequests, `${r.redirects} / ${r.hedges}`, `${fmt(r.recoverMedianS)} / ${fmt(r.recoverMaxS)}`, pct(r.monolithKept), r.monolithLost]),
+    ['hosts failing', 'eaas throughput kept', 'eaas requests failed', 'redirects / hedges', 'back to 95%: median / max s', 'with the controller\'s repair: kept / failed (repairs)', 'monolith throughput kept', 'monolith requests lost'],
+    rows.map((r) => [r.case, pct(r.eaasKept), r.eaasFailedRequests, `${r.redirects} / ${r.hedges}`, `${fmt(r.recoverMedianS)} / ${fmt(r.recoverMaxS)}`, `${pct(r.repairedKept)} / ${r.repairedFailedRequests} (${r.repairs})`, pct(r.monolithKept), r.monolithLost]),
   );
   const worst = charted.find((c) => c.faults.length === Math.max(...counts)) ?? charted[0];
   const perSec = (v: number[]) => v.slice(0, endS).map((y, x) => [x, y] as [number, number]);

@@ -73,7 +73,9 @@ export function runMonolith(c: MonolithRunConfig): MonolithRunResult {
     }
     // a host's share of the rows, computed by its cores side by side
     const perCore = rows / H / cores;
-    let step = gateStepMs(p, perCore);
+    // the LM head reads each sequence's last row only
+    const heads = seqs.filter((q) => q.prefillLeft === 0 || chunks.has(q)).length;
+    let step = gateStepMs(p, m, heads / H / cores);
     // one all-to-all: a host's rows to the hosts of their experts (and the same back after)
     const exchange = p.collectiveMs + ((rows / H) * m.topK * rowBytes) / p.linkBytesPerMs;
     for (let layer = 0; layer < m.moeLayers; layer++) {
@@ -82,7 +84,7 @@ export function runMonolith(c: MonolithRunConfig): MonolithRunResult {
       counts.forEach((n, e) => {
         if (n > 0) hostMs[(layer * m.experts + e) % H] += expertMs(p, m, n);
       });
-      step += gateLayerMs(p, perCore) + 2 * exchange + Math.max(...hostMs) / cores;
+      step += gateLayerMs(p, m, perCore) + 2 * exchange + Math.max(...hostMs) / cores;
     }
     const failure = failures[0];
     if (failure !== undefined && t + step > failure) {

@@ -28,7 +28,7 @@ export interface CostProfile {
   /** The gate's cost per MoE layer of a step, fixed (attention weights, router, norms) and per row (attention over the KV cache, router). */
   gateLayerFixedMs: number;
   gateLayerPerRowMs: number;
-  /** The gate's cost per step outside the layers (embeddings, LM head, sampling), fixed and per row. */
+  /** The gate's cost per step outside the layers (embeddings, LM head, sampling), fixed and per sequence (the LM head reads its last row). */
   gateStepFixedMs: number;
   gateStepPerRowMs: number;
   /** One message's latency from one process to another through the NATS server (publish, route, wake-up). */
@@ -60,12 +60,15 @@ export interface SimModel {
   weightBytes: number;
   /** Bytes per value of a hidden-state row on the wire. */
   wireBytes: number;
+  /** Attention weights per layer (hidden × (query + key + value + output widths)). */
+  attentionParams: number;
+  vocab: number;
 }
 
 /** The bench preset (eaas model init --preset bench): what the calibration runs. */
-export const BENCH_MODEL: SimModel = { name: 'bench', moeLayers: 4, experts: 8, topK: 2, hidden: 1024, expertFfn: 2816, weightBytes: 4, wireBytes: 4 };
+export const BENCH_MODEL: SimModel = { name: 'bench', moeLayers: 4, experts: 8, topK: 2, hidden: 1024, expertFfn: 2816, weightBytes: 4, wireBytes: 4, attentionParams: 1024 * (1024 + 2 * 256 + 1024), vocab: 32_000 };
 /** OLMoE-1B-7B's shape (allenai/OLMoE-1B-7B-0924), bf16 weights and wire: the paper-scale experiments. */
-export const OLMOE_MODEL: SimModel = { name: 'olmoe-1b-7b', moeLayers: 16, experts: 64, topK: 8, hidden: 2048, expertFfn: 1024, weightBytes: 2, wireBytes: 2 };
+export const OLMOE_MODEL: SimModel = { name: 'olmoe-1b-7b', moeLayers: 16, experts: 64, topK: 8, hidden: 2048, expertFfn: 1024, weightBytes: 2, wireBytes: 2, attentionParams: 2048 * 4 * 2048, vocab: 50_304 };
 
 export const MODELS: Record<string, SimModel> = { bench: BENCH_MODEL, 'olmoe-1b-7b': OLMOE_MODEL };
 
@@ -85,11 +88,20 @@ export function dispatchMs(p: CostProfile, m: SimModel, rowsPerExpert: readonly 
 /** One message of `rows` hidden-state rows from one process to another. */
 export const messageMs = (p: CostProfile, m: SimModel, rows: number): number => p.hopMs + (rows * m.hidden * m.wireBytes) / p.linkBytesPerMs;
 
-/** The gate's compute for one MoE layer of a step of `rows` rows. */
-export const gateLayerMs = (p: CostProfile, rows: number): number => p.gateLayerFixedMs + rows * p.gateLayerPerRowMs;
+/**
+ * The gate's compute for one MoE layer of a step of `rows` rows. The profile's gate figures are measured on the
+ * bench preset (the calibration model): another model's are scaled by its attention weights — in bytes for the
+ * fixed part (read once a step), in parameters for the per-row part (multiply-adds).
+ */
+export const gateLayerMs = (p: CostProfile, m: SimModel, rows: number): number =>
+  (p.gateLayerFixedMs * (m.attentionParams * m.weightBytes)) / (BENCH_MODEL.attentionParams * BENCH_MODEL.weightBytes) +
+  (rows * p.gateLayerPerRowMs * m.attentionParams) / BENCH_MODEL.attentionParams;
 
-/** The gate's compute outside the layers for a step of `rows` rows. */
-export const gateStepMs = (p: CostProfile, rows: number): number => p.gateStepFixedMs + rows * p.gateStepPerRowMs;
+/** The gate's compute outside the layers for a step of `seqs` sequences (the LM head reads each one's last row), scaled by the LM head's size as gateLayerMs by attention's. */
+export const gateStepMs = (p: CostProfile, m: SimModel, seqs: number): number => {
+  const head = (x: SimModel) => x.vocab * x.hidden;
+  return (p.gateStepFixedMs * (head(m) * m.weightBytes)) / (head(BENCH_MODEL) * BENCH_MODEL.weightBytes) + (seqs * p.gateStepPerRowMs * head(m)) / head(BENCH_MODEL);
+};
 
 const NUMBER_KEYS = [
   'coresPerHost', 'expertBytesPerMs', 'expertFlopsPerMs', 'dispatchFixedMs', 'gateLayerFixedMs', 'gateLayerPerRowMs', 'gateStepFixedMs', 'gateStepPerRowMs',

@@ -27,6 +27,7 @@ export class SimController {
   private readonly revisions = new Map<string, number>();
   private state?: PolicyState;
   private desiredRevision = 0;
+  private desired: PlacementActor[] = [];
   private takenIndex = 0;
   private readonly busyAt = new Map<string, number>();
   readonly changes: SimChange[] = [];
@@ -79,10 +80,16 @@ export class SimController {
     if (d.action !== 'propose') return;
     const desired = locate(d.placement.actors, where, live.map((r) => r.node));
     this.desiredRevision = d.placement.revision;
+    this.desired = desired;
     this.takenIndex = Math.max(this.takenIndex, ...desired.map((a) => a.index + 1));
     const c = changes(current.actors, d.placement.actors);
     this.changes.push({ at: now, reason: d.reason, actors: desired.length, started: c.start.length, retired: c.retire.length });
     for (const h of this.hosts.hosts) if (h.alive) this.follow(h, d.placement.revision, desired.filter((a) => a.node === h.name));
+  }
+
+  /** A failed host is back: its supervisor starts with its share of the desired placement (initialChildren), at that revision. */
+  hostBack(h: SimHost): void {
+    this.follow(h, this.desiredRevision, this.desired.filter((a) => a.node === h.name));
   }
 
   /** One node's follower: starts its new actors, and once they all serve (and a hop later every gate routes to them), retires the rest. */

@@ -173,13 +173,15 @@ export class SimGate implements ActorEvents {
         rows += c;
       }
     }
+    // the LM head reads each sequence's last row only
+    const heads = this.running.filter((q) => q.prefillLeft === 0 || chunks.has(q)).length;
     const batch = this.running;
     const layer = (l: number) =>
-      this.cores.run(gateLayerMs(this.profile, rows), () =>
+      this.cores.run(gateLayerMs(this.profile, this.model, rows), () =>
         this.dispatch(l, rows, {
           pending: 0,
           finished: false,
-          done: () => (l + 1 < this.model.moeLayers ? layer(l + 1) : this.cores.run(gateStepMs(this.profile, rows), () => this.finish(batch, chunks))),
+          done: () => (l + 1 < this.model.moeLayers ? layer(l + 1) : this.cores.run(gateStepMs(this.profile, this.model, heads), () => this.finish(batch, chunks))),
           fail: () => this.failStep(batch),
         }),
       );
