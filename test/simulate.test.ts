@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_POLICY } from '../actors/controller/policy.js';
+import { place } from '../actors/supervisor/static-placement.js';
 import { SimClock } from '../runtime/simulate/clock.js';
 import { runEaas, staticPlacement, type EaasRunConfig } from '../runtime/simulate/eaas-run.js';
 import { runMonolith } from '../runtime/simulate/monolith-run.js';
@@ -14,6 +15,7 @@ import { ensureBuilt } from './helpers/build.js';
 import { CLI } from './helpers/build.js';
 
 const profile: CostProfile = readProfile(SHIPPED_PROFILE);
+const BENCH_MODEL_KEYS = Array.from({ length: BENCH_MODEL.moeLayers * BENCH_MODEL.experts }, (_, i) => ({ layer: Math.floor(i / BENCH_MODEL.experts), expert: i % BENCH_MODEL.experts }));
 
 const base = (o: Partial<EaasRunConfig> = {}): EaasRunConfig => ({
   model: BENCH_MODEL,
@@ -76,6 +78,16 @@ describe('the simulator', () => {
     expect(r.measures.tokens.values[6]).toBeGreaterThan(0);
   });
 
+  it('deals copysets when asked: actor j of every replica set holds the same experts, so only a whole copyset loses one', () => {
+    const sets = place(BENCH_MODEL_KEYS, 3, 4, true);
+    const byGroup = (g: number) => sets.filter((a) => a.group === g).map((a) => a.experts.map((k) => `${k.layer}:${k.expert}`).join());
+    expect(byGroup(1)).toEqual(byGroup(0));
+    expect(byGroup(2)).toEqual(byGroup(0));
+    // scattered (the default), no two sets group the same experts
+    const scattered = place(BENCH_MODEL_KEYS, 3, 4);
+    expect(scattered.filter((a) => a.group === 1).map((a) => a.experts)).not.toEqual(scattered.filter((a) => a.group === 0).map((a) => a.experts));
+  });
+
   it('restarts a killed actor by the supervision policy, and its replica carries the rows meanwhile', () => {
     const r = runEaas(base({ faults: [{ at: 4_000, kind: 'actor', target: 'h0-e0' }] }));
     expect(r.restarts).toBe(1);
@@ -112,7 +124,7 @@ describe('the simulator', () => {
 
   it('prints the same output for the same seed from the CLI, and one line for a bad flag', () => {
     ensureBuilt();
-    const run = (...args: string[]) => execFileSync(process.execPath, [CLI, 'simulate', '--hosts', '4', '--duration', '10', '--batch', '8', ...args], { encoding: 'utf8' });
+    const run = (...args: string[]) => execFileSync(process.execPath, [CLI, 'simulate', '--hosts', '4', '--duration', '30', '--batch', '8', ...args], { encoding: 'utf8' });
     const a = run('--seed', '3');
     expect(a).toMatch(/Throughput at 4 hosts/);
     expect(a).toMatch(/\| 1 of 4 hosts \|/);

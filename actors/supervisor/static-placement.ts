@@ -15,16 +15,23 @@ export interface ActorSpec {
  * dealt round-robin, so every actor holds a share of every layer and a layer's dispatches keep every actor
  * (and core) busy, rather than one actor per layer. Each replica set deals with a skew of one more actor per
  * round, so no two replica sets group the same experts and one actor's death never takes out the same group
- * in every replica set.
+ * in every replica set: a dead actor's load spreads over many actors.
+ *
+ * `copysets`: every replica set deals alike instead, so actor j of each set holds the same experts (a copyset,
+ * Cidon et al., USENIX ATC 2013). An expert is then lost only when every actor of one copyset is, not when any
+ * `replicas` actors happen to share an expert: with hosts failing at random, scattered sets lose some expert
+ * almost surely once a few hosts are down (each pair of large actors shares some expert), copysets rarely.
+ * The price: a dead actor's load falls on its copyset's other actors alone.
  */
-export function place(experts: ExpertKey[], replicas: number, perActor: number): ActorSpec[] {
+export function place(experts: ExpertKey[], replicas: number, perActor: number, copysets = false): ActorSpec[] {
   if (!Number.isInteger(replicas) || replicas < 1) throw new PlacementError(`replicas must be a positive integer, got ${replicas}`);
   if (!Number.isInteger(perActor) || perActor < 1) throw new PlacementError(`experts per actor must be a positive integer, got ${perActor}`);
   const perSet = Math.ceil(experts.length / perActor);
   const actors: ActorSpec[] = [];
   for (let r = 0; r < replicas; r++) {
     const set: ExpertKey[][] = Array.from({ length: perSet }, () => []);
-    experts.forEach((key, i) => set[(i + Math.floor(i / perSet) * r) % perSet].push(key));
+    const skew = copysets ? 0 : r;
+    experts.forEach((key, i) => set[(i + Math.floor(i / perSet) * skew) % perSet].push(key));
     for (const keys of set) actors.push({ index: actors.length, group: r, experts: keys });
   }
   return actors;

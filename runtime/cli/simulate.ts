@@ -7,6 +7,7 @@ import { MODELS, PROFILES_DIR, readProfile, SHIPPED_PROFILE } from '../simulate/
 import { SimulationInputError } from '../simulate/errors.js';
 import { idList, intFlag, numberFlag, parseFlags, stringFlag, type FlagTable } from './flags.js';
 import { UsageError } from './usage.js';
+import { DEFAULT_NO_REPLICA_WAIT_MS } from '../../actors/gate/remote-experts.js';
 
 /** Beside the project, where the development machines and CI keep the shared traces. */
 const TRACE = resolve(PROFILES_DIR, '..', '..', '..', '..', 'shared', 'traces', 'azure-llm-inference-2023-conv.csv');
@@ -20,10 +21,12 @@ export const FLAGS = {
   profile: { type: 'string', arg: 'FILE', help: 'a JSON cost profile (npm run simulate:calibrate writes one; see the README for its keys)', default: 'the shipped one, measured on a 2-core AMD EPYC' },
   trace: { type: 'string', arg: 'FILE', help: 'TIMESTAMP,ContextTokens,GeneratedTokens rows the request lengths come from', default: '../shared/traces/azure-llm-inference-2023-conv.csv if present' },
   seed: { type: 'string', arg: 'N', help: 'the same seed gives the same output, to the byte', default: '1' },
-  duration: { type: 'string', arg: 'S', help: 'simulated seconds of each throughput and failure run', default: '30 (default), 60' },
+  duration: { type: 'string', arg: 'S', help: 'simulated seconds of each throughput and failure run, the first 20 s not measured', default: '40 (default), 80' },
   'day-seconds': { type: 'string', arg: 'S', help: 'simulated length of the compressed day', default: '600' },
   batch: { type: 'string', arg: 'N', help: 'sequences per gate (the decode batch)', default: '32' },
   replicas: { type: 'string', arg: 'R', help: 'replicas of each expert (on different hosts)', default: '2' },
+  'no-replica-wait': { type: 'string', arg: 'MS', help: 'how long a gate\'s rows wait for a replica of their expert before the step fails (EAAS_NO_REPLICA_WAIT_MS of a real gate)', default: '5000' },
+  copysets: { type: 'boolean', help: 'deal every replica set alike (copysets): an expert is lost only with a whole copyset of hosts' },
   skew: { type: 'string', arg: 'S', help: 'routing skew: expert of popularity rank r gets a share ∝ 1/(r+1)^S (0: uniform)', default: '0.5' },
   out: { type: 'string', arg: 'DIR', help: 'also write each experiment\'s table (.md) and picture (.svg) there' },
 } as const satisfies FlagTable;
@@ -68,9 +71,12 @@ export async function simulateCommand(argv: string[]): Promise<void> {
     actorsPerHost: profile.coresPerHost,
     gatesPerHost: profile.coresPerHost,
     minReplicas: intFlag(values, 'replicas', 2, 1),
-    durationMs: 1000 * intFlag(values, 'duration', small ? 30 : 60, 10),
-    warmupMs: 5_000,
+    durationMs: 1000 * intFlag(values, 'duration', small ? 40 : 80, 30),
+    // every gate's batch starts with all its prompts at once: their prefill takes ~15 s on the CPU profile
+    warmupMs: 20_000,
     hostRepairMs: 30_000,
+    copysets: values.copysets === true,
+    gate: { noReplicaWaitMs: intFlag(values, 'no-replica-wait', DEFAULT_NO_REPLICA_WAIT_MS, 0) },
   };
   const hosts = intFlag(values, 'hosts', small ? 8 : 64, 3);
   const out = stringFlag(values, 'out');
@@ -81,7 +87,7 @@ export async function simulateCommand(argv: string[]): Promise<void> {
     writeFileSync(join(out, `${name}.md`), `${r.table}\n`);
     if (r.svg) writeFileSync(join(out, `${name}.svg`), r.svg);
   };
-  process.stdout.write(`eaas simulate: ${experiment}, model ${model.name}, seed ${setup.seed}, skew ${setup.skew}, ${setup.minReplicas} replicas; costs: ${profile.source}; lengths: ${setup.lengthsNote}\n`);
+  process.stdout.write(`eaas simulate: ${experiment}, model ${model.name}, seed ${setup.seed}, skew ${setup.skew}, ${setup.minReplicas} replicas${setup.copysets ? ' in copysets' : ''}; costs: ${profile.source}; lengths: ${setup.lengthsNote}\n`);
   if (small) {
     say('throughput', `Throughput at ${hosts} hosts against a monolith of the same hosts`, throughputExperiment(setup, [hosts]));
     say('failures', `One of ${hosts} hosts failing`, failureExperiment(setup, hosts, [1], 0));

@@ -37,6 +37,8 @@ export interface EaasRunConfig {
   gates: number;
   /** Gates per gate host (they share its cores). */
   gatesPerHost: number;
+  /** Replica sets dealt alike (place()'s copysets), so actor j of every set, on host j of every share, holds the same experts. */
+  copysets?: boolean;
   /** The gates run on the first expert host, sharing its cores with the actors (`eaas up` on one machine). */
   colocated?: boolean;
   maxBatch: number;
@@ -78,14 +80,14 @@ const ENVELOPE_BYTES = 4096;
  * hosts within one share, never holds two replicas of an expert. Each set has as many actors as its smallest share
  * has slots. With fewer hosts than replicas (one machine), every set runs on every host.
  */
-export function staticPlacement(model: SimModel, hosts: number, actorsPerHost: number, minReplicas: number): { host: number; index: number; group: number; experts: ExpertKey[] }[] {
+export function staticPlacement(model: SimModel, hosts: number, actorsPerHost: number, minReplicas: number, copysets = false): { host: number; index: number; group: number; experts: ExpertKey[] }[] {
   const experts: ExpertKey[] = [];
   for (let layer = 0; layer < model.moeLayers; layer++) for (let expert = 0; expert < model.experts; expert++) experts.push({ layer, expert });
   // fewer hosts than replicas (one machine): every set on every host
   const share = (r: number) =>
     hosts < minReplicas ? { first: 0, count: hosts } : { first: Math.floor((r * hosts) / minReplicas), count: Math.floor(((r + 1) * hosts) / minReplicas) - Math.floor((r * hosts) / minReplicas) };
   const perSet = hosts < minReplicas ? Math.max(1, Math.floor((hosts * actorsPerHost) / minReplicas)) : Math.min(...Array.from({ length: minReplicas }, (_, r) => share(r).count)) * actorsPerHost;
-  const specs = place(experts, minReplicas, Math.ceil(experts.length / perSet));
+  const specs = place(experts, minReplicas, Math.ceil(experts.length / perSet), copysets);
   const seen = new Array<number>(minReplicas).fill(0);
   return specs.map((s) => {
     const { first, count } = share(s.group);
@@ -99,7 +101,7 @@ export function runEaas(c: EaasRunConfig): EaasRunResult {
   const routing = new Routing(c.model, c.skew, prng(c.seed ^ 0x9e3779b9));
   const hostNames = Array.from({ length: c.expertHosts }, (_, i) => `h${i}`);
   const hosts = new ExpertHosts(clock, c.model, c.profile, DEFAULT_SUPERVISION, hostNames);
-  const placement = staticPlacement(c.model, c.expertHosts, c.actorsPerHost, c.minReplicas);
+  const placement = staticPlacement(c.model, c.expertHosts, c.actorsPerHost, c.minReplicas, c.copysets);
   // the run starts with the static actors serving
   for (const p of placement) hosts.start(hosts.hosts[p.host], { instance: `h${p.host}-e${p.index}`, index: p.index, group: p.group, experts: p.experts }, 0, false);
   const options: GateOptions = {

@@ -29,6 +29,10 @@ export interface SimSetup {
   warmupMs: number;
   /** A failed host is back (empty) after this. */
   hostRepairMs: number;
+  /** place()'s copysets for the static placement. */
+  copysets: boolean;
+  /** The gates' settings where they differ from production's defaults (e.g. how long rows wait for a replica). */
+  gate?: EaasRunConfig['gate'];
 }
 
 const fmt = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '-');
@@ -73,6 +77,8 @@ function runConfig(s: SimSetup, total: number): EaasRunConfig & { gateHosts: num
     warmupMs: s.warmupMs,
     load: { kind: 'closed', lengths: s.lengths },
     hostRepairMs: s.hostRepairMs,
+    gate: s.gate,
+    copysets: s.copysets,
   };
 }
 
@@ -160,15 +166,27 @@ export interface FailureRow {
 
 /** The controller repairing what node losses take, and nothing else: no scaling (delays past any run), no rebalance. */
 function repairOnly(s: SimSetup, hosts: number): PolicyConfig {
-  const placed = staticPlacement(s.model, splitHosts(hosts, s).expertHosts, s.actorsPerHost, s.minReplicas);
+  const placed = staticPlacement(s.model, splitHosts(hosts, s).expertHosts, s.actorsPerHost, s.minReplicas, s.copysets);
   const NEVER = 1e12;
   return { ...DEFAULT_POLICY, minReplicas: s.minReplicas, perActor: Math.max(...placed.map((p) => p.experts.length)), minActors: 1, maxActors: 2 * placed.length, upDelayMs: NEVER, downDelayMs: NEVER, minGain: 1 };
 }
 
-/** Seconds from `atMs` until the per-second tokens reach `level` again (NaN: not within the run). */
+/** Seconds a throughput series is averaged over: a step can take longer than a second, so single seconds are bursty. */
+const SMOOTH_S = 5;
+
+/** The per-second series up to `endS` (missing seconds are 0), each the mean of the SMOOTH_S seconds ending there. */
+function smoothed(values: number[], endS: number): number[] {
+  return Array.from({ length: endS }, (_, sec) => {
+    let sum = 0;
+    for (let k = Math.max(0, sec - SMOOTH_S + 1); k <= sec; k++) sum += values[k] ?? 0;
+    return sum / Math.min(SMOOTH_S, sec + 1);
+  });
+}
+
+/** Seconds from `atMs` until the smoothed throughput is back at `level` (NaN: not within the run). */
 function recovery(tokens: number[], atMs: number, level: number, endS: number): number {
-  const from = Math.floor(atMs / 1000);
-  for (let sec = from + 1; sec < endS; sec++) if ((tokens[sec] ?? 0) >= level) return sec - atMs / 1000;
+  const smooth = smoothed(tokens, endS);
+  for (let sec = Math.floor(atMs / 1000) + SMOOTH_S; sec < endS; sec++) if (smooth[sec] >= level) return sec - atMs / 1000;
   return NaN;
 }
 
@@ -213,14 +231,14 @@ export function failureExperiment(s: SimSetup, hosts: number, counts: number[], 
     rows.map((r) => [r.case, pct(r.eaasKept), r.eaasFailedRequests, `${r.redirects} / ${r.hedges}`, `${fmt(r.recoverMedianS)} / ${fmt(r.recoverMaxS)}`, `${pct(r.repairedKept)} / ${r.repairedFailedRequests} (${r.repairs})`, pct(r.monolithKept), r.monolithLost]),
   );
   const worst = charted.find((c) => c.faults.length === Math.max(...counts)) ?? charted[0];
-  const perSec = (v: number[]) => v.slice(0, endS).map((y, x) => [x, y] as [number, number]);
+  const perSec = (v: number[]) => smoothed(v, endS).map((y, x) => [x, y] as [number, number]);
   const svg = renderSvg(
     `Throughput while hosts fail (simulated, ${hosts} hosts, ${s.model.name})`,
     `${s.profile.source}; a failed host is back empty after ${s.hostRepairMs / 1000} s; seed ${s.seed}`,
     endS,
     [
       {
-        title: `eaas, ${worst.name} (red lines) against fault-free`,
+        title: `eaas, ${worst.name} (red lines) against fault-free; ${SMOOTH_S} s means`,
         yLabel: 'tokens/s',
         series: [
           { label: 'fault-free', color: '#999', dashed: true, points: perSec(base.run.measures.tokens.values) },
@@ -229,7 +247,7 @@ export function failureExperiment(s: SimSetup, hosts: number, counts: number[], 
         marks: worst.faults.map((f) => ({ x: f.at / 1000, label: f.target })),
       },
       {
-        title: `monolith of the same hosts, same failures (restart ${s.profile.monolithRestartMs / 1000} s)`,
+        title: `monolith of the same hosts, same failures (restart ${s.profile.monolithRestartMs / 1000} s); ${SMOOTH_S} s means`,
         yLabel: 'tokens/s',
         series: [
           { label: 'fault-free', color: '#999', dashed: true, points: perSec(baseMono.tokens.values) },
