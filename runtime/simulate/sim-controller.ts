@@ -8,7 +8,10 @@ import { locate, runningPlacement } from '../../actors/controller/nodes.js';
 import { decide, initialState, type Decision, type PolicyConfig, type PolicyState } from '../../actors/controller/policy.js';
 import { ACTUAL_REFRESH_MS, type ActualEntry, type PlacementActor } from '../../actors/protocol/placement-store.js';
 import type { SimClock } from './clock.js';
-import type { ExpertHosts, SimHost } from './expert-hosts.js';
+import type { ExpertHosts, SimActor, SimHost } from './expert-hosts.js';
+
+/** How often an old actor still holding a last replica is tried again. */
+const RETIRE_RETRY_MS = 1_000;
 import type { SimGate } from './sim-gate.js';
 
 /** A decision the controller proposed, for the run's record. */
@@ -87,6 +90,18 @@ export class SimController {
     for (const h of this.hosts.hosts) if (h.alive) this.follow(h, d.placement.revision, desired.filter((a) => a.node === h.name));
   }
 
+  /**
+   * As the supervisor's retireCovered: an old actor goes only once every expert it hosts has a serving replica on an
+   * actor the newest placement keeps (on any node); until then it stays and is tried again.
+   */
+  private retireCovered(a: SimActor, revision: number): void {
+    if (this.desiredRevision > revision || !this.hosts.actors.has(a.instance)) return; // superseded, or gone
+    const kept = new Set(this.desired.map((d) => d.instance));
+    const covered = [...a.ids].every((id) => [...this.hosts.actors.values()].some((b) => b !== a && b.serving && kept.has(b.instance) && b.ids.has(id)));
+    if (covered) this.hosts.retire(a.instance);
+    else this.clock.after(RETIRE_RETRY_MS, () => this.retireCovered(a, revision));
+  }
+
   /** A failed host is back: its supervisor starts with its share of the desired placement (initialChildren), at that revision. */
   hostBack(h: SimHost): void {
     this.follow(h, this.desiredRevision, this.desired.filter((a) => a.node === h.name));
@@ -103,7 +118,7 @@ export class SimController {
       if (h.epoch !== epoch) return;
       if (started.some((a) => !a.serving && this.hosts.actors.has(a.instance))) return void this.clock.after(100, retire);
       this.clock.after(this.routeWaitMs, () => {
-        for (const a of hosted) if (!wanted.has(a.instance)) this.hosts.retire(a.instance);
+        for (const a of hosted) if (!wanted.has(a.instance)) this.retireCovered(a, revision);
         this.record(h, revision);
       });
     };
