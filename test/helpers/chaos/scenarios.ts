@@ -719,7 +719,7 @@ const NO_REPLICA = /no live replica of experts? ([0-9:, ]+) \(layer:expert\)/;
 
 export interface KillAllOptions {
   /**
-   * The gate's EAAS_NO_REPLICA_WAIT_MS. Default (unset): the product default (5 s), longer than a restart, so
+   * The gate's EAAS_NO_REPLICA_WAIT_MS. Default (unset): the product default (30 s), longer than a restart, so
    * requests wait and succeed. Shorter than a restart (e.g. 300): requests must fail with an error naming the experts.
    */
   noReplicaWaitMs?: number;
