@@ -506,7 +506,7 @@ async function main(): Promise<void> {
       const after = (ms: number | undefined, unit: 'ms' | 's') => (ms === undefined ? 'never' : unit === 's' ? `${fmt(ms / 1000)} s` : `${fmt(ms, 0)} ms`);
       for (const k of f.killed) notes.push(`kill -9 of ${k.instance} at ${k.atMs / 1000} s: the gate's first redirect after ${after(k.redirectMs, 'ms')}, serving again (new process running, up in the gate's directory) after ${after(k.servingMs, 's')}`);
       notes.push(
-        `restarts: ${f.restarts} measured, ${faulty.restarts} simulated (actorRestartMs ${profile.actorRestartMs} ms, its start charged no CPU); ` +
+        `restarts: ${f.restarts} measured, ${faulty.restarts} simulated (actorRestartMs ${profile.actorRestartMs} ms plus its weights read on a host core); ` +
           `longest gap between two tokens of a request in the faulty run: measured ${fmt(Math.max(...f.faulty.itl), 0)} ms, simulated ${fmt(faulty.measures.itl.quantile(1), 0)} ms`,
       );
     }
