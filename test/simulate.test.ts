@@ -10,12 +10,12 @@ import { place } from '../actors/supervisor/static-placement.js';
 import { SimClock } from '../runtime/simulate/clock.js';
 import { runEaas, staticPlacement, type EaasRunConfig } from '../runtime/simulate/eaas-run.js';
 import { runMonolith } from '../runtime/simulate/monolith-run.js';
-import { BENCH_MODEL, costProfile, readProfile, SHIPPED_PROFILE, type CostProfile } from '../runtime/simulate/profile.js';
+import { BENCH_MODEL, costProfile, modelExperts, readProfile, SHIPPED_PROFILE, type CostProfile } from '../runtime/simulate/profile.js';
 import { ensureBuilt } from './helpers/build.js';
 import { CLI } from './helpers/build.js';
 
 const profile: CostProfile = readProfile(SHIPPED_PROFILE);
-const BENCH_MODEL_KEYS = Array.from({ length: BENCH_MODEL.moeLayers * BENCH_MODEL.experts }, (_, i) => ({ layer: Math.floor(i / BENCH_MODEL.experts), expert: i % BENCH_MODEL.experts }));
+const BENCH_MODEL_KEYS = modelExperts(BENCH_MODEL);
 
 const base = (o: Partial<EaasRunConfig> = {}): EaasRunConfig => ({
   model: BENCH_MODEL,

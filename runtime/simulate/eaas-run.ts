@@ -13,7 +13,7 @@ import { Cores } from './cores.js';
 import { ExpertHosts, type SimHost } from './expert-hosts.js';
 import { Integral, type PerSecond } from './measures.js';
 import { prng } from './prng.js';
-import type { CostProfile, SimModel } from './profile.js';
+import { modelExperts, type CostProfile, type SimModel } from './profile.js';
 import { Routing } from './routing.js';
 import { SimController, type SimChange } from './sim-controller.js';
 import { newGateMeasures, SimGate, type GateMeasures, type GateOptions } from './sim-gate.js';
@@ -81,8 +81,7 @@ const ENVELOPE_BYTES = 4096;
  * has slots. With fewer hosts than replicas (one machine), every set runs on every host.
  */
 export function staticPlacement(model: SimModel, hosts: number, actorsPerHost: number, minReplicas: number, copysets = false): { host: number; index: number; group: number; experts: ExpertKey[] }[] {
-  const experts: ExpertKey[] = [];
-  for (let layer = 0; layer < model.moeLayers; layer++) for (let expert = 0; expert < model.experts; expert++) experts.push({ layer, expert });
+  const experts = modelExperts(model);
   // fewer hosts than replicas (one machine): every set on every host
   const share = (r: number) =>
     hosts < minReplicas ? { first: 0, count: hosts } : { first: Math.floor((r * hosts) / minReplicas), count: Math.floor(((r + 1) * hosts) / minReplicas) - Math.floor((r * hosts) / minReplicas) };
@@ -153,8 +152,7 @@ export function runEaas(c: EaasRunConfig): EaasRunResult {
 
   let controller: SimController | undefined;
   if (c.autoscale) {
-    const experts = placement.flatMap((p) => p.experts).filter((k, i, all) => all.findIndex((x) => x.layer === k.layer && x.expert === k.expert) === i);
-    controller = new SimController(clock, hosts, gates, c.autoscale.policy, experts, c.profile.hopMs, c.autoscale.tickMs, c.durationMs);
+    controller = new SimController(clock, hosts, gates, c.autoscale.policy, modelExperts(c.model), c.profile.hopMs, c.autoscale.tickMs, c.durationMs);
   }
 
   clock.runUntil(c.warmupMs);

@@ -5,7 +5,7 @@ import { actorBounds, DEFAULT_POLICY, type PolicyConfig } from '../../actors/con
 import { renderSvg, type Series } from './charts.js';
 import { buildSchedule, DEFAULT_SCALING, type TraceRow } from './day-schedule.js';
 import { runEaas, staticPlacement, type EaasRunConfig, type EaasRunResult, type SimFault } from './eaas-run.js';
-import { runMonolith } from './monolith-run.js';
+import { runMonolith, type MonolithRunResult } from './monolith-run.js';
 import { prng } from './prng.js';
 import { expertMs, gateLayerMs, gateStepMs, type CostProfile, type SimModel } from './profile.js';
 
@@ -87,6 +87,10 @@ function eaasAt(s: SimSetup, total: number, extra: Partial<EaasRunConfig> = {}):
   return { run: runEaas(c), gateHosts: c.gateHosts, expertHosts: c.expertHosts, gates: c.gates };
 }
 
+/** The monolith of `hosts` hosts with `sequences` in flight, hosts failing at `failures` (ms). */
+const monolithAt = (s: SimSetup, hosts: number, sequences: number, failures?: number[]): MonolithRunResult =>
+  runMonolith({ model: s.model, profile: s.profile, hosts, sequences, prefillBudget: s.prefillBudget, skew: s.skew, seed: s.seed, durationMs: s.durationMs, warmupMs: s.warmupMs, lengths: s.lengths, failures });
+
 // ---- 1. throughput against a monolith ----
 
 export interface ThroughputRow {
@@ -105,7 +109,7 @@ export function throughputExperiment(s: SimSetup, hostCounts: number[]): { rows:
   const rows = hostCounts.map((hosts) => {
     const e = eaasAt(s, hosts);
     const sequences = e.gates * s.maxBatch;
-    const mono = runMonolith({ model: s.model, profile: s.profile, hosts, sequences, prefillBudget: s.prefillBudget, skew: s.skew, seed: s.seed, durationMs: s.durationMs, warmupMs: s.warmupMs, lengths: s.lengths });
+    const mono = monolithAt(s, hosts, sequences);
     return {
       hosts,
       gateHosts: e.gateHosts,
@@ -192,7 +196,7 @@ function recovery(tokens: number[], atMs: number, level: number, endS: number): 
 
 export function failureExperiment(s: SimSetup, hosts: number, counts: number[], rackSize: number): { rows: FailureRow[]; table: string; svg: string } {
   const base = eaasAt(s, hosts);
-  const baseMono = runMonolith({ model: s.model, profile: s.profile, hosts, sequences: base.gates * s.maxBatch, prefillBudget: s.prefillBudget, skew: s.skew, seed: s.seed, durationMs: s.durationMs, warmupMs: s.warmupMs, lengths: s.lengths });
+  const baseMono = monolithAt(s, hosts, base.gates * s.maxBatch);
   const endS = Math.floor(s.durationMs / 1000);
   const level = 0.95 * base.run.tokensPerS;
   const rnd = prng(s.seed ^ 0x51ed);
@@ -203,13 +207,13 @@ export function failureExperiment(s: SimSetup, hosts: number, counts: number[], 
   });
   const rackAt = Math.round(s.warmupMs + spanMs / 2);
   if (rackSize > 0) cases.push({ name: `a rack of ${rackSize} hosts at once`, faults: base.run.hostNames.slice(0, rackSize).map((h) => ({ at: rackAt, kind: 'host' as const, target: h })) });
-  const charted: { name: string; run: EaasRunResult; faults: SimFault[] }[] = [];
+  const charted: { name: string; run: EaasRunResult; mono: MonolithRunResult; faults: SimFault[] }[] = [];
   const rows = cases.map(({ name, faults }) => {
     const e = eaasAt(s, hosts, { faults });
     const repaired = eaasAt(s, hosts, { faults, autoscale: { policy: repairOnly(s, hosts), tickMs: 5_000 } }).run;
-    const mono = runMonolith({ model: s.model, profile: s.profile, hosts, sequences: base.gates * s.maxBatch, prefillBudget: s.prefillBudget, skew: s.skew, seed: s.seed, durationMs: s.durationMs, warmupMs: s.warmupMs, lengths: s.lengths, failures: faults.map((f) => f.at) });
+    const mono = monolithAt(s, hosts, base.gates * s.maxBatch, faults.map((f) => f.at));
     const rec = [...new Set(faults.map((f) => f.at))].map((at) => recovery(e.run.measures.tokens.values, at, level, endS)).sort((a, b) => a - b);
-    charted.push({ name, run: e.run, faults });
+    charted.push({ name, run: e.run, mono, faults });
     return {
       case: name,
       failed: faults.length,
@@ -254,7 +258,7 @@ export function failureExperiment(s: SimSetup, hosts: number, counts: number[], 
           {
             label: worst.name,
             color: '#d62728',
-            points: perSec(runMonolith({ model: s.model, profile: s.profile, hosts, sequences: base.gates * s.maxBatch, prefillBudget: s.prefillBudget, skew: s.skew, seed: s.seed, durationMs: s.durationMs, warmupMs: s.warmupMs, lengths: s.lengths, failures: worst.faults.map((f) => f.at) }).tokens.values),
+            points: perSec(worst.mono.tokens.values),
           },
         ],
         marks: worst.faults.map((f) => ({ x: f.at / 1000, label: f.target })),

@@ -6,6 +6,7 @@ import { Histogram, PerSecond } from './measures.js';
 import { prng } from './prng.js';
 import { expertMs, gateLayerMs, gateStepMs, type CostProfile, type SimModel } from './profile.js';
 import { Routing } from './routing.js';
+import { stepRows } from './step-rows.js';
 
 export interface MonolithRunConfig {
   model: SimModel;
@@ -59,22 +60,9 @@ export function runMonolith(c: MonolithRunConfig): MonolithRunResult {
   let t = 0;
   const rowBytes = m.hidden * m.wireBytes;
   while (t < c.durationMs) {
-    let budget = c.prefillBudget * H;
-    const chunks = new Map<Sequence, number>();
-    let rows = 0;
-    for (const s of seqs) {
-      if (s.prefillLeft === 0) rows++;
-      else if (budget > 0) {
-        const k = Math.min(s.prefillLeft, budget);
-        chunks.set(s, k);
-        budget -= k;
-        rows += k;
-      }
-    }
+    const { chunks, rows, heads } = stepRows(seqs, c.prefillBudget * H);
     // a host's share of the rows, computed by its cores side by side
     const perCore = rows / H / cores;
-    // the LM head reads each sequence's last row only
-    const heads = seqs.filter((q) => q.prefillLeft === 0 || chunks.has(q)).length;
     let step = gateStepMs(p, m, heads / H / cores);
     // one all-to-all: a host's rows to the hosts of their experts (and the same back after)
     const exchange = p.collectiveMs + ((rows / H) * m.topK * rowBytes) / p.linkBytesPerMs;

@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ExpertKey } from '../../model/expert-key.js';
 import { SimulationInputError } from './errors.js';
 
 /** The shipped profiles, beside this file in source, and back in the source tree from dist/. */
@@ -71,6 +72,9 @@ export const BENCH_MODEL: SimModel = { name: 'bench', moeLayers: 4, experts: 8, 
 export const OLMOE_MODEL: SimModel = { name: 'olmoe-1b-7b', moeLayers: 16, experts: 64, topK: 8, hidden: 2048, expertFfn: 1024, weightBytes: 2, wireBytes: 2, attentionParams: 2048 * 4 * 2048, vocab: 50_304 };
 
 export const MODELS: Record<string, SimModel> = { bench: BENCH_MODEL, 'olmoe-1b-7b': OLMOE_MODEL };
+
+/** Every routed expert of the model, in (layer, expert) order. */
+export const modelExperts = (m: SimModel): ExpertKey[] => Array.from({ length: m.moeLayers * m.experts }, (_, i) => ({ layer: Math.floor(i / m.experts), expert: i % m.experts }));
 
 /** One expert's weights, bytes. */
 export const expertBytes = (m: SimModel): number => 3 * m.hidden * m.expertFfn * m.weightBytes;

@@ -9,6 +9,7 @@ import type { ActorEvents, ExpertHosts, SimActor } from './expert-hosts.js';
 import { Histogram, PerSecond } from './measures.js';
 import { gateLayerMs, gateStepMs, messageMs, type CostProfile, type SimModel } from './profile.js';
 import type { Routing } from './routing.js';
+import { stepRows } from './step-rows.js';
 
 /** One request: its prompt and output lengths, when it arrived, and who to tell when it ends. */
 export interface SimRequest {
@@ -161,20 +162,7 @@ export class SimGate implements ActorEvents {
     }
     if (this.running.length === 0) return;
     this.stepping = true;
-    let budget = this.o.prefillBudget;
-    const chunks = new Map<Sequence, number>();
-    let rows = 0;
-    for (const s of this.running) {
-      if (s.prefillLeft === 0) rows++;
-      else if (budget > 0) {
-        const c = Math.min(s.prefillLeft, budget);
-        chunks.set(s, c);
-        budget -= c;
-        rows += c;
-      }
-    }
-    // the LM head reads each sequence's last row only
-    const heads = this.running.filter((q) => q.prefillLeft === 0 || chunks.has(q)).length;
+    const { chunks, rows, heads } = stepRows(this.running, this.o.prefillBudget);
     const batch = this.running;
     const layer = (l: number) =>
       this.cores.run(gateLayerMs(this.profile, this.model, rows), () =>
