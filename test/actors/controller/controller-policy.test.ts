@@ -1,0 +1,459 @@
+// The controller's placement policy, pure: replicas (EPLB greedy), packing, balancedness, scaling with hysteresis, rate limits.
+import { describe, expect, it } from 'vitest';
+import { formatExpertKey, type ExpertKey } from '../../../model/expert-key.js';
+import { PlacementError } from '../../../actors/protocol/errors.js';
+import { place, type ActorSpec } from '../../../actors/supervisor/static-placement.js';
+import type { LoadWindow } from '../../../actors/controller/load-window.js';
+import { balancedness, pack } from '../../../actors/controller/packing.js';
+import { assignIndices, changes, type DesiredPlacement } from '../../../actors/controller/desired-placement.js';
+import { actorBounds, decide, DEFAULT_POLICY, initialState, policyConfig, type Decision, type PolicyConfig } from '../../../actors/controller/policy.js';
+import { replicate } from '../../../actors/controller/replicas.js';
+import { scaleInKeeping, scaleOutKeeping } from '../../../actors/controller/sticky.js';
+
+const keys = (layers: number, perLayer: number): ExpertKey[] => Array.from({ length: layers * perLayer }, (_, i) => ({ layer: Math.floor(i / perLayer), expert: i % perLayer }));
+const staticPlacement = (experts: ExpertKey[], replicas: number, perActor: number): DesiredPlacement => ({ revision: 0, actors: place(experts, replicas, perActor) });
+const window = (tokens: (k: ExpertKey) => number, experts: ExpertKey[], busy: number[]): LoadWindow => ({
+  windowMs: 10_000,
+  experts: experts.map((k) => ({ ...k, tokens: tokens(k) })),
+  actors: busy.map((b, i) => ({ instance: `n-e${i}`, busy: b })),
+});
+const tokenMap = (load: LoadWindow) => new Map(load.experts.map((e) => [formatExpertKey(e), e.tokens]));
+/** Zipf-like skew: expert e of every layer gets 1000 / (e + 1) tokens. */
+const zipf = (k: ExpertKey) => Math.round(1000 / (k.expert + 1));
+/** Small deterministic generator (mulberry32), so random cases are the same on every run. */
+function rng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const replicaCounts = (actors: readonly { experts: ExpertKey[] }[]) => {
+  const count = new Map<string, number>();
+  for (const a of actors) for (const k of a.experts) count.set(formatExpertKey(k), (count.get(formatExpertKey(k)) ?? 0) + 1);
+  return count;
+};
+function proposed(d: Decision) {
+  if (d.action !== 'propose') throw new Error(`expected a proposal, got keep/${d.reason}: ${d.detail}`);
+  return d;
+}
+/** Checks the rules every placement the policy proposes must keep, and returns the placement. */
+function checkRules(d: Decision, experts: ExpertKey[], c: PolicyConfig) {
+  const p = proposed(d).placement;
+  const count = replicaCounts(p.actors);
+  for (const k of experts) expect(count.get(formatExpertKey(k)) ?? 0, `replicas of ${formatExpertKey(k)}`).toBeGreaterThanOrEqual(c.minReplicas);
+  for (const a of p.actors) {
+    expect(a.experts.length, `actor ${a.index}`).toBeLessThanOrEqual(c.perActor);
+    expect(new Set(a.experts.map(formatExpertKey)).size, `actor ${a.index} hosts an expert twice`).toBe(a.experts.length);
+  }
+  expect(new Set(p.actors.map((a) => a.index)).size).toBe(p.actors.length);
+  return p;
+}
+
+describe('replicate (EPLB greedy)', () => {
+  const four = keys(1, 4);
+  const tokens = new Map([['0:0', 90], ['0:1', 30], ['0:2', 20], ['0:3', 10]]);
+
+  it('gives the spare replicas one by one to the highest tokens per replica, ties to the lower expert (worked by hand)', () => {
+    // min 1, 7 slots: 3 spare. 90/1 -> A=2 (45); 45 -> A=3 (30); A 30 ties B 30 -> lower index A=4 (22.5).
+    expect(replicate(four, tokens, 1, 4, 7).map((c) => c.replicas)).toEqual([4, 1, 1, 1]);
+    // at most 3 (three actors): the third spare goes to B instead
+    expect(replicate(four, tokens, 1, 3, 7).map((c) => c.replicas)).toEqual([3, 2, 1, 1]);
+    // min 2, 12 slots, 4 actors: 4 spare. 45 -> A=3 (30); 30 -> A=4 (capped); B 15 -> B=3 (10); B 10 -> B=4.
+    expect(replicate(four, tokens, 2, 4, 12).map((c) => c.replicas)).toEqual([4, 4, 2, 2]);
+  });
+
+  it('keeps the minimum when the slots are too few, and stops when every expert is on every actor', () => {
+    expect(replicate(four, tokens, 2, 4, 5).map((c) => c.replicas)).toEqual([2, 2, 2, 2]);
+    expect(replicate(four, tokens, 1, 2, 100).map((c) => c.replicas)).toEqual([2, 2, 2, 2]);
+  });
+});
+
+describe('balancedness', () => {
+  it('is Σ per-layer mean ÷ Σ per-layer max of the tokens per actor, replicas sharing their expert’s tokens', () => {
+    const t = new Map([['0:0', 100], ['0:1', 0], ['1:0', 30], ['1:1', 30]]);
+    // layer 0: actor loads 100, 0 (mean 50, max 100); layer 1: 30, 30 (mean 30, max 30) -> 80 / 130
+    expect(balancedness([{ experts: [{ layer: 0, expert: 0 }, { layer: 1, expert: 0 }] }, { experts: [{ layer: 0, expert: 1 }, { layer: 1, expert: 1 }] }], t)).toBeCloseTo(80 / 130, 12);
+    // 0:0 on both actors: 50 each -> layer 0 mean 50, max 50
+    expect(balancedness([{ experts: [{ layer: 0, expert: 0 }, { layer: 1, expert: 0 }] }, { experts: [{ layer: 0, expert: 0 }, { layer: 1, expert: 1 }] }], t)).toBe(1);
+    expect(balancedness([{ experts: [{ layer: 0, expert: 0 }] }], new Map())).toBe(1);
+  });
+});
+
+describe('pack', () => {
+  it('never puts two replicas of an expert on one actor nor more than perActor on one, over many random loads', () => {
+    const random = rng(7);
+    for (let trial = 0; trial < 300; trial++) {
+      const experts = keys(1 + Math.floor(random() * 4), 2 + Math.floor(random() * 10));
+      const perActor = 1 + Math.floor(random() * 8);
+      const min = 1 + Math.floor(random() * 3);
+      const actors = Math.max(min, Math.ceil((experts.length * min) / perActor)) + Math.floor(random() * 4);
+      const tokens = new Map(experts.map((k) => [formatExpertKey(k), Math.floor(random() ** 3 * 1000)]));
+      const counts = replicate(experts, tokens, min, actors, actors * perActor);
+      const packed = pack(counts, tokens, actors, perActor);
+      const label = `trial ${trial}: ${experts.length} experts, ${actors} actors of ${perActor}, min ${min}`;
+      expect(packed, label).toHaveLength(actors);
+      for (const a of packed) {
+        expect(a.length, label).toBeLessThanOrEqual(perActor);
+        expect(new Set(a.map(formatExpertKey)).size, label).toBe(a.length);
+      }
+      const count = replicaCounts(packed.map((experts) => ({ experts })));
+      for (const c of counts) expect(count.get(formatExpertKey(c)), label).toBe(c.replicas);
+    }
+  });
+
+  it('moves a lighter replica aside when the greedy corners itself (worked by hand)', () => {
+    const experts = keys(2, 3);
+    const tokens = new Map([['0:0', 7], ['0:1', 7], ['0:2', 5], ['1:0', 4], ['1:1', 6], ['1:2', 7]]);
+    const counts = replicate(experts, tokens, 1, 2, 8);
+    expect(counts.map((c) => c.replicas)).toEqual([2, 2, 1, 1, 1, 1]);
+    // heaviest first: 1:2 -> a0; 1:1 -> a1 (its layer lighter); 0:2 -> a1 (layer 0 even, a1 lighter overall: 6 < 7);
+    // 1:0 -> a1 (layer 1: 6 < 7); 0:0 -> a0, 0:0 -> a1 (full now); 0:1 -> a0; 0:1 fits nowhere: the lightest
+    // replica on a1 that a0 lacks (1:0, 4 tokens) moves to a0, and 0:1 takes its place.
+    const packed = pack(counts, tokens, 2, 4).map((a) => a.map(formatExpertKey));
+    expect(packed).toEqual([['0:0', '0:1', '1:0', '1:2'], ['0:0', '0:1', '0:2', '1:1']]);
+  });
+
+  it('refuses replicas that cannot fit', () => {
+    const experts = keys(1, 3);
+    const tokens = new Map<string, number>();
+    expect(() => pack(replicate(experts, tokens, 3, 3, 9), tokens, 2, 8)).toThrow(PlacementError);
+    expect(() => pack(replicate(experts, tokens, 2, 2, 6), tokens, 2, 2)).toThrow(PlacementError);
+  });
+
+  it('spreads each layer’s replicas evenly over the actors when the load is even', () => {
+    const experts = keys(4, 8);
+    const tokens = new Map(experts.map((k) => [formatExpertKey(k), 100]));
+    const packed = pack(replicate(experts, tokens, 2, 4, 64), tokens, 4, 16);
+    for (let layer = 0; layer < 4; layer++) {
+      expect(packed.map((a) => a.filter((k) => k.layer === layer).length), `layer ${layer}`).toEqual([4, 4, 4, 4]);
+    }
+  });
+});
+
+describe('decide', () => {
+  const c: PolicyConfig = { ...DEFAULT_POLICY, perActor: 8, minReplicas: 2, minActors: 2, maxActors: 8 };
+  const experts = keys(2, 8);
+  const start = staticPlacement(experts, 2, 8); // 4 actors of 8, every expert twice
+  const even = (busy: number, n = 4) => window(() => 100, experts, Array<number>(n).fill(busy));
+  const confirm = (d: Decision): DesiredPlacement => proposed(d).placement;
+
+  it('holds the minimum replicas, one per actor and perActor per actor, whatever the load and actor count', () => {
+    const random = rng(11);
+    for (let trial = 0; trial < 100; trial++) {
+      const busy = random();
+      const load = window(() => Math.floor(random() ** 4 * 5000), experts, [busy, busy, busy, busy]);
+      // a placement with one replica per expert breaks the minimum: the policy must repair it
+      const broken = staticPlacement(experts, 1, 8);
+      const cc = { ...c, minActors: 4 + Math.floor(random() * 5) }; // 4..8 actors: from no spare slot to 32
+      const d = decide({ now: 0, experts, load, current: broken }, initialState(broken), cc);
+      expect(proposed(d).reason).toBe('repair');
+      expect(checkRules(d, experts, cc).actors).toHaveLength(cc.minActors);
+    }
+  });
+
+  it('gives the extra replicas of spare slots to the hot expert (the worked example, through decide)', () => {
+    const four = keys(1, 4);
+    const cc = { ...c, perActor: 3, minActors: 4 };
+    const current: DesiredPlacement = { revision: 0, actors: [0, 1, 2, 3].map((index) => ({ index, group: index, experts: four.filter((_, e) => e !== index && e !== (index + 1) % 4) })) };
+    const tokens = [120, 20, 10, 10];
+    const d = decide({ now: 0, experts: four, load: window((k) => tokens[k.expert], four, [0.6, 0.6, 0.6, 0.6]), current }, initialState(current), cc);
+    const count = replicaCounts(checkRules(d, four, cc).actors);
+    expect(four.map((k) => count.get(formatExpertKey(k)))).toEqual([4, 4, 2, 2]);
+    expect(proposed(d).reason).toBe('rebalance');
+  });
+
+  it('raises balancedness on a skewed load and says so', () => {
+    const load = window(zipf, experts, [0.6, 0.6, 0.6, 0.6]);
+    const d = decide({ now: 0, experts, load, current: start }, initialState(start), c);
+    const p = checkRules(d, experts, c);
+    const before = balancedness(start.actors, tokenMap(load));
+    const after = balancedness(p.actors, tokenMap(load));
+    expect(before).toBeLessThan(0.85); // the static rotation ignores the load
+    expect(after).toBeGreaterThan(0.95);
+    expect(d.observed.balancedness).toBe(before);
+    expect(d.observed.proposedBalancedness).toBe(after);
+    expect(proposed(d).reason).toBe('rebalance');
+    expect(d.detail).toContain(`${before.toFixed(3)} -> ${after.toFixed(3)}`);
+    // same actor count; 4 actors of 8 leave no spare slot, so every expert keeps exactly its 2 replicas
+    expect(p.actors).toHaveLength(4);
+    expect([...replicaCounts(p.actors).values()]).toEqual(Array<number>(16).fill(2));
+  });
+
+  it('does not scale up on a brief spike, does after the spike lasts upDelay', () => {
+    let s = initialState(start);
+    const at = (now: number, busy: number) => {
+      const d = decide({ now, experts, load: even(busy), current: start }, s, c);
+      s = d.state;
+      return d;
+    };
+    expect(at(0, 0.9)).toMatchObject({ action: 'keep', reason: 'balanced' });
+    expect(at(5_000, 0.5)).toMatchObject({ action: 'keep', reason: 'balanced' }); // the spike ended: the timer restarts
+    expect(at(10_000, 0.9).action).toBe('keep');
+    expect(at(10_000 + c.upDelayMs - 1, 0.9).action).toBe('keep');
+    const d = at(10_000 + c.upDelayMs, 0.9);
+    expect(proposed(d).reason).toBe('scale-up');
+    // HPA: ceil(4 × 0.9 / 0.6) = 6
+    expect(checkRules(d, experts, c).actors).toHaveLength(6);
+    expect(proposed(d).changes.start.length).toBeGreaterThan(0);
+  });
+
+  it('scales up to the HPA count but never past maxActors, then stays there', () => {
+    const cc = { ...c, maxActors: 5, upDelayMs: 0 };
+    const d = decide({ now: 0, experts, load: even(1), current: start }, initialState(start), cc);
+    expect(proposed(d).reason).toBe('scale-up');
+    expect(checkRules(d, experts, cc).actors).toHaveLength(5); // ceil(4 × 1 / 0.6) = 7, capped at 5
+    const top = confirm(d);
+    let t = d.state;
+    for (const now of [100_000, 200_000, 300_000]) {
+      const k = decide({ now, experts, load: even(1, 5), current: top }, t, cc);
+      expect(k, k.detail).toMatchObject({ action: 'keep', reason: 'balanced' });
+      expect(k.detail).toContain('already at the most (5) actors');
+      t = k.state;
+    }
+  });
+
+  it('restarts the scale-down delay when the load went above the band in between', () => {
+    const cc = { ...c, perActor: 16 };
+    let s = initialState(start);
+    const at = (now: number, busy: number) => {
+      const d = decide({ now, experts, load: even(busy), current: start }, s, cc);
+      s = d.state;
+      return d;
+    };
+    at(0, 0.1);
+    at(10_000, 0.9); // above: the below timer is dropped
+    at(20_000, 0.1); // below again from here
+    expect(at(cc.downDelayMs, 0.1).action).toBe('keep');
+    expect(at(20_000 + cc.downDelayMs - 1, 0.1).action).toBe('keep');
+    expect(proposed(at(20_000 + cc.downDelayMs, 0.1)).reason).toBe('scale-down');
+  });
+
+  it('scales down by at least one actor when the HPA count rounds back up to the same', () => {
+    const cc = { ...c, perActor: 16, downDelayMs: 0 }; // 2 actors of 16 would hold every expert twice
+    const d = decide({ now: 0, experts, load: even(0.49), current: start }, initialState(start), cc);
+    // ceil(4 × 0.49 / 0.6) = 4, still one fewer
+    expect(proposed(d).reason).toBe('scale-down');
+    expect(checkRules(d, experts, cc).actors).toHaveLength(3);
+    expect(proposed(d).changes.retire.length).toBeGreaterThan(0);
+  });
+
+  it('scales down only after downDelay, and never below the fewest actors the minimum replicas need', () => {
+    const six = staticPlacement(experts, 3, 8); // 6 actors
+    let current = six;
+    let s = initialState(six);
+    const at = (now: number, busy: number) => {
+      const d = decide({ now, experts, load: even(busy, current.actors.length), current }, s, c);
+      s = d.state;
+      return d;
+    };
+    expect(at(0, 0.1).action).toBe('keep');
+    expect(at(c.downDelayMs - 1, 0.1).action).toBe('keep');
+    const d = at(c.downDelayMs, 0.1);
+    expect(proposed(d).reason).toBe('scale-down');
+    // ceil(6 × 0.1 / 0.6) = 1, but 16 experts × 2 replicas need 4 actors of 8
+    expect(actorBounds(experts.length, c).lo).toBe(4);
+    current = checkRules(d, experts, c);
+    expect(current.actors).toHaveLength(4);
+    for (let now = c.downDelayMs + 1; now < 20 * c.downDelayMs; now += 10_000) {
+      const k = at(now, 0.05);
+      expect(k.action, `${now}: ${k.detail}`).toBe('keep');
+    }
+  });
+
+  it('blocks every change while one is in flight, until the running placement reaches its revision', () => {
+    const skewed = window(zipf, experts, [0.95, 0.95, 0.95, 0.95]);
+    const first = decide({ now: 0, experts, load: skewed, current: start }, initialState(start), { ...c, upDelayMs: 0 });
+    const p = proposed(first);
+    expect(p.reason).toBe('scale-up');
+    expect(p.placement.revision).toBe(1);
+    expect(p.state.pending).toEqual({ revision: 1, since: 0 });
+    // still running revision 0, long after minIntervalMs, load still pressing: no second change
+    const later = c.minIntervalMs * 2;
+    const blocked = decide({ now: later, experts, load: skewed, current: start }, p.state, { ...c, upDelayMs: 0 });
+    expect(blocked).toMatchObject({ action: 'keep', reason: 'pending' });
+    expect(blocked.state).toEqual(p.state);
+    // once the supervisors run revision 1 the next change may come
+    const next = decide({ now: later, experts, load: skewed, current: p.placement }, blocked.state, { ...c, upDelayMs: 0 });
+    expect(proposed(next).reason).toBe('scale-up');
+    expect(proposed(next).placement.revision).toBe(2);
+    expect(next.state.pending).toEqual({ revision: 2, since: later });
+  });
+
+  it('gives up a change that is not confirmed within pendingTimeoutMs', () => {
+    const skewed = window(zipf, experts, [0.6, 0.6, 0.6, 0.6]);
+    const first = proposed(decide({ now: 0, experts, load: skewed, current: start }, initialState(start), c));
+    expect(decide({ now: c.pendingTimeoutMs - 1, experts, load: skewed, current: start }, first.state, c).reason).toBe('pending');
+    const again = proposed(decide({ now: c.pendingTimeoutMs, experts, load: skewed, current: start }, first.state, c));
+    expect(again.placement.revision).toBe(2);
+    expect(again.detail).toMatch(/^revision 1 given up after \d+ ms; /);
+  });
+
+  it('does not rebalance actors that are all idle below rebalanceMinBusy, whatever the gain (the simulator showed idle clusters re-packed every interval)', () => {
+    const idle = decide({ now: 0, experts, load: window(zipf, experts, [0.3, 0.2, 0.4, 0.1]), current: start }, initialState(start), c);
+    expect(idle).toMatchObject({ action: 'keep', reason: 'balanced' });
+    expect(idle.detail).toContain('the busiest actor is 0.40 busy, below 0.5');
+    // one loaded actor is enough; and 0 turns the rule off
+    expect(proposed(decide({ now: 0, experts, load: window(zipf, experts, [0.3, 0.2, 0.7, 0.1]), current: start }, initialState(start), c)).reason).toBe('rebalance');
+    expect(proposed(decide({ now: 0, experts, load: window(zipf, experts, [0.3, 0.2, 0.4, 0.1]), current: start }, initialState(start), { ...c, rebalanceMinBusy: 0 })).reason).toBe('rebalance');
+  });
+
+  it('does not rebalance when the gain is below minGain', () => {
+    const load = window(zipf, experts, [0.6, 0.6, 0.6, 0.6]);
+    const d = decide({ now: 0, experts, load, current: start }, initialState(start), { ...c, minGain: 0.9 });
+    expect(d).toMatchObject({ action: 'keep', reason: 'balanced' });
+    // and a placement the policy made itself is kept under the same load
+    const mine = proposed(decide({ now: 0, experts, load, current: start }, initialState(start), c)).placement;
+    expect(decide({ now: 0, experts, load, current: mine }, initialState(mine), c)).toMatchObject({ action: 'keep', reason: 'balanced' });
+  });
+
+  it('does not change the placement sooner than minIntervalMs after the last change', () => {
+    const flat = window(() => 100, experts, [0.6, 0.6, 0.6, 0.6]);
+    const skewed = window(zipf, experts, [0.6, 0.6, 0.6, 0.6]);
+    const reversed = window((k) => Math.round(1000 / (8 - k.expert)), experts, [0.6, 0.6, 0.6, 0.6]);
+    const first = proposed(decide({ now: 0, experts, load: reversed, current: start }, initialState(start), c));
+    const running = first.placement;
+    expect(decide({ now: 1, experts, load: flat, current: running }, first.state, c).action).toBe('keep');
+    const soon = decide({ now: c.minIntervalMs - 1, experts, load: skewed, current: running }, first.state, c);
+    expect(soon).toMatchObject({ action: 'keep', reason: 'too-soon' });
+    expect(soon.detail).toContain('rebalance wanted');
+    const due = decide({ now: c.minIntervalMs, experts, load: skewed, current: running }, soon.state, c);
+    expect(proposed(due).reason).toBe('rebalance');
+    expect(proposed(due).placement.revision).toBe(2);
+  });
+
+  it('lists what to keep, start and retire, starting actors under indices never used before', () => {
+    const skewed = window(zipf, experts, [0.6, 0.6, 0.6, 0.6]);
+    const d = proposed(decide({ now: 0, experts, load: skewed, current: start }, initialState(start), c));
+    const { keep, start: started, retire } = d.changes;
+    expect([...keep, ...started.map((a) => a.index)].sort((a, b) => a - b)).toEqual(d.placement.actors.map((a) => a.index));
+    for (const a of started) expect(a.index).toBeGreaterThanOrEqual(4);
+    expect(retire.every((i) => i < 4 && !keep.includes(i))).toBe(true);
+    expect(d.state.nextIndex).toBe(Math.max(...d.placement.actors.map((a) => a.index)) + 1);
+  });
+
+  it('gives the same decision for the same input, whatever order the experts and their load come in', () => {
+    const load = window(zipf, experts, [0.8, 0.8, 0.8, 0.8]);
+    const shuffled: LoadWindow = { ...load, experts: [...load.experts].reverse() };
+    const a = decide({ now: 0, experts, load, current: start }, initialState(start), c);
+    const b = decide({ now: 0, experts: [...experts].reverse(), load: shuffled, current: start }, initialState(start), c);
+    expect(b).toEqual(a);
+    expect(decide({ now: 0, experts, load, current: start }, initialState(start), c)).toEqual(a);
+  });
+
+  it('counts a busy fraction reported above 1 (timing jitter) as 1', () => {
+    const d = decide({ now: 0, experts, load: even(1.3), current: start }, initialState(start), c);
+    expect(d.observed.meanBusy).toBe(1);
+    expect(d.detail).toContain('mean busy 1.00 above');
+  });
+
+  it('keeps the placement when the load window is unusable, naming why', () => {
+    const bad = window(() => Number.NaN, experts, [0.6, 0.6, 0.6, 0.6]);
+    const d = decide({ now: 0, experts, load: bad, current: start }, initialState(start), c);
+    expect(d).toMatchObject({ action: 'keep', reason: 'bad-load' });
+    expect(d.detail).toContain('0:0');
+    const negative = decide({ now: 0, experts, load: even(-0.5), current: start }, initialState(start), c);
+    expect(negative).toMatchObject({ action: 'keep', reason: 'bad-load' });
+    expect(negative.detail).toContain('n-e0');
+  });
+
+  it('proposes actors the supervisor can start as they are (ActorSpec)', () => {
+    const d = proposed(decide({ now: 0, experts, load: window(zipf, experts, [0.6, 0.6, 0.6, 0.6]), current: start }, initialState(start), c));
+    const specs: ActorSpec[] = d.placement.actors; // compile-time: the shapes agree
+    for (const a of specs) expect(Object.keys(a).sort()).toEqual(['experts', 'group', 'index']);
+  });
+});
+
+describe('assignIndices and changes', () => {
+  it('keeps the index of an actor whose expert set is unchanged and gives new sets fresh indices', () => {
+    const k = (e: number) => ({ layer: 0, expert: e });
+    const current = [{ index: 0, group: 0, experts: [k(0), k(1)] }, { index: 3, group: 1, experts: [k(2), k(3)] }];
+    const out = assignIndices([[k(3), k(2)], [k(0), k(2)]], current, 2);
+    expect(out.actors).toEqual([{ index: 3, group: 1, experts: [k(3), k(2)] }, { index: 4, group: 4, experts: [k(0), k(2)] }]);
+    expect(out.nextIndex).toBe(5);
+    expect(changes(current, out.actors)).toEqual({ keep: [3], start: [out.actors[1]], retire: [0] });
+  });
+});
+
+describe('policyConfig', () => {
+  it('fills in the defaults and refuses unknown keys and bad values, naming the source', () => {
+    expect(policyConfig({}, 'p.json')).toEqual(DEFAULT_POLICY);
+    expect(policyConfig({ minReplicas: 3, targetBusy: 0.5 }, 'p.json')).toMatchObject({ minReplicas: 3, targetBusy: 0.5, perActor: DEFAULT_POLICY.perActor });
+    for (const raw of [null, [], 'x', { replicas: 2 }, { minReplicas: 0 }, { perActor: 2.5 }, { targetBusy: 0 }, { targetBusy: 1.5 }, { minGain: -1 }, { minActors: 5, maxActors: 4 }, { upDelayMs: '1' }]) {
+      expect(() => policyConfig(raw, 'p.json'), JSON.stringify(raw)).toThrow(PlacementError);
+      expect(() => policyConfig(raw, 'p.json'), JSON.stringify(raw)).toThrow('p.json');
+    }
+  });
+});
+
+describe('a rebalance that changes nothing', () => {
+  it('is not proposed, even with minGain 0', () => {
+    const experts = keys(2, 8);
+    const start = staticPlacement(experts, 2, 8);
+    const load = window(zipf, experts, [0.6, 0.6, 0.6, 0.6]);
+    const c: PolicyConfig = { ...DEFAULT_POLICY, minGain: 0, minIntervalMs: 0 };
+    const first = proposed(decide({ now: 0, experts, load, current: start }, initialState(start), c));
+    expect(first.reason).toBe('rebalance');
+    // once it runs, the same load packs into the same actors: a new revision would start and retire nothing
+    const again = decide({ now: 1_000, experts, load, current: first.placement }, first.state, c);
+    expect(again).toMatchObject({ action: 'keep', reason: 'balanced' });
+    expect(again.detail).toContain('the packing gives the running actors');
+  });
+});
+
+describe('scaling without moving what runs (sticky)', () => {
+  const experts = keys(2, 8);
+  const start = staticPlacement(experts, 2, 8); // 4 actors of 8, every expert twice
+  const skewed = tokenMap(window(zipf, experts, []));
+
+  it('repairs a placement that lost actors (a node gone) by starting only the lost replicas, keeping the rest running', () => {
+    // 6 actors of 8 (every expert 3 times); a node with two of them is lost
+    const six = staticPlacement(experts, 3, 8);
+    const left: DesiredPlacement = { revision: 1, actors: six.actors.filter((a) => a.index !== 1 && a.index !== 4) };
+    const cc: PolicyConfig = { ...DEFAULT_POLICY, minReplicas: 3, perActor: 8, maxActors: 8 };
+    const d = proposed(decide({ now: 0, experts, load: window(zipf, experts, [0.3, 0.3, 0.3, 0.3]), current: left }, initialState(left), cc));
+    expect(d.reason).toBe('repair');
+    expect(d.detail).toContain('starting only the lost replicas');
+    expect(d.changes.retire).toEqual([]);
+    expect(d.changes.keep.sort()).toEqual(left.actors.map((a) => a.index).sort());
+    // the lost actors' 16 replicas, on 2 new actors of 8, none twice on one
+    expect(d.changes.start.map((a) => a.experts.length)).toEqual([8, 8]);
+    checkRules(d, experts, cc);
+  });
+
+  it('scales out by adding actors for the hottest experts, keeping every running actor as it is', () => {
+    const sets = scaleOutKeeping(start.actors, experts, skewed, 2, 8)!;
+    expect(sets.slice(0, 4)).toEqual(start.actors.map((a) => a.experts));
+    const added = sets.slice(4);
+    expect(added.map((s) => s.length)).toEqual([8, 8]);
+    // the new actors hold the hottest experts, each at most once per actor, spread over both layers
+    for (const s of added) expect(new Set(s.map(formatExpertKey)).size).toBe(8);
+    expect(added.flat().map(formatExpertKey)).toContain('0:0');
+    expect(added.flat().map(formatExpertKey)).toContain('1:0');
+    expect(added.flat().some((k) => k.expert === 7)).toBe(false);
+    // with no load there is nothing to spread: no sticky answer
+    expect(scaleOutKeeping(start.actors, experts, new Map(), 1, 8)).toBeNull();
+  });
+
+  it('scales in by dropping only actors whose experts keep their minimum elsewhere, the least loaded first', () => {
+    const grown = assignIndices(scaleOutKeeping(start.actors, experts, skewed, 2, 8)!, start.actors, 4).actors;
+    const back = scaleInKeeping(grown, skewed, 2, 2)!;
+    expect(back).toEqual(start.actors.map((a) => a.experts));
+    // the static actors hold the only two replicas of the cold experts: none of them can go
+    expect(scaleInKeeping(start.actors, skewed, 1, 2)).toBeNull();
+  });
+
+  it('is what decide proposes when it is within minGain of packing anew, and says so', () => {
+    const c: PolicyConfig = { ...DEFAULT_POLICY, upDelayMs: 0, downDelayMs: 0, minGain: 1 };
+    const up = proposed(decide({ now: 0, experts, load: window(zipf, experts, [0.95, 0.95, 0.95, 0.95]), current: start }, initialState(start), c));
+    expect(up.reason).toBe('scale-up');
+    expect(up.detail).toContain('keeping every running actor');
+    expect(up.changes.retire).toEqual([]);
+    expect(up.changes.keep).toEqual([0, 1, 2, 3]);
+    // minGain 0: a sticky placement less balanced than a fresh packing loses
+    const strict = proposed(decide({ now: 0, experts, load: window(zipf, experts, [0.95, 0.95, 0.95, 0.95]), current: start }, initialState(start), { ...c, minGain: 0 }));
+    expect(strict.detail).not.toContain('keeping every running actor');
+    expect(strict.observed.proposedBalancedness!).toBeGreaterThan(balancedness(assignIndices(scaleOutKeeping(start.actors, experts, skewed, strict.placement.actors.length - 4, 8)!, start.actors, 4).actors, skewed));
+  });
+});

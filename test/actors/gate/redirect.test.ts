@@ -1,0 +1,120 @@
+import type { NatsConnection } from 'nats';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { clusterStatus } from '../../../actors/protocol/status.js';
+import { requestGenerate } from '../../../actors/gate/client.js';
+import type { GenerateResult } from '../../../model/engine.js';
+import { startNode, type RunningNode } from '../../../runtime/node/cluster.js';
+import { ensureBuilt } from '../../helpers/build.js';
+import { withEnv } from '../../helpers/env.js';
+import { useNatsServer } from '../../helpers/nats.js';
+import { monolithicReference } from '../../helpers/reference.js';
+import { remoteExperts } from '../../helpers/gate-dispatch.js';
+import { tinyCheckpointDir } from '../../helpers/tiny-model.js';
+
+const PROMPTS = [[1, 10, 20, 30], [1, 99], [7, 8, 9, 10, 11], [1, 250, 251]];
+const MAX_TOKENS = 5;
+const SLOW_MS = 400;
+const NO_REPLICA_WAIT_MS = 1500;
+
+describe('redirects, hedges and missing replicas', () => {
+  const nats = useNatsServer();
+  let tiny: ReturnType<typeof tinyCheckpointDir>;
+  let fast: RunningNode;
+  let slow: RunningNode;
+  let steady: RunningNode;
+  let gate: RunningNode;
+  let client: NatsConnection;
+  let expected: GenerateResult[];
+  const common = () => ({ nats: nats.url, modelDir: tiny.dir, replicas: 1, expertsPerActor: 16 });
+
+  beforeAll(async () => {
+    ensureBuilt();
+    tiny = tinyCheckpointDir();
+    expected = await monolithicReference(tiny.dir, PROMPTS, { maxTokens: MAX_TOKENS, stopAtEos: false });
+    // one replica of every expert on each supervisor node; the "slow" node's actor answers late
+    fast = await startNode({ ...common(), roles: ['supervisor'], node: 'fast' });
+    slow = await startNode({ ...common(), roles: ['supervisor'], node: 'slow', expertEnv: { EAAS_EXPERT_DELAY_MS: String(SLOW_MS) } });
+    // this node's supervisor tolerates a long hang, so a stopped actor stays stopped
+    steady = await withEnv({ EAAS_HANG_MS: '60000' }, () => startNode({ ...common(), roles: ['supervisor'], node: 'steady' }));
+    gate = await withEnv({ EAAS_NO_REPLICA_WAIT_MS: String(NO_REPLICA_WAIT_MS) }, () => startNode({ ...common(), roles: ['gate'], node: 'gate' }));
+    client = await nats.connect();
+  });
+  afterAll(async () => {
+    await gate?.stop();
+    await slow?.stop();
+    await steady?.stop();
+    await fast?.stop();
+    tiny?.remove();
+  });
+
+  const generate = (prompt: number[]) => requestGenerate(client, gate.model, { prompt, max_tokens: MAX_TOKENS, stop_at_eos: false });
+
+  it('routes around a slow replica once it has measured it; answers stay exact', async () => {
+    for (let round = 0; round < 3; round++) {
+      const results = await Promise.all(PROMPTS.map(generate));
+      results.forEach((r, i) => expect(r.tokens).toEqual(expected[i].tokens));
+    }
+    const stats = await clusterStatus(client);
+    const requests = (n: RunningNode) => stats.actors.find((a) => a.instance === n.supervisor!.status().children[0].instance)!.requests;
+    expect(requests(slow)).toBeLessThan(requests(fast) / 2);
+    expect(requests(slow)).toBeLessThan(requests(steady) / 2);
+  });
+
+  it('hedges a dispatch stuck on a hung replica to another one, within the budget', async () => {
+    // the gate's counters are cumulative: the slow replica of the test above was hedged too, so count from here
+    const before = { ...gate.gate!.experts.counters };
+    const pid = steady.supervisor!.status().children[0].pid!;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      for (let round = 0; round < 2; round++) {
+        const results = await Promise.all(PROMPTS.map(generate));
+        results.forEach((r, i) => expect(r.tokens).toEqual(expected[i].tokens));
+      }
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    const c = gate.gate!.experts.counters;
+    const hedges = c.hedges - before.hedges;
+    expect(hedges).toBeGreaterThan(0);
+    expect(c.hedgeWins - before.hedgeWins).toBeGreaterThan(0);
+    // bounded extra load: the budget allows about one hedge per ten dispatches, plus a small burst
+    expect(hedges).toBeLessThanOrEqual(Math.ceil((c.dispatches - before.dispatches) * 0.1) + 8);
+  });
+
+  it('redirects in-flight dispatches of an instance announced down', async () => {
+    // A gate of its own, without hedging: a hedge that already answered would leave the killed instance's
+    // dispatch nothing to redirect. Its dispatch timeout is far away, so only the down announcement can
+    // redirect in time; the new gate has measured no replica yet, so the slow one takes rows too.
+    await gate.stop();
+    gate = await withEnv({ EAAS_HEDGE: '0', EAAS_DISPATCH_TIMEOUT_MS: '600000', EAAS_NO_REPLICA_WAIT_MS: String(NO_REPLICA_WAIT_MS) }, () =>
+      startNode({ ...common(), roles: ['gate'], node: 'gate-unhedged' }),
+    );
+    const victim = slow.supervisor!.status().children[0];
+    const before = { ...gate.gate!.experts.counters };
+    const answers: { prompt: number; tokens: number[] }[] = [];
+    let killed = false;
+    const load = (async () => {
+      while (!killed) (await Promise.all(PROMPTS.map(generate))).forEach((r, i) => answers.push({ prompt: i, tokens: r.tokens }));
+    })();
+    load.catch(() => undefined);
+    try {
+      // the slow replica holds each dispatch for SLOW_MS: kill it while it holds some
+      await vi.waitFor(() => expect(remoteExperts(gate.gate).directory.get(victim.instance)?.inflightRows).toBeGreaterThan(0), { timeout: 30_000, interval: 5 });
+      process.kill(victim.pid!, 'SIGKILL');
+    } finally {
+      killed = true;
+    }
+    await load;
+    expect(answers.length).toBeGreaterThan(0);
+    for (const a of answers) expect(a.tokens).toEqual(expected[a.prompt].tokens);
+    expect(gate.gate!.experts.counters.redirects).toBeGreaterThan(before.redirects);
+    expect(gate.gate!.experts.counters.suspected).toBe(before.suspected);
+  });
+
+  it('fails clearly, naming the experts, when no replica comes back within the bound', async () => {
+    await slow.supervisor!.stop();
+    await steady.supervisor!.stop();
+    await fast.supervisor!.retire(fast.supervisor!.status().children[0].instance);
+    await expect(generate(PROMPTS[0])).rejects.toThrow(new RegExp(`no live replica of experts? \\d+:\\d+(, \\d+:\\d+)*.*within ${NO_REPLICA_WAIT_MS} ms`));
+  });
+});
