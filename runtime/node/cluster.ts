@@ -1,6 +1,5 @@
 // Composition root: starts a node's actors (gate, supervisor with expert children) or a whole local cluster, the
 // gate's experts chosen here: expert actors over NATS, or in the gate's process (monolithic).
-import { fork } from 'node:child_process';
 import { availableParallelism, homedir, hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +31,7 @@ import { keepNatsServer, type KeptNatsServer } from '../transport/kept-server.js
 import type { NatsServerLostError } from '../transport/errors.js';
 import { subjectToken } from '../transport/subjects.js';
 import { watchActorLoads } from './actor-loads.js';
+import { ActorProcesses } from './actor-processes.js';
 import { EXPERT_ENV } from './expert-env.js';
 import { prepareSecure, type SecureDeployment } from './secure.js';
 import { settingsFromEnv } from './settings.js';
@@ -155,6 +155,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
   let api: ApiFront | undefined;
   let controller: ControllerActor | undefined;
   let follower: PlacementFollower | undefined;
+  let processes: ActorProcesses | undefined;
   // dense layers (Qwen2-MoE's mlp_only_layers, DeepSeek's first_k_dense_replace) have no experts to host
   const moeKeys = (spec: string) => parseExpertSpec(spec, c.numHiddenLayers, c.numLocalExperts).filter((k) => isMoeLayer(c, k.layer));
   let metrics: MetricsServer | undefined;
@@ -187,6 +188,11 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       const store = o.followPlacement ? await PlacementStore.open(nc, model, { create: true, replicas: o.kvReplicas }) : undefined;
       const { revision, children } = initialChildren(node, (await store?.desired())?.record ?? null, fixed);
       // credentials are made before a child first starts (at start, or when a placement change adds it): a restart reuses its instance's
+      processes = new ActorProcesses(
+        EXPERT_PROCESS,
+        expertProcessEnv({ ...process.env, ...o.expertEnv, [EXPERT_ENV.nats]: o.nats, [EXPERT_ENV.modelDir]: resolve(o.modelDir), [EXPERT_ENV.model]: model, [EXPERT_ENV.node]: node }, o.quantization),
+        settings.spareActors,
+      );
       const childAuth = new Map<string, NatsAuth>();
       const prepare = async (specs: { instance: string }[]) => {
         for (const c of specs) if (!childAuth.has(c.instance)) childAuth.set(c.instance, (await o.expertAuth?.(c.instance)) ?? o.auth ?? {});
@@ -203,19 +209,10 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         onStarted: o.onActorsStarted,
         prepare,
         spawn: (child) =>
-          fork(EXPERT_PROCESS, [], {
-            stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-            env: expertProcessEnv({
-              ...process.env,
-              ...o.expertEnv,
-              [EXPERT_ENV.nats]: o.nats,
-              [EXPERT_ENV.modelDir]: resolve(o.modelDir),
-              [EXPERT_ENV.model]: model,
-              [EXPERT_ENV.instance]: child.instance,
-              [EXPERT_ENV.node]: node,
-              [EXPERT_ENV.experts]: child.experts.map(formatExpertKey).join(','),
-              ...authEnv(childAuth.get(child.instance) ?? o.auth ?? {}),
-            }, o.quantization),
+          processes!.start({
+            [EXPERT_ENV.instance]: child.instance,
+            [EXPERT_ENV.experts]: child.experts.map(formatExpertKey).join(','),
+            ...authEnv(childAuth.get(child.instance) ?? o.auth ?? {}),
           }),
       });
       await supervisor.start();
@@ -274,6 +271,8 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     unwatch?.();
     await api?.stop();
     await gate?.stop();
+    // spares first: an actor stopping would otherwise boot a new one
+    processes?.stop();
     await supervisor?.stop();
     await closeNats(nc);
     await tracing.shutdown();
@@ -297,6 +296,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       unwatch?.();
       await api?.stop();
       await gate?.stop();
+      processes?.stop();
       await supervisor?.stop();
       await closeNats(nc);
       await tracing.shutdown();

@@ -1,6 +1,6 @@
-// The environment a supervisor hands an expert actor process. What only a parent sets is EAAS_CHILD_*, so it never
-// reads as one of the CLI's EAAS_<FLAG> fallbacks (EAAS_MODEL is a directory to the CLI, a name to a child); the
-// user's own knobs (EAAS_QUANTIZE, EAAS_EXPERT_DELAY_MS) keep their names.
+// The environment a supervisor hands an expert actor process, and the message that hands it. What only a parent
+// sets is EAAS_CHILD_*, so it never reads as one of the CLI's EAAS_<FLAG> fallbacks (EAAS_MODEL is a directory to
+// the CLI, a name to a child); the user's own knobs (EAAS_QUANTIZE, EAAS_EXPERT_DELAY_MS) keep their names.
 export const EXPERT_ENV = {
   nats: 'EAAS_CHILD_NATS',
   modelDir: 'EAAS_CHILD_MODEL_DIR',
@@ -14,3 +14,15 @@ export const EXPERT_ENV = {
   creds: 'EAAS_CHILD_CREDS',
   tlsCa: 'EAAS_CHILD_TLS_CA',
 } as const;
+
+/**
+ * Who an expert process is to be, sent over its IPC channel once: the `EAAS_CHILD_*` variables (and credentials) of
+ * one actor. A process is forked before it is known whom it will serve, so a spare can boot ahead of a restart.
+ */
+export interface ActorAssignment {
+  kind: 'assign';
+  env: Record<string, string>;
+}
+
+export const isActorAssignment = (m: unknown): m is ActorAssignment =>
+  typeof m === 'object' && m !== null && (m as ActorAssignment).kind === 'assign' && typeof (m as ActorAssignment).env === 'object';

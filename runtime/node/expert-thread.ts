@@ -11,13 +11,13 @@ import { ExpertSet } from '../../model/experts.js';
 import { quantBitsOf } from '../../model/quantize.js';
 import { startTracing } from '../../observability/tracing.js';
 import { closeNats, connectNats } from '../transport/connection.js';
-import { EXPERT_ENV } from './expert-env.js';
+import { EXPERT_ENV, type ActorAssignment } from './expert-env.js';
 import { settingsFromEnv } from './settings.js';
 
 /** What the thread tells its process. */
 export type ThreadMessage = { kind: 'health'; health: ExpertHealth } | { kind: 'ready' } | { kind: 'failed'; message: string } | { kind: 'stopped' };
-/** What the process tells the thread: drain and stop. */
-export type ProcessMessage = { kind: 'stop' };
+/** What the process tells the thread: which actor to be (once), or drain and stop. */
+export type ProcessMessage = ActorAssignment | { kind: 'stop' };
 
 const port = parentPort!;
 const tell = (m: ThreadMessage) => port.postMessage(m);
@@ -28,7 +28,8 @@ function env(name: string): string {
   return v;
 }
 
-async function main(): Promise<void> {
+/** Loads and starts the actor the environment names; resolves with its drain-and-stop. */
+async function main(): Promise<() => Promise<void>> {
   const settings = settingsFromEnv();
   const instance = env(EXPERT_ENV.instance);
   const tracing = await startTracing('eaas-expert');
@@ -62,21 +63,27 @@ async function main(): Promise<void> {
   tell({ kind: 'ready' });
   tell({ kind: 'health', health: actor.health() });
   const health = setInterval(() => tell({ kind: 'health', health: actor.health() }), settings.heartbeatMs);
-  port.once('message', (m: ProcessMessage) => {
-    if (m.kind !== 'stop') return;
-    void (async () => {
-      try {
-        await actor.drain().catch(() => undefined);
-        clearInterval(health);
-        await closeNats(nc);
-        await experts.release();
-        await tracing.shutdown();
-      } finally {
-        // whatever failed on the way out, the process exits as stopped
-        tell({ kind: 'stopped' });
-      }
-    })();
-  });
+  return async () => {
+    try {
+      await actor.drain().catch(() => undefined);
+      clearInterval(health);
+      await closeNats(nc);
+      await experts.release();
+      await tracing.shutdown();
+    } finally {
+      // whatever failed on the way out, the process exits as stopped
+      tell({ kind: 'stopped' });
+    }
+  };
 }
 
-main().catch((err: unknown) => tell({ kind: 'failed', message: err instanceof Error ? err.message : String(err) }));
+// the modules above are loaded by now: the thread waits, booted, to be told which actor it is
+let serving: Promise<() => Promise<void>> | undefined;
+port.on('message', (m: ProcessMessage) => {
+  if (m.kind === 'assign' && !serving) {
+    // a worker's process.env is its own copy: the actor's variables go in before main() reads them
+    Object.assign(process.env, m.env);
+    serving = main();
+    serving.catch((err: unknown) => tell({ kind: 'failed', message: err instanceof Error ? err.message : String(err) }));
+  } else if (m.kind === 'stop') void serving?.then((stop) => stop());
+});

@@ -9,9 +9,10 @@ import { connect, type NatsConnection } from 'nats';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decodeEvent } from '../../../actors/protocol/messages.js';
+import { actorPid } from '../../helpers/actors.js';
 import { eventsWildcard } from '../../../runtime/transport/subjects.js';
 import { ROOT, ensureBuilt } from '../../helpers/build.js';
-import { descendants, killStarted, runCli, startCli, startUp, UP_READY_TIMEOUT_MS, waitForExit, type Up } from '../../helpers/cli.js';
+import { killStarted, runCli, startCli, startUp, UP_READY_TIMEOUT_MS, waitForExit, type Up } from '../../helpers/cli.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const KEY = 'sk-dashboard-test';
@@ -117,14 +118,8 @@ describe('the dashboard in a browser', () => {
     // kill -9 one expert actor: the page shows it down, then up, each within 2 s of the supervisor's event
     const states = await actorStates();
     const victim = Object.keys(states).sort()[0];
-    const proc = descendants(up.child.pid!).find((p) => {
-      try {
-        return readFileSync(`/proc/${p.pid}/environ`, 'utf8').split('\0').includes(`EAAS_CHILD_INSTANCE=${victim}`);
-      } catch {
-        return false;
-      }
-    });
-    expect(proc, `the process of ${victim}`).toBeDefined();
+    const pid = await actorPid(nc, victim);
+    expect(pid, `the process of ${victim}`).toBeDefined();
     const events: { kind: string; at: number }[] = [];
     const sub = nc.subscribe(eventsWildcard(MODEL_NAME), {
       callback: (_err, msg) => {
@@ -140,7 +135,7 @@ describe('the dashboard in a browser', () => {
     }, 50);
     try {
       const load = completions(8);
-      process.kill(proc!.pid, 'SIGKILL');
+      process.kill(pid!, 'SIGKILL');
       await vi.waitFor(() => expect(events.map((e) => e.kind)).toContain('up'), { timeout: 20_000, interval: 100 });
       await new Promise((r) => setTimeout(r, SHOWN_WITHIN_MS + 200));
       await load;

@@ -10,9 +10,9 @@ export interface ScenarioReport {
   p99Ms?: number;
   /** Successful requests per second over the run. */
   throughput: number;
-  /** The same, fault-free: the mean of the phases before and after the faulted one (or the one before). */
+  /** The same, fault-free: the mean of the phases before and after the faulted one (or the one before), or of the interleaved fault-free windows. */
   baselineThroughput?: number;
-  /** |before - after| ÷ their mean: how well the fault-free reference agrees with itself. */
+  /** |before - after| ÷ their mean (interleaved: (max - min) ÷ mean of the windows): how well the fault-free reference agrees with itself. */
   baselineSpread?: number;
   faults: FaultRecord[];
   /** From the end of the load until the cluster was back at full strength; undefined if it never was. */
@@ -58,7 +58,7 @@ export function formatReports(reports: ScenarioReport[]): string {
     r.faults.length === 0 ? '-' : r.fullStrengthMs === undefined ? 'NEVER' : `+${r.fullStrengthMs}ms`,
     r.violations.length === 0 ? 'PASS' : 'FAIL',
   ]);
-  const out = [table([head, ...rows]), '(vs fault-free: against the mean of the fault-free phases before and after; ref spread: how far those two differ; redirect/restart/gap: median/max over faults; redirect = first gate redirect after the fault, restart = fault to child running with a new pid, gap = longest time without a successful completion in the 10 s after the fault; full strength = after the load drained)'];
+  const out = [table([head, ...rows]), '(vs fault-free: against the mean of the fault-free phases before and after, or where a note says "interleaved", req/s in the windows after each fault against the fault-free windows between them; ref spread: how far those differ; redirect/restart/gap: median/max over faults; redirect = first gate redirect after the fault, restart = fault to child running with a new pid, gap = longest time without a successful completion in the 10 s after the fault; full strength = after the load drained)'];
   for (const r of reports) {
     if (r.faults.length > 0) {
       out.push(`-- ${r.scenario}: faults`);

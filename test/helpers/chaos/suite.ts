@@ -1,4 +1,5 @@
 // Vitest glue for chaos test files: one shared env per file, and a report printed at the end.
+import { cpus } from 'node:os';
 import { afterAll, beforeAll } from 'vitest';
 import { printReports } from './report.js';
 import { prepareEnv, type ChaosEnv } from './scenarios.js';
@@ -10,7 +11,7 @@ export function useChaosEnv(title: string, short?: boolean): () => ChaosEnv {
     env = await prepareEnv(short);
   });
   afterAll(() => {
-    if (env && env.reports.length > 0) printReports(env.reports, `${title} (${env.timing.short ? 'short' : 'full'}, seed ${env.seed})`);
+    if (env && env.reports.length > 0) printReports(env.reports, `${title} (${env.timing.short ? 'short' : 'full'}, seed ${env.seed}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'})`);
     env?.remove();
   });
   return () => {

@@ -341,7 +341,8 @@ describe('eaas up, then generate and status over its NATS', () => {
     const started = recordTree();
     const commands = started.map((p) => readFileSync(`/proc/${p.pid}/cmdline`, 'utf8'));
     expect(commands.filter((c) => c.includes('nats-server'))).toHaveLength(1);
-    expect(commands.filter((c) => c.includes('expert-process.js'))).toHaveLength(DEFAULT_ACTORS);
+    // the actors and the spare booted ahead of a restart (EAAS_SPARE_ACTORS)
+    expect(commands.filter((c) => c.includes('expert-process.js'))).toHaveLength(DEFAULT_ACTORS + 1);
 
     up.kill('SIGTERM');
     const exit = await waitForExit(up, UP_EXIT_TIMEOUT_MS);
@@ -366,10 +367,10 @@ describe('eaas up and Ctrl-C', () => {
       expect(up.exitCode, 'eaas up exited before it was ready').toBeNull();
       expect(out).toMatch(/ready/);
       const tree = descendants(up.pid!);
-      // what it started: one nats-server and one expert actor (one replica, all 16 experts in one actor)
+      // what it started: one nats-server, one expert actor (one replica, all 16 experts in one actor) and its spare
       const commands = tree.map((p) => readFileSync(`/proc/${p.pid}/cmdline`, 'utf8'));
       expect(commands.filter((c) => c.includes('nats-server'))).toHaveLength(1);
-      expect(commands.filter((c) => c.includes('expert-process.js'))).toHaveLength(1);
+      expect(commands.filter((c) => c.includes('expert-process.js'))).toHaveLength(2);
       process.kill(-up.pid!, 'SIGINT');
       const exit = await waitForExit(up, UP_EXIT_TIMEOUT_MS);
       expect(exit.code).toBe(0);
