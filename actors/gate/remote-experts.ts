@@ -100,7 +100,12 @@ export class RemoteExperts implements GateExperts {
     this.load = new LoadTracker(o.loadWindowMs, undefined, model);
     this.breakers = new Breakers({ ...DEFAULT_BREAKER, ...o.breaker });
     directory.onDown((instance) => this.abortTo(instance, 'announced-down', `expert instance ${instance} was announced down`));
-    directory.onUp((instance) => this.breakers.reset(instance));
+    directory.onUp((instance) => {
+      this.breakers.reset(instance);
+      // an instance that announces itself up again reconnected (its server died, say) or restarted: what it was sent
+      // before may be lost with the old connection, so it goes out again now instead of at the dispatch timeout
+      this.abortTo(instance, 'link-lost', `expert instance ${instance} announced itself up again while a dispatch to it was in flight`);
+    });
     void this.followLink();
   }
 

@@ -2,7 +2,7 @@
 // modules: about 0.6 s and 0.8 CPU-seconds on a 2-core EPYC) before it is told which actor it is, so a restart or a
 // placement change takes a spare and skips all that.
 import { fork, type ChildProcess } from 'node:child_process';
-import type { ActorAssignment } from './expert-env.js';
+import { EXPERT_ENV, type ActorAssignment } from './expert-env.js';
 
 const alive = (p: ChildProcess) => p.connected && p.exitCode === null && p.signalCode === null;
 
@@ -55,7 +55,9 @@ export class ActorProcesses {
   }
 
   private fork(): ChildProcess {
-    const proc = fork(this.entry, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: this.env });
+    // without the actor's own variables: a process that has them is that actor at once
+    const env = Object.fromEntries(Object.entries(this.env).filter(([k]) => k !== EXPERT_ENV.instance && k !== EXPERT_ENV.experts));
+    const proc = fork(this.entry, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env });
     // a spare that fails to start is dropped at the next refill; its error must not take the node down
     proc.on('error', () => undefined);
     return proc;

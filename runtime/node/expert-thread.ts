@@ -77,13 +77,18 @@ async function main(): Promise<() => Promise<void>> {
   };
 }
 
-// the modules above are loaded by now: the thread waits, booted, to be told which actor it is
+// the modules above are loaded by now: the thread waits, booted, to be told which actor it is (a process started
+// with the actor's variables in its environment, by hand or by a test, is that actor at once)
 let serving: Promise<() => Promise<void>> | undefined;
+const serve = () => {
+  serving = main();
+  serving.catch((err: unknown) => tell({ kind: 'failed', message: err instanceof Error ? err.message : String(err) }));
+};
 port.on('message', (m: ProcessMessage) => {
   if (m.kind === 'assign' && !serving) {
     // a worker's process.env is its own copy: the actor's variables go in before main() reads them
     Object.assign(process.env, m.env);
-    serving = main();
-    serving.catch((err: unknown) => tell({ kind: 'failed', message: err instanceof Error ? err.message : String(err) }));
+    serve();
   } else if (m.kind === 'stop') void serving?.then((stop) => stop());
 });
+if (process.env[EXPERT_ENV.instance]) serve();

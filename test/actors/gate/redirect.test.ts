@@ -1,6 +1,8 @@
 import type { NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { clusterStatus } from '../../../actors/protocol/status.js';
+import { encodeEvent, type InstanceEvent } from '../../../actors/protocol/messages.js';
+import { eventSubject } from '../../../runtime/transport/subjects.js';
 import { requestGenerate } from '../../../actors/gate/client.js';
 import type { GenerateResult } from '../../../model/engine.js';
 import { startNode, type RunningNode } from '../../../runtime/node/cluster.js';
@@ -109,6 +111,30 @@ describe('redirects, hedges and missing replicas', () => {
     for (const a of answers) expect(a.tokens).toEqual(expected[a.prompt].tokens);
     expect(gate.gate!.experts.counters.redirects).toBeGreaterThan(before.redirects);
     expect(gate.gate!.experts.counters.suspected).toBe(before.suspected);
+  });
+
+  it('sends again what was in flight to an instance that announces itself up again (it reconnected: that may be lost)', async () => {
+    // the unhedged gate of the test above, whose dispatch timeout is far away: only the announcement re-sends
+    const victim = slow.supervisor!.status().children[0];
+    const before = { ...gate.gate!.experts.counters };
+    const answers: { prompt: number; tokens: number[] }[] = [];
+    let announced = false;
+    const load = (async () => {
+      while (!announced) (await Promise.all(PROMPTS.map(generate))).forEach((r, i) => answers.push({ prompt: i, tokens: r.tokens }));
+    })();
+    load.catch(() => undefined);
+    try {
+      // the slow replica holds each dispatch for SLOW_MS: announce it up while it holds some, as a reconnected actor does
+      await vi.waitFor(() => expect(remoteExperts(gate.gate).directory.get(victim.instance)?.inflightRows).toBeGreaterThan(0), { timeout: 30_000, interval: 5 });
+      const up: InstanceEvent = { kind: 'up', instance: victim.instance, experts: victim.experts, node: 'slow', at: Date.now() };
+      client.publish(eventSubject(gate.model, 'up', 'slow', victim.instance), encodeEvent(up));
+      await vi.waitFor(() => expect(gate.gate!.experts.counters.resent).toBeGreaterThan(before.resent), { timeout: 5_000, interval: 5 });
+    } finally {
+      announced = true;
+    }
+    await load;
+    expect(answers.length).toBeGreaterThan(0);
+    for (const a of answers) expect(a.tokens).toEqual(expected[a.prompt].tokens);
   });
 
   it('fails clearly, naming the experts, when no replica comes back within the bound', async () => {

@@ -13,6 +13,8 @@ export interface ChaosTiming {
   requestTimeoutMs: number;
   /** How long the cluster may take to be back at full strength after the load. */
   recoverMs: number;
+  /** Clients with a request in flight at all times. */
+  concurrency: number;
 }
 
 const envInt = (name: string, fallback: number): number => {
@@ -22,8 +24,8 @@ const envInt = (name: string, fallback: number): number => {
 
 export function chaosTiming(short = SHORT_BY_ENV): ChaosTiming {
   return short
-    ? { short, loadMs: envInt('CHAOS_LOAD_MS', 6_000), baselineMs: envInt('CHAOS_BASELINE_MS', 3_000), requestTimeoutMs: envInt('CHAOS_REQUEST_TIMEOUT_MS', 30_000), recoverMs: 30_000 }
-    : { short, loadMs: envInt('CHAOS_LOAD_MS', 25_000), baselineMs: envInt('CHAOS_BASELINE_MS', 8_000), requestTimeoutMs: envInt('CHAOS_REQUEST_TIMEOUT_MS', 30_000), recoverMs: 45_000 };
+    ? { short, loadMs: envInt('CHAOS_LOAD_MS', 6_000), baselineMs: envInt('CHAOS_BASELINE_MS', 3_000), requestTimeoutMs: envInt('CHAOS_REQUEST_TIMEOUT_MS', 30_000), recoverMs: 30_000, concurrency: envInt('CHAOS_CONCURRENCY', 4) }
+    : { short, loadMs: envInt('CHAOS_LOAD_MS', 25_000), baselineMs: envInt('CHAOS_BASELINE_MS', 8_000), requestTimeoutMs: envInt('CHAOS_REQUEST_TIMEOUT_MS', 30_000), recoverMs: 45_000, concurrency: envInt('CHAOS_CONCURRENCY', 4) };
 }
 
 /** The seed of the prompt set and of every random fault choice; print it to replay a run. */

@@ -33,7 +33,6 @@ import { expectedOutputs, makePrompts, pick, startWorkload, type Expected, type 
 export const REPLICAS = 2;
 export const EXPERTS_PER_ACTOR = 8;
 export const MAX_TOKENS = 8;
-export const CONCURRENCY = 4;
 
 /** What every scenario of a test file shares: the checkpoint, the prompts and their monolithic answers. */
 export interface ChaosEnv {
@@ -151,7 +150,7 @@ async function runPhase(env: ChaosEnv, topo: Topology, name: string, durationMs:
     model: topo.model,
     prompts: env.prompts,
     maxTokens: MAX_TOKENS,
-    concurrency: CONCURRENCY,
+    concurrency: env.timing.concurrency,
     durationMs: durationMs + (spec.holdLoadMs ?? 0),
     requestTimeoutMs: env.timing.requestTimeoutMs,
     seed: env.seed ^ hash(name),
