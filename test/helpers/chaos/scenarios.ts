@@ -226,6 +226,7 @@ async function runScenario(env: ChaosEnv, topo: Topology, spec: ScenarioSpec): P
 
   const redirects = new CounterSampler(() => gateCounters(topo.gate).redirects);
   const hedges = new CounterSampler(() => gateCounters(topo.gate).hedges);
+  const dispatches = spec.windowMs ? new CounterSampler(() => gateCounters(topo.gate).dispatches, 50) : undefined;
   const faults: FaultRecord[] = [];
   const violations: string[] = ref.report.violations.map((v) => `fault-free phase: ${v}`);
   const notes: string[] = [];
@@ -239,6 +240,7 @@ async function runScenario(env: ChaosEnv, topo: Topology, spec: ScenarioSpec): P
   }
   redirects.stop();
   hedges.stop();
+  dispatches?.stop();
 
   const strength = await awaitFullStrength({
     nc: topo.monitor ?? topo.client,
@@ -279,8 +281,8 @@ async function runScenario(env: ChaosEnv, topo: Topology, spec: ScenarioSpec): P
     ref.report.baselineThroughput = after.report.baselineThroughput = baseline;
     env.reports.push(after.report);
   }
-  const windows = spec.windowMs ? interleavedWindows(oks, faults, spec.windowMs, phase.finishedAt) : undefined;
-  if (windows) notes.push(`interleaved: ${windows.rounds} windows of ${spec.windowMs! / 1000} s after a fault (${windows.faulted.toFixed(2)} req/s) between ${windows.cleanEach.length} fault-free ones (${windows.clean.toFixed(2)} req/s: ${windows.cleanEach.map((v) => v.toFixed(1)).join(' / ')}); the whole-phase reference would say ${Math.round((100 * phase.report.throughput) / baseline)}% (spread ${spread === undefined ? '-' : `${(100 * spread).toFixed(1)}%`})`);
+  const windows = spec.windowMs ? interleavedWindows(oks, faults, spec.windowMs, phase.finishedAt, dispatches) : undefined;
+  if (windows) notes.push(`interleaved: ${windows.rounds} windows of ${spec.windowMs! / 1000} s after a fault (${windows.faulted.toFixed(2)} req/s) between ${windows.cleanEach.length} fault-free ones (${windows.clean.toFixed(2)} req/s: ${windows.cleanEach.map((v) => v.toFixed(1)).join(' / ')}; dispatch messages per request in those: ${windows.messagesEach.map((v) => (v === undefined ? '-' : v.toFixed(1))).join(' / ')}); the whole-phase reference would say ${Math.round((100 * phase.report.throughput) / baseline)}% (spread ${spread === undefined ? '-' : `${(100 * spread).toFixed(1)}%`})`);
   const report: ScenarioReport = {
     ...phase.report,
     ...(windows ? { throughput: windows.faulted } : {}),
@@ -298,15 +300,21 @@ async function runScenario(env: ChaosEnv, topo: Topology, spec: ScenarioSpec): P
  * of the machine's speed cancels (over a run it rose by as much as 40 %). Rounds whose fault-free window runs past
  * the phase are left out. Spread: (max - min) ÷ mean of the fault-free windows.
  */
-function interleavedWindows(oks: RequestRecord[], faults: FaultRecord[], windowMs: number, finishedAt: number) {
+function interleavedWindows(oks: RequestRecord[], faults: FaultRecord[], windowMs: number, finishedAt: number, dispatches?: CounterSampler) {
   const rounds = faults.filter((f) => f.at + 2 * windowMs <= finishedAt);
   if (rounds.length === 0) return undefined;
   const perSecond = (from: number) => oks.filter((r) => r.end! >= from && r.end! < from + windowMs).length / (windowMs / 1000);
   const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
   const faulted = mean(rounds.map((f) => perSecond(f.at)));
-  const cleanEach = [perSecond(rounds[0].at - windowMs), ...rounds.map((f) => perSecond(f.at + windowMs))];
+  const cleanStarts = [rounds[0].at - windowMs, ...rounds.map((f) => f.at + windowMs)];
+  const cleanEach = cleanStarts.map(perSecond);
+  // how the gate split its layers into messages: the fixed cost of a message is what moves throughput between windows
+  const messagesEach = cleanStarts.map((from, i) => {
+    const sent = dispatches?.growth(from, from + windowMs);
+    return sent === undefined ? undefined : sent / (cleanEach[i] * (windowMs / 1000));
+  });
   const clean = mean(cleanEach);
-  return { rounds: rounds.length, faulted, clean, cleanEach, spread: (Math.max(...cleanEach) - Math.min(...cleanEach)) / clean };
+  return { rounds: rounds.length, faulted, clean, cleanEach, messagesEach, spread: (Math.max(...cleanEach) - Math.min(...cleanEach)) / clean };
 }
 
 function longestGap(oks: RequestRecord[], from: number, to: number): number | undefined {
