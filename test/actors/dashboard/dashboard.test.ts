@@ -127,12 +127,18 @@ describe('the dashboard in a browser', () => {
         if (e.instance === victim) events.push({ kind: e.kind, at: Date.now() });
       },
     });
-    const seen: { state: string; at: number }[] = [];
-    const watch = setInterval(() => {
-      void actorStates()
-        .then((s) => seen.push({ state: s[victim], at: Date.now() }))
-        .catch(() => undefined);
-    }, 50);
+    // every state the page renders for the victim, however briefly: with a spare process a restart is over in
+    // about 0.2 s, which polling the page every 50 ms could miss
+    await page.evaluate((instance) => {
+      const w = window as unknown as { seen: { state: string; at: number }[] };
+      w.seen = [];
+      new MutationObserver((records) => {
+        for (const r of records) {
+          const el = r.target as Element;
+          if (el.getAttribute('data-instance') === instance) w.seen.push({ state: el.getAttribute('data-state') ?? '', at: Date.now() });
+        }
+      }).observe(document.body, { attributes: true, attributeFilter: ['data-state'], subtree: true });
+    }, victim);
     try {
       const load = completions(8);
       process.kill(pid!, 'SIGKILL');
@@ -140,9 +146,9 @@ describe('the dashboard in a browser', () => {
       await new Promise((r) => setTimeout(r, SHOWN_WITHIN_MS + 200));
       await load;
     } finally {
-      clearInterval(watch);
       sub.unsubscribe();
     }
+    const seen = await page.evaluate(() => (window as unknown as { seen: { state: string; at: number }[] }).seen);
     const down = events.find((e) => e.kind === 'down')!;
     const back = events.find((e) => e.kind === 'up')!;
     expect(down, JSON.stringify(events)).toBeDefined();
