@@ -12,12 +12,12 @@ export class ActorProcesses {
 
   /**
    * `entry`: the expert process's script; `env`: what every actor of the node shares (the actor's own variables
-   * come with its assignment); `spares`: how many to keep booted (0: fork each actor when it is needed).
+   * come with its assignment); `keep`: how many spares to keep booted (0: fork each actor when it is needed).
    */
   constructor(
     private readonly entry: string,
     private readonly env: NodeJS.ProcessEnv,
-    private readonly spares_: number,
+    private readonly keep: number,
   ) {}
 
   /** A process that becomes the actor `actorEnv` names: a booted spare if there is one, else a fresh fork. */
@@ -51,7 +51,7 @@ export class ActorProcesses {
 
   private refill(): void {
     for (let i = this.spares.length - 1; i >= 0; i--) if (!alive(this.spares[i])) this.spares.splice(i, 1);
-    while (!this.stopped && this.spares.length < this.spares_) this.spares.push(this.fork());
+    while (!this.stopped && this.spares.length < this.keep) this.spares.push(this.fork());
   }
 
   private fork(): ChildProcess {

@@ -188,11 +188,12 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       const store = o.followPlacement ? await PlacementStore.open(nc, model, { create: true, replicas: o.kvReplicas }) : undefined;
       const { revision, children } = initialChildren(node, (await store?.desired())?.record ?? null, fixed);
       // credentials are made before a child first starts (at start, or when a placement change adds it): a restart reuses its instance's
-      processes = new ActorProcesses(
+      const actorProcesses = new ActorProcesses(
         EXPERT_PROCESS,
         expertProcessEnv({ ...process.env, ...o.expertEnv, [EXPERT_ENV.nats]: o.nats, [EXPERT_ENV.modelDir]: resolve(o.modelDir), [EXPERT_ENV.model]: model, [EXPERT_ENV.node]: node }, o.quantization),
         settings.spareActors,
       );
+      processes = actorProcesses;
       const childAuth = new Map<string, NatsAuth>();
       const prepare = async (specs: { instance: string }[]) => {
         for (const c of specs) if (!childAuth.has(c.instance)) childAuth.set(c.instance, (await o.expertAuth?.(c.instance)) ?? o.auth ?? {});
@@ -209,7 +210,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         onStarted: o.onActorsStarted,
         prepare,
         spawn: (child) =>
-          processes!.start({
+          actorProcesses.start({
             [EXPERT_ENV.instance]: child.instance,
             [EXPERT_ENV.experts]: child.experts.map(formatExpertKey).join(','),
             ...authEnv(childAuth.get(child.instance) ?? o.auth ?? {}),

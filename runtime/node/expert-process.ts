@@ -1,8 +1,8 @@
 // Entry point of an expert actor child process. It boots (Node, its thread, the thread's modules) before it knows
 // which actor it is, then becomes the one its supervisor names in an `assign` message (expert-env.ts): a spare
-// forked ahead takes over a crashed actor without Node's start. The actor runs in a worker thread (expert-thread.ts); this main thread only beats to the supervisor
-// over the IPC channel and stops the thread on a signal, so a long load or dispatch is never taken for a hang,
-// while a thread that stays silent past EAAS_ACTOR_SILENCE_MS (stuck) stops the beats, and gets its process restarted.
+// forked ahead takes over a crashed actor without Node's start. The actor runs in a worker thread
+// (expert-thread.ts); this main thread only beats to the supervisor over the IPC channel and stops the thread on a
+// signal, so a long load or dispatch is never taken for a hang, while a thread that stays silent past EAAS_ACTOR_SILENCE_MS (stuck) stops the beats, and gets its process restarted.
 import { Worker } from 'node:worker_threads';
 import type { ChildMessage, ExpertHealth } from '../../actors/protocol/messages.js';
 import { isActorAssignment } from './expert-env.js';
@@ -53,10 +53,9 @@ function stop(): void {
   if (!ready) process.exit(0);
   thread.postMessage({ kind: 'stop' } satisfies ProcessMessage);
 }
+// the thread is the one that reads the actor's variables: they go straight to it
 process.on('message', (m: unknown) => {
-  if (!isActorAssignment(m)) return;
-  Object.assign(process.env, m.env);
-  thread.postMessage(m satisfies ProcessMessage);
+  if (isActorAssignment(m)) thread.postMessage(m satisfies ProcessMessage);
 });
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);

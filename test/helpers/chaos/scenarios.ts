@@ -381,6 +381,7 @@ export async function killRandomExpert(env: ChaosEnv): Promise<ScenarioReport> {
     return await runScenario(env, topo, {
       name: '1 kill -9 expert actor',
       windowMs,
+      // a fault-free window, three rounds of two, and room for the last window's requests to end
       loadMs: windowMs ? 7.2 * windowMs : undefined,
       inject: async (ctx) => {
         await sleep(windowMs ?? 1_000);
