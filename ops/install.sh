@@ -5,10 +5,10 @@ cd "$(dirname "$0")/.."
 
 # --with-test-tools: also what the test suite drives: a real Prometheus scrapes the API front, PyTorch checks the
 # shipped model's forward pass independently (ops/train/check.py), a dictionary judges its English, Chromium
-# shows the dashboard to puppeteer-core
+# shows the dashboard to puppeteer-core, iproute2 makes the emulated hosts (network namespaces, tc)
 # openssl makes the CA and certificates of `eaas up --secure`
 PACKAGES=(nats-server openssl)
-if [ "${1:-}" = "--with-test-tools" ]; then PACKAGES+=(prometheus python3-torch wamerican chromium); fi
+if [ "${1:-}" = "--with-test-tools" ]; then PACKAGES+=(prometheus python3-torch wamerican chromium iproute2); fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

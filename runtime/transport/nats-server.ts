@@ -23,6 +23,12 @@ export interface NatsServerOptions {
   serverName?: string;
   /** TLS on client and route ports, and decentralised auth (operator, accounts): clients need a `.creds` file. */
   secure?: { tls: TlsFiles; auth: ServerAuth };
+  /** The address the client and route ports listen on (and the URL names); loopback when absent. */
+  host?: string;
+  /** The route address this server tells the others about (a relay in front of it, say); its own when absent. */
+  advertiseRoute?: string;
+  /** Wraps the server's command line, e.g. to run it in another network namespace (the pid stays the server's). */
+  launcher?: (command: string, args: string[]) => [string, string[]];
   /** JetStream (KV buckets: the elastic placement) with its state in this directory, kept across restarts by the caller. */
   jetstream?: { storeDir: string };
 }
@@ -84,7 +90,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   const configFile = join(dir, 'nats-server.conf');
   await writeFile(configFile, renderConfig(opts));
 
-  const [command, args] = dieWithParent(binary, ['-c', configFile]);
+  const [command, args] = (opts.launcher ?? ((c, a) => [c, a]))(...dieWithParent(binary, ['-c', configFile]));
   const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   trackChild(child);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
@@ -98,7 +104,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   const ports = await waitUntilReady(child, wantsCluster(opts));
   const pid = child.pid!;
   return {
-    url: `nats://${LOOPBACK}:${ports.client}`,
+    url: `nats://${opts.host ?? LOOPBACK}:${ports.client}`,
     port: ports.client,
     pid,
     clusterPort: ports.cluster,
@@ -193,7 +199,7 @@ function findNatsServer(): string {
  * The command that runs `binary` so that it gets SIGTERM when this process dies, even by SIGKILL
  * (util-linux `setpriv --pdeathsig`, which execs: the pid stays the server's): no orphan keeps the port.
  */
-function dieWithParent(binary: string, args: string[]): [string, string[]] {
+export function dieWithParent(binary: string, args: string[]): [string, string[]] {
   for (const dir of SETPRIV_DIRS) {
     const setpriv = join(dir, 'setpriv');
     try {
@@ -214,7 +220,7 @@ function wantsCluster(opts: NatsServerOptions): boolean {
 export function renderConfig(opts: NatsServerOptions): string {
   const maxPayload = opts.maxPayload ?? DEFAULT_MAX_PAYLOAD;
   const lines = [
-    `host: ${JSON.stringify(LOOPBACK)}`,
+    `host: ${JSON.stringify(opts.host ?? LOOPBACK)}`,
     `port: ${opts.port ?? RANDOM_PORT}`,
     `max_payload: ${maxPayload}`,
     `max_pending: ${maxPayload * PENDING_PAYLOADS_PER_CLIENT}`,
@@ -226,7 +232,8 @@ export function renderConfig(opts: NatsServerOptions): string {
   if (wantsCluster(opts)) {
     lines.push('cluster {');
     if (opts.clusterName !== undefined) lines.push(`  name: ${JSON.stringify(opts.clusterName)}`);
-    lines.push(`  host: ${JSON.stringify(LOOPBACK)}`, `  port: ${opts.clusterPort ?? RANDOM_PORT}`);
+    lines.push(`  host: ${JSON.stringify(opts.host ?? LOOPBACK)}`, `  port: ${opts.clusterPort ?? RANDOM_PORT}`);
+    if (opts.advertiseRoute !== undefined) lines.push(`  advertise: ${JSON.stringify(opts.advertiseRoute)}`);
     if (opts.routes?.length) lines.push(`  routes: [${opts.routes.map((r) => JSON.stringify(r)).join(', ')}]`);
     lines.push(...tls.map((l) => `  ${l}`), '}');
   }

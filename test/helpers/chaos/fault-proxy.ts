@@ -1,6 +1,7 @@
 // A TCP fault proxy on loopback between NATS clients and a nats-server: pass, added latency,
 // dropped connections or a stall (nothing forwarded, nothing closed: a black hole that later heals).
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { DelayLane } from '../../../runtime/hosts/delay-lane.js';
 
 export type ProxyMode =
   | { kind: 'pass' }
@@ -11,51 +12,10 @@ export type ProxyMode =
   /** Nothing is read or forwarded and nothing is closed; leaving the mode delivers what queued up (TCP healing). */
   | { kind: 'stall' };
 
-/** One direction of a connection: chunks wait in order until their delivery time. */
-class Lane {
-  private readonly queue: { at: number; chunk: Buffer }[] = [];
-  private timer?: NodeJS.Timeout;
-  private ended = false;
-
-  constructor(
-    private readonly from: Socket,
-    private readonly to: Socket,
-    private readonly delayMs: () => number,
-  ) {
-    from.on('data', (chunk: Buffer) => this.push(chunk));
-    from.on('end', () => {
-      this.ended = true;
-      this.flush();
-    });
-  }
-
-  private push(chunk: Buffer): void {
-    const last = this.queue.length > 0 ? this.queue[this.queue.length - 1]!.at : 0;
-    this.queue.push({ at: Math.max(Date.now() + this.delayMs(), last), chunk });
-    this.flush();
-  }
-
-  private flush(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    const now = Date.now();
-    while (this.queue.length > 0 && this.queue[0]!.at <= now) {
-      const { chunk } = this.queue.shift()!;
-      if (!this.to.destroyed) this.to.write(chunk);
-    }
-    if (this.queue.length > 0) this.timer = setTimeout(() => this.flush(), this.queue[0]!.at - now);
-    else if (this.ended && !this.to.destroyed) this.to.end();
-  }
-
-  stop(): void {
-    clearTimeout(this.timer);
-  }
-}
-
 interface Pair {
   client: Socket;
   upstream: Socket;
-  lanes: Lane[];
+  lanes: DelayLane[];
 }
 
 export class FaultProxy {
@@ -114,7 +74,7 @@ export class FaultProxy {
     const upstream = connect({ host: this.target.host, port: this.target.port });
     const delay = () => (this.mode.kind === 'latency' ? this.mode.ms : 0);
     const pair: Pair = { client, upstream, lanes: [] };
-    pair.lanes.push(new Lane(client, upstream, delay), new Lane(upstream, client, delay));
+    pair.lanes.push(new DelayLane(client, upstream, delay), new DelayLane(upstream, client, delay));
     this.pairs.add(pair);
     const onGone = () => this.close(pair);
     client.on('error', onGone);

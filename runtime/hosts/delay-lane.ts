@@ -1,0 +1,43 @@
+// One direction of a TCP connection whose chunks arrive a set time after they left, in order
+// (a link's latency, done in user space: this kernel has no netem).
+import type { Socket } from 'node:net';
+
+export class DelayLane {
+  private readonly queue: { at: number; chunk: Buffer }[] = [];
+  private timer?: NodeJS.Timeout;
+  private ended = false;
+
+  constructor(
+    from: Socket,
+    private readonly to: Socket,
+    private readonly delayMs: () => number,
+  ) {
+    from.on('data', (chunk: Buffer) => this.push(chunk));
+    from.on('end', () => {
+      this.ended = true;
+      this.flush();
+    });
+  }
+
+  private push(chunk: Buffer): void {
+    const last = this.queue.length > 0 ? this.queue[this.queue.length - 1]!.at : 0;
+    this.queue.push({ at: Math.max(performance.now() + this.delayMs(), last), chunk });
+    this.flush();
+  }
+
+  private flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const now = performance.now();
+    while (this.queue.length > 0 && this.queue[0]!.at <= now) {
+      const { chunk } = this.queue.shift()!;
+      if (!this.to.destroyed) this.to.write(chunk);
+    }
+    if (this.queue.length > 0) this.timer = setTimeout(() => this.flush(), this.queue[0]!.at - now);
+    else if (this.ended && !this.to.destroyed) this.to.end();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+}

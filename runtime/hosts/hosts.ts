@@ -1,0 +1,170 @@
+// Hosts on one machine: each its own network namespace with its own nats-server, routed into one cluster through
+// delay relays (a link's latency), and an `eaas node` (gate and front, or a supervisor with its share of experts).
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { dieWithParent, startNatsServer, type NatsServerHandle } from '../transport/nats-server.js';
+import { DelayRelay } from './delay-relay.js';
+import { HostStartError } from './errors.js';
+import { HostNetwork, inNamespace, type LinkShape, type NetworkHost } from './network.js';
+
+const run = promisify(execFile);
+const HERE = fileURLToPath(import.meta.url);
+// from the sources (tests run them), the built CLI
+const CLI = HERE.endsWith('.ts') ? join(dirname(HERE), '..', '..', 'dist', 'runtime', 'cli', 'main.js') : join(dirname(HERE), '..', 'cli', 'main.js');
+/** Every host is its own machine: the same ports on each. */
+export const CLIENT_PORT = 4222;
+export const ROUTE_PORT = 6222;
+const NODE_READY = / ready: /;
+const NODE_READY_TIMEOUT_MS = 180_000;
+const STOP_TIMEOUT_MS = 10_000;
+const OUTPUT_TAIL_LINES = 20;
+
+export interface HostSpec {
+  name: string;
+  /** `eaas node` flags for this host, without --nats (the host's own server); none: a host with only its server. */
+  node?: string[];
+}
+
+export interface HostsOptions {
+  hosts: HostSpec[];
+  link: LinkShape;
+  /** The cluster's name on the routes. */
+  clusterName?: string;
+  /** Extra environment for the nodes (EAAS_* settings, OTEL_*). */
+  env?: Record<string, string>;
+}
+
+export interface RunningHost extends NetworkHost {
+  /** The host's nats-server, as its own processes and other hosts reach it. */
+  natsUrl: string;
+  /** The node's ready line (`eaas node NAME ready: ...`), when the host runs one. */
+  ready?: string;
+}
+
+export class Hosts {
+  private constructor(
+    readonly network: HostNetwork,
+    readonly link: LinkShape,
+    readonly hosts: RunningHost[],
+    private readonly servers: Map<string, NatsServerHandle>,
+    private readonly nodes: Map<string, ChildProcess>,
+    private readonly relays: DelayRelay[],
+  ) {}
+
+  static async start(o: HostsOptions): Promise<Hosts> {
+    const network = await HostNetwork.create(o.hosts.map((h) => h.name), o.link);
+    const servers = new Map<string, NatsServerHandle>();
+    const nodes = new Map<string, ChildProcess>();
+    const relays: DelayRelay[] = [];
+    const hosts: RunningHost[] = network.hosts.map((h) => ({ ...h, natsUrl: `nats://${h.ip}:${CLIENT_PORT}` }));
+    const started = new Hosts(network, o.link, hosts, servers, nodes, relays);
+    try {
+      // every route goes through the relay in front of its host, so each hop between two hosts costs the link's delay
+      for (const h of hosts) relays.push(await DelayRelay.start(network.switchIp, { host: h.ip, port: ROUTE_PORT }, o.link.delayMs));
+      const routeOf = (i: number) => `nats-route://${relays[i]!.host}:${relays[i]!.port}`;
+      const clusterName = o.clusterName ?? `eaas-hosts-${network.tag}`;
+      await Promise.all(
+        hosts.map(async (h, i) => {
+          const server = await startNatsServer({
+            host: h.ip,
+            port: CLIENT_PORT,
+            clusterName,
+            serverName: h.name,
+            clusterPort: ROUTE_PORT,
+            routes: hosts.flatMap((_, j) => (j === i ? [] : [routeOf(j)])),
+            advertiseRoute: `${relays[i]!.host}:${relays[i]!.port}`,
+            launcher: (command, args) => inNamespace(h, command, args),
+          });
+          servers.set(h.name, server);
+        }),
+      );
+      // supervisors first, so a gate finds their actors when it starts
+      const order = [...o.hosts].sort((a, b) => Number(isGate(a)) - Number(isGate(b)));
+      for (const spec of order) {
+        if (!spec.node) continue;
+        const h = hosts.find((x) => x.name === spec.name)!;
+        h.ready = await started.startNode(h, spec.node, o.env ?? {});
+      }
+    } catch (err) {
+      await started.stop();
+      throw err;
+    }
+    return started;
+  }
+
+  host(name: string): RunningHost {
+    this.network.host(name);
+    return this.hosts.find((h) => h.name === name)!;
+  }
+
+  /** The host's cable out (see HostNetwork.pull). */
+  pull(name: string): Promise<void> {
+    return this.network.pull(name);
+  }
+
+  restore(name: string): Promise<void> {
+    return this.network.restore(name);
+  }
+
+  /** Every process on the host killed at once (SIGKILL): a machine lost with its power. */
+  async kill(name: string): Promise<void> {
+    const { stdout } = await run('ip', ['netns', 'pids', this.host(name).namespace]);
+    for (const pid of stdout.split(/\s+/).filter(Boolean).map(Number)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.nodes.values()].map((child) => stopChild(child)));
+    await Promise.all([...this.servers.values()].map((s) => s.stop()));
+    await Promise.all(this.relays.map((r) => r.stop()));
+    await this.network.destroy();
+  }
+
+  private startNode(h: RunningHost, flags: string[], env: Record<string, string>): Promise<string> {
+    const [command, args] = inNamespace(h, ...dieWithParent(process.execPath, [CLI, 'node', '--nats', h.natsUrl, ...flags]));
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    this.nodes.set(h.name, child);
+    const tail: string[] = [];
+    return new Promise((resolve, reject) => {
+      let out = '';
+      const fail = (problem: string) => {
+        clearTimeout(timer);
+        reject(new HostStartError(`host ${h.name}: eaas node ${problem}${tail.length ? `; its last output:\n${tail.join('\n')}` : ''}`));
+      };
+      const keep = (chunk: Buffer) => {
+        tail.push(...chunk.toString('utf8').trimEnd().split('\n'));
+        tail.splice(0, Math.max(0, tail.length - OUTPUT_TAIL_LINES));
+      };
+      child.stderr!.on('data', keep);
+      child.stdout!.on('data', (chunk: Buffer) => {
+        keep(chunk);
+        out += chunk.toString('utf8');
+        const line = out.split('\n').find((l) => NODE_READY.test(l));
+        if (line !== undefined) {
+          clearTimeout(timer);
+          resolve(line);
+        }
+      });
+      child.once('exit', (code, signal) => fail(`exited (${signal ?? `code ${code}`}) before it was ready`));
+      const timer = setTimeout(() => fail(`not ready after ${NODE_READY_TIMEOUT_MS / 1000} s`), NODE_READY_TIMEOUT_MS);
+    });
+  }
+}
+
+const isGate = (h: HostSpec) => (h.node ?? []).some((f, i, all) => all[i - 1] === '--role' && f.split(',').includes('gate'));
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const escalate = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+  await exited;
+  clearTimeout(escalate);
+}
