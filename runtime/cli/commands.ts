@@ -26,4 +26,5 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   placement: command(() => import('./placement.js'), (m) => m.placementCommand),
   dashboard: command(() => import('./dashboard.js'), (m) => m.dashboardCommand),
   simulate: command(() => import('./simulate.js'), (m) => m.simulateCommand),
+  hosts: command(() => import('./hosts.js'), (m) => m.hostsCommand),
 };

@@ -18,6 +18,7 @@ Usage:
   eaas status --nats URL [--json] [--creds FILE] [--tls-ca FILE]
   eaas placement --nats URL [--name MODEL] [--json] [--creds FILE] [--tls-ca FILE]
   eaas dashboard --nats URL [--name MODEL] [--http-port P] [--http-host H] [--api-key KEY ...] [--creds FILE] [--tls-ca FILE]
+  eaas hosts [--model DIR] [--name NAME] [--expert-hosts N] [--replicas R] [--experts-per-actor N] [--delay MS] [--rate MBIT] [--http-port P] [--quantize int4|int8 [--quantize-dense]] [--wire-dtype f32|bf16|f16]
   eaas simulate [--experiment default|throughput|failures|day|all] [--hosts N] [--seed N] [--profile FILE] [--trace FILE] [--out DIR]
   eaas model init DIR [--family mixtral|qwen2_moe|qwen3_moe|olmoe|deepseek_v3] [--preset tiny|bench|olmoe-1b-7b|mixtral-8x7b-4l] [--seed N] [--dtype f32|bf16|f16] [--shards N] [--skew S]
   eaas secure init DIR --model NAME [--hosts H,...]

@@ -167,6 +167,8 @@ describe('bad input is answered with one line on stderr', () => {
     ['model init --skew -1', () => ['model', 'init', join(root, 'skewed'), '--skew', '-1'], 2, /--skew must be a number >= 0, got "-1"/],
     ['model init --skew abc', () => ['model', 'init', join(root, 'skewed'), '--skew', 'abc'], 2, /--skew must be a number >= 0, got "abc"/],
     ['an unknown command', () => ['frobnicate', '--fast'], 2, /unknown command "frobnicate"/],
+    ['eaas hosts with more replicas than expert hosts', () => ['hosts', '--model', MODEL, '--expert-hosts', '2', '--replicas', '3'], 1, /--replicas 3 needs at least 3 expert hosts, got 2/],
+    ['eaas hosts --delay abc', () => ['hosts', '--model', MODEL, '--delay', 'abc'], 2, /--delay must be a number >= 0, got "abc"/],
     [
       'a NATS URL where nothing listens',
       () => ['generate', '--nats', 'nats://127.0.0.1:1', '--prompt-ids', '1,2,3', '--max-tokens', '5', '--json'],
