@@ -2,6 +2,9 @@
 // (a link's latency, done in user space: this kernel has no netem).
 import type { Socket } from 'node:net';
 
+/** Node's timers fire 1 ms late at best: a smaller delay would cost a whole millisecond, so it is not added. */
+const TIMER_RESOLUTION_MS = 1;
+
 export class DelayLane {
   private readonly queue: { at: number; chunk: Buffer }[] = [];
   private timer?: NodeJS.Timeout;
@@ -21,7 +24,8 @@ export class DelayLane {
 
   private push(chunk: Buffer): void {
     const last = this.queue.length > 0 ? this.queue[this.queue.length - 1]!.at : 0;
-    this.queue.push({ at: Math.max(performance.now() + this.delayMs(), last), chunk });
+    const delay = this.delayMs();
+    this.queue.push({ at: Math.max(performance.now() + (delay < TIMER_RESOLUTION_MS ? 0 : delay), last), chunk });
     this.flush();
   }
 

@@ -4,6 +4,8 @@ import { DelayLane } from './delay-lane.js';
 
 export class DelayRelay {
   private readonly open = new Set<Socket>();
+  /** Bytes relayed so far, both ways: what crossed the link between two hosts. */
+  bytes = 0;
 
   private constructor(
     private readonly server: Server,
@@ -37,6 +39,7 @@ export class DelayRelay {
     };
     for (const s of [client, upstream]) {
       this.open.add(s);
+      s.on('data', (chunk: Buffer) => (this.bytes += chunk.length));
       s.on('error', close);
       s.on('close', close);
     }

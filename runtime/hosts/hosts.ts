@@ -99,6 +99,11 @@ export class Hosts {
     return this.hosts.find((h) => h.name === name)!;
   }
 
+  /** Bytes that crossed the links between hosts so far (every route passes one relay), both ways. */
+  get wireBytes(): number {
+    return this.relays.reduce((n, r) => n + r.bytes, 0);
+  }
+
   /** The host's cable out (see HostNetwork.pull). */
   pull(name: string): Promise<void> {
     return this.network.pull(name);
