@@ -17,7 +17,8 @@ const CLI = HERE.endsWith('.ts') ? join(dirname(HERE), '..', '..', 'dist', 'runt
 export const CLIENT_PORT = 4222;
 export const ROUTE_PORT = 6222;
 const NODE_READY = / ready: /;
-const NODE_READY_TIMEOUT_MS = 180_000;
+/** A real-size model's share takes minutes to load on a small machine. */
+const NODE_READY_TIMEOUT_MS = 900_000;
 const STOP_TIMEOUT_MS = 10_000;
 const OUTPUT_TAIL_LINES = 20;
 
@@ -80,13 +81,16 @@ export class Hosts {
           servers.set(h.name, server);
         }),
       );
-      // supervisors first, so a gate finds their actors when it starts
-      const order = [...o.hosts].sort((a, b) => Number(isGate(a)) - Number(isGate(b)));
-      for (const spec of order) {
-        if (!spec.node) continue;
-        const h = hosts.find((x) => x.name === spec.name)!;
-        h.ready = await started.startNode(h, spec.node, o.env ?? {});
-      }
+      // the other hosts first (together), so a gate finds their actors when it starts
+      const start = async (specs: HostSpec[]) =>
+        Promise.all(
+          specs.map(async (spec) => {
+            const h = hosts.find((x) => x.name === spec.name)!;
+            h.ready = await started.startNode(h, spec.node!, o.env ?? {});
+          }),
+        );
+      await start(o.hosts.filter((h) => h.node && !isGate(h)));
+      await start(o.hosts.filter((h) => h.node && isGate(h)));
     } catch (err) {
       await started.stop();
       throw err;
