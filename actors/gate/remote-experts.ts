@@ -167,7 +167,6 @@ export class RemoteExperts implements GateExperts {
         this.sendHedged(step, instance, group).catch((err: DispatchError) => {
           if (!redirectable(err) || attempt >= (this.o.maxAttempts ?? DEFAULT_MAX_ATTEMPTS)) throw err;
           if (err.reason === 'no-responders') this.directory.markDown(instance, err.message);
-          if (err.reason === 'timeout') this.suspect(instance);
           if (err.reason === 'link-lost') this.counters.resent++;
           else {
             this.counters.redirects++;
@@ -275,6 +274,9 @@ export class RemoteExperts implements GateExperts {
     const H = this.hidden;
     const idOf = (p: Piece) => formatExpertKey({ layer: step.layer, expert: step.batches[p.batch].expert });
     const peersOf = (p: Piece) => this.directory.replicas(idOf(p)).filter((c) => c.instance !== instance && this.breakers.allows(c.instance));
+    // a suspected instance's probe is hedged whatever the budget: while it is still gone (a host lost), its rows
+    // must not wait out the deadline once every cool-down
+    const probe = this.breakers.state(instance) === 'half-open';
     const primary = this.send(step, instance, pieces);
     const peers = [...new Set(pieces.flatMap((p) => peersOf(p).map((c) => c.instance)))];
     const delay = this.hedge.delayMs(peers);
@@ -283,7 +285,7 @@ export class RemoteExperts implements GateExperts {
         ? await primary
         : await firstAnswer(primary, delay, () => {
             const plan = planHedge(pieces, instance, peersOf, (i) => this.hedge.estimate(i), this.rotation++);
-            if (!plan || !this.hedge.take()) return undefined;
+            if (!plan || (!probe && !this.hedge.take())) return undefined;
             this.counters.hedges++;
             this.incidents?.incident('hedge', instance, `slower than ${Math.round(delay)} ms: its rows also went to ${plan.map((m) => m.instance).join(', ')}`);
             return Promise.all(plan.map((m) => this.send(step, m.instance, m.pieces).then((part) => ({ m, part })))).then((parts) => {
@@ -365,7 +367,9 @@ export class RemoteExperts implements GateExperts {
       // an instance that answered, even with an error, is alive; a probe that ended without telling (link lost,
       // announced down) must not keep the breaker half-open with its probe "out" for ever
       if (e.reason === 'error-answer') this.breakers.success(instance);
-      else if (e.reason !== 'timeout') this.breakers.release(instance);
+      // here, not where the rows are redirected: a hedged dispatch's deadline (a probe's, say) counts too
+      else if (e.reason === 'timeout') this.suspect(instance);
+      else this.breakers.release(instance);
       throw e;
     } finally {
       this.ledger.delete(entry!);

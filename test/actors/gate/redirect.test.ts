@@ -11,6 +11,8 @@ import { withEnv } from '../../helpers/env.js';
 import { useNatsServer } from '../../helpers/nats.js';
 import { monolithicReference } from '../../helpers/reference.js';
 import { remoteExperts } from '../../helpers/gate-dispatch.js';
+import { RemoteExperts } from '../../../actors/gate/remote-experts.js';
+import { Checkpoint } from '../../../model/checkpoint.js';
 import { tinyCheckpointDir } from '../../helpers/tiny-model.js';
 
 const PROMPTS = [[1, 10, 20, 30], [1, 99], [7, 8, 9, 10, 11], [1, 250, 251]];
@@ -81,6 +83,46 @@ describe('redirects, hedges and missing replicas', () => {
     expect(c.hedgeWins - before.hedgeWins).toBeGreaterThan(0);
     // bounded extra load: the budget allows about one hedge per ten dispatches, plus a small burst
     expect(hedges).toBeLessThanOrEqual(Math.ceil((c.dispatches - before.dispatches) * 0.1) + 8);
+  });
+
+  it('hedges a suspected instance\'s probe even with no hedge budget left: a replica gone stalls one deadline, not one each cool-down', async () => {
+    const H = Checkpoint.open(tiny.dir).config.hiddenSize;
+    const nc = await nats.connect();
+    // no budget: only the first hedge (one is granted at start) and probes may be hedged; short deadline and cool-down
+    const experts = await RemoteExperts.start(nc, gate.model, H, { timeoutMs: 1500, hedge: { budget: 0 }, breaker: { openMs: 100, maxOpenMs: 100 } });
+    const batches = () => Array.from({ length: 8 }, (_, e) => ({ expert: e, rows: 1, input: Float32Array.from({ length: H }, (_, d) => Math.sin(e * H + d)) }));
+    const stopped = steady.supervisor!.status().children[0];
+    try {
+      await vi.waitFor(() => expect(experts.directory.get(stopped.instance)).toBeDefined(), { timeout: 10_000, interval: 50 });
+      const reference = await experts.runExperts(0, batches());
+      // every replica measured first: a hedge waits for a multiple of the fastest peer's latency
+      for (let i = 0; i < 30; i++) await experts.runExperts(0, batches());
+      process.kill(stopped.pid!, 'SIGSTOP');
+      const slow: number[] = [];
+      try {
+        for (const until = Date.now() + 5_000; Date.now() < until; ) {
+          const t0 = performance.now();
+          const out = await experts.runExperts(0, batches());
+          if (performance.now() - t0 > 1000) slow.push(performance.now() - t0);
+          out.forEach((o, i) => expect(o).toEqual(reference[i]));
+        }
+      } finally {
+        process.kill(stopped.pid!, 'SIGCONT');
+      }
+      // the first dispatch there waited out its deadline (the one hedge granted at start went to the slow replica);
+      // then probes went to the stopped actor every cool-down and ran out their deadlines, but nothing waited for them
+      expect(experts.counters.deadlines).toBeGreaterThanOrEqual(3);
+      expect(slow.length).toBeLessThanOrEqual(1);
+      // back, it answers its next probe and takes rows again
+      const answered = (await clusterStatus(client)).actors.find((a) => a.instance === stopped.instance)!.requests;
+      await vi.waitFor(async () => {
+        await experts.runExperts(0, batches());
+        expect((await clusterStatus(client)).actors.find((a) => a.instance === stopped.instance)!.requests).toBeGreaterThan(answered);
+      }, { timeout: 15_000, interval: 100 });
+    } finally {
+      await experts.stop();
+      await nc.close();
+    }
   });
 
   it('redirects in-flight dispatches of an instance announced down', async () => {
