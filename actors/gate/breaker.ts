@@ -1,4 +1,5 @@
-// A circuit breaker per expert instance: a dispatch that times out makes its instance suspect, and the
+// A circuit breaker per expert instance: a dispatch that times out (or stays silent after a hedge answered
+// for it) makes its instance suspect, and the
 // gate stops sending there at once; after a cool-down one probe dispatch may go (half-open); an answer
 // closes the breaker, another timeout opens it for twice as long.
 
@@ -7,9 +8,14 @@ export interface BreakerOptions {
   openMs: number;
   /** The cool-down doubles on each failed probe up to this. */
   maxOpenMs: number;
+  /**
+   * A dispatch still unanswered this long after a hedge brought its rows makes its instance suspect, without
+   * waiting for its deadline: a host lost (its cable out) costs a hedge and this, not the dispatch timeout.
+   */
+  silentMs: number;
 }
 
-export const DEFAULT_BREAKER: BreakerOptions = { openMs: 1_000, maxOpenMs: 8_000 };
+export const DEFAULT_BREAKER: BreakerOptions = { openMs: 1_000, maxOpenMs: 8_000, silentMs: 250 };
 
 interface State {
   openUntil: number;

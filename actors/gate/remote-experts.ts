@@ -179,13 +179,13 @@ export class RemoteExperts implements GateExperts {
     );
   }
 
-  /** A timed-out instance is suspected: nothing more is planned there, and what is in flight there goes elsewhere now. */
-  private suspect(instance: string): void {
+  /** A timed-out (or silent) instance is suspected: nothing more is planned there, and what is in flight there goes elsewhere now. */
+  private suspect(instance: string, why = 'a dispatch to it timed out'): void {
     if (this.breakers.state(instance) === 'open') return;
     this.breakers.timeout(instance);
     this.counters.suspected++;
-    this.incidents?.incident('suspected', instance, 'a dispatch to it timed out: its breaker is open');
-    this.abortTo(instance, 'timeout', `expert instance ${instance} is suspected: another dispatch to it timed out`);
+    this.incidents?.incident('suspected', instance, `${why}: its breaker is open`);
+    this.abortTo(instance, 'timeout', `expert instance ${instance} is suspected: ${why}`);
   }
 
   /** Replicas that may take rows of `id` now: live, and not suspected (unless every live one is). */
@@ -278,6 +278,11 @@ export class RemoteExperts implements GateExperts {
     // must not wait out the deadline once every cool-down
     const probe = this.breakers.state(instance) === 'half-open';
     const primary = this.send(step, instance, pieces);
+    let settled = false;
+    primary.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
     const peers = [...new Set(pieces.flatMap((p) => peersOf(p).map((c) => c.instance)))];
     const delay = this.hedge.delayMs(peers);
     const y =
@@ -308,6 +313,7 @@ export class RemoteExperts implements GateExperts {
               return out;
             });
           });
+    if (!settled) this.watchSilence(instance, primary);
     let offset = 0;
     for (const p of pieces) {
       const part = y.subarray(offset * H, (offset + p.rows) * H);
@@ -320,6 +326,17 @@ export class RemoteExperts implements GateExperts {
       }
       offset += p.rows;
     }
+  }
+
+  /** A hedge answered for `primary`: if the instance stays silent `silentMs` longer, it is suspected (see BreakerOptions). */
+  private watchSilence(instance: string, primary: Promise<unknown>): void {
+    const silentMs = this.o.breaker?.silentMs ?? DEFAULT_BREAKER.silentMs;
+    const timer = setTimeout(() => this.suspect(instance, `it stayed silent ${silentMs} ms after a hedge answered for it`), silentMs);
+    timer.unref();
+    primary.then(
+      () => clearTimeout(timer),
+      () => clearTimeout(timer),
+    );
   }
 
   /** One request/reply to one instance, registered in the ledger while in flight. */

@@ -79,6 +79,10 @@ interface Sent {
   sentAt: number;
   settled: boolean;
   hedge: boolean;
+  /** A hedge's primary: still silent `silentMs` after the hedge answered, its instance is suspected. */
+  of?: Sent;
+  /** Sent to a half-open instance: hedged whatever the budget. */
+  probe: boolean;
   run: LayerRun;
 }
 
@@ -90,6 +94,7 @@ export class SimGate implements ActorEvents {
   private readonly parked: { run: LayerRun; frags: Fragment[]; until: number }[] = [];
   private readonly hedging: HedgePolicy;
   private readonly breakers: Breakers;
+  private readonly breakerOptions: BreakerOptions;
   private rotation = 0;
   private deadlineArmed = false;
   private running: Sequence[] = [];
@@ -112,7 +117,8 @@ export class SimGate implements ActorEvents {
     until: number,
   ) {
     this.hedging = new HedgePolicy({ ...DEFAULT_HEDGE, ...o.hedge }, clock.now);
-    this.breakers = new Breakers({ ...DEFAULT_BREAKER, ...o.breaker }, clock.now);
+    this.breakerOptions = { ...DEFAULT_BREAKER, ...o.breaker };
+    this.breakers = new Breakers(this.breakerOptions, clock.now);
     experts.listen(this);
     for (const a of experts.actors.values()) if (a.serving) this.up(a.instance, a);
     clock.every(o.discoveryMs, clock.now() + o.discoveryMs, until, () => this.discover());
@@ -257,9 +263,10 @@ export class SimGate implements ActorEvents {
     });
   }
 
-  private post(run: LayerRun, instance: string, frags: Fragment[], hedge: boolean): void {
+  private post(run: LayerRun, instance: string, frags: Fragment[], hedge: boolean, of?: Sent): void {
     const rows = frags.reduce((n, f) => n + f.rows, 0);
-    const s: Sent = { instance, frags, rows, sentAt: this.clock.now(), settled: false, hedge, run };
+    const probe = this.breakers.state(instance) === 'half-open';
+    const s: Sent = { instance, frags, rows, sentAt: this.clock.now(), settled: false, hedge, of, probe, run };
     this.outstanding.add(s);
     this.inflight.set(instance, (this.inflight.get(instance) ?? 0) + rows);
     this.breakers.sending(instance);
@@ -281,9 +288,9 @@ export class SimGate implements ActorEvents {
     if (s.settled || s.run.finished || open.length === 0) return;
     const pieces: Piece[] = open.map((f, batch) => ({ batch, from: 0, rows: f.rows }));
     const plan = planHedge(pieces, s.instance, (p) => this.candidates(open[p.batch].id, s.instance), (i) => this.hedging.estimate(i), this.rotation++);
-    if (!plan || !this.hedging.take()) return;
+    if (!plan || (!s.probe && !this.hedging.take())) return;
     this.m.counters.hedges++;
-    for (const msg of plan) this.post(s.run, msg.instance, msg.pieces.map((p) => open[p.batch]), true);
+    for (const msg of plan) this.post(s.run, msg.instance, msg.pieces.map((p) => open[p.batch]), true, s);
   }
 
   private settle(s: Sent): void {
@@ -304,7 +311,11 @@ export class SimGate implements ActorEvents {
       won = true;
       s.run.pending--;
     }
-    if (won && s.hedge) this.m.counters.hedgeWins++;
+    if (won && s.hedge) {
+      this.m.counters.hedgeWins++;
+      const primary = s.of;
+      if (primary && !primary.settled) this.clock.after(this.breakerOptions.silentMs, () => primary.settled || this.breakers.state(primary.instance) === 'open' || this.suspect(primary.instance));
+    }
     if (s.run.pending === 0 && !s.run.finished) {
       s.run.finished = true;
       s.run.done();
@@ -333,11 +344,16 @@ export class SimGate implements ActorEvents {
   /** A dispatch ran out its deadline: its instance is suspected (breaker open) and what is in flight there, this one too, goes elsewhere. */
   private timedOut(s: Sent): void {
     this.m.counters.timeouts++;
-    if (this.breakers.state(s.instance) !== 'open') {
-      this.breakers.timeout(s.instance);
+    this.suspect(s.instance);
+  }
+
+  /** Its breaker opens, and what is in flight there goes elsewhere. */
+  private suspect(instance: string): void {
+    if (this.breakers.state(instance) !== 'open') {
+      this.breakers.timeout(instance);
       this.m.counters.suspected++;
     }
-    this.abortTo(s.instance);
+    this.abortTo(instance);
   }
 
   /** Everything in flight to `instance` goes to other replicas now. */

@@ -243,8 +243,9 @@ async function hostLoss(model: Model, maxTokens: number): Promise<void> {
       return inside.slice(1).reduce((g, a, i) => (a - inside[i]! > g.ms ? { ms: a - inside[i]!, endedAt: a } : g), { ms: 0, endedAt: from });
     };
     const stall = longestGap(pulledAt, restoredAt);
-    // full speed again: the first window after the stall at 90% of the baseline
-    const fullAgainAt = windows(stall.endedAt, restoredAt - LOSS.windowMs).find((t) => rate(t) >= LOSS.fullSpeed * baseline);
+    // the new steady state: a host's share of the capacity is gone, so "full speed" is what the rest sustain
+    const steadyPulled = median(windows(stall.endedAt, restoredAt - LOSS.windowMs).map(rate));
+    const fullAgainAt = windows(pulledAt, restoredAt - LOSS.windowMs).find((t) => t >= stall.endedAt && rate(t) >= LOSS.fullSpeed * steadyPulled);
     console.log(`\nhost lost: ${LOSS.streams} streams of ${maxTokens} tokens kept running on ${LOSS.hosts} expert hosts (each expert on ${LOSS.replicas}), links ${link.delayMs} ms / ${link.rateMbit} Mbit/s; ${victim}'s cable pulled at ${fmt(pulledAt / 1000)} s, back at ${fmt(restoredAt / 1000)} s`);
     console.log(
       table(
@@ -254,10 +255,10 @@ async function hostLoss(model: Model, maxTokens: number): Promise<void> {
           ['requests failed (lost)', String(failed)],
           ['requests whose tokens differ from the same prompt\'s first run', String(differing)],
           [`tok/s before (median of ${LOSS.windowMs / 1000} s windows)`, fmt(baseline)],
-          ['tok/s while pulled (median)', fmt(median(windows(pulledAt, restoredAt - LOSS.windowMs).map(rate)))],
+          ['tok/s while pulled (median of the windows after the longest gap)', fmt(steadyPulled)],
           ['longest gap without a token: before the pull / after it (ms)', `${fmt(longestGap(2000, pulledAt).ms, 0)} / ${fmt(stall.ms, 0)}`],
           ['s from the pull to the end of that gap', fmt((stall.endedAt - pulledAt) / 1000, 2)],
-          [`s from the pull to a ${LOSS.windowMs / 1000} s window at ≥ ${LOSS.fullSpeed * 100}% of before, after that gap`, fullAgainAt === undefined ? 'never while pulled' : fmt((fullAgainAt - pulledAt) / 1000, 2)],
+          [`s from the pull to a ${LOSS.windowMs / 1000} s window at ≥ ${LOSS.fullSpeed * 100}% of the steady rate without the host, after that gap`, fullAgainAt === undefined ? 'never while pulled' : fmt((fullAgainAt - pulledAt) / 1000, 2)],
           ['tok/s after it is back (median)', fmt(median(windows(restoredAt, end - LOSS.windowMs).map(rate)))],
           [`s from back to ${victim}'s actors answering again`, Number.isNaN(rejoinedS) ? `not within ${LOSS.afterS} s` : fmt(rejoinedS)],
           ['gate redirects / deadlines during the run', `${after.redirects - before.redirects} / ${after.deadlines - before.deadlines}`],

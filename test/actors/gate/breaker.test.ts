@@ -4,7 +4,7 @@ import { Breakers } from '../../../actors/gate/breaker.js';
 /** Breakers on a clock the test moves. */
 function breakers(openMs = 1000, maxOpenMs = 4000) {
   let t = 0;
-  const b = new Breakers({ openMs, maxOpenMs }, () => t);
+  const b = new Breakers({ openMs, maxOpenMs, silentMs: 250 }, () => t);
   return { b, advance: (ms: number) => void (t += ms) };
 }
 
