@@ -194,15 +194,19 @@ async function hostLoss(model: Model, maxTokens: number): Promise<void> {
       for (let round = 0; running; round++) {
         // each worker cycles through 4 prompts: every prompt runs several times, before and after the loss
         const p = w * 4 + (round % 4);
+        // the first request of each worker is shorter by a share, so the streams end (and the next prompts' prefills
+        // come) spread out, as in steady traffic, not all in one step
+        const length = round === 0 ? 1 + Math.floor((w * maxTokens) / LOSS.streams) : maxTokens;
         const ids: number[] = [];
         try {
-          await streamGenerate(nc, 'bench', { prompt: benchPrompt(p, model.vocab), max_tokens: maxTokens, stop_at_eos: false }, {
+          await streamGenerate(nc, 'bench', { prompt: benchPrompt(p, model.vocab), max_tokens: length, stop_at_eos: false }, {
             token: (t) => {
               arrivals.push(performance.now() - t0);
               ids.push(t.id);
             },
           });
           finished++;
+          if (round === 0) continue;
           const key = ids.join();
           if (!firstOutput.has(p)) firstOutput.set(p, key);
           else if (firstOutput.get(p) !== key) differing++;
@@ -255,7 +259,8 @@ async function hostLoss(model: Model, maxTokens: number): Promise<void> {
           ['requests failed (lost)', String(failed)],
           ['requests whose tokens differ from the same prompt\'s first run', String(differing)],
           [`tok/s before (median of ${LOSS.windowMs / 1000} s windows)`, fmt(baseline)],
-          ['tok/s while pulled (median of the windows after the longest gap)', fmt(steadyPulled)],
+          ['tok/s while pulled (median of the windows after the longest gap)', Number.isFinite(steadyPulled) ? fmt(steadyPulled) : 'no window: the gap ended too late'],
+          ['tokens in the 5 s after the pull ÷ in the 5 s before', fmt(arrivals.filter((a) => a >= pulledAt && a < pulledAt + 5000).length / arrivals.filter((a) => a >= pulledAt - 5000 && a < pulledAt).length, 2)],
           ['longest gap without a token: before the pull / after it (ms)', `${fmt(longestGap(2000, pulledAt).ms, 0)} / ${fmt(stall.ms, 0)}`],
           ['s from the pull to the end of that gap', fmt((stall.endedAt - pulledAt) / 1000, 2)],
           [`s from the pull to a ${LOSS.windowMs / 1000} s window at ≥ ${LOSS.fullSpeed * 100}% of the steady rate without the host, after that gap`, fullAgainAt === undefined ? 'never while pulled' : fmt((fullAgainAt - pulledAt) / 1000, 2)],
