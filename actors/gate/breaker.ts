@@ -9,8 +9,9 @@ export interface BreakerOptions {
   /** The cool-down doubles on each failed probe up to this. */
   maxOpenMs: number;
   /**
-   * A dispatch still unanswered this long after a hedge brought its rows makes its instance suspect, without
-   * waiting for its deadline: a host lost (its cable out) costs a hedge and this, not the dispatch timeout.
+   * A dispatch still unanswered after a hedge brought its rows makes its instance suspect without waiting for its
+   * deadline, once it stayed silent as long again as the dispatch had taken, and at least this long: a host lost
+   * (its cable out) costs hedges and this, not the dispatch timeout. (Read by the gates, not by Breakers.)
    */
   silentMs: number;
 }

@@ -75,6 +75,7 @@ export class RemoteExperts implements GateExperts {
   /** Tokens routed and time answered, for the load report. */
   readonly load: LoadTracker;
   private readonly breakers: Breakers;
+  private readonly breakerOptions: BreakerOptions;
   /** Messages now in flight: the ledger that redirects them when their instance is announced down. */
   private readonly ledger = new Set<InFlight>();
   /**
@@ -98,7 +99,8 @@ export class RemoteExperts implements GateExperts {
   ) {
     this.hedge = new HedgePolicy({ ...DEFAULT_HEDGE, ...o.hedge });
     this.load = new LoadTracker(o.loadWindowMs, undefined, model);
-    this.breakers = new Breakers({ ...DEFAULT_BREAKER, ...o.breaker });
+    this.breakerOptions = { ...DEFAULT_BREAKER, ...o.breaker };
+    this.breakers = new Breakers(this.breakerOptions);
     directory.onDown((instance) => this.abortTo(instance, 'announced-down', `expert instance ${instance} was announced down`));
     directory.onUp((instance) => {
       this.breakers.reset(instance);
@@ -277,6 +279,7 @@ export class RemoteExperts implements GateExperts {
     // a suspected instance's probe is hedged whatever the budget: while it is still gone (a host lost), its rows
     // must not wait out the deadline once every cool-down
     const probe = this.breakers.state(instance) === 'half-open';
+    const sentAt = performance.now();
     const primary = this.send(step, instance, pieces);
     let settled = false;
     primary.then(
@@ -313,7 +316,7 @@ export class RemoteExperts implements GateExperts {
               return out;
             });
           });
-    if (!settled) this.watchSilence(instance, primary);
+    if (!settled) this.watchSilence(instance, primary, performance.now() - sentAt);
     let offset = 0;
     for (const p of pieces) {
       const part = y.subarray(offset * H, (offset + p.rows) * H);
@@ -328,10 +331,17 @@ export class RemoteExperts implements GateExperts {
     }
   }
 
-  /** A hedge answered for `primary`: if the instance stays silent `silentMs` longer, it is suspected (see BreakerOptions). */
-  private watchSilence(instance: string, primary: Promise<unknown>): void {
-    const silentMs = this.o.breaker?.silentMs ?? DEFAULT_BREAKER.silentMs;
-    const timer = setTimeout(() => this.suspect(instance, `it stayed silent ${silentMs} ms after a hedge answered for it`), silentMs);
+  /**
+   * A hedge answered for `primary`, `elapsedMs` after it was sent: if the instance stays silent as long again (at
+   * least `silentMs`), it is suspected (see BreakerOptions). Scaled so a big dispatch is given the time its size
+   * needs; not when the gate's own link dropped meanwhile (the silence is then the gate's).
+   */
+  private watchSilence(instance: string, primary: Promise<unknown>, elapsedMs: number): void {
+    const waitMs = Math.max(this.breakerOptions.silentMs, elapsedMs);
+    const link = this.link;
+    const timer = setTimeout(() => {
+      if (this.link === link) this.suspect(instance, `it stayed silent ${Math.round(waitMs)} ms after a hedge answered for it`);
+    }, waitMs);
     timer.unref();
     primary.then(
       () => clearTimeout(timer),

@@ -3,6 +3,7 @@
 import { resolve } from 'node:path';
 import { Checkpoint } from '../../model/checkpoint.js';
 import { Hosts } from '../hosts/hosts.js';
+import { destroyAllNetworksSync } from '../hosts/network.js';
 import { GATE_HOST, gateAndExpertHosts } from '../hosts/topology.js';
 import { DEFAULT_HTTP_PORT, shippedModelDir } from '../node/cluster.js';
 import { intFlag, numberFlag, parseFlags, stringFlag, type FlagTable } from './flags.js';
@@ -54,7 +55,18 @@ export async function hostsCommand(argv: string[]): Promise<void> {
     nodeFlags,
     expertFlags: perActor === undefined ? [] : ['--experts-per-actor', String(intFlag(values, 'experts-per-actor', undefined, 1))],
   });
+  // a signal while the hosts start (minutes for a real-size model) must not leave namespaces behind: 'exit' does
+  // not come when a signal ends the process
+  const early = (signal: NodeJS.Signals) => {
+    process.stderr.write(`eaas: ${signal} while the hosts started; removing them\n`);
+    destroyAllNetworksSync();
+    process.exit(1);
+  };
+  process.once('SIGINT', early);
+  process.once('SIGTERM', early);
   const hosts = await Hosts.start({ hosts: specs, link });
+  process.off('SIGINT', early);
+  process.off('SIGTERM', early);
   const gate = hosts.host(GATE_HOST);
   const http = /at (http:\S+)/.exec(gate.ready ?? '')?.[1]?.replace('0.0.0.0', gate.ip);
   const model = / of model (\S+)/.exec(gate.ready ?? '')?.[1];

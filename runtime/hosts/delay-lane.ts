@@ -9,11 +9,14 @@ export class DelayLane {
   private readonly queue: { at: number; chunk: Buffer }[] = [];
   private timer?: NodeJS.Timeout;
   private ended = false;
+  private held = false;
 
+  /** `mayFlow`: false while someone else holds `from` paused on purpose (a fault proxy's stall). */
   constructor(
-    from: Socket,
+    private readonly from: Socket,
     private readonly to: Socket,
     private readonly delayMs: () => number,
+    private readonly mayFlow: () => boolean = () => true,
   ) {
     from.on('data', (chunk: Buffer) => this.push(chunk));
     from.on('end', () => {
@@ -35,10 +38,21 @@ export class DelayLane {
     const now = performance.now();
     while (this.queue.length > 0 && this.queue[0]!.at <= now) {
       const { chunk } = this.queue.shift()!;
-      if (!this.to.destroyed) this.to.write(chunk);
+      // the far side does not take more: stop reading, so the sender feels it as on a real link
+      if (!this.to.destroyed && !this.to.write(chunk)) this.holdUntilDrained();
     }
     if (this.queue.length > 0) this.timer = setTimeout(() => this.flush(), this.queue[0]!.at - now);
     else if (this.ended && !this.to.destroyed) this.to.end();
+  }
+
+  private holdUntilDrained(): void {
+    if (this.held) return;
+    this.held = true;
+    this.from.pause();
+    this.to.once('drain', () => {
+      this.held = false;
+      if (this.mayFlow()) this.from.resume();
+    });
   }
 
   stop(): void {

@@ -1,6 +1,7 @@
 // A TCP relay that delivers each direction a fixed time late: the latency of the link between two emulated hosts.
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { DelayLane } from './delay-lane.js';
+import { HostNetworkError } from './errors.js';
 
 export class DelayRelay {
   private readonly open = new Set<Socket>();
@@ -21,7 +22,10 @@ export class DelayRelay {
       server.listen(0, listen, () => resolve());
     });
     const address = server.address();
-    if (address === null || typeof address === 'string') throw new Error('delay relay has no TCP address');
+    if (address === null || typeof address === 'string') {
+      server.close();
+      throw new HostNetworkError(`the delay relay on ${listen} has no TCP address`);
+    }
     const relay = new DelayRelay(server, listen, address.port);
     server.on('connection', (client) => relay.accept(client, target, delayMs));
     return relay;

@@ -25,7 +25,7 @@ export interface TopologyOptions {
 export function gateAndExpertHosts(o: TopologyOptions): HostSpec[] {
   const common = ['--model', o.modelDir, ...(o.name ? ['--name', o.name] : []), ...(o.nodeFlags ?? [])];
   const front = o.httpPort === undefined ? [] : ['--http-host', '0.0.0.0', '--http-port', String(o.httpPort)];
-  const gate: HostSpec = { name: GATE_HOST, node: [...common, '--role', o.httpPort === undefined ? 'gate' : 'gate,api', '--node-name', GATE_HOST, ...front] };
+  const gate: HostSpec = { name: GATE_HOST, gate: true, node: [...common, '--role', o.httpPort === undefined ? 'gate' : 'gate,api', '--node-name', GATE_HOST, ...front] };
   const shares = expertShares(o.experts, o.expertHosts, o.replicas);
   const experts = shares.map((spec, i): HostSpec => ({
     name: expertHostName(i),

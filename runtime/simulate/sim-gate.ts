@@ -314,7 +314,11 @@ export class SimGate implements ActorEvents {
     if (won && s.hedge) {
       this.m.counters.hedgeWins++;
       const primary = s.of;
-      if (primary && !primary.settled) this.clock.after(this.breakerOptions.silentMs, () => primary.settled || this.breakers.state(primary.instance) === 'open' || this.suspect(primary.instance));
+      // as the gate: once every row of the primary came by hedges, it may stay silent as long again as it took
+      if (primary && !primary.settled && primary.frags.every((f) => f.done)) {
+        const waitMs = Math.max(this.breakerOptions.silentMs, this.clock.now() - primary.sentAt);
+        this.clock.after(waitMs, () => primary.settled || this.breakers.state(primary.instance) === 'open' || this.suspect(primary.instance));
+      }
     }
     if (s.run.pending === 0 && !s.run.finished) {
       s.run.finished = true;

@@ -83,7 +83,7 @@ const ROUTE_LISTEN_LINE = /Listening for route connections on [^\s]+:(\d+)/;
 const running = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
-/** Starts one nats-server on loopback and resolves once it accepts clients (and routes, if clustered). */
+/** Starts one nats-server (on loopback unless `host` says) and resolves once it accepts clients (and routes, if clustered). */
 export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServerHandle> {
   const binary = findNatsServer();
   const dir = await mkdtemp(join(tmpdir(), 'eaas-nats-'));
@@ -233,7 +233,8 @@ export function renderConfig(opts: NatsServerOptions): string {
     lines.push('cluster {');
     if (opts.clusterName !== undefined) lines.push(`  name: ${JSON.stringify(opts.clusterName)}`);
     lines.push(`  host: ${JSON.stringify(opts.host ?? LOOPBACK)}`, `  port: ${opts.clusterPort ?? RANDOM_PORT}`);
-    if (opts.advertiseRoute !== undefined) lines.push(`  advertise: ${JSON.stringify(opts.advertiseRoute)}`);
+    // and clients are told of no other server: one that reconnected elsewhere would go around the relay
+    if (opts.advertiseRoute !== undefined) lines.push(`  advertise: ${JSON.stringify(opts.advertiseRoute)}`, '  no_advertise: true');
     if (opts.routes?.length) lines.push(`  routes: [${opts.routes.map((r) => JSON.stringify(r)).join(', ')}]`);
     lines.push(...tls.map((l) => `  ${l}`), '}');
   }

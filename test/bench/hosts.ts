@@ -8,6 +8,7 @@ import { streamGenerate } from '../../actors/gate/client.js';
 import { clusterStatus } from '../../actors/protocol/status.js';
 import { GATE_SERVICE } from '../../actors/protocol/services.js';
 import { Checkpoint } from '../../model/checkpoint.js';
+import { moeLayers } from '../../model/families/shape.js';
 import type { PresetName } from '../../model/init.js';
 import { Hosts } from '../../runtime/hosts/hosts.js';
 import type { LinkShape } from '../../runtime/hosts/network.js';
@@ -222,15 +223,24 @@ async function hostLoss(model: Model, maxTokens: number): Promise<void> {
     await hosts.pull(victim);
     await sleep(LOSS.pulledS * 1000);
     const restoredAt = performance.now() - t0;
-    const victimRequests = async () => (await clusterStatus(nc)).actors.filter((a) => a.node === victim && a.instance !== undefined).reduce((n, a) => n + a.requests, 0);
+    const victimActors = async () => (await clusterStatus(nc)).actors.filter((a) => a.node === victim && a.instance !== undefined);
+    const victimRequests = async () => (await victimActors()).reduce((n, a) => n + a.requests, 0);
     await hosts.restore(victim);
-    const restoreRequests = await victimRequests();
+    // its actors answer discovery again once the routes to it resume; what they count from then on is new work
     let rejoinedS = NaN;
+    let visibleS = NaN;
+    let counted: number | undefined;
     const deadline = performance.now() + LOSS.afterS * 1000;
-    while (performance.now() < deadline) {
-      if (Number.isNaN(rejoinedS) && (await victimRequests()) > restoreRequests) rejoinedS = (performance.now() - t0 - restoredAt) / 1000;
+    while (performance.now() < deadline && Number.isNaN(rejoinedS)) {
+      const actors = await victimActors();
+      const now = (performance.now() - t0 - restoredAt) / 1000;
+      if (actors.length > 0 && counted === undefined) {
+        visibleS = now;
+        counted = actors.reduce((n, a) => n + a.requests, 0);
+      } else if (counted !== undefined && (await victimRequests()) > counted) rejoinedS = (performance.now() - t0 - restoredAt) / 1000;
       await sleep(200);
     }
+    while (performance.now() < deadline) await sleep(200);
     running = false;
     await Promise.all(workers);
     const after = await gateCounters(nc);
@@ -265,7 +275,7 @@ async function hostLoss(model: Model, maxTokens: number): Promise<void> {
           ['s from the pull to the end of that gap', fmt((stall.endedAt - pulledAt) / 1000, 2)],
           [`s from the pull to a ${LOSS.windowMs / 1000} s window at ≥ ${LOSS.fullSpeed * 100}% of the steady rate without the host, after that gap`, fullAgainAt === undefined ? 'never while pulled' : fmt((fullAgainAt - pulledAt) / 1000, 2)],
           ['tok/s after it is back (median)', fmt(median(windows(restoredAt, end - LOSS.windowMs).map(rate)))],
-          [`s from back to ${victim}'s actors answering again`, Number.isNaN(rejoinedS) ? `not within ${LOSS.afterS} s` : fmt(rejoinedS)],
+          [`s from back to ${victim}'s actors answering discovery / taking new dispatches`, `${Number.isNaN(visibleS) ? '-' : fmt(visibleS)} / ${Number.isNaN(rejoinedS) ? `not within ${LOSS.afterS} s` : fmt(rejoinedS)}`],
           ['gate redirects / deadlines during the run', `${after.redirects - before.redirects} / ${after.deadlines - before.deadlines}`],
         ],
       ),
@@ -282,9 +292,9 @@ export async function benchHosts(o: { preset: PresetName; tokens: number; table:
   const ckpt = Checkpoint.open(dir);
   const c = ckpt.config;
   ckpt.close();
-  const model: Model = { dir, hidden: c.hiddenSize, moeLayers: c.numHiddenLayers, experts: c.numLocalExperts, vocab: c.vocabSize };
+  const model: Model = { dir, hidden: c.hiddenSize, moeLayers: moeLayers(c).length, experts: c.numLocalExperts, vocab: c.vocabSize };
   console.log(
-    `emulated hosts, ${o.preset} preset (hidden ${c.hiddenSize}, ${c.numHiddenLayers} MoE layers, ${c.numLocalExperts} experts top-${c.numExpertsPerTok}), ` +
+    `emulated hosts, ${o.preset} preset (hidden ${c.hiddenSize}, ${model.moeLayers} MoE layers, ${c.numLocalExperts} experts top-${c.numExpertsPerTok}), ` +
       `${PROMPT_TOKENS}-token prompts, ${o.tokens} new tokens; every host shares this machine's ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${fmt(totalmem() / 2 ** 30, 0)} GB: ` +
       'more hosts add no compute here, the table shows what the links cost',
   );

@@ -86,7 +86,9 @@ describe('redirects, hedges and missing replicas', () => {
   });
 
   it('hedges a suspected instance\'s probe even with no hedge budget left: a replica gone stalls one deadline, not one each cool-down', async () => {
-    const H = Checkpoint.open(tiny.dir).config.hiddenSize;
+    const checkpoint = Checkpoint.open(tiny.dir);
+    const H = checkpoint.config.hiddenSize;
+    checkpoint.close();
     const nc = await nats.connect();
     // no budget: only the first hedge (one is granted at start) and probes may be hedged; short deadline and cool-down
     const experts = await RemoteExperts.start(nc, gate.model, H, { timeoutMs: 1500, hedge: { budget: 0 }, breaker: { openMs: 100, maxOpenMs: 100 } });
@@ -113,11 +115,17 @@ describe('redirects, hedges and missing replicas', () => {
       // then a probe went to the stopped actor every cool-down and failed (each suspects it again), but nothing waited for it
       expect(experts.counters.suspected).toBeGreaterThanOrEqual(3);
       expect(slow.length).toBeLessThanOrEqual(1);
-      // back, it answers its next probe and takes rows again
-      const answered = (await clusterStatus(client)).actors.find((a) => a.instance === stopped.instance)!.requests;
+      // back, it answers its next probe and takes rows again; first it works off what queued while it was stopped
+      const answeredNow = async () => (await clusterStatus(client)).actors.find((a) => a.instance === stopped.instance)!.requests;
+      let answered = await answeredNow();
+      await vi.waitFor(async () => {
+        const last = answered;
+        answered = await answeredNow();
+        expect(answered).toBe(last);
+      }, { timeout: 15_000, interval: 100 });
       await vi.waitFor(async () => {
         await experts.runExperts(0, batches());
-        expect((await clusterStatus(client)).actors.find((a) => a.instance === stopped.instance)!.requests).toBeGreaterThan(answered);
+        expect(await answeredNow()).toBeGreaterThan(answered);
       }, { timeout: 15_000, interval: 100 });
     } finally {
       await experts.stop();

@@ -74,7 +74,8 @@ export class FaultProxy {
     const upstream = connect({ host: this.target.host, port: this.target.port });
     const delay = () => (this.mode.kind === 'latency' ? this.mode.ms : 0);
     const pair: Pair = { client, upstream, lanes: [] };
-    pair.lanes.push(new DelayLane(client, upstream, delay), new DelayLane(upstream, client, delay));
+    const mayFlow = () => this.mode.kind !== 'stall';
+    pair.lanes.push(new DelayLane(client, upstream, delay, mayFlow), new DelayLane(upstream, client, delay, mayFlow));
     this.pairs.add(pair);
     const onGone = () => this.close(pair);
     client.on('error', onGone);

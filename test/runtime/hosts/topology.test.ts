@@ -25,6 +25,7 @@ describe('expert hosts\' shares', () => {
 
   it('gives the gate host the gate (and the front when it has a port) and each expert host its share', () => {
     const [gate, h1, h2] = gateAndExpertHosts({ modelDir: '/m', experts: 8, expertHosts: 2, replicas: 1, httpPort: 0 });
+    expect(gate.gate).toBe(true);
     expect(gate.node).toEqual(['--model', '/m', '--role', 'gate,api', '--node-name', 'gate', '--http-host', '0.0.0.0', '--http-port', '0']);
     expect(h1.node).toContain('*:0-3');
     expect(h2.node).toContain('*:4-7');
