@@ -281,11 +281,6 @@ export class RemoteExperts implements GateExperts {
     const probe = this.breakers.state(instance) === 'half-open';
     const sentAt = performance.now();
     const primary = this.send(step, instance, pieces);
-    let settled = false;
-    primary.then(
-      () => (settled = true),
-      () => (settled = true),
-    );
     const peers = [...new Set(pieces.flatMap((p) => peersOf(p).map((c) => c.instance)))];
     const delay = this.hedge.delayMs(peers);
     const y =
@@ -298,6 +293,7 @@ export class RemoteExperts implements GateExperts {
             this.incidents?.incident('hedge', instance, `slower than ${Math.round(delay)} ms: its rows also went to ${plan.map((m) => m.instance).join(', ')}`);
             return Promise.all(plan.map((m) => this.send(step, m.instance, m.pieces).then((part) => ({ m, part })))).then((parts) => {
               this.counters.hedgeWins++;
+              this.watchSilence(instance, primary, performance.now() - sentAt);
               // back in the order of `pieces`
               const out = new Float32Array(pieces.reduce((a, p) => a + p.rows, 0) * H);
               const at = new Map<Piece, Float32Array>();
@@ -316,7 +312,6 @@ export class RemoteExperts implements GateExperts {
               return out;
             });
           });
-    if (!settled) this.watchSilence(instance, primary, performance.now() - sentAt);
     let offset = 0;
     for (const p of pieces) {
       const part = y.subarray(offset * H, (offset + p.rows) * H);
@@ -334,7 +329,8 @@ export class RemoteExperts implements GateExperts {
   /**
    * A hedge answered for `primary`, `elapsedMs` after it was sent: if the instance stays silent as long again (at
    * least `silentMs`), it is suspected (see BreakerOptions). Scaled so a big dispatch is given the time its size
-   * needs; not when the gate's own link dropped meanwhile (the silence is then the gate's).
+   * needs; not when the gate's own link dropped meanwhile (the silence is then the gate's). A primary that
+   * answered already clears the timer at once.
    */
   private watchSilence(instance: string, primary: Promise<unknown>, elapsedMs: number): void {
     const waitMs = Math.max(this.breakerOptions.silentMs, elapsedMs);

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { Checkpoint } from '../../model/checkpoint.js';
 import { Hosts } from '../hosts/hosts.js';
 import { destroyAllNetworksSync } from '../hosts/network.js';
-import { GATE_HOST, gateAndExpertHosts } from '../hosts/topology.js';
+import { expertShares, GATE_HOST, gateAndExpertHosts } from '../hosts/topology.js';
 import { DEFAULT_HTTP_PORT, shippedModelDir } from '../node/cluster.js';
 import { intFlag, numberFlag, parseFlags, stringFlag, type FlagTable } from './flags.js';
 import { QUANTIZE_FLAGS, quantizationFromFlags } from './quantize-flags.js';
@@ -45,6 +45,7 @@ export async function hostsCommand(argv: string[]): Promise<void> {
     ...(wire ? ['--wire-dtype', wire] : []),
   ];
   const perActor = stringFlag(values, 'experts-per-actor');
+  const shares = expertShares(experts, expertHosts, replicas);
   const specs = gateAndExpertHosts({
     modelDir,
     experts,
@@ -73,10 +74,9 @@ export async function hostsCommand(argv: string[]): Promise<void> {
   const lines = [
     `eaas hosts ready: model ${model} served at ${gate.natsUrl} and ${http} by a gate host and ${expertHosts} expert hosts ` +
       `(links: ${link.delayMs} ms one way, ${link.rateMbit} Mbit/s)`,
-    ...hosts.hosts.map((h) => {
-      const spec = specs.find((s) => s.name === h.name)!.node!;
-      const experts = spec[spec.indexOf('--experts') + 1];
-      const what = h.name === GATE_HOST ? 'gate and front' : `experts ${experts}`;
+    ...hosts.hosts.map((h, i) => {
+      // the gate host first, then the expert hosts in the shares' order
+      const what = h.name === GATE_HOST ? 'gate and front' : `experts ${shares[i - 1]}`;
       return `  ${h.name.padEnd(5)} ${h.ip.padEnd(15)} ${what}; pull its cable: ip link set ${h.switchPort} down (back: up); a shell on it: ip netns exec ${h.namespace} bash`;
     }),
   ];
