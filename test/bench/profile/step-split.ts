@@ -68,6 +68,8 @@ function cpuByProcess(): Map<string, number> {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
       const name = pid === process.pid ? 'gate (+supervisor, client)' : cmd.some((c) => c.includes('nats-server')) ? 'nats-server' : cmd.some((c) => c.includes('expert-process')) ? 'expert actors' : cmd[0];
       out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) * tick);
+      // the kernel's share: page faults and mmap of fresh buffers show here
+      out.set(`${name} (system)`, (out.get(`${name} (system)`) ?? 0) + Number(f[12]) * tick);
       for (const t of readdirSync(`/proc/${pid}/task`)) {
         const children = readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim();
         for (const c of children ? children.split(' ') : []) visit(Number(c));
@@ -90,7 +92,7 @@ const cpu1 = cpuByProcess();
 let cpuTotal = 0;
 for (const [k, v] of cpu1) {
   const used = v - (cpu0.get(k) ?? 0);
-  cpuTotal += used;
+  if (!k.endsWith('(system)')) cpuTotal += used;
   console.log(`  CPU ${k.padEnd(28)} ${(used / steps).toFixed(2)} core-ms/step`);
 }
 console.log(`  CPU all                          ${(cpuTotal / steps).toFixed(2)} core-ms/step of ${((availableParallelism() * ms) / steps).toFixed(2)} (${availableParallelism()} cores x wall)`);
