@@ -4,6 +4,9 @@ import type { ExpertSet } from '../../model/experts.js';
 /** ONNX Runtime threads per expert actor unless EAAS_ORT_THREADS says otherwise: about one actor per core. */
 export const DEFAULT_EXPERT_THREADS = 1;
 
+/** What a dispatch needs of an expert set: running one expert on rows. */
+export type ExpertRunner = Pick<ExpertSet, 'run'>;
+
 export interface DispatchWork {
   layer: number;
   experts: number[];
@@ -22,7 +25,7 @@ export interface DispatchResult {
  * fresh event-loop turn (onnxruntime-node's run waits for setImmediate), so NATS traffic and timers are served
  * between the experts of a large dispatch.
  */
-export async function computeDispatch(experts: ExpertSet, hidden: number, w: DispatchWork): Promise<DispatchResult> {
+export async function computeDispatch(experts: ExpertRunner, hidden: number, w: DispatchWork): Promise<DispatchResult> {
   const y = new Float32Array(w.x.length);
   const timings: [number, number][] = [];
   let offset = 0;

@@ -3,7 +3,6 @@
 import { Events, type NatsConnection, type Service, type ServiceMsg } from 'nats';
 import { createActor } from 'xstate';
 import { formatExpertKey, type ExpertKey } from '../../model/expert-key.js';
-import type { ExpertSet } from '../../model/experts.js';
 import { ATTR_EXPERTS, ATTR_INSTANCE, ATTR_LAYER, ATTR_TOKENS, INSTANCE_TEMPLATE, messageAttributes, recordError, startProcessSpan } from '../../observability/messaging-spans.js';
 import { DEFAULT_LOAD_REPORT_MS, SlidingSums } from '../../observability/load-window.js';
 import { tracer } from '../../observability/tracing.js';
@@ -11,7 +10,7 @@ import * as subjects from '../../runtime/transport/subjects.js';
 import { ExpertNotHostedError, serviceErrorCode } from '../protocol/errors.js';
 import { decodeDispatch, encodeActorLoad, encodeDispatchReply, encodeEvent, type ActorLoad, type ExpertHealth, type InstanceEvent } from '../protocol/messages.js';
 import { EXPERT_SERVICE, SERVICE_VERSION } from '../protocol/services.js';
-import { computeDispatch } from './compute.js';
+import { computeDispatch, type ExpertRunner } from './compute.js';
 import { expertMachine } from './machine.js';
 
 export interface ExpertActorOptions {
@@ -22,7 +21,7 @@ export interface ExpertActorOptions {
   keys: ExpertKey[];
   hidden: number;
   /** The ONNX Runtime sessions of `keys`, run in this thread. */
-  experts: ExpertSet;
+  experts: ExpertRunner;
   /** Test knob: wait this long before answering each dispatch (simulates a slow replica). */
   delayMs?: number;
   /** Test knob: block this thread this long in each dispatch (simulates a computation that does not return). */

@@ -85,6 +85,8 @@ export async function connectNats(servers: string | string[], name: string, extr
       pingInterval: PING_INTERVAL_MS,
       maxPingOut: MAX_PINGS_OUT,
       timeout: CONNECT_TIMEOUT_MS,
+      // no stack captured per request (two Error objects each): our errors name the subject and the instance
+      noAsyncTraces: true,
       ...authOptions(auth),
       ...extra,
     });

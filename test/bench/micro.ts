@@ -1,5 +1,5 @@
 // Micro benchmarks: a bare NATS request/reply, and one expert dispatch over NATS vs computed locally.
-import { fork } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { NatsConnection } from 'nats';
@@ -8,6 +8,7 @@ import { ExpertSet } from '../../model/experts.js';
 import type { ModelConfig } from '../../model/config.js';
 import { moeLayers } from '../../model/families/shape.js';
 import type { ExpertBackend } from '../../model/forward.js';
+import { RemoteExperts } from '../../actors/gate/remote-experts.js';
 import { connectNats } from '../../runtime/transport/connection.js';
 import { percentile, timeRuns } from './stats.js';
 
@@ -32,17 +33,24 @@ export interface RoundTrips {
 }
 
 const ECHO = new URL('./echo.js', import.meta.url);
+const INSTANT_ACTOR = new URL('./instant-actor.js', import.meta.url);
+
+/** Forks a bench helper process and waits for its 'ready'. */
+async function forkReady(script: URL, args: string[]): Promise<ChildProcess> {
+  const child = fork(fileURLToPath(script), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', () => resolve());
+    child.once('exit', (code) => reject(new Error(`${fileURLToPath(script)} exited with code ${code}`)));
+  });
+  return child;
+}
 
 /** Round trips of `bytes` bytes through the server to an echo responder, in this process and in another. */
 export async function natsRoundTrips(url: string, bytes: number, reps: number): Promise<RoundTrips> {
   const local: NatsConnection = await connectNats(url, 'eaas-bench-echo-local');
   const client: NatsConnection = await connectNats(url, 'eaas-bench-rtt');
-  const echo = fork(fileURLToPath(ECHO), [url, 'eaas.v1.bench.echo.other'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const echo = await forkReady(ECHO, [url, 'eaas.v1.bench.echo.other']);
   try {
-    await new Promise<void>((resolve, reject) => {
-      echo.once('message', () => resolve());
-      echo.once('exit', (code) => reject(new Error(`the echo process exited with code ${code}`)));
-    });
     local.subscribe('eaas.v1.bench.echo.same', { callback: (err, msg) => !err && msg.respond(msg.data) });
     await local.flush();
     const payload = new Uint8Array(bytes).map((_, i) => i & 0xff);
@@ -141,4 +149,32 @@ export async function expertShapes(ckpt: Checkpoint, rowCounts: number[], thread
     }
   }
   return out;
+}
+
+/**
+ * The dispatch protocol alone: `rows` rows of one expert through a gate's dispatcher (plan, encode, request, decode)
+ * to a real expert actor in a process of its own whose experts answer at once (instant-actor.ts).
+ */
+export async function instantDispatch(url: string, c: ModelConfig, rowCounts: number[], reps: (rows: number) => number): Promise<{ rows: number; nats: Latency }[]> {
+  const key = measuredExpert(c);
+  const model = 'bench-instant';
+  const actor = await forkReady(INSTANT_ACTOR, [url, model, String(c.hiddenSize), String(key.layer), String(key.expert)]);
+  const nc = await connectNats(url, 'eaas-bench-instant-gate');
+  try {
+    const remote = await RemoteExperts.start(nc, model, c.hiddenSize);
+    try {
+      const out: { rows: number; nats: Latency }[] = [];
+      for (const rows of rowCounts) {
+        const batch = [{ expert: key.expert, rows, input: rowsInput(rows, c.hiddenSize) }];
+        // as many warm-up dispatches as measured ones: both processes are fresh, and their first thousand run cold
+        out.push({ rows, nats: latency(await timeRuns(() => remote.runExperts(key.layer, batch), reps(rows), reps(rows))) });
+      }
+      return out;
+    } finally {
+      await remote.stop();
+    }
+  } finally {
+    actor.disconnect();
+    await nc.close();
+  }
 }

@@ -19,7 +19,7 @@ import { DEFAULT_EXPERT_THREADS } from '../../actors/expert/compute.js';
 import { remoteExperts } from '../helpers/gate-dispatch.js';
 import { benchCheckpoint } from './checkpoints.js';
 import { benchPrompt, decode, mismatches, type DecodeRun, type GenerateFn } from './decode.js';
-import { expertDispatch, expertShapes, IDLE_GAP_MS, loadLocalExpert, natsRoundTrips, type DispatchBench, type ExpertShape, type RoundTrips } from './micro.js';
+import { expertDispatch, expertShapes, IDLE_GAP_MS, instantDispatch, loadLocalExpert, natsRoundTrips, type DispatchBench, type ExpertShape, type Latency, type RoundTrips } from './micro.js';
 import { benchFront, frontReport } from './front.js';
 import { benchSecure } from './secure.js';
 import { floorTokPerS, measureFloors, type Floors } from './floors.js';
@@ -156,6 +156,8 @@ interface NatsResult extends ExecutorResult {
   restarts: number;
   rtt?: { bytes: number; trips: RoundTrips }[];
   dispatch?: DispatchBench[];
+  /** The same dispatches to an actor that answers at once: the protocol without compute. */
+  instant?: { rows: number; nats: Latency }[];
   /** Resident memory after the decode runs: this process (gate, supervisor, bench) and each expert actor. */
   rssMb?: { gate: number; experts: number[] };
 }
@@ -216,6 +218,7 @@ async function runNats(dir: string, m: FamilyPreset, s: Settings, micro: boolean
       result.rtt = [];
       for (const bytes of RTT_BYTES) result.rtt.push({ bytes, trips: await natsRoundTrips(cluster.url, bytes, bytes > 65536 ? s.rttReps / 10 : s.rttReps) });
       result.dispatch = await expertDispatch(cluster.gate!.experts, local, DISPATCH_ROWS, s.dispatchReps);
+      result.instant = await instantDispatch(cluster.url, c, DISPATCH_ROWS, (rows) => (rows > 16 ? s.rttReps / 10 : s.rttReps));
     }
     result.restarts = restartsOf(cluster) - startupRestarts;
     return result;
@@ -322,6 +325,15 @@ function report(results: PresetResult[], s: Settings, args: Args, floors: Floors
       }
     }
     console.log(table(['family', 'preset', 'rows', 'NATS p50 ms', 'local p50 ms', 'overhead ms', 'NATS/local', 'overhead/RTT same bytes', 'NATS rows/s', 'local rows/s'], drows));
+    console.log('  overhead: the dispatch less the same expert computed here back to back; it holds the actor\'s own compute being slower than that (its core idle between dispatches) and wake-ups, not only the protocol');
+    console.log('\n== micro: the dispatch protocol alone, gate dispatcher -> NATS -> an expert actor (micro service, decode, spans, encode) whose expert answers at once, vs a bare request/reply to another process (goal: at most 1.5x) ==');
+    const irows = micro.flatMap((r) =>
+      r.nats.instant!.map((d) => {
+        const rtt = r.nats.rtt!.find((x) => x.bytes === d.rows * configOf(r).hiddenSize * 4)?.trips.otherProcess.p50;
+        return [r.family, r.preset, String(d.rows), p5090(d.nats), rtt === undefined ? '-' : fmt(rtt, 3), rtt === undefined ? '-' : ratio(d.nats.p50, rtt), String(d.nats.n)];
+      }),
+    );
+    console.log(table(['family', 'preset', 'rows', 'dispatch p50 / p90 ms', 'bare RTT p50 ms, same bytes', 'dispatch/RTT', 'n'], irows));
   }
 
   console.log('\n== checks ==');
