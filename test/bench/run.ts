@@ -314,22 +314,22 @@ function report(results: PresetResult[], s: Settings, args: Args, floors: Floors
     console.log(table(['cluster of', 'bytes', 'responder in this process', 'in another process', `another, after ${IDLE_GAP_MS} ms idle`, 'n'], rttRows));
     console.log(`  the dispatch overhead below is set against "in another process" (an expert actor is one); "after idle" is the cost of waking idle processes on this host`);
     console.log('\n== micro: one expert (expert 0 of the first MoE layer), gate dispatcher -> NATS -> expert actor vs ExpertSet in this process (same ORT threads as an actor) ==');
+    // a bare round trip to another process of the bytes `rows` rows take (when one was measured): what the goals set a dispatch against
+    const rttOf = (r: PresetResult, rows: number) => r.nats.rtt!.find((x) => x.bytes === rows * configOf(r).hiddenSize * 4)?.trips.otherProcess.p50;
     const drows: string[][] = [];
     for (const r of micro) {
       for (const d of r.nats.dispatch!) {
-        // the goal: a dispatch's overhead against a bare round trip of the same bytes (when one was measured)
-        const bytes = d.rows * configOf(r).hiddenSize * 4;
-        const rtt = r.nats.rtt!.find((x) => x.bytes === bytes)?.trips.otherProcess.p50;
+        const rtt = rttOf(r, d.rows);
         const overhead = d.nats.p50 - d.local.p50;
         drows.push([r.family, r.preset, String(d.rows), fmt(d.nats.p50, 3), fmt(d.local.p50, 3), fmt(overhead, 3), ratio(d.nats.p50, d.local.p50), rtt === undefined ? '-' : ratio(overhead, rtt), fmt((d.rows / d.nats.p50) * 1000, 0), fmt((d.rows / d.local.p50) * 1000, 0)]);
       }
     }
     console.log(table(['family', 'preset', 'rows', 'NATS p50 ms', 'local p50 ms', 'overhead ms', 'NATS/local', 'overhead/RTT same bytes', 'NATS rows/s', 'local rows/s'], drows));
-    console.log('  overhead: the dispatch less the same expert computed here back to back; it holds the actor\'s own compute being slower than that (its core idle between dispatches) and wake-ups, not only the protocol');
+    console.log('  overhead: the dispatch less the same expert computed here back to back; it holds the actor\'s own compute (measured slower than here, cause not found) and waking idle processes, not only the protocol (next table)');
     console.log('\n== micro: the dispatch protocol alone, gate dispatcher -> NATS -> an expert actor (micro service, decode, spans, encode) whose expert answers at once, vs a bare request/reply to another process (goal: at most 1.5x) ==');
     const irows = micro.flatMap((r) =>
       r.nats.instant!.map((d) => {
-        const rtt = r.nats.rtt!.find((x) => x.bytes === d.rows * configOf(r).hiddenSize * 4)?.trips.otherProcess.p50;
+        const rtt = rttOf(r, d.rows);
         return [r.family, r.preset, String(d.rows), p5090(d.nats), rtt === undefined ? '-' : fmt(rtt, 3), rtt === undefined ? '-' : ratio(d.nats.p50, rtt), String(d.nats.n)];
       }),
     );
