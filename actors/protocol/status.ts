@@ -34,11 +34,13 @@ function counted(e: EndpointStats, what: 'requests' | 'errors'): number {
 }
 
 export async function clusterStatus(nc: NatsConnection): Promise<ClusterStatus> {
-  const statsById = new Map<string, ServiceStats>();
-  for (const s of await serviceStats(nc)) statsById.set(s.id, s);
+  // each discovery listens for its full wait: the four run side by side, so a snapshot takes one wait, not four
+  const services = [GATE_SERVICE, SUPERVISOR_SERVICE, EXPERT_SERVICE];
+  const [stats, ...infos] = await Promise.all([serviceStats(nc), ...services.map((service) => serviceInfos(nc, service))]);
+  const statsById = new Map<string, ServiceStats>(stats.map((s) => [s.id, s]));
   const actors: ActorStatus[] = [];
-  for (const service of [GATE_SERVICE, SUPERVISOR_SERVICE, EXPERT_SERVICE]) {
-    for (const info of await serviceInfos(nc, service)) {
+  for (const [i, service] of services.entries()) {
+    for (const info of infos[i]) {
       const m = info.metadata ?? {};
       const st = statsById.get(info.id);
       actors.push({

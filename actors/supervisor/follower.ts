@@ -1,6 +1,7 @@
 // A supervisor following the desired placement in the KV bucket, make before break: it starts the actors the
 // placement gives its node, waits until every gate routes to them, then drains and retires the actors the
 // placement no longer has, and records what it runs. Without the KV it keeps what runs and serving goes on.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from 'nats';
 import { formatExpertKey, parseExpertKey } from '../../model/expert-key.js';
 import { gateRoutes } from '../gate/client.js';
@@ -45,6 +46,8 @@ export class PlacementFollower {
   private lastLine = '';
   private timer?: NodeJS.Timeout;
   private stopped = false;
+  /** Ends the wait between two watches at once when the follower stops (the process would otherwise linger for it). */
+  private readonly stopping = new AbortController();
   /** The newest placement not yet carried out; reconciling takes the newest, skipping those superseded meanwhile. */
   private next?: DesiredRecord;
   private working?: Promise<void>;
@@ -88,7 +91,7 @@ export class PlacementFollower {
       } catch {
         // the watch ended with the KV unreachable: keep what runs and watch again
       }
-      await new Promise((r) => setTimeout(r, ACTUAL_REFRESH_MS));
+      await sleep(ACTUAL_REFRESH_MS, undefined, { signal: this.stopping.signal }).catch(() => undefined);
     }
   }
 
@@ -153,6 +156,7 @@ export class PlacementFollower {
   /** Follows no more placements and waits a little for the one being carried out, so the node stops after it. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     this.next = undefined;
     clearInterval(this.timer);
     let timer: NodeJS.Timeout | undefined;

@@ -388,7 +388,8 @@ describe('eaas up --autoscale, then eaas placement', () => {
     // at most 4 experts per actor: the static start (8 per actor) breaks the policy, so the first decision repairs it
     const policy = join(root, 'policy.json');
     writeFileSync(policy, JSON.stringify({ perActor: 4 }));
-    const up = startUp(['--autoscale', '--placement-policy', policy, '--model', MODEL, '--http-port', '0']);
+    // a decision each second rather than each 5 s: the test waits for two of them
+    const up = startUp(['--autoscale', '--placement-policy', policy, '--model', MODEL, '--http-port', '0'], { EAAS_CONTROLLER_TICK_MS: '1000' });
     try {
       const { nats: url } = await up.ready;
       let view: Record<string, any> = {};
