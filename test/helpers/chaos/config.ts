@@ -25,7 +25,7 @@ const envInt = (name: string, fallback: number): number => {
 export function chaosTiming(short = SHORT_BY_ENV): ChaosTiming {
   const concurrency = envInt('CHAOS_CONCURRENCY', 4);
   return short
-    ? { short, loadMs: envInt('CHAOS_LOAD_MS', 6_000), baselineMs: envInt('CHAOS_BASELINE_MS', 3_000), requestTimeoutMs: envInt('CHAOS_REQUEST_TIMEOUT_MS', 30_000), recoverMs: 30_000, concurrency }
+    ? { short, loadMs: envInt('CHAOS_LOAD_MS', 6_000), baselineMs: envInt('CHAOS_BASELINE_MS', 2_000), requestTimeoutMs: envInt('CHAOS_REQUEST_TIMEOUT_MS', 30_000), recoverMs: 30_000, concurrency }
     : { short, loadMs: envInt('CHAOS_LOAD_MS', 25_000), baselineMs: envInt('CHAOS_BASELINE_MS', 8_000), requestTimeoutMs: envInt('CHAOS_REQUEST_TIMEOUT_MS', 30_000), recoverMs: 45_000, concurrency };
 }
 
