@@ -6,7 +6,7 @@
 // Usage: node dist/test/bench/sim-check.js [--profile FILE] [--quick] [--out FILE]
 import { setMaxListeners } from 'node:events';
 import { writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from 'nats';
 import { streamGenerate } from '../../actors/gate/client.js';
@@ -16,12 +16,13 @@ import { formatExpertKey } from '../../model/expert-key.js';
 import { moeLayers } from '../../model/families/shape.js';
 import { startNode, type RunningNode } from '../../runtime/node/cluster.js';
 import { runEaas, staticPlacement, type EaasRunResult, type SimFault } from '../../runtime/simulate/eaas-run.js';
-import { BENCH_MODEL, readProfile, SHIPPED_PROFILE, type CostProfile } from '../../runtime/simulate/profile.js';
+import { BENCH_MODEL, gateLayerMs, gateStepMs, readProfile, SHIPPED_PROFILE, type CostProfile } from '../../runtime/simulate/profile.js';
 import { closeNats, connectNats } from '../../runtime/transport/connection.js';
 import { startNatsServer, type NatsServerHandle } from '../../runtime/transport/nats-server.js';
 import { CounterSampler, kill9, waitUntil } from '../helpers/chaos/faults.js';
 import { remoteExperts } from '../helpers/gate-dispatch.js';
 import { benchCheckpoint } from './checkpoints.js';
+import { cpuByProcess, cpuSince } from './cpu-time.js';
 import { benchPrompt, PROMPT_TOKENS } from './decode.js';
 import { fmt, percentile, table } from './stats.js';
 
@@ -124,6 +125,8 @@ interface Measured {
   dispatches: number;
   redirects: number;
   hedges: number;
+  /** CPU ms each kind of process used over the run (waves only), and the cores × wall it had. */
+  cpu?: { used: Map<string, number>; available: number };
 }
 
 interface Client {
@@ -162,6 +165,7 @@ function measured(node: RunningNode, before: ReturnType<typeof counters>, tokens
 async function waves(c: Client, concurrency: number, count: number): Promise<Measured> {
   const before = counters(c.node);
   const all: number[][] = [];
+  const cpu0 = cpuByProcess();
   const t0 = performance.now();
   for (let w = 0; w < count; w++) {
     const wave = Array.from({ length: concurrency }, () => [] as number[]);
@@ -169,7 +173,8 @@ async function waves(c: Client, concurrency: number, count: number): Promise<Mea
     all.push(...wave);
   }
   const ms = performance.now() - t0;
-  return measured(c.node, before, all.reduce((n, a) => n + a.length, 0), ms, all.flatMap((a) => gaps(a)), 0);
+  const cpu = { used: cpuSince(cpu0), available: ms * availableParallelism() };
+  return { ...measured(c.node, before, all.reduce((n, a) => n + a.length, 0), ms, all.flatMap((a) => gaps(a)), 0), cpu };
 }
 
 /**
@@ -401,6 +406,8 @@ interface Row {
 
 const HEADER = ['topology', 'measured tok/s', 'simulated tok/s', 'sim ÷ measured', 'measured ITL p50 / p99 ms', 'simulated ITL p50 / p99 ms', 'ITL sim ÷ measured p50 / p99', `within ±${Math.round(GOAL * 100)}%`];
 
+const CPU_HEADER = ['core-ms per token', 'gate process measured', 'gate simulated', 'actors measured', 'actors simulated', 'nats-server measured', 'all measured', 'cores x wall'];
+
 const within = (r: number) => Number.isFinite(r) && Math.abs(r - 1) <= GOAL;
 
 function cells(r: Row): string[] {
@@ -423,6 +430,26 @@ function diagnostics(topology: string, m: Measured, r: EaasRunResult): string[] 
   const k = r.measures.counters;
   const perK = (n: number, tokens: number) => fmt((1000 * n) / tokens, 1);
   return [topology, `${fmt(m.dispatches / m.tokens, 2)} / ${fmt(k.dispatches / simTokens, 2)}`, `${perK(m.hedges, m.tokens)} / ${perK(k.hedges, simTokens)}`, `${m.redirects} / ${k.redirects}`, `${m.failed} / ${r.measures.failed}`];
+}
+
+/** Kinds of process whose CPU the table shows, as cpuByProcess names them. */
+const GATE = 'gate process (+ supervisor, client)';
+const ACTORS = 'expert actors';
+const NATS = 'nats-server';
+
+/**
+ * Where the cores went at WIDE prompts, core-ms per generated token: measured per kind of process, and what the
+ * simulator charges — the gate a decode step's dense work and its halves of the dispatches' fixed cost, the actors
+ * their expert math and their halves; nats-server nothing (its hop is latency, not a core).
+ */
+function cpuRow(topology: string, m: Measured, r: EaasRunResult, p: CostProfile, warmupS: number, endS: number): string[] {
+  const used = m.cpu!.used;
+  const per = (ms: number) => fmt(ms / m.tokens, 2);
+  const all = [...used].filter(([k]) => !k.endsWith('(system)')).reduce((a, [, v]) => a + v, 0);
+  const dispatchesPerStep = (m.dispatches / m.tokens) * WIDE;
+  const simGate = (gateStepMs(p, BENCH_MODEL, WIDE) + BENCH_MODEL.moeLayers * gateLayerMs(p, BENCH_MODEL, WIDE) + (dispatchesPerStep * p.dispatchFixedMs) / 2) / WIDE;
+  const simActors = r.busy.mean(warmupS, endS) / r.tokensPerS;
+  return [topology, per(used.get(GATE) ?? 0), fmt(simGate, 2), per(used.get(ACTORS) ?? 0), fmt(simActors, 2), per(used.get(NATS) ?? 0), per(all), per(m.cpu!.available)];
 }
 
 // ---- the whole check -------------------------------------------------------------------------------------------
@@ -470,6 +497,7 @@ async function main(): Promise<void> {
   // the simulator on the same topologies (actorsPerHost checked against the real placement)
   const rows: Row[] = [];
   const diag: string[][] = [];
+  const cpuRows: string[][] = [];
   let simWallMs = 0;
   let simRuns = 0;
   const sim = (...a: Parameters<typeof simulate>) => {
@@ -484,6 +512,7 @@ async function main(): Promise<void> {
     const wide = sim(profile, perHost, WIDE, s.maxTokens, SIM_SPAN);
     rows.push({ topology: label(WIDE), real: realFigures(run.wide), sim: simFigures(wide) });
     diag.push(diagnostics(label(WIDE), run.wide, wide));
+    cpuRows.push(cpuRow(label(WIDE), run.wide, wide, profile, SIM_WARMUP_MS / 1000, SIM_DURATION_MS / 1000));
     if (run.narrow) {
       const narrow = sim(profile, perHost, NARROW, s.maxTokens, SIM_SPAN);
       rows.push({ topology: label(NARROW), real: realFigures(run.narrow), sim: simFigures(narrow) });
@@ -527,9 +556,10 @@ async function main(): Promise<void> {
   console.log(`\n${head.join('\n')}\n`);
   console.log(table(HEADER, table1));
   console.log(`\n${table(diagHeader, diag)}`);
+  console.log(`\n${table(CPU_HEADER, cpuRows)}`);
   for (const n of notes) console.log(`note: ${n}`);
   if (args.out) {
-    const md = [`# simulator calibration check`, '', ...head.map((h) => `${h}  `), '', markdown(HEADER, table1), '', markdown(diagHeader, diag), '', ...notes.map((n) => `- ${n}`), ''].join('\n');
+    const md = [`# simulator calibration check`, '', ...head.map((h) => `${h}  `), '', markdown(HEADER, table1), '', markdown(diagHeader, diag), '', markdown(CPU_HEADER, cpuRows), '', ...notes.map((n) => `- ${n}`), ''].join('\n');
     writeFileSync(args.out, md);
     console.log(`wrote ${args.out}`);
   }

@@ -1,7 +1,6 @@
 // Profiling aid: where a decode step's time goes in the gate, monolithic or over a local cluster (bench preset):
 // the dense parts, the experts' dispatch, and the dispatches each expert actor got.
 // Usage: [PRESET=tiny] [CONC=32] [REPLICAS=R] [PER_ACTOR=N] node dist/test/bench/profile/step-split.js cluster|mono [steps]
-import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { RemoteExperts } from '../../../actors/gate/remote-experts.js';
 import { requestGenerate } from '../../../actors/gate/client.js';
@@ -12,6 +11,7 @@ import { connectNats } from '../../../runtime/transport/connection.js';
 import { DEFAULT_REPLICAS, startLocalCluster } from '../../../runtime/node/cluster.js';
 import { remoteExperts } from '../../helpers/gate-dispatch.js';
 import { benchCheckpoint } from '../checkpoints.js';
+import { cpuByProcess, cpuSince } from '../cpu-time.js';
 import { benchPrompt } from '../decode.js';
 import { rssMb } from '../rss.js';
 
@@ -57,30 +57,6 @@ if (mode === 'mono') {
     await cluster.stop();
   };
 }
-/** CPU milliseconds (user + system) of this process and each of its descendants, by command. */
-function cpuByProcess(): Map<string, number> {
-  const out = new Map<string, number>();
-  const tick = 1000 / 100; // USER_HZ
-  const visit = (pid: number) => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      const name = pid === process.pid ? 'gate (+supervisor, client)' : cmd.some((c) => c.includes('nats-server')) ? 'nats-server' : cmd.some((c) => c.includes('expert-process')) ? 'expert actors' : cmd[0];
-      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) * tick);
-      // the kernel's share: page faults and mmap of fresh buffers show here
-      out.set(`${name} (system)`, (out.get(`${name} (system)`) ?? 0) + Number(f[12]) * tick);
-      for (const t of readdirSync(`/proc/${pid}/task`)) {
-        const children = readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim();
-        for (const c of children ? children.split(' ') : []) visit(Number(c));
-      }
-    } catch {
-      // gone meanwhile
-    }
-  };
-  visit(process.pid);
-  return out;
-}
 await gen(benchPrompt(1, 512), 8);
 spent.clear();
 const cpu0 = cpuByProcess();
@@ -88,10 +64,8 @@ const t0 = performance.now();
 await Promise.all(Array.from({ length: concurrency }, (_, i) => gen(benchPrompt(2 + i, 512), steps)));
 const ms = performance.now() - t0;
 console.log(`${mode}, ${concurrency} prompts: ${steps} steps in ${ms.toFixed(0)} ms = ${(ms / steps).toFixed(2)} ms/step (prefill included)`);
-const cpu1 = cpuByProcess();
 let cpuTotal = 0;
-for (const [k, v] of cpu1) {
-  const used = v - (cpu0.get(k) ?? 0);
+for (const [k, used] of cpuSince(cpu0)) {
   if (!k.endsWith('(system)')) cpuTotal += used;
   console.log(`  CPU ${k.padEnd(28)} ${(used / steps).toFixed(2)} core-ms/step`);
 }
