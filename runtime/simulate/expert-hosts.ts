@@ -13,6 +13,8 @@ export interface Delivery {
   rows: { id: string; rows: number }[];
   /** Distinct token rows on the wire (each row once per message). */
   wireRows: number;
+  /** The cores of the gate's host: an actor on another host has a nats-server of its own passing the message. */
+  from: Cores;
   /** Called when the answer reaches the gate. */
   answered: () => void;
 }
@@ -202,13 +204,16 @@ export class ExpertHosts {
     if (a.busy || a.queue.length === 0) return;
     const d = a.queue.shift()!;
     a.busy = true;
-    const ms = dispatchMs(this.profile, this.model, d.rows.map((r) => r.rows));
+    const rows = d.rows.map((r) => r.rows);
+    const ms = dispatchMs(this.profile, this.model, rows, d.wireRows, d.from !== a.host.cores);
+    // busy as a real actor reports it: its compute, not the CPU around it
+    const busyMs = dispatchMs(this.profile, this.model, rows, 0, false);
     const epoch = a.epoch;
     a.host.cores.run(ms, () => {
       if (a.epoch !== epoch) return;
       a.busy = false;
-      a.busyMs += ms;
-      this.busy.add(this.clock.now(), ms);
+      a.busyMs += busyMs;
+      this.busy.add(this.clock.now(), busyMs);
       this.clock.after(messageMs(this.profile, this.model, d.wireRows), d.answered);
       this.next(a);
       this.exitIfDrained(a);

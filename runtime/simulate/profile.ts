@@ -22,10 +22,25 @@ export interface CostProfile {
   /** Expert multiply-adds ×2 one core does per ms once rows are many. */
   expertFlopsPerMs: number;
   /**
+   * Optional: one bench-preset expert's measured time on one core (ms) at each row count, rows ascending. Few rows run
+   * well below both bounds above (at 8 rows 1.4× the larger), many rows above them, so when present the simulator
+   * interpolates these and scales them to another model by its bounds against the bench preset's.
+   */
+  expertMsByRows?: [number, number][];
+  /**
    * A dispatch's fixed cost beyond its hops and its expert math (encoding and decoding rows and answer, starting the
    * runs): half is charged to a core of the gate's host, half to the actor's.
    */
   dispatchFixedMs: number;
+  /**
+   * Optional (0 when absent), measured in a running cluster under load: the gate process's CPU per generated token
+   * beyond its dense work and dispatches (streaming the token, its NATS client, ONNX Runtime's other threads,
+   * garbage), charged to its step; the CPU a dispatch costs an actor per row on the wire beyond its fixed cost; and
+   * one nats-server's per row of each message it passes, charged to a core of that server's host.
+   */
+  gateMsPerToken?: number;
+  actorMsPerWireRow?: number;
+  serverMsPerWireRow?: number;
   /** The gate's cost per MoE layer of a step, fixed (attention weights, router, norms) and per row (attention over the KV cache, router). */
   gateLayerFixedMs: number;
   gateLayerPerRowMs: number;
@@ -79,15 +94,38 @@ export const modelExperts = (m: SimModel): ExpertKey[] => Array.from({ length: m
 /** One expert's weights, bytes. */
 export const expertBytes = (m: SimModel): number => 3 * m.hidden * m.expertFfn * m.weightBytes;
 
-/** One expert's math on `rows` rows: its weights read or its rows computed, whichever bounds. */
-export const expertMs = (p: CostProfile, m: SimModel, rows: number): number => Math.max(expertBytes(m) / p.expertBytesPerMs, (rows * 6 * m.hidden * m.expertFfn) / p.expertFlopsPerMs);
+/** One expert's bound on `rows` rows: its weights read or its rows computed, whichever is longer. */
+const expertBoundMs = (p: CostProfile, m: SimModel, rows: number): number => Math.max(expertBytes(m) / p.expertBytesPerMs, (rows * 6 * m.hidden * m.expertFfn) / p.expertFlopsPerMs);
 
-/** The actor's time for one dispatch: its half of the fixed cost, then each expert's math. */
-export function dispatchMs(p: CostProfile, m: SimModel, rowsPerExpert: readonly number[]): number {
-  let ms = p.dispatchFixedMs / 2;
+/** Linear between the measured points; below the first its value, past the last along the last segment. */
+function interpolate(points: readonly [number, number][], x: number): number {
+  if (x <= points[0][0]) return points[0][1];
+  for (let i = 1; i < points.length; i++) {
+    const [x0, y0] = points[i - 1];
+    const [x1, y1] = points[i];
+    if (x <= x1 || i === points.length - 1) return y0 + ((y1 - y0) * (x - x0)) / (x1 - x0);
+  }
+  return points[0][1];
+}
+
+/** One expert's math on `rows` rows: the measured curve scaled to the model when the profile has one, else its bound. */
+export function expertMs(p: CostProfile, m: SimModel, rows: number): number {
+  if (!p.expertMsByRows) return expertBoundMs(p, m, rows);
+  return (interpolate(p.expertMsByRows, rows) * expertBoundMs(p, m, rows)) / expertBoundMs(p, BENCH_MODEL, rows);
+}
+
+/**
+ * The actor's time for one dispatch of `wireRows` rows: its half of the fixed cost, its CPU per row, each expert's math,
+ * and when its host's nats-server is not the gate's, that server passing the rows in and out.
+ */
+export function dispatchMs(p: CostProfile, m: SimModel, rowsPerExpert: readonly number[], wireRows: number, ownServer: boolean): number {
+  let ms = p.dispatchFixedMs / 2 + wireRows * ((p.actorMsPerWireRow ?? 0) + (ownServer ? 2 * (p.serverMsPerWireRow ?? 0) : 0));
   for (const rows of rowsPerExpert) ms += expertMs(p, m, rows);
   return ms;
 }
+
+/** The gate's CPU for one side of a dispatch of `wireRows` rows (sending it, or taking its answer): half its share of the fixed cost, and its server passing the message. */
+export const gateDispatchSideMs = (p: CostProfile, wireRows: number): number => p.dispatchFixedMs / 4 + wireRows * (p.serverMsPerWireRow ?? 0);
 
 /** One message of `rows` hidden-state rows from one process to another. */
 export const messageMs = (p: CostProfile, m: SimModel, rows: number): number => p.hopMs + (rows * m.hidden * m.wireBytes) / p.linkBytesPerMs;
@@ -101,25 +139,39 @@ export const gateLayerMs = (p: CostProfile, m: SimModel, rows: number): number =
   (p.gateLayerFixedMs * (m.attentionParams * m.weightBytes)) / (BENCH_MODEL.attentionParams * BENCH_MODEL.weightBytes) +
   (rows * p.gateLayerPerRowMs * m.attentionParams) / BENCH_MODEL.attentionParams;
 
-/** The gate's compute outside the layers for a step of `seqs` sequences (the LM head reads each one's last row), scaled by the LM head's size as gateLayerMs by attention's. */
+/**
+ * The gate's compute outside the layers for a step of `seqs` sequences (the LM head reads each one's last row), scaled
+ * by the LM head's size as gateLayerMs by attention's, and its CPU around each token (not scaled: it is per token).
+ */
 export const gateStepMs = (p: CostProfile, m: SimModel, seqs: number): number => {
   const head = (x: SimModel) => x.vocab * x.hidden;
-  return (p.gateStepFixedMs * (head(m) * m.weightBytes)) / (head(BENCH_MODEL) * BENCH_MODEL.weightBytes) + (seqs * p.gateStepPerRowMs * head(m)) / head(BENCH_MODEL);
+  return (p.gateStepFixedMs * (head(m) * m.weightBytes)) / (head(BENCH_MODEL) * BENCH_MODEL.weightBytes) + (seqs * p.gateStepPerRowMs * head(m)) / head(BENCH_MODEL) + seqs * (p.gateMsPerToken ?? 0);
 };
+
+/** A measured curve: at least two [rows, ms] pairs, rows whole and rising, ms above 0. */
+function checkCurve(v: unknown, what: string): void {
+  const ok =
+    Array.isArray(v) &&
+    v.length >= 2 &&
+    v.every((pt, i) => Array.isArray(pt) && pt.length === 2 && Number.isInteger(pt[0]) && pt[0] > 0 && typeof pt[1] === 'number' && Number.isFinite(pt[1]) && pt[1] > 0 && (i === 0 || pt[0] > (v[i - 1] as number[])[0]));
+  if (!ok) throw new SimulationInputError(`${what} must be at least two [rows, ms] pairs, rows whole and rising, ms above 0; got ${JSON.stringify(v)}`);
+}
 
 const NUMBER_KEYS = [
   'coresPerHost', 'expertBytesPerMs', 'expertFlopsPerMs', 'dispatchFixedMs', 'gateLayerFixedMs', 'gateLayerPerRowMs', 'gateStepFixedMs', 'gateStepPerRowMs',
   'hopMs', 'linkBytesPerMs', 'actorRestartMs', 'actorStartMs', 'weightLoadBytesPerMs', 'monolithRestartMs', 'collectiveMs',
 ] as const satisfies readonly (keyof CostProfile)[];
 
+const OPTIONAL_NUMBER_KEYS = ['gateMsPerToken', 'actorMsPerWireRow', 'serverMsPerWireRow'] as const satisfies readonly (keyof CostProfile)[];
+
 /** Checks a parsed profile (a JSON file's content): every figure present, a finite non-negative number; rates positive. */
 export function costProfile(raw: unknown, source: string): CostProfile {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new SimulationInputError(`${source}: a cost profile must be a JSON object`);
   const r = raw as Record<string, unknown>;
-  const known = new Set<string>(['source', ...NUMBER_KEYS]);
+  const known = new Set<string>(['source', 'expertMsByRows', ...OPTIONAL_NUMBER_KEYS, ...NUMBER_KEYS]);
   const unknown = Object.keys(r).find((k) => !known.has(k));
   if (unknown) throw new SimulationInputError(`${source}: unknown cost profile key "${unknown}" (known: ${[...known].join(', ')})`);
-  for (const k of NUMBER_KEYS) {
+  for (const k of [...NUMBER_KEYS, ...OPTIONAL_NUMBER_KEYS.filter((o) => r[o] !== undefined)]) {
     const v = r[k];
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new SimulationInputError(`${source}: ${k} must be a non-negative number, got ${JSON.stringify(v)}`);
   }
@@ -127,6 +179,7 @@ export function costProfile(raw: unknown, source: string): CostProfile {
     if ((r[k] as number) <= 0) throw new SimulationInputError(`${source}: ${k} must be above 0`);
   }
   if (!Number.isInteger(r.coresPerHost)) throw new SimulationInputError(`${source}: coresPerHost must be a whole number`);
+  if (r.expertMsByRows !== undefined) checkCurve(r.expertMsByRows, `${source}: expertMsByRows`);
   return { ...(r as unknown as CostProfile), source: typeof r.source === 'string' ? r.source : source };
 }
 

@@ -4,10 +4,10 @@ import { Breakers, DEFAULT_BREAKER, type BreakerOptions } from '../../actors/gat
 import { DEFAULT_HEDGE, HedgePolicy, type HedgeOptions } from '../../actors/gate/hedging.js';
 import { planHedge, planMessages, type Candidate, type Piece } from '../../actors/gate/planning.js';
 import type { SimClock } from './clock.js';
-import type { Cores } from './cores.js';
+import { Cores } from './cores.js';
 import type { ActorEvents, ExpertHosts, SimActor } from './expert-hosts.js';
 import { Histogram, PerSecond } from './measures.js';
-import { gateLayerMs, gateStepMs, messageMs, type CostProfile, type SimModel } from './profile.js';
+import { gateDispatchSideMs, gateLayerMs, gateStepMs, messageMs, type CostProfile, type SimModel } from './profile.js';
 import type { Routing } from './routing.js';
 import { stepRows } from './step-rows.js';
 
@@ -92,6 +92,8 @@ export class SimGate implements ActorEvents {
   private readonly inflight = new Map<string, number>();
   private readonly outstanding = new Set<Sent>();
   private readonly parked: { run: LayerRun; frags: Fragment[]; until: number }[] = [];
+  /** The gate process's one JavaScript thread: its steps and its dispatches' encoding run one at a time, each on a core of its host. */
+  private readonly thread: Cores;
   private readonly hedging: HedgePolicy;
   private readonly breakers: Breakers;
   private readonly breakerOptions: BreakerOptions;
@@ -116,6 +118,7 @@ export class SimGate implements ActorEvents {
     private readonly cores: Cores,
     until: number,
   ) {
+    this.thread = new Cores(clock, 1);
     this.hedging = new HedgePolicy({ ...DEFAULT_HEDGE, ...o.hedge }, clock.now);
     this.breakerOptions = { ...DEFAULT_BREAKER, ...o.breaker };
     this.breakers = new Breakers(this.breakerOptions, clock.now);
@@ -171,11 +174,11 @@ export class SimGate implements ActorEvents {
     const { chunks, rows, heads } = stepRows(this.running, this.o.prefillBudget);
     const batch = this.running;
     const layer = (l: number) =>
-      this.cores.run(gateLayerMs(this.profile, this.model, rows), () =>
+      this.cores.runOnThread(this.thread, gateLayerMs(this.profile, this.model, rows), () =>
         this.dispatch(l, rows, {
           pending: 0,
           finished: false,
-          done: () => (l + 1 < this.model.moeLayers ? layer(l + 1) : this.cores.run(gateStepMs(this.profile, this.model, heads), () => this.finish(batch, chunks))),
+          done: () => (l + 1 < this.model.moeLayers ? layer(l + 1) : this.cores.runOnThread(this.thread, gateStepMs(this.profile, this.model, heads), () => this.finish(batch, chunks))),
           fail: () => this.failStep(batch),
         }),
       );
@@ -272,10 +275,10 @@ export class SimGate implements ActorEvents {
     this.breakers.sending(instance);
     this.m.counters.dispatches++;
     const rowsOf = frags.map((f) => ({ id: f.id, rows: f.rows }));
-    // the gate's half of a dispatch's fixed cost: encoding the rows now, decoding the answer when it comes
-    const half = this.profile.dispatchFixedMs / 2;
-    const answered = () => this.cores.run(half, () => this.answered(s));
-    this.cores.run(half, () => this.clock.after(messageMs(this.profile, this.model, rows), () => this.experts.deliver(instance, { rows: rowsOf, wireRows: rows, answered })));
+    // the gate's share of a dispatch's CPU: encoding the rows now, decoding the answer when it comes
+    const side = gateDispatchSideMs(this.profile, rows);
+    const answered = () => this.cores.runOnThread(this.thread, side, () => this.answered(s));
+    this.cores.runOnThread(this.thread, side, () => this.clock.after(messageMs(this.profile, this.model, rows), () => this.experts.deliver(instance, { rows: rowsOf, wireRows: rows, from: this.cores, answered })));
     this.armDeadline();
     if (hedge) return;
     const peers = [...new Set(frags.flatMap((f) => this.candidates(f.id, instance).map((c) => c.instance)))];

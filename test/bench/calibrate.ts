@@ -30,8 +30,12 @@ import { BENCH_MODEL, costProfile, expertBytes, type CostProfile } from '../../r
 import { closeNats, connectNats } from '../../runtime/transport/connection.js';
 import { startNatsServer, type NatsServerHandle } from '../../runtime/transport/nats-server.js';
 import * as subjects from '../../runtime/transport/subjects.js';
-import { kill9 } from '../helpers/chaos/faults.js';
+import { kill9, waitUntil } from '../helpers/chaos/faults.js';
+import { withEnv } from '../helpers/env.js';
+import { remoteExperts } from '../helpers/gate-dispatch.js';
+import { requestGenerate } from '../../actors/gate/client.js';
 import { benchCheckpoint } from './checkpoints.js';
+import { cpuByProcess, cpuSince, CPU_ACTORS, CPU_GATE, CPU_SERVER } from './cpu-time.js';
 import { benchPrompt } from './decode.js';
 import { fmt, percentile, table, timeRuns } from './stats.js';
 
@@ -39,6 +43,9 @@ import { fmt, percentile, table, timeRuns } from './stats.js';
 const NARROW_RUNS = 400;
 const WIDE_RUNS = 24;
 const WIDE_ROWS = [64, 128] as const;
+/** The rows between, for the measured curve (few rows run below both bounds); more runs where each is short. */
+const MIDDLE_ROWS = [2, 4, 8, 16, 32] as const;
+const MIDDLE_RUNS = 100;
 /** Round trips to the echo responder: a 1-row payload and a 256-row one (4 KB and 1 MB on the bench preset). */
 const SMALL_ROWS = 1;
 const LARGE_ROWS = 256;
@@ -67,6 +74,8 @@ const GATE_TOKENS = 24;
 /** One ONNX Runtime thread for the gate's sessions: the simulator charges a step phase to one core. */
 const GATE_THREADS = 1;
 const MONOLITH_LOADS = 3;
+/** In situ: `eaas up`'s layout on this host (2 replicas, all experts in one actor per replica), waves of 32 prompts. */
+const IN_SITU = { prompts: 32, promptTokens: 16, tokens: 24, waves: 3, perActor: 32, replicas: 2 } as const;
 /** A 1-minute load average above this at the start means another job shares the cores: the figures come out slow and noisy. */
 const BUSY_LOAD = 0.5;
 
@@ -130,6 +139,7 @@ const ROW_BYTES = BENCH_MODEL.hidden * BENCH_MODEL.wireBytes;
 
 interface Compute {
   narrow: Spread;
+  /** Every measured row count but 1, the wide ones among them. */
   wide: Map<number, Spread>;
 }
 
@@ -145,6 +155,7 @@ async function measureCompute(ckpt: Checkpoint, keys: ExpertKey[]): Promise<Comp
   try {
     const narrow = spread(await expertRuns(set, keys, 1, NARROW_RUNS));
     const wide = new Map<number, Spread>();
+    for (const rows of MIDDLE_ROWS) wide.set(rows, spread(await expertRuns(set, keys, rows, MIDDLE_RUNS)));
     for (const rows of WIDE_ROWS) wide.set(rows, spread(await expertRuns(set, keys, rows, WIDE_RUNS)));
     return { narrow, wide };
   } finally {
@@ -404,6 +415,73 @@ async function measureMonolith(dir: string, vocab: number): Promise<MonolithLoad
   return out;
 }
 
+// ---- 6. a dispatch's CPU in situ --------------------------------------------------------------------------------
+
+interface InSitu {
+  /** CPU ms by kind of process over the measured waves (cpuByProcess's names). */
+  cpu: Map<string, number>;
+  /** The actors' own compute (their load reports' busyMs), the gate's dispatches and their rows. */
+  actorComputeMs: number;
+  dispatches: number;
+  wireRows: number;
+  /** Steps the gate ran: decode steps of `prompts` rows, and one prefill step per wave. */
+  decodeSteps: number;
+  prefillSteps: number;
+  wallMs: number;
+}
+
+/** The actors' compute so far: the newest load report of each (their window outlasts the whole run). */
+async function actorsBusy(nc: NatsConnection, model: string, actors: number): Promise<number> {
+  await sleep(2 * LOAD_REPORT_MS);
+  const seen = new Map<string, number>();
+  const sub = nc.subscribe(subjects.actorLoadWildcard(model), { timeout: 20 * LOAD_REPORT_MS });
+  for await (const m of sub) {
+    const l = decodeActorLoad(m.data);
+    seen.set(l.instance, l.busyMs);
+    if (seen.size === actors) break;
+  }
+  return [...seen.values()].reduce((a, b) => a + b, 0);
+}
+
+/** Waves of prompts through a gate and two expert actors on this host, with the CPU of every process read around them. */
+async function measureInSitu(dir: string, vocab: number): Promise<InSitu> {
+  const server = await startNatsServer({});
+  let node: RunningNode | undefined;
+  let nc: NatsConnection | undefined;
+  try {
+    const env = { EAAS_LOAD_REPORT_MS: String(LOAD_REPORT_MS), EAAS_LOAD_WINDOW_MS: String(LOAD_WINDOW_MS) };
+    node = await withEnv(env, () => startNode({ nats: server.url, modelDir: dir, roles: ['supervisor', 'gate'], replicas: IN_SITU.replicas, expertsPerActor: IN_SITU.perActor, node: 'insitu', expertEnv: env }));
+    const live = node;
+    const actors = live.supervisor!.status().children.length;
+    if ((await waitUntil(() => remoteExperts(live.gate).directory.all().filter((i) => i.up).length === actors, SERVE_TIMEOUT_MS, 50)) === undefined) throw new Error('the in-situ actors did not come up');
+    nc = await connectNats(server.url, 'eaas-calibrate-insitu');
+    const client = nc;
+    let first = 0;
+    const wave = () =>
+      Promise.all(Array.from({ length: IN_SITU.prompts }, () => requestGenerate(client, live.model, { prompt: benchPrompt(2000 + first++, vocab), max_tokens: IN_SITU.tokens, stop_at_eos: false })));
+    // first runs allocate ONNX Runtime's arenas and page the weights in
+    await wave();
+    const counters = remoteExperts(live.gate).counters;
+    const before = { busy: await actorsBusy(client, live.model, actors), dispatches: counters.dispatches, wireRows: counters.wireRows, cpu: cpuByProcess(), t: performance.now() };
+    for (let w = 0; w < IN_SITU.waves; w++) await wave();
+    const cpu = cpuSince(before.cpu);
+    const wallMs = performance.now() - before.t;
+    return {
+      cpu,
+      actorComputeMs: (await actorsBusy(client, live.model, actors)) - before.busy,
+      dispatches: counters.dispatches - before.dispatches,
+      wireRows: counters.wireRows - before.wireRows,
+      decodeSteps: IN_SITU.waves * (IN_SITU.tokens - 1),
+      prefillSteps: IN_SITU.waves,
+      wallMs,
+    };
+  } finally {
+    if (nc) await closeNats(nc);
+    await node?.stop();
+    await server.stop();
+  }
+}
+
 // ---- the whole calibration ---------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -421,6 +499,7 @@ async function main(): Promise<void> {
   let nc: NatsConnection | undefined;
   let node: RunningNode | undefined;
   const lines: Line[] = [];
+  let curve: string | undefined;
   /** What looked off while measuring, printed under the table. */
   const notes: string[] = [];
   if (startLoad[0] > BUSY_LOAD) notes.push(`the 1-minute load average was ${startLoad[0].toFixed(2)} at the start: another job used the cores, so times are slow and noisy (run again on a quiet host)`);
@@ -443,6 +522,8 @@ async function main(): Promise<void> {
       how: `slope ${lo}->${hi} rows: ${hi - lo} x 6HF flops / (${fmt(wideHi.p50, 2)} - ${fmt(wideLo.p50, 2)} ms); ${fmt(p.expertFlopsPerMs / 1e6, 1)} GFLOP/s (at ${hi} rows alone ${fmt((hi * FLOPS_PER_ROW) / wideHi.p50 / 1e6, 1)})`,
       spread: `${lo} rows ${range(wideLo, 2)}; ${hi} rows ${range(wideHi, 2)}`,
     });
+    p.expertMsByRows = [[1, comp.narrow.p50], ...[...comp.wide].map(([rows, t]): [number, number] => [rows, t.p50])];
+    curve = `median ms of one expert, one thread, at rows ${p.expertMsByRows.map(([rows, ms]) => `${rows}: ${fmt(ms, 3)}`).join(', ')}`;
 
     log('NATS: a nats-server, an echo responder in its own process');
     server = await startNatsServer({});
@@ -505,6 +586,25 @@ async function main(): Promise<void> {
     lines.push({ key: 'gateLayerPerRowMs', how: 'slope of the same fit', spread: '' });
     lines.push({ key: 'gateStepFixedMs', how: 'least squares of step start to next step start minus the layers (embed, rope, LM head, sampling)', spread: `ms per step at rows ${points((g) => g.outside)}` });
     lines.push({ key: 'gateStepPerRowMs', how: 'slope of the same fit', spread: '' });
+
+    log(`in situ: a gate and ${IN_SITU.replicas} expert actors of ${IN_SITU.perActor} experts on this host, ${IN_SITU.waves} waves of ${IN_SITU.prompts} prompts`);
+    const situ = await measureInSitu(ck.dir, c.vocabSize);
+    const kinds = [...situ.cpu].filter(([k]) => !k.endsWith('(system)'));
+    const of = (kind: string) => situ.cpu.get(kind) ?? 0;
+    // what the profile already charges the gate for those steps: its dense work (on one thread) and its half of each dispatch's fixed cost
+    const dense =
+      situ.decodeSteps * (p.gateStepFixedMs + p.gateStepPerRowMs * IN_SITU.prompts + moeLayers(c).length * (p.gateLayerFixedMs + p.gateLayerPerRowMs * IN_SITU.prompts)) +
+      situ.prefillSteps * (p.gateStepFixedMs + p.gateStepPerRowMs * IN_SITU.prompts + moeLayers(c).length * (p.gateLayerFixedMs + p.gateLayerPerRowMs * IN_SITU.prompts * IN_SITU.promptTokens));
+    const halves = (situ.dispatches * p.dispatchFixedMs) / 2;
+    const perRow = (v: number, key: keyof CostProfile) => clamp(v / situ.wireRows, key);
+    const tokens = IN_SITU.waves * IN_SITU.prompts * IN_SITU.tokens;
+    p.gateMsPerToken = clamp((of(CPU_GATE) - dense - halves) / tokens, 'gateMsPerToken');
+    p.actorMsPerWireRow = perRow(of(CPU_ACTORS) - situ.actorComputeMs - halves, 'actorMsPerWireRow');
+    p.serverMsPerWireRow = perRow(of(CPU_SERVER) / 2, 'serverMsPerWireRow');
+    const situHow = `over ${fmt(situ.wallMs / 1000)} s: ${situ.dispatches} dispatches of ${fmt(situ.wireRows / situ.dispatches, 1)} rows; CPU ms ${kinds.map(([k, v]) => `${k} ${fmt(v, 0)}`).join(', ')} of ${fmt(situ.wallMs * cpu.length, 0)}`;
+    lines.push({ key: 'gateMsPerToken', how: `(gate process CPU - its dense work at the fitted rates ${fmt(dense, 0)} - its halves of the fixed cost ${fmt(halves, 0)}) / ${tokens} tokens; includes the in-process client and ONNX Runtime's second thread`, spread: situHow });
+    lines.push({ key: 'actorMsPerWireRow', how: `(expert actors' CPU - their own compute ${fmt(situ.actorComputeMs, 0)} (load reports) - their halves of the fixed cost) / rows`, spread: '' });
+    lines.push({ key: 'serverMsPerWireRow', how: 'nats-server CPU / rows, each row passing it twice (request and answer); streamed tokens included', spread: '' });
 
     log(`monolith: openMonolithic ${MONOLITH_LOADS} times, each then one 1-token generate`);
     const mono = await measureMonolith(ck.dir, c.vocabSize);
@@ -572,6 +672,10 @@ async function main(): Promise<void> {
       weightLoadBytesPerMs: r(p.weightLoadBytesPerMs),
       monolithRestartMs: r(p.monolithRestartMs),
       collectiveMs: r(p.collectiveMs),
+      expertMsByRows: p.expertMsByRows?.map(([rows, ms]) => [rows, r(ms)]),
+      gateMsPerToken: r(p.gateMsPerToken),
+      actorMsPerWireRow: r(p.actorMsPerWireRow),
+      serverMsPerWireRow: r(p.serverMsPerWireRow),
     },
     'calibration',
   );
@@ -580,6 +684,7 @@ async function main(): Promise<void> {
   const value = (v: number) => (Number.isInteger(v) && v < 1e6 ? String(v) : v >= 1000 ? v.toExponential(3) : fmt(v, v < 1 ? 4 : 2));
   say(`\n${source}; load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ${fmt((performance.now() - began) / 1000)} s`);
   say(table(['figure', 'value', 'how', 'spread (p10-p90 of repeats, or each repeat)'], lines.map((l) => [l.key, value(profile[l.key] as number), l.how, l.spread])));
+  if (curve) say(`expertMsByRows: ${curve}`);
   for (const n of notes) say(`note: ${n}`);
   if (args.out) {
     writeFileSync(args.out, json);

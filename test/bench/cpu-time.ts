@@ -4,12 +4,16 @@ import { readdirSync, readFileSync } from 'node:fs';
 /** Linux reports a process's CPU in clock ticks of USER_HZ (100 per second on every mainstream architecture). */
 const TICK_MS = 1000 / 100;
 
-/** The kind of a process from its command line: this one is the gate (with the supervisor and the client), children the rest. */
+/** The kinds cpuByProcess sums by: this process is the gate (with the supervisor and the client), children the rest. */
+export const CPU_GATE = 'gate process (+ supervisor, client)';
+export const CPU_ACTORS = 'expert actors';
+export const CPU_SERVER = 'nats-server';
+
 function kindOf(pid: number): string {
-  if (pid === process.pid) return 'gate process (+ supervisor, client)';
+  if (pid === process.pid) return CPU_GATE;
   const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-  if (cmd.some((c) => c.includes('nats-server'))) return 'nats-server';
-  if (cmd.some((c) => c.includes('expert-process'))) return 'expert actors';
+  if (cmd.some((c) => c.includes('nats-server'))) return CPU_SERVER;
+  if (cmd.some((c) => c.includes('expert-process'))) return CPU_ACTORS;
   return cmd[0];
 }
 

@@ -16,13 +16,13 @@ import { formatExpertKey } from '../../model/expert-key.js';
 import { moeLayers } from '../../model/families/shape.js';
 import { startNode, type RunningNode } from '../../runtime/node/cluster.js';
 import { runEaas, staticPlacement, type EaasRunResult, type SimFault } from '../../runtime/simulate/eaas-run.js';
-import { BENCH_MODEL, gateLayerMs, gateStepMs, readProfile, SHIPPED_PROFILE, type CostProfile } from '../../runtime/simulate/profile.js';
+import { BENCH_MODEL, gateDispatchSideMs, gateLayerMs, gateStepMs, readProfile, SHIPPED_PROFILE, type CostProfile } from '../../runtime/simulate/profile.js';
 import { closeNats, connectNats } from '../../runtime/transport/connection.js';
 import { startNatsServer, type NatsServerHandle } from '../../runtime/transport/nats-server.js';
 import { CounterSampler, kill9, waitUntil } from '../helpers/chaos/faults.js';
 import { remoteExperts } from '../helpers/gate-dispatch.js';
 import { benchCheckpoint } from './checkpoints.js';
-import { cpuByProcess, cpuSince } from './cpu-time.js';
+import { cpuByProcess, cpuSince, CPU_ACTORS, CPU_GATE, CPU_SERVER } from './cpu-time.js';
 import { benchPrompt, PROMPT_TOKENS } from './decode.js';
 import { fmt, percentile, table } from './stats.js';
 
@@ -125,6 +125,8 @@ interface Measured {
   dispatches: number;
   redirects: number;
   hedges: number;
+  /** Rows the gate put on the wire in its dispatches. */
+  wireRows: number;
   /** CPU ms each kind of process used over the run (waves only), and the cores × wall it had. */
   cpu?: { used: Map<string, number>; available: number };
 }
@@ -153,12 +155,12 @@ function gaps(arrivals: number[], from = -Infinity, to = Infinity): number[] {
 
 const counters = (node: RunningNode) => {
   const k = remoteExperts(node.gate).counters;
-  return { dispatches: k.dispatches, redirects: k.redirects, hedges: k.hedges };
+  return { dispatches: k.dispatches, redirects: k.redirects, hedges: k.hedges, wireRows: k.wireRows };
 };
 
 function measured(node: RunningNode, before: ReturnType<typeof counters>, tokens: number, ms: number, itl: number[], failed: number): Measured {
   const after = counters(node);
-  return { tokens, ms, itl, failed, dispatches: after.dispatches - before.dispatches, redirects: after.redirects - before.redirects, hedges: after.hedges - before.hedges };
+  return { tokens, ms, itl, failed, dispatches: after.dispatches - before.dispatches, redirects: after.redirects - before.redirects, hedges: after.hedges - before.hedges, wireRows: after.wireRows - before.wireRows };
 }
 
 /** `count` waves of `concurrency` prompts, each wave submitted at once and awaited whole. */
@@ -406,7 +408,7 @@ interface Row {
 
 const HEADER = ['topology', 'measured tok/s', 'simulated tok/s', 'sim ÷ measured', 'measured ITL p50 / p99 ms', 'simulated ITL p50 / p99 ms', 'ITL sim ÷ measured p50 / p99', `within ±${Math.round(GOAL * 100)}%`];
 
-const CPU_HEADER = ['core-ms per token', 'gate process measured', 'gate simulated', 'actors measured', 'actors simulated', 'nats-server measured', 'all measured', 'cores x wall'];
+const CPU_HEADER = ['core-ms per token', 'gate process + nats-server measured', 'gate + its server simulated', 'actors measured', 'actors simulated', 'all measured', 'cores x wall'];
 
 const within = (r: number) => Number.isFinite(r) && Math.abs(r - 1) <= GOAL;
 
@@ -432,11 +434,6 @@ function diagnostics(topology: string, m: Measured, r: EaasRunResult): string[] 
   return [topology, `${fmt(m.dispatches / m.tokens, 2)} / ${fmt(k.dispatches / simTokens, 2)}`, `${perK(m.hedges, m.tokens)} / ${perK(k.hedges, simTokens)}`, `${m.redirects} / ${k.redirects}`, `${m.failed} / ${r.measures.failed}`];
 }
 
-/** Kinds of process whose CPU the table shows, as cpuByProcess names them. */
-const GATE = 'gate process (+ supervisor, client)';
-const ACTORS = 'expert actors';
-const NATS = 'nats-server';
-
 /**
  * Where the cores went at WIDE prompts, core-ms per generated token: measured per kind of process, and what the
  * simulator charges — the gate a decode step's dense work and its halves of the dispatches' fixed cost, the actors
@@ -446,10 +443,12 @@ function cpuRow(topology: string, m: Measured, r: EaasRunResult, p: CostProfile,
   const used = m.cpu!.used;
   const per = (ms: number) => fmt(ms / m.tokens, 2);
   const all = [...used].filter(([k]) => !k.endsWith('(system)')).reduce((a, [, v]) => a + v, 0);
-  const dispatchesPerStep = (m.dispatches / m.tokens) * WIDE;
-  const simGate = (gateStepMs(p, BENCH_MODEL, WIDE) + BENCH_MODEL.moeLayers * gateLayerMs(p, BENCH_MODEL, WIDE) + (dispatchesPerStep * p.dispatchFixedMs) / 2) / WIDE;
-  const simActors = r.busy.mean(warmupS, endS) / r.tokensPerS;
-  return [topology, per(used.get(GATE) ?? 0), fmt(simGate, 2), per(used.get(ACTORS) ?? 0), fmt(simActors, 2), per(used.get(NATS) ?? 0), per(all), per(m.cpu!.available)];
+  const rowsPerDispatch = m.wireRows / m.dispatches;
+  const dense = (gateStepMs(p, BENCH_MODEL, WIDE) + BENCH_MODEL.moeLayers * gateLayerMs(p, BENCH_MODEL, WIDE)) / WIDE;
+  const simGate = dense + (m.dispatches / m.tokens) * 2 * gateDispatchSideMs(p, rowsPerDispatch);
+  // the actors' compute as they report it, and the CPU around it per row
+  const simActors = r.busy.mean(warmupS, endS) / r.tokensPerS + (m.wireRows / m.tokens) * (p.actorMsPerWireRow ?? 0);
+  return [topology, per((used.get(CPU_GATE) ?? 0) + (used.get(CPU_SERVER) ?? 0)), fmt(simGate, 2), per(used.get(CPU_ACTORS) ?? 0), fmt(simActors, 2), per(all), per(m.cpu!.available)];
 }
 
 // ---- the whole check -------------------------------------------------------------------------------------------

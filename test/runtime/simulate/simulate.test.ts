@@ -10,7 +10,7 @@ import { place } from '../../../actors/supervisor/static-placement.js';
 import { SimClock } from '../../../runtime/simulate/clock.js';
 import { runEaas, staticPlacement, type EaasRunConfig } from '../../../runtime/simulate/eaas-run.js';
 import { runMonolith } from '../../../runtime/simulate/monolith-run.js';
-import { BENCH_MODEL, costProfile, modelExperts, readProfile, SHIPPED_PROFILE, type CostProfile } from '../../../runtime/simulate/profile.js';
+import { BENCH_MODEL, costProfile, expertMs, modelExperts, readProfile, SHIPPED_PROFILE, type CostProfile } from '../../../runtime/simulate/profile.js';
 import { ensureBuilt } from '../../helpers/build.js';
 import { CLI } from '../../helpers/build.js';
 
@@ -120,6 +120,18 @@ describe('the simulator', () => {
     expect(() => costProfile({ ...good, warp: 9 }, 'p.json')).toThrow(/unknown cost profile key "warp"/);
     const { hopMs: _, ...missing } = good;
     expect(() => costProfile(missing, 'p.json')).toThrow(/hopMs must be/);
+  });
+
+  it('interpolates a measured expert curve, scales it to another model by its bounds, and refuses a bad one', () => {
+    const curve: CostProfile = { ...profile, expertMsByRows: [[1, 1], [8, 2], [32, 5]] };
+    expect(expertMs(curve, BENCH_MODEL, 1)).toBe(1);
+    expect(expertMs(curve, BENCH_MODEL, 4)).toBeCloseTo(1 + 3 / 7, 10);
+    expect(expertMs(curve, BENCH_MODEL, 64)).toBeCloseTo(5 + 3 * 32 / 24, 10);
+    // bf16 weights: at one row (memory-bound) half the f32 preset's time
+    const half = { ...BENCH_MODEL, weightBytes: 2 };
+    expect(expertMs({ ...curve, expertFlopsPerMs: 1e12 }, half, 1)).toBeCloseTo(0.5, 10);
+    expect(() => costProfile({ ...profile, expertMsByRows: [[8, 2], [4, 1]] }, 'p.json')).toThrow(/p\.json: expertMsByRows must be at least two \[rows, ms\] pairs, rows whole and rising/);
+    expect(() => costProfile({ ...profile, gateMsPerToken: -1 }, 'p.json')).toThrow(/gateMsPerToken must be a non-negative number/);
   });
 
   it('prints the same output for the same seed from the CLI, and one line for a bad flag', () => {
