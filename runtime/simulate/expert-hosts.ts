@@ -5,7 +5,7 @@ import { decideExit, Intensity, type SupervisionPolicy } from '../../actors/supe
 import type { SimClock } from './clock.js';
 import { Cores } from './cores.js';
 import { Integral, PerSecond } from './measures.js';
-import { dispatchMs, expertBytes, messageMs, type CostProfile, type SimModel } from './profile.js';
+import { dispatchAroundMs, dispatchMs, expertBytes, messageMs, type CostProfile, type SimModel } from './profile.js';
 
 /** One dispatch on its way to an actor: the rows of each expert it names, and who hears the answer. */
 export interface Delivery {
@@ -204,10 +204,9 @@ export class ExpertHosts {
     if (a.busy || a.queue.length === 0) return;
     const d = a.queue.shift()!;
     a.busy = true;
-    const rows = d.rows.map((r) => r.rows);
-    const ms = dispatchMs(this.profile, this.model, rows, d.wireRows, d.from !== a.host.cores);
     // busy as a real actor reports it: its compute, not the CPU around it
-    const busyMs = dispatchMs(this.profile, this.model, rows, 0, false);
+    const busyMs = dispatchMs(this.profile, this.model, d.rows.map((r) => r.rows));
+    const ms = busyMs + dispatchAroundMs(this.profile, d.wireRows, d.from !== a.host.cores);
     const epoch = a.epoch;
     a.host.cores.run(ms, () => {
       if (a.epoch !== epoch) return;

@@ -23,8 +23,8 @@ export interface CostProfile {
   expertFlopsPerMs: number;
   /**
    * Optional: one bench-preset expert's measured time on one core (ms) at each row count, rows ascending. Few rows run
-   * well below both bounds above (at 8 rows 1.4× the larger), many rows above them, so when present the simulator
-   * interpolates these and scales them to another model by its bounds against the bench preset's.
+   * slower than both bounds above say, many rows faster, so when present the simulator interpolates these and scales
+   * them to another model by its bounds against the bench preset's.
    */
   expertMsByRows?: [number, number][];
   /**
@@ -114,15 +114,16 @@ export function expertMs(p: CostProfile, m: SimModel, rows: number): number {
   return (interpolate(p.expertMsByRows, rows) * expertBoundMs(p, m, rows)) / expertBoundMs(p, BENCH_MODEL, rows);
 }
 
-/**
- * The actor's time for one dispatch of `wireRows` rows: its half of the fixed cost, its CPU per row, each expert's math,
- * and when its host's nats-server is not the gate's, that server passing the rows in and out.
- */
-export function dispatchMs(p: CostProfile, m: SimModel, rowsPerExpert: readonly number[], wireRows: number, ownServer: boolean): number {
-  let ms = p.dispatchFixedMs / 2 + wireRows * ((p.actorMsPerWireRow ?? 0) + (ownServer ? 2 * (p.serverMsPerWireRow ?? 0) : 0));
+/** The actor's compute for one dispatch, as it reports its busy time: its half of the fixed cost, then each expert's math. */
+export function dispatchMs(p: CostProfile, m: SimModel, rowsPerExpert: readonly number[]): number {
+  let ms = p.dispatchFixedMs / 2;
   for (const rows of rowsPerExpert) ms += expertMs(p, m, rows);
   return ms;
 }
+
+/** The actor host's CPU around a dispatch of `wireRows` rows: the actor's per row and, when its nats-server is not the gate's, that server passing the rows in and out. */
+export const dispatchAroundMs = (p: CostProfile, wireRows: number, ownServer: boolean): number =>
+  wireRows * ((p.actorMsPerWireRow ?? 0) + (ownServer ? 2 * (p.serverMsPerWireRow ?? 0) : 0));
 
 /** The gate's CPU for one side of a dispatch of `wireRows` rows (sending it, or taking its answer): half its share of the fixed cost, and its server passing the message. */
 export const gateDispatchSideMs = (p: CostProfile, wireRows: number): number => p.dispatchFixedMs / 4 + wireRows * (p.serverMsPerWireRow ?? 0);

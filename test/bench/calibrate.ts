@@ -26,7 +26,7 @@ import { Forward, type ExpertBackend } from '../../model/forward.js';
 import { LocalExperts, openMonolithic } from '../../model/monolithic.js';
 import { Tokenizer } from '../../model/tokenizer.js';
 import { startNode, type RunningNode } from '../../runtime/node/cluster.js';
-import { BENCH_MODEL, costProfile, expertBytes, type CostProfile } from '../../runtime/simulate/profile.js';
+import { BENCH_MODEL, costProfile, expertBytes, gateLayerMs, gateStepMs, type CostProfile } from '../../runtime/simulate/profile.js';
 import { closeNats, connectNats } from '../../runtime/transport/connection.js';
 import { startNatsServer, type NatsServerHandle } from '../../runtime/transport/nats-server.js';
 import * as subjects from '../../runtime/transport/subjects.js';
@@ -592,9 +592,10 @@ async function main(): Promise<void> {
     const kinds = [...situ.cpu].filter(([k]) => !k.endsWith('(system)'));
     const of = (kind: string) => situ.cpu.get(kind) ?? 0;
     // what the profile already charges the gate for those steps: its dense work (on one thread) and its half of each dispatch's fixed cost
-    const dense =
-      situ.decodeSteps * (p.gateStepFixedMs + p.gateStepPerRowMs * IN_SITU.prompts + moeLayers(c).length * (p.gateLayerFixedMs + p.gateLayerPerRowMs * IN_SITU.prompts)) +
-      situ.prefillSteps * (p.gateStepFixedMs + p.gateStepPerRowMs * IN_SITU.prompts + moeLayers(c).length * (p.gateLayerFixedMs + p.gateLayerPerRowMs * IN_SITU.prompts * IN_SITU.promptTokens));
+    // as the simulator charges it (gateStepMs and gateLayerMs, before any CPU per token), from the figures fitted above
+    const fitted = { ...p, gateMsPerToken: 0 } as CostProfile;
+    const step = (layerRows: number) => gateStepMs(fitted, BENCH_MODEL, IN_SITU.prompts) + BENCH_MODEL.moeLayers * gateLayerMs(fitted, BENCH_MODEL, layerRows);
+    const dense = situ.decodeSteps * step(IN_SITU.prompts) + situ.prefillSteps * step(IN_SITU.prompts * IN_SITU.promptTokens);
     const halves = (situ.dispatches * p.dispatchFixedMs) / 2;
     const perRow = (v: number, key: keyof CostProfile) => clamp(v / situ.wireRows, key);
     const tokens = IN_SITU.waves * IN_SITU.prompts * IN_SITU.tokens;

@@ -436,8 +436,8 @@ function diagnostics(topology: string, m: Measured, r: EaasRunResult): string[] 
 
 /**
  * Where the cores went at WIDE prompts, core-ms per generated token: measured per kind of process, and what the
- * simulator charges — the gate a decode step's dense work and its halves of the dispatches' fixed cost, the actors
- * their expert math and their halves; nats-server nothing (its hop is latency, not a core).
+ * simulator charges — the gate a decode step's dense work with its CPU per token, its halves of the dispatches' fixed
+ * cost and its nats-server passing them (one server here: the host's); the actors their compute and their CPU per row.
  */
 function cpuRow(topology: string, m: Measured, r: EaasRunResult, p: CostProfile, warmupS: number, endS: number): string[] {
   const used = m.cpu!.used;
