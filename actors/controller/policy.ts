@@ -5,7 +5,8 @@ import { loadProblem, meanBusy, tokensByExpert, type LoadWindow } from './load-w
 import { balancedness, pack } from './packing.js';
 import { assignIndices, changes, violations, type DesiredPlacement, type PlacementChanges } from './desired-placement.js';
 import { replicate } from './replicas.js';
-import { repairKeeping, scaleInKeeping, scaleOutKeeping } from './sticky.js';
+import { repairKeeping } from './sticky.js';
+import { fewestStarts } from './migration.js';
 import { advise, NO_TIMERS, type ScalingConfig, type ScalingTimers } from './scaling.js';
 
 export interface PolicyConfig extends ScalingConfig {
@@ -24,6 +25,13 @@ export interface PolicyConfig extends ScalingConfig {
   minIntervalMs: number;
   /** A proposed change not confirmed within this is given up (another may then be proposed). */
   pendingTimeoutMs: number;
+  /**
+   * Half-life of the expert load the placement follows (ms): each window is blended into a moving mean of tokens
+   * per second, weighted down by half every this long. One window's counts are noisy, and a placement packed to
+   * the noise looks unbalanced under the next window, so it was re-packed at every interval for nothing (the
+   * simulator's day showed it). 0: the latest window alone.
+   */
+  loadHalfLifeMs: number;
 }
 
 export const DEFAULT_POLICY: PolicyConfig = {
@@ -39,6 +47,7 @@ export const DEFAULT_POLICY: PolicyConfig = {
   rebalanceMinBusy: 0.5,
   minIntervalMs: 30_000,
   pendingTimeoutMs: 120_000,
+  loadHalfLifeMs: 60_000,
 };
 
 /** Everything the policy remembers between calls: plain JSON, so the controller can keep it next to the placement in the KV and a standby resumes from it. */
@@ -52,6 +61,8 @@ export interface PolicyState {
   /** The change in flight: proposed at `since`, confirmed once the running placement reaches `revision`. */
   pending: { revision: number; since: number } | null;
   timers: ScalingTimers;
+  /** Each expert's tokens per second, the moving mean of `loadHalfLifeMs` (absent before the first usable window). */
+  expertRates?: Record<string, number>;
 }
 
 export interface PolicyInput {
@@ -113,30 +124,32 @@ export function actorBounds(experts: number, c: PolicyConfig): { lo: number; hi:
 }
 
 /**
- * One decision. In order: a change in flight blocks everything until `current.revision` reaches it (or it times
- * out); the actor count follows the mean busy fraction with hysteresis (scaling.ts); replicas per expert follow
- * the tokens (replicas.ts) and are packed onto the actors (packing.ts). A change of actor count, or a running
- * placement that breaks the rules, is proposed as soon as `minIntervalMs` allows; a same-size rebalance only when
- * it raises balancedness by `minGain` or more. Same input, same decision: no clock, no randomness.
+ * One decision. The window's tokens join the moving mean the placement follows (`loadHalfLifeMs`). Then, in order:
+ * a change in flight blocks everything until `current.revision` reaches it (or it times out); the actor count
+ * follows the mean busy fraction with hysteresis (scaling.ts); replicas per expert follow the mean tokens
+ * (replicas.ts) and are packed onto the actors (packing.ts). A change of actor count, or a running placement that
+ * breaks the rules, is proposed as soon as `minIntervalMs` allows; a same-size rebalance only when it raises
+ * balancedness by `minGain` or more. What is proposed is the placement that starts the fewest actors among those
+ * within `minGain` of packing all anew (migration.ts). Same input, same decision: no clock, no randomness.
  */
 export function decide(input: PolicyInput, state: PolicyState, c: PolicyConfig = DEFAULT_POLICY): Decision {
   const { now, current } = input;
   const experts = uniqueSorted(input.experts);
-  const tokens = tokensByExpert(input.load);
+  const problem = loadProblem(input.load);
+  let s = problem ? state : { ...state, expertRates: blendRates(state.expertRates, tokensByExpert(input.load), input.load.windowMs, c.loadHalfLifeMs) };
+  const tokens = new Map(Object.entries(s.expertRates ?? {}));
   const busy = meanBusy(input.load);
   const busiest = input.load.actors.length === 0 ? null : Math.max(...input.load.actors.map((a) => Math.min(1, a.busy)));
   const observed: Observed = { meanBusy: busy, actors: current.actors.length, balancedness: balancedness(current.actors, tokens), proposedBalancedness: null };
   let note = ''; // a change given up, said in front of whatever comes next
   const keep = (reason: KeepReason, detail: string, next: PolicyState): Decision => ({ action: 'keep', reason, detail: note + detail, state: next, observed });
 
-  let s = state;
   if (s.pending) {
     const since = s.pending.since;
     if (current.revision >= s.pending.revision) s = { ...s, pending: null };
     else if (now - since < c.pendingTimeoutMs) return keep('pending', `revision ${s.pending.revision} proposed ${now - since} ms ago is not running yet (running: ${current.revision})`, s);
     else [s, note] = [{ ...s, pending: null }, `revision ${s.pending.revision} given up after ${now - since} ms; `];
   }
-  const problem = loadProblem(input.load);
   if (problem) return keep('bad-load', problem, s);
 
   const { lo, hi } = actorBounds(experts.length, c);
@@ -150,41 +163,58 @@ export function decide(input: PolicyInput, state: PolicyState, c: PolicyConfig =
   if (running !== base) broken.push(`${running} actors, outside ${lo}..${hi}`);
   let indexed = assignIndices(pack(replicate(experts, tokens, c.minReplicas, size, size * c.perActor), tokens, size, c.perActor), current.actors, s.nextIndex);
   let proposed = balancedness(indexed.actors, tokens);
-  // a scale change keeps every running actor (sticky.ts) when that is within minGain of packing all anew, so the
-  // next decision has no rebalance to make of it; starting fewer processes is worth that much balance
   let kept = '';
-  const sticky = broken.length > 0 || size === base ? null : size > base ? scaleOutKeeping(current.actors, experts, tokens, size - base, c.perActor) : scaleInKeeping(current.actors, tokens, base - size, c.minReplicas);
   // a placement short of replicas (actors lost with a node) is repaired by starting only what was lost, when that
   // is all that is wrong and fits: availability first, a rebalance may follow
   const patched = broken.length > 0 && size === base ? repairKeeping(current.actors, experts, c.minReplicas, c.perActor) : null;
-  if (patched && patched.length >= lo && patched.length <= hi && violations(patched.map((keys, i) => ({ index: i, group: i, experts: keys })), experts, c.minReplicas, c.perActor).length === 0) {
+  const repaired = patched !== null && patched.length >= lo && patched.length <= hi && violations(patched.map((keys, i) => ({ index: i, group: i, experts: keys })), experts, c.minReplicas, c.perActor).length === 0;
+  if (repaired) {
     [indexed, kept] = [assignIndices(patched, current.actors, s.nextIndex), ', starting only the lost replicas'];
     proposed = balancedness(indexed.actors, tokens);
-  } else if (sticky) {
-    const keeping = assignIndices(sticky, current.actors, s.nextIndex);
-    const b = balancedness(keeping.actors, tokens);
-    if (b >= proposed - c.minGain) [indexed, proposed, kept] = [keeping, b, ', keeping every running actor'];
   }
   observed.proposedBalancedness = proposed;
 
   const gain = proposed - observed.balancedness;
-  const balance = `balancedness ${observed.balancedness.toFixed(3)} -> ${proposed.toFixed(3)}`;
+  const balance = (to: number) => `balancedness ${observed.balancedness.toFixed(3)} -> ${to.toFixed(3)}`;
   let reason: ChangeReason;
-  let detail: string;
-  if (size > base) [reason, detail] = ['scale-up', `${advice.why}: ${running} -> ${size} actors${kept}, ${balance}`];
-  else if (size < base) [reason, detail] = ['scale-down', `${advice.why}: ${running} -> ${size} actors${kept}, ${balance}`];
-  else if (broken.length > 0) [reason, detail] = ['repair', `${broken.join('; ')}${kept}: ${balance}`];
-  else if (gain < c.minGain) return keep('balanced', `${balance}, gain ${gain.toFixed(3)} below ${c.minGain}; ${advice.why}`, s);
-  else if (busiest !== null && busiest < c.rebalanceMinBusy) return keep('balanced', `${balance}, but the busiest actor is ${busiest.toFixed(2)} busy, below ${c.rebalanceMinBusy}: the spread costs nothing yet; ${advice.why}`, s);
+  if (size > base) reason = 'scale-up';
+  else if (size < base) reason = 'scale-down';
+  else if (broken.length > 0) reason = 'repair';
+  else if (gain < c.minGain) return keep('balanced', `${balance(proposed)}, gain ${gain.toFixed(3)} below ${c.minGain}; ${advice.why}`, s);
+  else if (busiest !== null && busiest < c.rebalanceMinBusy) return keep('balanced', `${balance(proposed)}, but the busiest actor is ${busiest.toFixed(2)} busy, below ${c.rebalanceMinBusy}: the spread costs nothing yet; ${advice.why}`, s);
   // packing anew gave the actors that run (minGain 0 lets an equal packing through): nothing to change
-  else if (changes(current.actors, indexed.actors).start.length === 0) return keep('balanced', `${balance}, the packing gives the running actors; ${advice.why}`, s);
-  else [reason, detail] = ['rebalance', `${balance}, gain ${gain.toFixed(3)}`];
+  else if (changes(current.actors, indexed.actors).start.length === 0) return keep('balanced', `${balance(proposed)}, the packing gives the running actors; ${advice.why}`, s);
+  else reason = 'rebalance';
+  const describe = () =>
+    reason === 'repair' ? `${broken.join('; ')}${kept}: ${balance(proposed)}` : reason === 'rebalance' ? `${balance(proposed)}, gain ${(proposed - observed.balancedness).toFixed(3)}${kept}` : `${advice.why}: ${running} -> ${size} actors${kept}, ${balance(proposed)}`;
 
-  if (s.lastChangeAt !== null && now - s.lastChangeAt < c.minIntervalMs) return keep('too-soon', `${reason} wanted (${detail}) but the last change was ${now - s.lastChangeAt} of ${c.minIntervalMs} ms ago`, s);
+  if (s.lastChangeAt !== null && now - s.lastChangeAt < c.minIntervalMs) return keep('too-soon', `${reason} wanted (${describe()}) but the last change was ${now - s.lastChangeAt} of ${c.minIntervalMs} ms ago`, s);
+  // every running actor whose expert set changes is a process to start and one to drain: of the placements within
+  // minGain of packing all anew (and, for a rebalance, still minGain above what runs), the one starting fewest
+  if (broken.length === 0) {
+    const floor = Math.max(proposed - c.minGain, reason === 'rebalance' ? observed.balancedness + c.minGain : -Infinity);
+    const best = fewestStarts(current.actors, experts, tokens, size, c, s.nextIndex, floor);
+    if (best && best.started < changes(current.actors, indexed.actors).start.length) {
+      [indexed, proposed, kept] = [best.placed, best.balancedness, best.retired === 0 ? ', keeping every running actor' : `, starting ${best.started} and retiring ${best.retired} of ${running} running actors`];
+      observed.proposedBalancedness = proposed;
+    }
+  }
   const revision = Math.max(s.revision, current.revision) + 1;
   const placement: DesiredPlacement = { revision, actors: indexed.actors };
-  const next: PolicyState = { revision, nextIndex: indexed.nextIndex, lastChangeAt: now, pending: { revision, since: now }, timers: NO_TIMERS };
-  return { action: 'propose', reason, detail: note + detail, placement, changes: changes(current.actors, indexed.actors), state: next, observed };
+  const next: PolicyState = { ...s, revision, nextIndex: indexed.nextIndex, lastChangeAt: now, pending: { revision, since: now }, timers: NO_TIMERS };
+  return { action: 'propose', reason, detail: note + describe(), placement, changes: changes(current.actors, indexed.actors), state: next, observed };
+}
+
+/**
+ * The moving mean of tokens per second after one more window: weight 1 − 2^(−window ÷ halfLife) to the window,
+ * the rest to the mean so far (an expert missing from the window routed nothing in it). The window alone when
+ * there is no mean yet or halfLife is 0. Keys sorted, so the stored state does not depend on report order.
+ */
+export function blendRates(before: Record<string, number> | undefined, tokens: Map<string, number>, windowMs: number, halfLifeMs: number): Record<string, number> {
+  const perS = windowMs > 0 ? 1000 / windowMs : 1;
+  const w = before === undefined || halfLifeMs <= 0 ? 1 : 1 - 2 ** (-Math.max(0, windowMs) / halfLifeMs);
+  const ids = [...new Set([...Object.keys(before ?? {}), ...tokens.keys()])].sort();
+  return Object.fromEntries(ids.map((id) => [id, (1 - w) * (before?.[id] ?? 0) + w * (tokens.get(id) ?? 0) * perS]));
 }
 
 function uniqueSorted(keys: readonly ExpertKey[]): ExpertKey[] {

@@ -51,7 +51,11 @@ export interface EaasRunConfig {
   load: SimLoad;
   faults?: SimFault[];
   hostRepairMs?: number;
-  autoscale?: { policy: PolicyConfig; tickMs: number };
+  /**
+   * The controller, deciding every `tickMs`; with `startPerActor`, the run starts with actors of that many experts
+   * (the fewest the policy allows), as a controller that followed the night before would hold, not the static ones.
+   */
+  autoscale?: { policy: PolicyConfig; tickMs: number; startPerActor?: number };
   gate?: Partial<GateOptions>;
 }
 
@@ -80,13 +84,13 @@ const ENVELOPE_BYTES = 4096;
  * hosts within one share, never holds two replicas of an expert. Each set has as many actors as its smallest share
  * has slots. With fewer hosts than replicas (one machine), every set runs on every host.
  */
-export function staticPlacement(model: SimModel, hosts: number, actorsPerHost: number, minReplicas: number, copysets = false): { host: number; index: number; group: number; experts: ExpertKey[] }[] {
+export function staticPlacement(model: SimModel, hosts: number, actorsPerHost: number, minReplicas: number, copysets = false, perActor?: number): { host: number; index: number; group: number; experts: ExpertKey[] }[] {
   const experts = modelExperts(model);
   // fewer hosts than replicas (one machine): every set on every host
   const share = (r: number) =>
     hosts < minReplicas ? { first: 0, count: hosts } : { first: Math.floor((r * hosts) / minReplicas), count: Math.floor(((r + 1) * hosts) / minReplicas) - Math.floor((r * hosts) / minReplicas) };
   const perSet = hosts < minReplicas ? Math.max(1, Math.floor((hosts * actorsPerHost) / minReplicas)) : Math.min(...Array.from({ length: minReplicas }, (_, r) => share(r).count)) * actorsPerHost;
-  const specs = place(experts, minReplicas, Math.ceil(experts.length / perSet), copysets);
+  const specs = place(experts, minReplicas, perActor ?? Math.ceil(experts.length / perSet), copysets);
   const seen = new Array<number>(minReplicas).fill(0);
   return specs.map((s) => {
     const { first, count } = share(s.group);
@@ -100,7 +104,7 @@ export function runEaas(c: EaasRunConfig): EaasRunResult {
   const routing = new Routing(c.model, c.skew, prng(c.seed ^ 0x9e3779b9));
   const hostNames = Array.from({ length: c.expertHosts }, (_, i) => `h${i}`);
   const hosts = new ExpertHosts(clock, c.model, c.profile, DEFAULT_SUPERVISION, hostNames);
-  const placement = staticPlacement(c.model, c.expertHosts, c.actorsPerHost, c.minReplicas, c.copysets);
+  const placement = staticPlacement(c.model, c.expertHosts, c.actorsPerHost, c.minReplicas, c.copysets, c.autoscale?.startPerActor);
   // the run starts with the static actors serving
   for (const p of placement) hosts.start(hosts.hosts[p.host], { instance: `h${p.host}-e${p.index}`, index: p.index, group: p.group, experts: p.experts }, 0, false);
   const options: GateOptions = {

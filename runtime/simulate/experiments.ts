@@ -297,7 +297,7 @@ export function dayExperiment(s: SimSetup, hosts: number, trace: TraceRow[], o: 
   const common: EaasRunConfig = { ...base, durationMs: o.dayS * 1000, warmupMs: 0, load: { kind: 'open', arrivals } };
 
   const fixed = runEaas(common);
-  const auto = runEaas({ ...common, autoscale: { policy, tickMs: 5_000 } });
+  const auto = runEaas({ ...common, autoscale: { policy, tickMs: 5_000, startPerActor: policy.perActor } });
   // the ideal follower: each second, the fewest whole actors that carry that second's expert work at the top of the policy's band
   const { lo } = actorBounds(s.model.moeLayers * s.model.experts, policy);
   const cap = 1000 * (policy.targetBusy + policy.busyBand);

@@ -6,7 +6,8 @@ import { place, type ActorSpec } from '../../../actors/supervisor/static-placeme
 import type { LoadWindow } from '../../../actors/controller/load-window.js';
 import { balancedness, pack } from '../../../actors/controller/packing.js';
 import { assignIndices, changes, type DesiredPlacement } from '../../../actors/controller/desired-placement.js';
-import { actorBounds, decide, DEFAULT_POLICY, initialState, policyConfig, type Decision, type PolicyConfig } from '../../../actors/controller/policy.js';
+import { actorBounds, blendRates, decide, DEFAULT_POLICY, initialState, policyConfig, type Decision, type PolicyConfig } from '../../../actors/controller/policy.js';
+import { fewestStarts, repackSome, replaceOrder } from '../../../actors/controller/migration.js';
 import { replicate } from '../../../actors/controller/replicas.js';
 import { scaleInKeeping, scaleOutKeeping } from '../../../actors/controller/sticky.js';
 
@@ -172,8 +173,9 @@ describe('decide', () => {
     const after = balancedness(p.actors, tokenMap(load));
     expect(before).toBeLessThan(0.85); // the static rotation ignores the load
     expect(after).toBeGreaterThan(0.95);
-    expect(d.observed.balancedness).toBe(before);
-    expect(d.observed.proposedBalancedness).toBe(after);
+    // the policy weighs tokens per second (the window's counts ÷ its length): the same ratios, rounded apart
+    expect(d.observed.balancedness).toBeCloseTo(before, 12);
+    expect(d.observed.proposedBalancedness).toBeCloseTo(after, 12);
     expect(proposed(d).reason).toBe('rebalance');
     expect(d.detail).toContain(`${before.toFixed(3)} -> ${after.toFixed(3)}`);
     // same actor count; 4 actors of 8 leave no spare slot, so every expert keeps exactly its 2 replicas
@@ -309,6 +311,7 @@ describe('decide', () => {
   });
 
   it('does not change the placement sooner than minIntervalMs after the last change', () => {
+    const c: PolicyConfig = { ...DEFAULT_POLICY, perActor: 8, minReplicas: 2, minActors: 2, maxActors: 8, loadHalfLifeMs: 0 }; // each window alone
     const flat = window(() => 100, experts, [0.6, 0.6, 0.6, 0.6]);
     const skewed = window(zipf, experts, [0.6, 0.6, 0.6, 0.6]);
     const reversed = window((k) => Math.round(1000 / (8 - k.expert)), experts, [0.6, 0.6, 0.6, 0.6]);
@@ -455,5 +458,98 @@ describe('scaling without moving what runs (sticky)', () => {
     const strict = proposed(decide({ now: 0, experts, load: window(zipf, experts, [0.95, 0.95, 0.95, 0.95]), current: start }, initialState(start), { ...c, minGain: 0 }));
     expect(strict.detail).not.toContain('keeping every running actor');
     expect(strict.observed.proposedBalancedness!).toBeGreaterThan(balancedness(assignIndices(scaleOutKeeping(start.actors, experts, skewed, strict.placement.actors.length - 4, 8)!, start.actors, 4).actors, skewed));
+  });
+});
+
+describe('the load the placement follows (a moving mean)', () => {
+  const experts = keys(2, 8);
+  const start = staticPlacement(experts, 2, 8);
+
+  it('blends each window into tokens per second with weight 1 − 2^(−window ÷ half-life) (worked by hand)', () => {
+    // a 10 s window of 100 tokens is 10 tok/s; after a first window at 20 tok/s and half-life 10 s, half of each
+    const first = blendRates(undefined, new Map([['0:0', 200]]), 10_000, 10_000);
+    expect(first).toEqual({ '0:0': 20 });
+    expect(blendRates(first, new Map([['0:0', 100], ['0:1', 40]]), 10_000, 10_000)).toEqual({ '0:0': 15, '0:1': 2 });
+    // an expert missing from a window routed nothing in it; half-life 0 takes the window alone
+    expect(blendRates(first, new Map(), 10_000, 10_000)).toEqual({ '0:0': 10 });
+    expect(blendRates(first, new Map([['0:1', 40]]), 10_000, 0)).toEqual({ '0:0': 0, '0:1': 4 });
+  });
+
+  it('does not re-pack for one odd window, does once the new load has lasted (the simulated day re-packed to noise every minute)', () => {
+    const c: PolicyConfig = { ...DEFAULT_POLICY, minIntervalMs: 0 };
+    const flat = window(() => 100, experts, [0.6, 0.6, 0.6, 0.6]);
+    const skewed = window(zipf, experts, [0.6, 0.6, 0.6, 0.6]);
+    let s = initialState(start);
+    for (let t = 0; t < 10; t++) s = decide({ now: t * 10_000, experts, load: flat, current: start }, s, c).state;
+    const once = decide({ now: 100_000, experts, load: skewed, current: start }, s, c);
+    expect(once).toMatchObject({ action: 'keep', reason: 'balanced' });
+    s = once.state;
+    let d = once;
+    for (let t = 11; d.action === 'keep' && t < 100; t++) {
+      d = decide({ now: t * 10_000, experts, load: skewed, current: start }, s, c);
+      s = d.state;
+    }
+    expect(proposed(d).reason).toBe('rebalance');
+    // the mean had to cover most of the way: a few half-lives of the default 60 s
+    expect(d.state.lastChangeAt!).toBeGreaterThanOrEqual(130_000);
+  });
+});
+
+describe('changes that replace a few actors (migration.ts)', () => {
+  // 2 layers of 16 experts, 12 actors of 8: every expert 3 times, a skewed load
+  const experts = keys(2, 16);
+  const start = staticPlacement(experts, 3, 8);
+  const tokens = tokenMap(window(zipf, experts, []));
+  const c = { minReplicas: 2, perActor: 8 };
+  const valid = (sets: ExpertKey[][]) => {
+    const count = replicaCounts(sets.map((e) => ({ experts: e })));
+    for (const k of experts) expect(count.get(formatExpertKey(k)) ?? 0).toBeGreaterThanOrEqual(2);
+    for (const e of sets) {
+      expect(e.length).toBeLessThanOrEqual(8);
+      expect(new Set(e.map(formatExpertKey)).size).toBe(e.length);
+    }
+  };
+
+  it('ranks the actors above and below their layers’ mean alternately, the lightest first when actors go', () => {
+    const order = replaceOrder(start.actors, tokens, 0);
+    expect(new Set(order.map((a) => a.index)).size).toBe(start.actors.length);
+    const drop2 = replaceOrder(start.actors, tokens, 2);
+    const load = (a: (typeof start.actors)[number]) => a.experts.reduce((s, k) => s + tokens.get(formatExpertKey(k))! / 3, 0);
+    const lightest = [...start.actors].sort((a, b) => load(a) - load(b) || a.index - b.index).slice(0, 2);
+    expect(drop2.slice(0, 2)).toEqual(lightest);
+  });
+
+  it('keeps every actor but the replaced ones, and keeps the rules, at any size and count replaced', () => {
+    const order = replaceOrder(start.actors, tokens, 0);
+    for (const size of [10, 12, 14]) {
+      for (let replace = Math.max(0, 12 - size); replace <= 12; replace++) {
+        const sets = repackSome(replaceOrder(start.actors, tokens, Math.max(0, 12 - size)), experts, tokens, size, replace, 2, 8);
+        if (!sets) continue;
+        expect(sets).toHaveLength(size);
+        valid(sets);
+        const kept = changes(start.actors, assignIndices(sets, start.actors, 100).actors).keep;
+        expect(kept.length, `size ${size}, ${replace} replaced`).toBeGreaterThanOrEqual(12 - replace);
+      }
+    }
+    // replacing nothing at the same size changes nothing
+    expect(repackSome(order, experts, tokens, 12, 0, 2, 8)).toEqual(order.map((a) => a.experts));
+    // the minimum cannot fit: 12 actors of 8 hold 96 replicas, 64 are needed; 7 actors of 8 hold 56
+    expect(repackSome(order, experts, tokens, 7, 5, 2, 8)).toBeNull();
+  });
+
+  it('picks, of the placements within reach of the floor, the one starting fewest actors', () => {
+    const full = balancedness(pack(replicate(experts, tokens, 2, 12, 96), tokens, 12, 8).map((e) => ({ experts: e })), tokens);
+    const now = balancedness(start.actors, tokens);
+    expect(full).toBeGreaterThan(now + 0.05);
+    const some = fewestStarts(start.actors, experts, tokens, 12, c, 100, now + 0.02)!;
+    valid(some.placed.actors.map((a) => a.experts));
+    expect(some.balancedness).toBeGreaterThanOrEqual(now + 0.02);
+    expect(some.started).toBeLessThan(12);
+    expect(some.started).toBe(some.retired);
+    // a floor no placement reaches: none
+    expect(fewestStarts(start.actors, experts, tokens, 12, c, 100, 1.01)).toBeNull();
+    // scaling out with a floor anything meets: only the new actors start
+    const out = fewestStarts(start.actors, experts, tokens, 14, c, 100, 0)!;
+    expect([out.started, out.retired]).toEqual([2, 0]);
   });
 });
