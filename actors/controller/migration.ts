@@ -115,9 +115,10 @@ function replaceCounts(drop: number, running: number, sameSize: boolean): number
 /**
  * Of the placements of `size` actors that keep some running actors — sticky.ts's (keep every one, or drop only
  * idle ones), and repackSome's for each count of replaced actors — the one that starts the fewest new actors
- * among those with balancedness at least `floor` (the higher balancedness on a tie). Null when none reaches it.
+ * among those with balancedness at least `floor(started)` (the higher balancedness on a tie). Null when none
+ * reaches it.
  */
-export function fewestStarts(current: readonly PlacedActor[], experts: readonly ExpertKey[], tokens: Map<string, number>, size: number, c: { minReplicas: number; perActor: number }, nextIndex: number, floor: number): SmallChange | null {
+export function fewestStarts(current: readonly PlacedActor[], experts: readonly ExpertKey[], tokens: Map<string, number>, size: number, c: { minReplicas: number; perActor: number }, nextIndex: number, floor: (started: number) => number): SmallChange | null {
   const running = current.length;
   const drop = Math.max(0, running - size);
   const sets: ExpertKey[][][] = [];
@@ -130,8 +131,8 @@ export function fewestStarts(current: readonly PlacedActor[], experts: readonly 
     if (keys.length === 0) continue;
     const placed = assignIndices(keys, current, nextIndex);
     const b = balancedness(placed.actors, tokens);
-    if (b < floor) continue;
     const { start, retire } = changes(current, placed.actors);
+    if (b < floor(start.length)) continue;
     if (!best || start.length < best.started || (start.length === best.started && b > best.balancedness)) best = { placed, balancedness: b, started: start.length, retired: retire.length };
   }
   return best;

@@ -188,17 +188,21 @@ export function decide(input: PolicyInput, state: PolicyState, c: PolicyConfig =
   const describe = () =>
     reason === 'repair' ? `${broken.join('; ')}${kept}: ${balance(proposed)}` : reason === 'rebalance' ? `${balance(proposed)}, gain ${(proposed - observed.balancedness).toFixed(3)}${kept}` : `${advice.why}: ${running} -> ${size} actors${kept}, ${balance(proposed)}`;
 
-  if (s.lastChangeAt !== null && now - s.lastChangeAt < c.minIntervalMs) return keep('too-soon', `${reason} wanted (${describe()}) but the last change was ${now - s.lastChangeAt} of ${c.minIntervalMs} ms ago`, s);
   // every running actor whose expert set changes is a process to start and one to drain: of the placements within
-  // minGain of packing all anew (and, for a rebalance, still minGain above what runs), the one starting fewest
+  // minGain of packing all anew, the one starting fewest; a rebalance must also pay for what it starts, rising by
+  // minGain × (1 + started ÷ running) (twice minGain to replace every actor), or nothing changes
   if (broken.length === 0) {
-    const floor = Math.max(proposed - c.minGain, reason === 'rebalance' ? observed.balancedness + c.minGain : -Infinity);
+    const floor = (started: number) => Math.max(proposed - c.minGain, reason === 'rebalance' ? observed.balancedness + c.minGain * (1 + started / running) : -Infinity);
+    const fullStarts = changes(current.actors, indexed.actors).start.length;
     const best = fewestStarts(current.actors, experts, tokens, size, c, s.nextIndex, floor);
-    if (best && best.started < changes(current.actors, indexed.actors).start.length) {
+    if (best && best.started < fullStarts) {
       [indexed, proposed, kept] = [best.placed, best.balancedness, best.retired === 0 ? ', keeping every running actor' : `, starting ${best.started} and retiring ${best.retired} of ${running} running actors`];
       observed.proposedBalancedness = proposed;
+    } else if (reason === 'rebalance' && proposed < floor(fullStarts)) {
+      return keep('balanced', `${balance(proposed)}, gain ${gain.toFixed(3)} does not pay for starting ${fullStarts} of ${running} actors (wants ${(floor(fullStarts) - observed.balancedness).toFixed(3)}), nor does a partial re-pack; ${advice.why}`, s);
     }
   }
+  if (s.lastChangeAt !== null && now - s.lastChangeAt < c.minIntervalMs) return keep('too-soon', `${reason} wanted (${describe()}) but the last change was ${now - s.lastChangeAt} of ${c.minIntervalMs} ms ago`, s);
   const revision = Math.max(s.revision, current.revision) + 1;
   const placement: DesiredPlacement = { revision, actors: indexed.actors };
   const next: PolicyState = { ...s, revision, nextIndex: indexed.nextIndex, lastChangeAt: now, pending: { revision, since: now }, timers: NO_TIMERS };

@@ -301,6 +301,19 @@ describe('decide', () => {
     expect(proposed(decide({ now: 0, experts, load: window(zipf, experts, [0.3, 0.2, 0.4, 0.1]), current: start }, initialState(start), { ...c, rebalanceMinBusy: 0 })).reason).toBe('rebalance');
   });
 
+  it('rebalances only when the gain pays for the actors it starts: minGain × (1 + started ÷ running)', () => {
+    const load = window(zipf, experts, [0.6, 0.6, 0.6, 0.6]);
+    const full = proposed(decide({ now: 0, experts, load, current: start }, initialState(start), c));
+    const gain = (d: Decision) => d.observed.proposedBalancedness! - d.observed.balancedness;
+    // minGain 0.7 of that gain: worth a change, but not one that starts every actor
+    const cc = { ...c, minGain: gain(full) * 0.7 };
+    const d = decide({ now: 0, experts, load, current: start }, initialState(start), cc);
+    if (d.action === 'propose') {
+      expect(d.changes.start.length).toBeLessThan(start.actors.length);
+      expect(gain(d)).toBeGreaterThanOrEqual(cc.minGain * (1 + d.changes.start.length / 4));
+    } else expect(d.detail).toContain('does not pay for starting');
+  });
+
   it('does not rebalance when the gain is below minGain', () => {
     const load = window(zipf, experts, [0.6, 0.6, 0.6, 0.6]);
     const d = decide({ now: 0, experts, load, current: start }, initialState(start), { ...c, minGain: 0.9 });
@@ -541,15 +554,17 @@ describe('changes that replace a few actors (migration.ts)', () => {
     const full = balancedness(pack(replicate(experts, tokens, 2, 12, 96), tokens, 12, 8).map((e) => ({ experts: e })), tokens);
     const now = balancedness(start.actors, tokens);
     expect(full).toBeGreaterThan(now + 0.05);
-    const some = fewestStarts(start.actors, experts, tokens, 12, c, 100, now + 0.02)!;
+    const some = fewestStarts(start.actors, experts, tokens, 12, c, 100, () => now + 0.02)!;
     valid(some.placed.actors.map((a) => a.experts));
     expect(some.balancedness).toBeGreaterThanOrEqual(now + 0.02);
     expect(some.started).toBeLessThan(12);
     expect(some.started).toBe(some.retired);
     // a floor no placement reaches: none
-    expect(fewestStarts(start.actors, experts, tokens, 12, c, 100, 1.01)).toBeNull();
+    expect(fewestStarts(start.actors, experts, tokens, 12, c, 100, () => 1.01)).toBeNull();
+    // the floor may rise with what a placement starts: asking more of each start, fewer starts win or nothing does
+    expect(fewestStarts(start.actors, experts, tokens, 12, c, 100, (started) => now + 0.02 + started)).toBeNull();
     // scaling out with a floor anything meets: only the new actors start
-    const out = fewestStarts(start.actors, experts, tokens, 14, c, 100, 0)!;
+    const out = fewestStarts(start.actors, experts, tokens, 14, c, 100, () => 0)!;
     expect([out.started, out.retired]).toEqual([2, 0]);
   });
 });
