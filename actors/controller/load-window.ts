@@ -13,12 +13,12 @@ export interface ActorBusy {
 }
 
 /**
- * One window of load, as the controller aggregates it from the gates' and actors' reports. Totals over the
- * window, not rates: the policy compares experts and actors with each other, so the window length cancels out.
- * An expert missing from `experts` routed no tokens; an empty `actors` means no busy signal (no scaling).
+ * One window of load, as the controller aggregates it from the gates' and actors' reports: totals over the
+ * window (the policy divides the tokens by its length into rates). An expert missing from `experts` routed no
+ * tokens; an empty `actors` means no busy signal (no scaling).
  */
 export interface LoadWindow {
-  /** Length of the window in ms (for logs; the policy does not divide by it). */
+  /** Length of the window in ms; 0 when no gate reported (no tokens to learn from). */
   windowMs: number;
   experts: ExpertTokens[];
   actors: ActorBusy[];
@@ -40,6 +40,7 @@ export function meanBusy(load: LoadWindow): number | null {
 /** A short description of what is wrong with a window, or null when it is usable. */
 export function loadProblem(load: LoadWindow): string | null {
   const bad = (x: number) => !Number.isFinite(x) || x < 0;
+  if (bad(load.windowMs)) return `window of ${load.windowMs} ms`;
   const e = load.experts.find((x) => bad(x.tokens) || !Number.isInteger(x.layer) || !Number.isInteger(x.expert));
   if (e) return `expert ${formatExpertKey(e)} has tokens ${e.tokens}`;
   const a = load.actors.find((x) => bad(x.busy));

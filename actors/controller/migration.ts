@@ -50,7 +50,8 @@ export function replaceOrder(current: readonly PlacedActor[], tokens: Map<string
  * replaced ones held (so each layer's load in the pool stays what those actors carried); when they have more slots,
  * the spare go one at a time to the highest tokens per replica (EPLB's greedy); when fewer, the replicas whose
  * expert keeps the lowest tokens per replica without them go, never below `min`. At most one replica of an expert
- * per new actor; packed as `pack` packs (balanced per layer). Null when the minimum does not fit the new actors.
+ * per new actor; packed as `pack` packs (balanced per layer). Null when the minimum does not fit the new actors,
+ * or a new actor would stay empty.
  */
 export function repackSome(order: readonly PlacedActor[], experts: readonly ExpertKey[], tokens: Map<string, number>, size: number, replace: number, min: number, perActor: number): ExpertKey[][] | null {
   const kept = order.slice(replace);
@@ -105,7 +106,7 @@ export interface SmallChange {
   retired: number;
 }
 
-/** How many running actors a partial re-pack replaces, tried in turn: the `drop` a scale-in removes, plus 0, 1, 2, 3, 4, 6, 8, 12, ... below all. */
+/** How many running actors a partial re-pack replaces, tried in turn: the `drop` a scale-in removes, plus 0 (scale changes only), 1, 2, 3, 4, 6, 9, 14, 21, ... below all. */
 function replaceCounts(drop: number, running: number, sameSize: boolean): number[] {
   const out: number[] = [];
   for (let extra = sameSize ? 1 : 0; drop + extra < running; extra = extra < 4 ? extra + 1 : Math.round(extra * 1.5)) out.push(drop + extra);
@@ -113,10 +114,10 @@ function replaceCounts(drop: number, running: number, sameSize: boolean): number
 }
 
 /**
- * Of the placements of `size` actors that keep some running actors — sticky.ts's (keep every one, or drop only
- * idle ones), and repackSome's for each count of replaced actors — the one that starts the fewest new actors
- * among those with balancedness at least `floor(started)` (the higher balancedness on a tie). Null when none
- * reaches it.
+ * Of the placements of `size` actors that keep some running actors — sticky.ts's (keep every one, or drop the
+ * least loaded whose experts keep their minimum elsewhere), and repackSome's for each count of replaced actors — the one that starts the fewest new actors
+ * among those with balancedness at least `floor(started)` (the higher balancedness on a tie), leaving out one
+ * that changes nothing. Null when none reaches it.
  */
 export function fewestStarts(current: readonly PlacedActor[], experts: readonly ExpertKey[], tokens: Map<string, number>, size: number, c: { minReplicas: number; perActor: number }, nextIndex: number, floor: (started: number) => number): SmallChange | null {
   const running = current.length;
@@ -132,7 +133,7 @@ export function fewestStarts(current: readonly PlacedActor[], experts: readonly 
     const placed = assignIndices(keys, current, nextIndex);
     const b = balancedness(placed.actors, tokens);
     const { start, retire } = changes(current, placed.actors);
-    if (b < floor(start.length)) continue;
+    if (b < floor(start.length) || (start.length === 0 && retire.length === 0)) continue; // not a change
     if (!best || start.length < best.started || (start.length === best.started && b > best.balancedness)) best = { placed, balancedness: b, started: start.length, retired: retire.length };
   }
   return best;

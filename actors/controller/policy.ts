@@ -61,8 +61,10 @@ export interface PolicyState {
   /** The change in flight: proposed at `since`, confirmed once the running placement reaches `revision`. */
   pending: { revision: number; since: number } | null;
   timers: ScalingTimers;
-  /** Each expert's tokens per second, the moving mean of `loadHalfLifeMs` (absent before the first usable window). */
+  /** Each expert's tokens per second, the moving mean of `loadHalfLifeMs` (absent before the first usable window)... */
   expertRates?: Record<string, number>;
+  /** ...as of this time (ms, the caller's clock). */
+  ratesAt?: number;
 }
 
 export interface PolicyInput {
@@ -84,7 +86,7 @@ export type ChangeReason = 'scale-up' | 'scale-down' | 'rebalance' | 'repair';
 export interface Observed {
   meanBusy: number | null;
   actors: number;
-  /** vLLM's balancedness of the running placement under this window's load. */
+  /** vLLM's balancedness of the running placement under the load's moving mean. */
   balancedness: number;
   /** The same for the placement the policy would propose (null when it did not compute one). */
   proposedBalancedness: number | null;
@@ -129,14 +131,15 @@ export function actorBounds(experts: number, c: PolicyConfig): { lo: number; hi:
  * follows the mean busy fraction with hysteresis (scaling.ts); replicas per expert follow the mean tokens
  * (replicas.ts) and are packed onto the actors (packing.ts). A change of actor count, or a running placement that
  * breaks the rules, is proposed as soon as `minIntervalMs` allows; a same-size rebalance only when it raises
- * balancedness by `minGain` or more. What is proposed is the placement that starts the fewest actors among those
- * within `minGain` of packing all anew (migration.ts). Same input, same decision: no clock, no randomness.
+ * balancedness by `minGain × (1 + started ÷ running)`. Except for a repair, what is proposed is the placement that
+ * starts the fewest actors among those within `minGain` of packing all anew (migration.ts). Same input, same
+ * decision: no clock, no randomness.
  */
 export function decide(input: PolicyInput, state: PolicyState, c: PolicyConfig = DEFAULT_POLICY): Decision {
   const { now, current } = input;
   const experts = uniqueSorted(input.experts);
   const problem = loadProblem(input.load);
-  let s = problem ? state : { ...state, expertRates: blendRates(state.expertRates, tokensByExpert(input.load), input.load.windowMs, c.loadHalfLifeMs) };
+  let s = problem || input.load.windowMs === 0 ? state : { ...state, ...blendRates(state, experts, tokensByExpert(input.load), input.load.windowMs, now, c.loadHalfLifeMs) };
   const tokens = new Map(Object.entries(s.expertRates ?? {}));
   const busy = meanBusy(input.load);
   const busiest = input.load.actors.length === 0 ? null : Math.max(...input.load.actors.map((a) => Math.min(1, a.busy)));
@@ -188,6 +191,8 @@ export function decide(input: PolicyInput, state: PolicyState, c: PolicyConfig =
   const describe = () =>
     reason === 'repair' ? `${broken.join('; ')}${kept}: ${balance(proposed)}` : reason === 'rebalance' ? `${balance(proposed)}, gain ${(proposed - observed.balancedness).toFixed(3)}${kept}` : `${advice.why}: ${running} -> ${size} actors${kept}, ${balance(proposed)}`;
 
+  // (before the search below, which would be thrown away: the detail names the fresh packing)
+  if (s.lastChangeAt !== null && now - s.lastChangeAt < c.minIntervalMs) return keep('too-soon', `${reason} wanted (${describe()}) but the last change was ${now - s.lastChangeAt} of ${c.minIntervalMs} ms ago`, s);
   // every running actor whose expert set changes is a process to start and one to drain: of the placements within
   // minGain of packing all anew, the one starting fewest; a rebalance must also pay for what it starts, rising by
   // minGain × (1 + started ÷ running) (twice minGain to replace every actor), or nothing changes
@@ -202,7 +207,6 @@ export function decide(input: PolicyInput, state: PolicyState, c: PolicyConfig =
       return keep('balanced', `${balance(proposed)}, gain ${gain.toFixed(3)} does not pay for starting ${fullStarts} of ${running} actors (wants ${(floor(fullStarts) - observed.balancedness).toFixed(3)}), nor does a partial re-pack; ${advice.why}`, s);
     }
   }
-  if (s.lastChangeAt !== null && now - s.lastChangeAt < c.minIntervalMs) return keep('too-soon', `${reason} wanted (${describe()}) but the last change was ${now - s.lastChangeAt} of ${c.minIntervalMs} ms ago`, s);
   const revision = Math.max(s.revision, current.revision) + 1;
   const placement: DesiredPlacement = { revision, actors: indexed.actors };
   const next: PolicyState = { ...s, revision, nextIndex: indexed.nextIndex, lastChangeAt: now, pending: { revision, since: now }, timers: NO_TIMERS };
@@ -210,15 +214,26 @@ export function decide(input: PolicyInput, state: PolicyState, c: PolicyConfig =
 }
 
 /**
- * The moving mean of tokens per second after one more window: weight 1 − 2^(−window ÷ halfLife) to the window,
- * the rest to the mean so far (an expert missing from the window routed nothing in it). The window alone when
- * there is no mean yet or halfLife is 0. Keys sorted, so the stored state does not depend on report order.
+ * The moving mean of tokens per second after one more window, of the model's experts only: weight
+ * 1 − 2^(−elapsed ÷ halfLife) to the window's rate (tokens ÷ its length), the rest to the mean so far, where
+ * elapsed is the time since the mean was last updated. By elapsed time, not window length: the gates' windows
+ * slide and overlap (30 s windows every 5 s), and a controller may read one report at several ticks. The window
+ * alone when there is no mean yet or halfLife is 0. Keys in the experts' order, so the stored state does not
+ * depend on report order.
  */
-export function blendRates(before: Record<string, number> | undefined, tokens: Map<string, number>, windowMs: number, halfLifeMs: number): Record<string, number> {
-  const perS = windowMs > 0 ? 1000 / windowMs : 1;
-  const w = before === undefined || halfLifeMs <= 0 ? 1 : 1 - 2 ** (-Math.max(0, windowMs) / halfLifeMs);
-  const ids = [...new Set([...Object.keys(before ?? {}), ...tokens.keys()])].sort();
-  return Object.fromEntries(ids.map((id) => [id, (1 - w) * (before?.[id] ?? 0) + w * (tokens.get(id) ?? 0) * perS]));
+export function blendRates(
+  before: Pick<PolicyState, 'expertRates' | 'ratesAt'>,
+  experts: readonly ExpertKey[],
+  tokens: Map<string, number>,
+  windowMs: number,
+  now: number,
+  halfLifeMs: number,
+): Required<Pick<PolicyState, 'expertRates' | 'ratesAt'>> {
+  const perS = 1000 / windowMs;
+  const old = before.expertRates;
+  const w = old === undefined || before.ratesAt === undefined || halfLifeMs <= 0 ? 1 : 1 - 2 ** (-Math.max(0, now - before.ratesAt) / halfLifeMs);
+  const ids = experts.map(formatExpertKey);
+  return { expertRates: Object.fromEntries(ids.map((id) => [id, (1 - w) * (old?.[id] ?? 0) + w * (tokens.get(id) ?? 0) * perS])), ratesAt: now };
 }
 
 function uniqueSorted(keys: readonly ExpertKey[]): ExpertKey[] {

@@ -53,7 +53,7 @@ export interface EaasRunConfig {
   hostRepairMs?: number;
   /**
    * The controller, deciding every `tickMs`; with `startPerActor`, the run starts with actors of that many experts
-   * (the fewest the policy allows), as a controller that followed the night before would hold, not the static ones.
+   * (place()'s replica sets of them: the fewest the policy allows when `perActor` divides the experts evenly), as a controller that followed the night before would hold, not the static ones.
    */
   autoscale?: { policy: PolicyConfig; tickMs: number; startPerActor?: number };
   gate?: Partial<GateOptions>;
