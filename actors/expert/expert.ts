@@ -13,6 +13,9 @@ import { EXPERT_SERVICE, SERVICE_VERSION } from '../protocol/services.js';
 import { computeDispatch, type ExpertRunner } from './compute.js';
 import { expertMachine } from './machine.js';
 
+/** What answering a dispatch needs of its message: a micro service's message, or a plain one (warm-up.ts). */
+export type DispatchRequest = Pick<ServiceMsg, 'subject' | 'data' | 'headers' | 'respond' | 'respondError'>;
+
 export interface ExpertActorOptions {
   nc: NatsConnection;
   model: string;
@@ -75,7 +78,7 @@ export class ExpertActor {
     this.service.addEndpoint('dispatch', {
       subject: subjects.expertDispatch(model, instance),
       handler: (err, msg) => {
-        if (!err) void this.handle(msg);
+        if (!err) void this.answer(msg);
       },
       metadata: { experts },
     });
@@ -116,7 +119,8 @@ export class ExpertActor {
     this.o.nc.publish(subjects.eventSubject(this.o.model, kind, this.o.node, this.o.instance), encodeEvent(e));
   }
 
-  private async handle(msg: ServiceMsg): Promise<void> {
+  /** Answers one dispatch: its experts' rows computed, or an error with its service code. */
+  async answer(msg: DispatchRequest): Promise<void> {
     const H = this.o.hidden;
     const { span, ctx } = startProcessSpan(
       { subject: msg.subject, template: subjects.expertDispatch(this.o.model, INSTANCE_TEMPLATE) },

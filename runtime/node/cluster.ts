@@ -192,6 +192,8 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         EXPERT_PROCESS,
         expertProcessEnv({ ...process.env, ...o.expertEnv, [EXPERT_ENV.nats]: o.nats, [EXPERT_ENV.modelDir]: resolve(o.modelDir), [EXPERT_ENV.model]: model, [EXPERT_ENV.node]: node }, o.quantization),
         settings.spareActors,
+        // a spare has no credentials of its own until it is assigned: on a secure cluster it cannot connect to warm up
+        o.auth || o.expertAuth ? 0 : settings.spareWarmUp,
       );
       processes = actorProcesses;
       const childAuth = new Map<string, NatsAuth>();

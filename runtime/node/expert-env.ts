@@ -13,6 +13,8 @@ export const EXPERT_ENV = {
   delayMs: 'EAAS_EXPERT_DELAY_MS',
   creds: 'EAAS_CHILD_CREDS',
   tlsCa: 'EAAS_CHILD_TLS_CA',
+  /** A spare (booted in the idle class, on a cluster without credentials) warms its dispatch path with this many dispatches. */
+  warmUp: 'EAAS_CHILD_WARM_UP',
 } as const;
 
 /**
@@ -22,6 +24,8 @@ export const EXPERT_ENV = {
 export interface ActorAssignment {
   kind: 'assign';
   env: Record<string, string>;
+  /** The spare booted in the idle scheduling class: every thread goes back to the normal one before it serves. */
+  leaveIdleClass?: boolean;
 }
 
 export const isActorAssignment = (m: unknown): m is ActorAssignment =>

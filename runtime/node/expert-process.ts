@@ -3,6 +3,7 @@
 // forked ahead takes over a crashed actor without Node's start. The actor runs in a worker thread
 // (expert-thread.ts); this main thread only beats to the supervisor over the IPC channel and stops the thread on a
 // signal, so a long load or dispatch is never taken for a hang, while a thread that stays silent past EAAS_ACTOR_SILENCE_MS (stuck) stops the beats, and gets its process restarted.
+import { execFile } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import type { ChildMessage, ExpertHealth } from '../../actors/protocol/messages.js';
 import { isActorAssignment } from './expert-env.js';
@@ -53,9 +54,16 @@ function stop(): void {
   if (!ready) process.exit(0);
   thread.postMessage({ kind: 'stop' } satisfies ProcessMessage);
 }
-// the thread is the one that reads the actor's variables: they go straight to it
+// the thread is the one that reads the actor's variables: they go straight to it, once this process has left the
+// idle class it booted in (its supervisor may do so only where it may give the class back)
 process.on('message', (m: unknown) => {
-  if (isActorAssignment(m)) thread.postMessage(m satisfies ProcessMessage);
+  if (!isActorAssignment(m)) return;
+  if (!m.leaveIdleClass) thread.postMessage(m satisfies ProcessMessage);
+  else
+    execFile('chrt', ['--all-tasks', '--other', '--pid', '0', String(process.pid)], (err) => {
+      if (err) fail(`could not leave the idle scheduling class the spare booted in: ${err.message}`);
+      thread.postMessage(m satisfies ProcessMessage);
+    });
 });
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);

@@ -4,13 +4,14 @@
 import { parentPort } from 'node:worker_threads';
 import { DEFAULT_EXPERT_THREADS } from '../../actors/expert/compute.js';
 import { ExpertActor } from '../../actors/expert/expert.js';
+import { warmUp } from '../../actors/expert/warm-up.js';
 import type { ExpertHealth } from '../../actors/protocol/messages.js';
 import { Checkpoint } from '../../model/checkpoint.js';
 import { parseExpertKey } from '../../model/expert-key.js';
 import { ExpertSet } from '../../model/experts.js';
 import { quantBitsOf } from '../../model/quantize.js';
 import { startTracing } from '../../observability/tracing.js';
-import { closeNats, connectNats } from '../transport/connection.js';
+import { closeNats, connectNats, newInbox } from '../transport/connection.js';
 import { EXPERT_ENV, type ActorAssignment } from './expert-env.js';
 import { settingsFromEnv } from './settings.js';
 
@@ -77,18 +78,47 @@ async function main(): Promise<() => Promise<void>> {
   };
 }
 
+/** Experts of the first layer a spare loads to warm up with: enough to send dispatches of one and two experts. */
+const WARM_UP_EXPERTS = 2;
+
+/** A spare's warm-up (warm-up.ts): until it is done or the spare is assigned. Any failure only leaves it cold. */
+async function warmSpare(dispatches: number, assigned: () => boolean): Promise<void> {
+  const checkpoint = Checkpoint.open(env(EXPERT_ENV.modelDir));
+  const keys = Array.from({ length: Math.min(WARM_UP_EXPERTS, checkpoint.config.numLocalExperts) }, (_, expert) => ({ layer: 0, expert }));
+  const quantize = process.env[EXPERT_ENV.quantize];
+  const hidden = checkpoint.config.hiddenSize;
+  let experts: ExpertSet;
+  try {
+    experts = await ExpertSet.load(checkpoint, keys, DEFAULT_EXPERT_THREADS, quantize ? quantBitsOf(quantize) : undefined);
+  } finally {
+    checkpoint.close();
+  }
+  const nc = await connectNats(env(EXPERT_ENV.nats), 'eaas-expert-warm-up');
+  try {
+    await warmUp({ nc, subject: newInbox(nc), hidden, keys, experts, dispatches, stopped: assigned });
+  } finally {
+    await closeNats(nc);
+    await experts.release();
+  }
+}
+
 // the modules above are loaded by now: the thread waits, booted, to be told which actor it is (a process started
 // with the actor's variables in its environment, by hand or by a test, is that actor at once)
+let assigned = false;
+const warmDispatches = Number(process.env[EXPERT_ENV.warmUp] ?? 0);
+const warming = !process.env[EXPERT_ENV.instance] && warmDispatches > 0 ? warmSpare(warmDispatches, () => assigned).catch(() => undefined) : Promise.resolve();
 let serving: Promise<() => Promise<void>> | undefined;
 const serve = () => {
   serving = main();
   serving.catch((err: unknown) => tell({ kind: 'failed', message: err instanceof Error ? err.message : String(err) }));
 };
 port.on('message', (m: ProcessMessage) => {
-  if (m.kind === 'assign' && !serving) {
+  if (m.kind === 'assign' && !serving && !assigned) {
+    assigned = true;
     // a worker's process.env is its own copy: the actor's variables go in before main() reads them
     Object.assign(process.env, m.env);
-    serve();
+    // a warm-up stops at its next dispatch
+    void warming.then(serve);
   } else if (m.kind === 'stop') void serving?.then((stop) => stop());
 });
 if (process.env[EXPERT_ENV.instance]) serve();

@@ -31,6 +31,7 @@ export const SETTINGS = {
   heartbeatMs: { env: 'EAAS_HEARTBEAT_MS', default: DEFAULT_HEARTBEAT_MS, min: 1, doc: 'expert actor heartbeat period (to its supervisor, over the IPC channel)' },
   hangMs: { env: 'EAAS_HANG_MS', default: DEFAULT_HANG_MS, min: 1, doc: 'a child without heartbeats for this long is killed and restarted' },
   spareActors: { env: 'EAAS_SPARE_ACTORS', default: 1, min: 0, doc: 'expert actor processes a supervisor keeps booted ahead, each taking the next restart or new actor without Node\'s start (about 0.6 s and 60 MB each); 0: none' },
+  spareWarmUp: { env: 'EAAS_SPARE_WARM_UP', default: 2000, min: 0, doc: 'dispatches a spare sends itself over NATS while it idles, so its code is compiled before it takes over an actor (only where it boots in the idle scheduling class and the cluster needs no credentials); 0: none' },
   actorSilenceMs: { env: 'EAAS_ACTOR_SILENCE_MS', default: DEFAULT_ACTOR_SILENCE_MS, min: 1, doc: "an expert actor's thread silent for this long (stuck in a computation) is taken as hung: its process stops beating, so it is restarted" },
   discoveryMs: { env: 'EAAS_DISCOVERY_MS', default: DEFAULT_DISCOVERY_MS, min: 1, doc: 'the gate re-discovers expert instances this often (heals missed events)' },
   generateTimeoutMs: { env: 'EAAS_GENERATE_TIMEOUT_MS', default: DEFAULT_GENERATE_TIMEOUT_MS, min: 1, doc: 'client-side bound of `eaas generate --nats`' },

@@ -14,11 +14,22 @@ export interface ScenarioReport {
   baselineThroughput?: number;
   /** |before - after| ÷ their mean (interleaved: (max - min) ÷ mean of the windows): how well the fault-free reference agrees with itself. */
   baselineSpread?: number;
+  /** The same comparison with each window's req/s divided by the machine's measured speed in it (machine-speed.ts). */
+  adjusted?: AdjustedRatio;
   faults: FaultRecord[];
   /** From the end of the load until the cluster was back at full strength; undefined if it never was. */
   fullStrengthMs?: number;
   violations: string[];
   notes: string[];
+}
+
+export interface AdjustedRatio {
+  /** Faulted ÷ fault-free, at the machine's speed. */
+  ratio: number;
+  /** (max - min) ÷ mean of the fault-free windows at the machine's speed; undefined with one window. */
+  spread?: number;
+  /** Each window's speed against the fastest, for the note. */
+  speeds?: string;
 }
 
 const fmt = (v: number | undefined, unit = '') => (v === undefined ? '-' : `${Math.round(v)}${unit}`);
@@ -49,8 +60,8 @@ export function formatReports(reports: ScenarioReport[]): string {
     fmt(r.p50Ms, 'ms'),
     fmt(r.p99Ms, 'ms'),
     r.throughput.toFixed(2),
-    r.baselineThroughput ? `${Math.round((100 * r.throughput) / r.baselineThroughput)}%` : '-',
-    r.baselineSpread === undefined ? '-' : `${(100 * r.baselineSpread).toFixed(1)}%`,
+    r.adjusted ? `${Math.round(100 * r.adjusted.ratio)}%` : r.baselineThroughput ? `${Math.round((100 * r.throughput) / r.baselineThroughput)}%` : '-',
+    (r.adjusted ? r.adjusted.spread : r.baselineSpread) === undefined ? '-' : `${(100 * (r.adjusted ? r.adjusted.spread! : r.baselineSpread!)).toFixed(1)}%`,
     String(r.faults.length),
     stats(r.faults.map((f) => f.redirectMs)),
     stats(r.faults.map((f) => f.restartMs)),
@@ -58,7 +69,7 @@ export function formatReports(reports: ScenarioReport[]): string {
     r.faults.length === 0 ? '-' : r.fullStrengthMs === undefined ? 'NEVER' : `+${r.fullStrengthMs}ms`,
     r.violations.length === 0 ? 'PASS' : 'FAIL',
   ]);
-  const out = [table([head, ...rows]), '(vs fault-free: against the mean of the fault-free phases before and after, or where a note says "interleaved", req/s in the windows after each fault against the fault-free windows between them; ref spread: how far those differ; redirect/restart/gap: median/max over faults; redirect = first gate redirect after the fault, restart = fault to child running with a new pid, gap = longest time without a successful completion in the 10 s after the fault; full strength = after the load drained)'];
+  const out = [table([head, ...rows]), '(vs fault-free and ref spread: at the machine\'s speed, each window\'s req/s ÷ the CPUs\' speed measured in it by a pinned probe, where it has samples (raw figures in the notes); vs fault-free: against the mean of the fault-free phases before and after, or where a note says "interleaved", req/s in the windows after each fault against the fault-free windows between them; ref spread: how far those differ; redirect/restart/gap: median/max over faults; redirect = first gate redirect after the fault, restart = fault to child running with a new pid, gap = longest time without a successful completion in the 10 s after the fault; full strength = after the load drained)'];
   for (const r of reports) {
     if (r.faults.length > 0) {
       out.push(`-- ${r.scenario}: faults`);

@@ -26,7 +26,8 @@ import { expertIds, gateCounters, gateReplicas, localProbe, remoteProbe, startCl
 import { chaosTiming, CHAOS_SEED, type ChaosTiming } from './config.js';
 import { FaultProxy } from './fault-proxy.js';
 import { alive, ConnectionWatch, CounterSampler, kill9, pause, resume, waitUntil, type FaultRecord } from './faults.js';
-import type { ScenarioReport } from './report.js';
+import type { AdjustedRatio, ScenarioReport } from './report.js';
+import { MachineSpeed } from '../machine-speed.js';
 import { prng } from '../../../runtime/simulate/prng.js';
 import { expectedOutputs, makePrompts, pick, startWorkload, type Expected, type RequestRecord } from './workload.js';
 
@@ -138,6 +139,7 @@ interface ScenarioSpec {
 interface Phase {
   records: RequestRecord[];
   report: ScenarioReport;
+  startedAt: number;
   finishedAt: number;
 }
 
@@ -189,6 +191,7 @@ async function runPhase(env: ChaosEnv, topo: Topology, name: string, durationMs:
   const latencies = run.records.filter((r) => r.end !== undefined && r.outcome !== 'unknown').map((r) => r.end! - r.start);
   return {
     records: run.records,
+    startedAt: run.startedAt,
     finishedAt: run.finishedAt,
     report: {
       scenario: name,
@@ -211,6 +214,15 @@ async function runPhase(env: ChaosEnv, topo: Topology, name: string, durationMs:
  * Returns the faulted phase's report row (the fault-free rows go to env.reports too).
  */
 async function runScenario(env: ChaosEnv, topo: Topology, spec: ScenarioSpec): Promise<ScenarioReport> {
+  const speed = MachineSpeed.start();
+  try {
+    return await measureScenario(env, topo, spec, speed);
+  } finally {
+    speed.stop();
+  }
+}
+
+async function measureScenario(env: ChaosEnv, topo: Topology, spec: ScenarioSpec, speed: MachineSpeed): Promise<ScenarioReport> {
   const warm = await verifyServing(topo.client, topo.model, env.prompts, env.expected, MAX_TOKENS, env.timing.requestTimeoutMs);
   // fresh actor processes speed up for their first seconds under load: that is not what the reference should measure
   const warmLoad = await runPhase(env, topo, 'warm-up', env.timing.baselineMs, { allowError: undefined }, [], { violations: [], notes: [] });
@@ -272,6 +284,7 @@ async function runScenario(env: ChaosEnv, topo: Topology, spec: ScenarioSpec): P
   else notes.push(`gate counters after the run: ${Object.entries(gateCounters(topo.gate)).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   let baseline = ref.report.throughput;
   let spread: number | undefined;
+  let adjusted: AdjustedRatio | undefined;
   if (!spec.between && strength.ok) {
     const after = await runPhase(env, topo, `  fault-free after ${spec.name.split(' ')[0]}`, env.timing.baselineMs, { allowError: undefined }, [], { violations: [], notes: [] });
     after.report.violations.push(...checkExercised(after.records));
@@ -280,14 +293,22 @@ async function runScenario(env: ChaosEnv, topo: Topology, spec: ScenarioSpec): P
     spread = Math.abs(ref.report.throughput - after.report.throughput) / baseline;
     ref.report.baselineThroughput = after.report.baselineThroughput = baseline;
     env.reports.push(after.report);
+    adjusted = atMachineSpeed([phase], [ref, after], speed);
+  } else adjusted = atMachineSpeed([phase], [ref], speed);
+  const windows = spec.windowMs ? interleavedWindows(oks, faults, spec.windowMs, phase.finishedAt, speed, dispatches) : undefined;
+  if (windows) {
+    notes.push(`interleaved: ${windows.rounds} windows of ${spec.windowMs! / 1000} s after a fault (${windows.faulted.toFixed(2)} req/s) between ${windows.cleanEach.length} fault-free ones (${windows.clean.toFixed(2)} req/s: ${windows.cleanEach.map((v) => v.toFixed(1)).join(' / ')}; dispatch messages per request in those: ${windows.messagesEach.map((v) => (v === undefined ? '-' : v.toFixed(1))).join(' / ')}); the whole-phase reference would say ${Math.round((100 * phase.report.throughput) / baseline)}% (spread ${spread === undefined ? '-' : `${(100 * spread).toFixed(1)}%`})`);
+    adjusted = windows.adjusted;
   }
-  const windows = spec.windowMs ? interleavedWindows(oks, faults, spec.windowMs, phase.finishedAt, dispatches) : undefined;
-  if (windows) notes.push(`interleaved: ${windows.rounds} windows of ${spec.windowMs! / 1000} s after a fault (${windows.faulted.toFixed(2)} req/s) between ${windows.cleanEach.length} fault-free ones (${windows.clean.toFixed(2)} req/s: ${windows.cleanEach.map((v) => v.toFixed(1)).join(' / ')}; dispatch messages per request in those: ${windows.messagesEach.map((v) => (v === undefined ? '-' : v.toFixed(1))).join(' / ')}); the whole-phase reference would say ${Math.round((100 * phase.report.throughput) / baseline)}% (spread ${spread === undefined ? '-' : `${(100 * spread).toFixed(1)}%`})`);
+  const rawRatio = (windows?.faulted ?? phase.report.throughput) / (windows?.clean ?? baseline);
+  const rawSpread = windows?.spread ?? spread;
+  if (adjusted) notes.push(`at the machine's speed (req/s ÷ the CPUs' measured speed in the same window${adjusted.speeds ? `: ${adjusted.speeds}` : ''}): ${Math.round(100 * adjusted.ratio)}% of fault-free, reference spread ${adjusted.spread === undefined ? '-' : `${(100 * adjusted.spread).toFixed(1)}%`}; by raw req/s ${Math.round(100 * rawRatio)}%, spread ${rawSpread === undefined ? '-' : `${(100 * rawSpread).toFixed(1)}%`}`);
   const report: ScenarioReport = {
     ...phase.report,
     ...(windows ? { throughput: windows.faulted } : {}),
     baselineThroughput: windows?.clean ?? baseline,
-    baselineSpread: windows?.spread ?? spread,
+    baselineSpread: rawSpread,
+    adjusted,
     fullStrengthMs: strength.ok ? strength.ms : undefined,
   };
   env.reports.push(report);
@@ -300,7 +321,7 @@ async function runScenario(env: ChaosEnv, topo: Topology, spec: ScenarioSpec): P
  * of the machine's speed cancels (over a run it rose by as much as 40 %). Rounds whose fault-free window runs past
  * the phase are left out. Spread: (max - min) ÷ mean of the fault-free windows.
  */
-function interleavedWindows(oks: RequestRecord[], faults: FaultRecord[], windowMs: number, finishedAt: number, dispatches?: CounterSampler) {
+function interleavedWindows(oks: RequestRecord[], faults: FaultRecord[], windowMs: number, finishedAt: number, speed: MachineSpeed, dispatches?: CounterSampler) {
   const rounds = faults.filter((f) => f.at + 2 * windowMs <= finishedAt);
   if (rounds.length === 0) return undefined;
   const perSecond = (from: number) => oks.filter((r) => r.end! >= from && r.end! < from + windowMs).length / (windowMs / 1000);
@@ -314,7 +335,45 @@ function interleavedWindows(oks: RequestRecord[], faults: FaultRecord[], windowM
     return sent === undefined ? undefined : sent / (cleanEach[i] * (windowMs / 1000));
   });
   const clean = mean(cleanEach);
-  return { rounds: rounds.length, faulted, clean, cleanEach, messagesEach, spread: (Math.max(...cleanEach) - Math.min(...cleanEach)) / clean };
+  const window = (from: number) => ({ from, to: from + windowMs, rate: perSecond(from) });
+  const adjusted = adjustedRatio(rounds.map((f) => window(f.at)), cleanStarts.map(window), speed);
+  return { rounds: rounds.length, faulted, clean, cleanEach, messagesEach, spread: (Math.max(...cleanEach) - Math.min(...cleanEach)) / clean, adjusted };
+}
+
+interface RateWindow {
+  from: number;
+  to: number;
+  /** Successful requests per second in it. */
+  rate: number;
+}
+
+/** Whole phases as rate windows, adjusted for the machine's speed. */
+function atMachineSpeed(faulted: Phase[], clean: Phase[], speed: MachineSpeed) {
+  const window = (p: Phase) => ({ from: p.startedAt, to: p.finishedAt, rate: p.report.throughput });
+  return adjustedRatio(faulted.map(window), clean.map(window), speed);
+}
+
+/**
+ * Faulted against fault-free throughput with each window's rate divided by the machine's speed in it (MachineSpeed):
+ * a host that slows a CPU for a while slows every process on it alike, which is not what a fault costs. Spread:
+ * (max - min) ÷ mean of the adjusted fault-free windows. Undefined when a window has no speed sample.
+ */
+function adjustedRatio(faulted: RateWindow[], clean: RateWindow[], speed: MachineSpeed): AdjustedRatio | undefined {
+  const at = (w: RateWindow) => {
+    const s = speed.speedBetween(w.from, w.to);
+    return s === undefined ? undefined : { rate: w.rate / s, speed: s };
+  };
+  const f = faulted.map(at);
+  const c = clean.map(at);
+  if ([...f, ...c].some((v) => v === undefined)) return undefined;
+  const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+  const cleanRates = c.map((v) => v!.rate);
+  const top = Math.max(...[...f, ...c].map((v) => v!.speed));
+  return {
+    ratio: mean(f.map((v) => v!.rate)) / mean(cleanRates),
+    spread: cleanRates.length > 1 ? (Math.max(...cleanRates) - Math.min(...cleanRates)) / mean(cleanRates) : undefined,
+    speeds: `fault-free ${c.map((v) => (v!.speed / top).toFixed(2)).join(' / ')}, faulted ${f.map((v) => (v!.speed / top).toFixed(2)).join(' / ')} of the fastest`,
+  };
 }
 
 function longestGap(oks: RequestRecord[], from: number, to: number): number | undefined {

@@ -1,0 +1,65 @@
+// The machine's own speed over time, per CPU, so a throughput window can be read against what the host gave it.
+// On this VM a vCPU slows by ~30 % for 10–40 s at a time while the guest is idle (its host sibling busy, most
+// likely): throughput windows then differ by 20–35 % with the same work per request. One child pinned to each
+// CPU times a fixed loop in CPU time (not wall time, so the guest's own load does not count) every 250 ms.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { cpus } from 'node:os';
+import { createInterface } from 'node:readline';
+
+const SAMPLE_MS = 250;
+
+/** Prints "<epoch ms> <loop units per CPU-ms>" every SAMPLE_MS; ~1 ms of work a sample (0.4 % of a CPU). */
+const PROBE = `
+const a = new Float64Array(4096);
+const unit = () => { for (let r = 0; r < 50; r++) for (let i = 0; i < a.length; i++) a[i] = a[i] * 1.0000001 + i; };
+for (let i = 0; i < 100; i++) unit();
+setInterval(() => {
+  const c0 = process.cpuUsage();
+  for (let k = 0; k < 5; k++) unit();
+  const c = process.cpuUsage(c0);
+  const ms = (c.user + c.system) / 1000;
+  if (ms > 0) process.stdout.write(Date.now() + ' ' + (5 / ms) + '\\n');
+}, ${SAMPLE_MS});
+`;
+
+interface Sample {
+  at: number;
+  speed: number;
+}
+
+export class MachineSpeed {
+  private readonly samples: Sample[][];
+  private readonly children: ChildProcess[];
+
+  private constructor(readonly pinned: boolean) {
+    const n = pinned ? cpus().length : 1;
+    this.samples = Array.from({ length: n }, () => []);
+    this.children = this.samples.map((into, cpu) => {
+      const child = pinned ? spawn('taskset', ['-c', String(cpu), process.execPath, '-e', PROBE], { stdio: ['ignore', 'pipe', 'ignore'] }) : spawn(process.execPath, ['-e', PROBE], { stdio: ['ignore', 'pipe', 'ignore'] });
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        const [at, speed] = line.split(' ').map(Number);
+        if (Number.isFinite(at) && Number.isFinite(speed)) into.push({ at: at!, speed: speed! });
+      });
+      return child;
+    });
+  }
+
+  /** Pinned to each CPU where `taskset` exists (util-linux); one unpinned probe otherwise. */
+  static start(): MachineSpeed {
+    return new MachineSpeed(spawnSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' }).status === 0);
+  }
+
+  /** The mean over CPUs of each CPU's mean speed in [from, to); undefined where a CPU has no sample there. */
+  speedBetween(from: number, to: number): number | undefined {
+    const perCpu = this.samples.map((s) => {
+      const inside = s.filter((x) => x.at >= from && x.at < to);
+      return inside.length === 0 ? undefined : inside.reduce((a, x) => a + x.speed, 0) / inside.length;
+    });
+    if (perCpu.some((v) => v === undefined)) return undefined;
+    return (perCpu as number[]).reduce((a, b) => a + b, 0) / perCpu.length;
+  }
+
+  stop(): void {
+    for (const c of this.children) c.kill();
+  }
+}
