@@ -2,8 +2,9 @@
 // dispatches sent over the process's own NATS connection. A process that takes over a crashed actor cold spent
 // 1.5-2x a warm one's CPU per dispatch for seconds while V8 compiled nats.js's, msgpackr's, ONNX Runtime's and the
 // actor's hot code, and every gate step waited on it; warmed while it idles (in the idle scheduling class, see
-// actor-processes.ts), a 2-core host lost 0.36 s of throughput per kill -9 instead of 0.63-0.77 s.
-import { headers, type NatsConnection } from 'nats';
+// actor-processes.ts), a 2-core host lost 0.17 s of throughput per kill -9
+// instead of 0.76 s (same sitting, spares idle-class both ways).
+import { headers, type Msg, type NatsConnection, type Payload } from 'nats';
 import type { ExpertKey } from '../../model/expert-key.js';
 import { encodeDispatch } from '../protocol/messages.js';
 import type { ExpertRunner } from './compute.js';
@@ -25,9 +26,21 @@ export interface WarmUpOptions {
 /** Sends up to `o.dispatches` dispatches of 1-6 rows over one or two experts through a real actor; resolves with how many went. */
 export async function warmUp(o: WarmUpOptions): Promise<number> {
   const actor = new ExpertActor({ nc: o.nc, model: 'warm-up', instance: 'warm-up', node: 'warm-up', keys: o.keys, hidden: o.hidden, experts: o.experts, loadReportMs: 0 });
+  // a reply may come after its request timed out and the connection closed: it is dropped, not thrown
+  const respond = (msg: Msg, data?: Payload) => {
+    try {
+      return msg.respond(data);
+    } catch {
+      return false;
+    }
+  };
+  const answering = new Set<Promise<void>>();
   const sub = o.nc.subscribe(o.subject, {
     callback: (err, msg) => {
-      if (!err) void actor.answer({ subject: msg.subject, data: msg.data, headers: msg.headers, respond: (data) => msg.respond(data), respondError: (_code, message) => msg.respond(new TextEncoder().encode(message)) });
+      if (err) return;
+      const answer = actor.answer({ subject: msg.subject, data: msg.data, headers: msg.headers, respond: (data) => respond(msg, data), respondError: (_code, message) => respond(msg, new TextEncoder().encode(message)) }).catch(() => undefined);
+      answering.add(answer);
+      void answer.finally(() => answering.delete(answer));
     },
   });
   let sent = 0;
@@ -42,6 +55,8 @@ export async function warmUp(o: WarmUpOptions): Promise<number> {
     }
   } finally {
     sub.unsubscribe();
+    // the caller releases the experts next: no answer may still be computing with them
+    await Promise.all(answering);
   }
   return sent;
 }

@@ -1,22 +1,22 @@
 // Forks a node's expert actor processes, keeping spares booted ahead: a process boots (Node, its thread, the
 // modules: about 0.6 s and 0.8 CPU-seconds on a 2-core EPYC) before it is told which actor it is, so a restart or a
 // placement change takes a spare and skips all that. Where the process may be given the normal scheduling class
-// back (CAP_SYS_NICE: root, as a service usually runs), a spare boots in the idle class (SCHED_IDLE, through
-// chrt(1)), which yields at once to any other process that wakes: its boot fills idle cycles instead of delaying
-// the dispatches of the actors serving beside it (nice 19 did not: the kernel lets a running task finish its slice).
-import { fork, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+// back (CAP_SYS_NICE: root, as a service usually runs; tried once with chrt), a spare boots in the idle class
+// (SCHED_IDLE, through chrt(1)), which yields at once to any other process that wakes: its boot fills idle cycles
+// instead of delaying the dispatches of the actors serving beside it (nice 19 did not: the kernel lets a running
+// task finish its slice).
+import { execFile, fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { EXPERT_ENV, type ActorAssignment } from './expert-env.js';
 
 const alive = (p: ChildProcess) => p.connected && p.exitCode === null && p.signalCode === null;
 
-const CAP_SYS_NICE = 23n;
-
-/** Whether a child of this process may leave the idle scheduling class (CAP_SYS_NICE in the effective set) with chrt. */
+/**
+ * Whether a child of this process may boot in the idle scheduling class and put itself back in the normal one, as
+ * a spare does (CAP_SYS_NICE, or an RLIMIT_NICE that allows it): tried once, the whole way, with chrt(1).
+ */
 function mayLeaveIdleClass(): boolean {
   try {
-    const cap = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
-    return cap !== undefined && ((BigInt(`0x${cap}`) >> CAP_SYS_NICE) & 1n) === 1n && spawnSync('chrt', ['--version'], { stdio: 'ignore' }).status === 0;
+    return spawnSync('chrt', ['--idle', '0', 'sh', '-c', 'exec chrt --all-tasks --other --pid 0 $$'], { stdio: 'ignore', timeout: 5_000 }).status === 0;
   } catch {
     return false;
   }
@@ -49,6 +49,9 @@ export class ActorProcesses {
     }
     if (proc) leaveIdle = this.idleBoot;
     else proc = this.fork(false);
+    // at once from here too: on busy cores an idle-class spare may not run at all, not even to read its assignment
+    // (the spare's own pass, once quiet, catches the threads this one misses, and its failure, the thread's exit)
+    if (leaveIdle) execFile('chrt', ['--all-tasks', '--other', '--pid', '0', String(proc.pid)], () => undefined);
     // a channel closed meanwhile is an exit the caller sees: nothing to do here
     proc.send({ kind: 'assign', env: actorEnv, ...(leaveIdle ? { leaveIdleClass: true } : {}) } satisfies ActorAssignment, () => undefined);
     // the next spare boots once this actor serves or is gone, so the two do not compete for the cores
@@ -77,7 +80,7 @@ export class ActorProcesses {
 
   private fork(idle: boolean): ChildProcess {
     // without the actor's own variables: a process that has them is that actor at once
-    const env = Object.fromEntries(Object.entries(this.env).filter(([k]) => k !== EXPERT_ENV.instance && k !== EXPERT_ENV.experts));
+    const env = Object.fromEntries(Object.entries(this.env).filter(([k]) => k !== EXPERT_ENV.instance && k !== EXPERT_ENV.experts && k !== EXPERT_ENV.warmUp));
     // only in the idle class: at normal priority a warm-up would compete with the actors it is meant to spare
     if (idle && this.warmUp > 0) env[EXPERT_ENV.warmUp] = String(this.warmUp);
     // through chrt(1), so that every thread Node starts is born in the idle class

@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import type { ChildMessage, ExpertHealth } from '../../actors/protocol/messages.js';
-import { isActorAssignment } from './expert-env.js';
+import { isActorAssignment, type ActorAssignment } from './expert-env.js';
 import type { ProcessMessage, ThreadMessage } from './expert-thread.js';
 import { settingsFromEnv } from './settings.js';
 
@@ -35,6 +35,7 @@ thread.on('message', (m: ThreadMessage) => {
     ready = true;
     tell({ kind: 'ready' });
   }
+  else if (m.kind === 'quiet') leaveIdleClass();
   else if (m.kind === 'failed') fail(m.message);
   else if (m.kind === 'stopped') {
     clearInterval(beat);
@@ -54,16 +55,25 @@ function stop(): void {
   if (!ready) process.exit(0);
   thread.postMessage({ kind: 'stop' } satisfies ProcessMessage);
 }
-// the thread is the one that reads the actor's variables: they go straight to it, once this process has left the
-// idle class it booted in (its supervisor may do so only where it may give the class back)
+let assignment: ActorAssignment | undefined;
+/**
+ * Every thread into the normal class, then the assignment to the thread. Asked once the thread's warm-up is over, so
+ * threads are no longer being started and stopped; a thread that exits meanwhile can still fail chrt, hence the tries.
+ */
+function leaveIdleClass(tries = 3): void {
+  execFile('chrt', ['--all-tasks', '--other', '--pid', '0', String(process.pid)], (err) => {
+    if (!err) thread.postMessage(assignment! satisfies ProcessMessage);
+    else if (tries > 1) leaveIdleClass(tries - 1);
+    else fail(`could not leave the idle scheduling class the spare booted in: ${err.message}`);
+  });
+}
+// the thread is the one that reads the actor's variables: they go straight to it, or, for a spare booted in the idle
+// class (its supervisor says so only where it may give the class back), once the warm-up is quiet and every thread
+// is back in the normal class
 process.on('message', (m: unknown) => {
-  if (!isActorAssignment(m)) return;
-  if (!m.leaveIdleClass) thread.postMessage(m satisfies ProcessMessage);
-  else
-    execFile('chrt', ['--all-tasks', '--other', '--pid', '0', String(process.pid)], (err) => {
-      if (err) fail(`could not leave the idle scheduling class the spare booted in: ${err.message}`);
-      thread.postMessage(m satisfies ProcessMessage);
-    });
+  if (!isActorAssignment(m) || assignment) return;
+  assignment = m;
+  thread.postMessage((m.leaveIdleClass ? { kind: 'quiet' } : m) satisfies ProcessMessage);
 });
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);

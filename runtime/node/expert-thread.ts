@@ -16,9 +16,12 @@ import { EXPERT_ENV, type ActorAssignment } from './expert-env.js';
 import { settingsFromEnv } from './settings.js';
 
 /** What the thread tells its process. */
-export type ThreadMessage = { kind: 'health'; health: ExpertHealth } | { kind: 'ready' } | { kind: 'failed'; message: string } | { kind: 'stopped' };
-/** What the process tells the thread: which actor to be (once), or drain and stop. */
-export type ProcessMessage = ActorAssignment | { kind: 'stop' };
+export type ThreadMessage = { kind: 'health'; health: ExpertHealth } | { kind: 'ready' } | { kind: 'failed'; message: string } | { kind: 'stopped' } | { kind: 'quiet' };
+/**
+ * What the process tells the thread: stop a spare's warm-up and say when it has (`quiet`: the process is about to
+ * change its threads' scheduling class), which actor to be (once), or drain and stop.
+ */
+export type ProcessMessage = ActorAssignment | { kind: 'quiet' } | { kind: 'stop' };
 
 const port = parentPort!;
 const tell = (m: ThreadMessage) => port.postMessage(m);
@@ -81,8 +84,8 @@ async function main(): Promise<() => Promise<void>> {
 /** Experts of the first layer a spare loads to warm up with: enough to send dispatches of one and two experts. */
 const WARM_UP_EXPERTS = 2;
 
-/** A spare's warm-up (warm-up.ts): until it is done or the spare is assigned. Any failure only leaves it cold. */
-async function warmSpare(dispatches: number, assigned: () => boolean): Promise<void> {
+/** A spare's warm-up (warm-up.ts): until it is done or told to stop. Any failure only leaves it cold. */
+async function warmSpare(dispatches: number, stopped: () => boolean): Promise<void> {
   const checkpoint = Checkpoint.open(env(EXPERT_ENV.modelDir));
   const keys = Array.from({ length: Math.min(WARM_UP_EXPERTS, checkpoint.config.numLocalExperts) }, (_, expert) => ({ layer: 0, expert }));
   const quantize = process.env[EXPERT_ENV.quantize];
@@ -93,31 +96,41 @@ async function warmSpare(dispatches: number, assigned: () => boolean): Promise<v
   } finally {
     checkpoint.close();
   }
-  const nc = await connectNats(env(EXPERT_ENV.nats), 'eaas-expert-warm-up');
   try {
-    await warmUp({ nc, subject: newInbox(nc), hidden, keys, experts, dispatches, stopped: assigned });
+    // an assignment during the load waits for it, not for a connection too
+    if (stopped()) return;
+    const nc = await connectNats(env(EXPERT_ENV.nats), 'eaas-expert-warm-up');
+    try {
+      await warmUp({ nc, subject: newInbox(nc), hidden, keys, experts, dispatches, stopped });
+    } finally {
+      // every warm-up dispatch is answered by now: nothing to drain
+      await nc.close().catch(() => undefined);
+    }
   } finally {
-    await closeNats(nc);
     await experts.release();
   }
 }
 
 // the modules above are loaded by now: the thread waits, booted, to be told which actor it is (a process started
 // with the actor's variables in its environment, by hand or by a test, is that actor at once)
+let quiet = false;
 let assigned = false;
 const warmDispatches = Number(process.env[EXPERT_ENV.warmUp] ?? 0);
-const warming = !process.env[EXPERT_ENV.instance] && warmDispatches > 0 ? warmSpare(warmDispatches, () => assigned).catch(() => undefined) : Promise.resolve();
+const warming = !process.env[EXPERT_ENV.instance] && warmDispatches > 0 ? warmSpare(warmDispatches, () => quiet).catch(() => undefined) : Promise.resolve();
 let serving: Promise<() => Promise<void>> | undefined;
 const serve = () => {
   serving = main();
   serving.catch((err: unknown) => tell({ kind: 'failed', message: err instanceof Error ? err.message : String(err) }));
 };
 port.on('message', (m: ProcessMessage) => {
-  if (m.kind === 'assign' && !serving && !assigned) {
-    assigned = true;
+  // a warm-up stops before its next dispatch, or after its experts load
+  if (m.kind === 'quiet') {
+    quiet = true;
+    void warming.then(() => tell({ kind: 'quiet' }));
+  } else if (m.kind === 'assign' && !serving && !assigned) {
+    quiet = assigned = true;
     // a worker's process.env is its own copy: the actor's variables go in before main() reads them
     Object.assign(process.env, m.env);
-    // a warm-up stops at its next dispatch
     void warming.then(serve);
   } else if (m.kind === 'stop') void serving?.then((stop) => stop());
 });

@@ -3,7 +3,7 @@
 // likely): throughput windows then differ by 20–35 % with the same work per request. One child pinned to each
 // CPU times a fixed loop in CPU time (not wall time, so the guest's own load does not count) every 250 ms.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpus } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 const SAMPLE_MS = 250;
@@ -27,15 +27,24 @@ interface Sample {
   speed: number;
 }
 
+/** The CPUs this process may run on (a container or taskset may allow fewer than the machine has). */
+function allowedCpus(): number[] {
+  const list = /^Cpus_allowed_list:\s*(\S+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '';
+  return list.split(',').flatMap((range) => {
+    const [from, to = from] = range.split('-').map(Number);
+    return Number.isInteger(from) && Number.isInteger(to) ? Array.from({ length: to! - from! + 1 }, (_, k) => from! + k) : [];
+  });
+}
+
 export class MachineSpeed {
   private readonly samples: Sample[][];
   private readonly children: ChildProcess[];
 
-  private constructor(readonly pinned: boolean) {
-    const n = pinned ? cpus().length : 1;
-    this.samples = Array.from({ length: n }, () => []);
-    this.children = this.samples.map((into, cpu) => {
-      const child = pinned ? spawn('taskset', ['-c', String(cpu), process.execPath, '-e', PROBE], { stdio: ['ignore', 'pipe', 'ignore'] }) : spawn(process.execPath, ['-e', PROBE], { stdio: ['ignore', 'pipe', 'ignore'] });
+  /** `cpus`: one probe pinned to each; none: one unpinned probe. */
+  private constructor(cpus: number[] | undefined) {
+    this.samples = Array.from({ length: cpus?.length ?? 1 }, () => []);
+    this.children = this.samples.map((into, k) => {
+      const child = cpus ? spawn('taskset', ['-c', String(cpus[k]), process.execPath, '-e', PROBE], { stdio: ['ignore', 'pipe', 'ignore'] }) : spawn(process.execPath, ['-e', PROBE], { stdio: ['ignore', 'pipe', 'ignore'] });
       createInterface({ input: child.stdout! }).on('line', (line) => {
         const [at, speed] = line.split(' ').map(Number);
         if (Number.isFinite(at) && Number.isFinite(speed)) into.push({ at: at!, speed: speed! });
@@ -44,9 +53,10 @@ export class MachineSpeed {
     });
   }
 
-  /** Pinned to each CPU where `taskset` exists (util-linux); one unpinned probe otherwise. */
+  /** Pinned to each CPU this process may use, where `taskset` exists (util-linux); one unpinned probe otherwise. */
   static start(): MachineSpeed {
-    return new MachineSpeed(spawnSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' }).status === 0);
+    const cpus = spawnSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' }).status === 0 ? allowedCpus() : [];
+    return new MachineSpeed(cpus.length > 0 ? cpus : undefined);
   }
 
   /** The mean over CPUs of each CPU's mean speed in [from, to); undefined where a CPU has no sample there. */

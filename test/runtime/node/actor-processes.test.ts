@@ -21,11 +21,12 @@ import { useNatsServer } from '../../helpers/nats.js';
 
 /** Every thread's scheduling policy, as chrt(1) names it (SCHED_OTHER, SCHED_IDLE). */
 function policies(pid: number): string[] {
-  return readdirSync(`/proc/${pid}/task`).map((tid) => /policy: (\S+)/.exec(spawnSync('chrt', ['-p', tid], { encoding: 'utf8' }).stdout)?.[1] ?? 'gone');
+  // a thread that exits between the listing and chrt is left out
+  return readdirSync(`/proc/${pid}/task`).flatMap((tid) => /policy: (\S+)/.exec(spawnSync('chrt', ['-p', tid], { encoding: 'utf8' }).stdout)?.[1] ?? []);
 }
 
-/** CAP_SYS_NICE in this process's effective set: then spares boot in the idle class. */
-const mayLeaveIdle = () => ((BigInt(`0x${/^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]}`) >> 23n) & 1n) === 1n;
+/** Whether a process may boot in the idle class and leave it (CAP_SYS_NICE): then spares boot in the idle class. */
+const mayLeaveIdle = () => spawnSync('chrt', ['--idle', '0', 'sh', '-c', 'exec chrt --all-tasks --other --pid 0 $$'], { stdio: 'ignore' }).status === 0;
 
 const ready = (p: ChildProcess) =>
   new Promise<void>((resolve, reject) => {
@@ -72,7 +73,8 @@ describe('spare expert processes', () => {
     const sparePid = spare()!;
     if (mayLeaveIdle()) {
       expect(policies(sparePid)).toContain('SCHED_IDLE');
-      await vi.waitFor(() => expect(warmUpMessages).toBeGreaterThan(100), { timeout: 30_000, interval: 100 });
+      // in the idle class it runs only while the cores are idle: other test files may keep them busy for a while
+      await vi.waitFor(() => expect(warmUpMessages).toBeGreaterThan(20), { timeout: 90_000, interval: 100 });
     } else expect(policies(sparePid).every((p) => p === 'SCHED_OTHER')).toBe(true);
 
     const second = processes.start({ [EXPERT_ENV.instance]: 'b', [EXPERT_ENV.experts]: '0:1' });
@@ -83,7 +85,12 @@ describe('spare expert processes', () => {
     const H = Checkpoint.open(dir).config.hiddenSize;
     const reply = await nc.request(subjects.expertDispatch('spares', 'b'), encodeDispatch({ layer: 0, experts: [1], rows: [3], x: new Float32Array(3 * H).fill(0.5) }, H, 'f32'), { timeout: 10_000 });
     expect(decodeDispatchReply(reply.data, 3, H)).toHaveLength(3 * H);
-  }, 60_000);
+
+    // the spare refilled meanwhile would warm up on NATS beside the next test's count
+    processes.stop();
+    for (const p of started) p.kill('SIGKILL');
+    await vi.waitFor(() => expect(descendantsOf(process.pid).filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('expert-process.js'))).toEqual([]), { timeout: 10_000, interval: 50 });
+  }, 150_000);
 
   it('warm up with real dispatches through an actor, and stop when told', async () => {
     const ckpt = Checkpoint.open(dir);
