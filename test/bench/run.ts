@@ -26,6 +26,7 @@ import { floorTokPerS, measureFloors, type Floors } from './floors.js';
 import { rssMb } from './rss.js';
 import { benchQuality } from './quality.js';
 import { fmt, median, table, timeRuns } from './stats.js';
+import { goalsReport, type Figure, type GoalFigures } from './goals.js';
 
 const CONCURRENCIES = [1, 32] as const;
 /** Rows per expert a decode step gives: 1 prompt, 32 prompts over 8 experts top-2 (8), and more. */
@@ -241,6 +242,7 @@ interface PresetResult extends FamilyPreset {
 }
 
 const ratio = (a: number, b: number) => `${fmt(a / b, 2)}x`;
+const figure = (v: number[]): Figure => ({ median: median(v), low: Math.min(...v), high: Math.max(...v) });
 const secs = (ms: number) => fmt(ms / 1000, 1);
 
 const range = (v: number[]) => `${fmt(Math.min(...v), 0)}-${fmt(Math.max(...v), 0)}`;
@@ -379,18 +381,20 @@ async function main(): Promise<number> {
   // the API front, --secure and quantization are measured on the last preset asked for (the bench preset by
   // default): on the tiny one every cost is overhead
   const served = familyPresets[familyPresets.length - 1];
+  const servedResult = results.find((r) => r.family === served.family && r.preset === served.preset)!;
+  const goals: GoalFigures = { label: labelOf(served), monolith: monolithGoals(servedResult, floors), dispatch: dispatchGoal(servedResult) };
   let quantized: string | undefined;
   if (args.quantize) {
     const m = served;
     log(`${labelOf(m)}: --quantize int8 and int4 (experts), monolithic and int4 over NATS`);
-    const q = await runQuantized(m, s, results.find((r) => r.family === m.family && r.preset === m.preset)!);
+    const q = await runQuantized(m, s, results.find((r) => r.family === m.family && r.preset === m.preset)!, goals);
     quantized = q.report;
     quantMismatches = q.mismatches;
   }
   let front: string | undefined;
   if (args.front) {
-    log(`${labelOf(served)}: API front against direct NATS, ${FRONT_CONCURRENCY} streams, on eaas up and on eaas up --monolithic`);
-    front = await runFront(served, s);
+    log(`${labelOf(served)}: API front against direct NATS, ${FRONT_CONCURRENCIES.join(' and ')} streams, on eaas up and on eaas up --monolithic`);
+    front = await runFront(served, s, goals);
   }
   let secure: string | undefined;
   if (args.secure) {
@@ -409,17 +413,36 @@ async function main(): Promise<number> {
   if (quantized) console.log(`\n${quantized}`);
   if (front) console.log(`\n${front}`);
   if (secure) console.log(`\n${secure}`);
+  console.log(`\n${goalsReport(goals)}`);
   return bad;
 }
 
+function monolithGoals(r: PresetResult, floors: Floors): GoalFigures['monolith'] {
+  return new Map(
+    CONCURRENCIES.map((c) => {
+      const floor = floorTokPerS(floors, configOf(r), c);
+      return [c, { tokPerS: figure(r.mono.tokPerS.get(c)!), floorTokPerS: floor.tokPerS, bound: floor.bound }];
+    }),
+  );
+}
+
+/** The protocol's one-row dispatch against a bare round trip of the same bytes, where both were measured. */
+function dispatchGoal(r: PresetResult): GoalFigures['dispatch'] {
+  const ms = r.nats.instant?.find((d) => d.rows === 1)?.nats.p50;
+  const rttMs = r.nats.rtt?.find((x) => x.bytes === configOf(r).hiddenSize * 4)?.trips.otherProcess.p50;
+  return ms === undefined || rttMs === undefined ? undefined : { ms, rttMs };
+}
+
 const FRONT_CONCURRENCY = 32;
+/** The front is measured at both: a user chatting alone, and a loaded server. */
+const FRONT_CONCURRENCIES = [FRONT_CONCURRENCY, 1];
 let quantMismatches = 0;
 
 /**
  * The experts quantized at load (--quantize int8, int4): the monolith's decode speed against float32's, and an int4
  * cluster's speed, tokens (must equal the int4 monolith's) and expert actor memory against the float32 cluster's.
  */
-async function runQuantized(m: FamilyPreset, s: Settings, f32: PresetResult): Promise<{ report: string; mismatches: number }> {
+async function runQuantized(m: FamilyPreset, s: Settings, f32: PresetResult, goals: GoalFigures): Promise<{ report: string; mismatches: number }> {
   const { dir } = benchCheckpoint(m.family, m.preset);
   const variants: { label: string; q: Quantization }[] = [
     { label: 'int8 experts', q: { bits: QUANTIZE_NAMES.int8, dense: false } },
@@ -442,6 +465,9 @@ async function runQuantized(m: FamilyPreset, s: Settings, f32: PresetResult): Pr
   const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
   const f32Rss = mean(f32.nats.rssMb!.experts);
   const int4Rss = mean(nats.rssMb!.experts);
+  goals.int4Dense = { tokPerS: figure(mono[2].tokPerS.get(1)!), f32TokPerS: f32.mono.runs.get(1)!.tokPerS };
+  goals.int4Cluster = { differing, compared: CONCURRENCIES.reduce((a, c) => a + mismatches(mono[1].runs.get(c)!.outputs, nats.runs.get(c)!.outputs).compared, 0) };
+  goals.actorRss = { f32Mb: f32Rss, int4Mb: int4Rss };
   return {
     mismatches: differing,
     report: [
@@ -453,18 +479,23 @@ async function runQuantized(m: FamilyPreset, s: Settings, f32: PresetResult): Pr
 }
 
 /** `eaas up`'s layout with its HTTP front, then `eaas up --monolithic` behind the same front; NATS and HTTP waves interleaved. */
-async function runFront(m: FamilyPreset, s: Settings): Promise<string> {
+async function runFront(m: FamilyPreset, s: Settings, goals: GoalFigures): Promise<string> {
   const { dir } = benchCheckpoint(m.family, m.preset);
   const reports: string[] = [];
+  const http = new Map<string, number[]>();
   for (const monolithic of [false, true]) {
     const cluster = await startLocalCluster({ modelDir: dir, httpPort: 0, monolithic });
     try {
-      const b = await benchFront(cluster, configOf(m).vocabSize, { concurrency: FRONT_CONCURRENCY, maxTokens: s.maxTokens, reps: s.maxTokens > 8 ? 5 : 2 });
-      reports.push(frontReport(monolithic ? `${labelOf(m)}, monolithic gate` : labelOf(m), b, FRONT_CONCURRENCY));
+      for (const concurrency of FRONT_CONCURRENCIES) {
+        const b = await benchFront(cluster, configOf(m).vocabSize, { concurrency, maxTokens: s.maxTokens, reps: s.maxTokens > 8 ? 5 : 2 });
+        reports.push(frontReport(monolithic ? `${labelOf(m)}, monolithic gate` : labelOf(m), b, concurrency));
+        http.set(`${monolithic} ${concurrency}`, b.httpTokPerS);
+      }
     } finally {
       await cluster.stop();
     }
   }
+  goals.front = new Map(FRONT_CONCURRENCIES.map((c) => [c, { cluster: figure(http.get(`false ${c}`)!), monolith: figure(http.get(`true ${c}`)!) }]));
   return reports.join('\n\n');
 }
 
