@@ -1,6 +1,6 @@
 // The machine's floors, measured at the start of a bench run with ONNX Runtime on every core: how fast weights
 // stream from memory (one row through a 256 MB matrix) and how fast a large MatMul computes; and from them, the
-// decode throughput no executor can beat on this machine for a model, at a concurrency.
+// throughput no executor can beat on this machine for a model, on the runs the bench times.
 import type { ModelConfig } from '../../model/config.js';
 import { modelTensors } from '../../model/families/tensors.js';
 import { GraphBuilder } from '../../model/onnx-graph.js';
@@ -56,9 +56,18 @@ export function bytesPerStep(c: ModelConfig, concurrency: number): { bytes: numb
   return { bytes: params * 4, flops };
 }
 
-/** The decode tokens/s no executor beats at `concurrency`: memory or compute, whichever binds. */
-export function floorTokPerS(f: Floors, c: ModelConfig, concurrency: number): { tokPerS: number; bound: 'memory' | 'compute' } {
-  const { bytes, flops } = bytesPerStep(c, concurrency);
-  const stepS = Math.max(bytes / f.bytesPerS, flops / f.flopPerS);
-  return { tokPerS: concurrency / stepS, bound: bytes / f.bytesPerS >= flops / f.flopPerS ? 'memory' : 'compute' };
+/** The least time one step of `tokens` rows takes: its weights at the streaming rate or its multiply-adds at the MatMul rate. */
+function stepFloor(f: Floors, c: ModelConfig, tokens: number): { s: number; bound: 'memory' | 'compute' } {
+  const { bytes, flops } = bytesPerStep(c, tokens);
+  return { s: Math.max(bytes / f.bytesPerS, flops / f.flopPerS), bound: bytes / f.bytesPerS >= flops / f.flopPerS ? 'memory' : 'compute' };
+}
+
+/**
+ * The tokens/s no executor beats on a run the bench times: `concurrency` prompts of `promptTokens` prefilled in one
+ * step (which gives each its first token), then `maxTokens` - 1 decode steps; `bound` is the decode step's.
+ */
+export function floorTokPerS(f: Floors, c: ModelConfig, concurrency: number, promptTokens: number, maxTokens: number): { tokPerS: number; bound: 'memory' | 'compute' } {
+  const prefill = stepFloor(f, c, concurrency * promptTokens);
+  const step = stepFloor(f, c, concurrency);
+  return { tokPerS: (concurrency * maxTokens) / (prefill.s + (maxTokens - 1) * step.s), bound: step.bound };
 }

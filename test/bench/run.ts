@@ -18,7 +18,7 @@ import { DEFAULT_REPLICAS, startLocalCluster, type LocalCluster } from '../../ru
 import { DEFAULT_EXPERT_THREADS } from '../../actors/expert/compute.js';
 import { remoteExperts } from '../helpers/gate-dispatch.js';
 import { benchCheckpoint } from './checkpoints.js';
-import { benchPrompt, decode, mismatches, type DecodeRun, type GenerateFn } from './decode.js';
+import { benchPrompt, decode, mismatches, PROMPT_TOKENS, type DecodeRun, type GenerateFn } from './decode.js';
 import { expertDispatch, expertShapes, IDLE_GAP_MS, instantDispatch, loadLocalExpert, natsRoundTrips, type DispatchBench, type ExpertShape, type Latency, type RoundTrips } from './micro.js';
 import { benchFront, frontReport } from './front.js';
 import { benchSecure } from './secure.js';
@@ -264,7 +264,7 @@ function report(results: PresetResult[], s: Settings, args: Args, floors: Floors
       const m = r.mono.runs.get(c)!;
       const n = r.nats.runs.get(c)!;
       const mm = r.mismatch.get(c)!;
-      const floor = floorTokPerS(floors, configOf(r), c);
+      const floor = floorTokPerS(floors, configOf(r), c, PROMPT_TOKENS, s.maxTokens);
       bad += mm.differing.length;
       rows.push([
         r.family,
@@ -284,7 +284,7 @@ function report(results: PresetResult[], s: Settings, args: Args, floors: Floors
     }
   }
   console.log(table(['family', 'preset', 'concurrency', 'prompts x tokens', 'floor tok/s', 'monolithic tok/s', 'range', 'of floor', 'NATS tok/s', 'range', 'of floor', 'NATS/monolithic', 'token mismatches'], rows));
-  console.log('  floor: the f32 weights a step reads (dense ones, and the routed experts a step of that many tokens uses under uniform routing) at the streaming rate, or its multiply-adds at the MatMul rate, whichever is slower');
+  console.log(`  floor: a prompt's prefill step, then ${s.maxTokens - 1} decode steps, each at the f32 weights it reads (dense ones, and the routed experts a step of that many tokens uses under uniform routing) at the streaming rate, or its multiply-adds at the MatMul rate, whichever is slower (the bound named is the decode step's)`);
 
   console.log('\n== load and time to first token (16-token prompt, max_tokens 1, median of 3) ==');
   console.log(
@@ -382,7 +382,7 @@ async function main(): Promise<number> {
   // default): on the tiny one every cost is overhead
   const served = familyPresets[familyPresets.length - 1];
   const servedResult = results.find((r) => r.family === served.family && r.preset === served.preset)!;
-  const goals: GoalFigures = { label: labelOf(served), monolith: monolithGoals(servedResult, floors), dispatch: dispatchGoal(servedResult) };
+  const goals: GoalFigures = { label: labelOf(served), monolith: monolithGoals(servedResult, floors, s.maxTokens), dispatch: dispatchGoal(servedResult) };
   let quantized: string | undefined;
   if (args.quantize) {
     const m = served;
@@ -417,10 +417,10 @@ async function main(): Promise<number> {
   return bad;
 }
 
-function monolithGoals(r: PresetResult, floors: Floors): GoalFigures['monolith'] {
+function monolithGoals(r: PresetResult, floors: Floors, maxTokens: number): GoalFigures['monolith'] {
   return new Map(
     CONCURRENCIES.map((c) => {
-      const floor = floorTokPerS(floors, configOf(r), c);
+      const floor = floorTokPerS(floors, configOf(r), c, PROMPT_TOKENS, maxTokens);
       return [c, { tokPerS: figure(r.mono.tokPerS.get(c)!), floorTokPerS: floor.tokPerS, bound: floor.bound }];
     }),
   );
