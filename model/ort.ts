@@ -6,9 +6,14 @@ export const DEFAULT_ORT_THREADS = 0;
 
 export type Session = ort.InferenceSession;
 
-export async function createSession(model: Uint8Array, threads = DEFAULT_ORT_THREADS): Promise<Session> {
+/**
+ * `arena` false: no memory arena and no memory pattern, so a session's scratch memory is freed after each run.
+ * An arena belongs to its session, grows to the largest batch that session has run, and never shrinks.
+ */
+export async function createSession(model: Uint8Array, threads = DEFAULT_ORT_THREADS, arena = true): Promise<Session> {
   return ort.InferenceSession.create(model, {
     intraOpNumThreads: threads,
+    ...(arena ? {} : { enableCpuMemArena: false, enableMemPattern: false }),
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',

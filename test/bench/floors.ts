@@ -39,11 +39,15 @@ export async function measureFloors(): Promise<Floors> {
   return { bytesPerS: (K * N * 4) / streamS, flopPerS: (2 * M * C * C) / computeS };
 }
 
-/** f32 bytes of the weights one decode step reads: dense ones always, routed experts as many as the step uses. */
-export function bytesPerStep(c: ModelConfig, concurrency: number): { bytes: number; flops: number } {
+/**
+ * f32 bytes of the weights one step of `concurrency` rows reads (dense ones always, routed experts as many as the
+ * step uses), and its multiply-adds ×2; the LM head runs on `headRows` of them (a prefill: one per prompt).
+ */
+export function bytesPerStep(c: ModelConfig, concurrency: number, headRows = concurrency): { bytes: number; flops: number } {
   const specs = modelTensors(c).filter((t) => t.kind === 'linear');
   const isRouted = (name: string) => /\.experts\.\d+\./.test(name);
-  const dense = specs.filter((t) => !isRouted(t.name)).reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0) + (c.tieWordEmbeddings ? c.vocabSize * c.hiddenSize : 0);
+  const head = c.vocabSize * c.hiddenSize;
+  const dense = specs.filter((t) => !isRouted(t.name)).reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0) + (c.tieWordEmbeddings ? head : 0);
   const routed = specs.filter((t) => isRouted(t.name));
   const perExpert = routed.length === 0 ? 0 : routed.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0) / (routed.length / 3);
   const moeLayers = new Set(routed.map((t) => /layers\.(\d+)\./.exec(t.name)?.[1])).size;
@@ -52,13 +56,13 @@ export function bytesPerStep(c: ModelConfig, concurrency: number): { bytes: numb
   // distinct experts a step of `concurrency` tokens uses per layer, if routing were uniform
   const used = e * (1 - (1 - k / e) ** concurrency);
   const params = dense + moeLayers * used * perExpert;
-  const flops = 2 * concurrency * (dense + moeLayers * k * perExpert);
+  const flops = 2 * concurrency * (dense - head + moeLayers * k * perExpert) + 2 * headRows * head;
   return { bytes: params * 4, flops };
 }
 
 /** The least time one step of `tokens` rows takes: its weights at the streaming rate or its multiply-adds at the MatMul rate. */
-function stepFloor(f: Floors, c: ModelConfig, tokens: number): { s: number; bound: 'memory' | 'compute' } {
-  const { bytes, flops } = bytesPerStep(c, tokens);
+function stepFloor(f: Floors, c: ModelConfig, tokens: number, headRows: number): { s: number; bound: 'memory' | 'compute' } {
+  const { bytes, flops } = bytesPerStep(c, tokens, headRows);
   return { s: Math.max(bytes / f.bytesPerS, flops / f.flopPerS), bound: bytes / f.bytesPerS >= flops / f.flopPerS ? 'memory' : 'compute' };
 }
 
@@ -67,7 +71,7 @@ function stepFloor(f: Floors, c: ModelConfig, tokens: number): { s: number; boun
  * step (which gives each its first token), then `maxTokens` - 1 decode steps; `bound` is the decode step's.
  */
 export function floorTokPerS(f: Floors, c: ModelConfig, concurrency: number, promptTokens: number, maxTokens: number): { tokPerS: number; bound: 'memory' | 'compute' } {
-  const prefill = stepFloor(f, c, concurrency * promptTokens);
-  const step = stepFloor(f, c, concurrency);
+  const prefill = stepFloor(f, c, concurrency * promptTokens, concurrency);
+  const step = stepFloor(f, c, concurrency, concurrency);
   return { tokPerS: (concurrency * maxTokens) / (prefill.s + (maxTokens - 1) * step.s), bound: step.bound };
 }

@@ -4,7 +4,9 @@ import { execFileSync } from 'node:child_process';
 import type { NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestGenerate } from '../../actors/gate/client.js';
+import { Checkpoint } from '../../model/checkpoint.js';
 import type { GenerateResult } from '../../model/engine.js';
+import { ExpertSet } from '../../model/experts.js';
 import { openMonolithic } from '../../model/monolithic.js';
 import type { Quantization } from '../../model/quantize.js';
 import { startNode } from '../../runtime/node/cluster.js';
@@ -133,4 +135,34 @@ describe('quantized logits against float32 (tiny preset, 64 greedy tokens)', () 
       expect(r.maxAbs).toBeLessThan(bound);
     });
   }
+});
+
+describe('a quantized expert set', () => {
+  let tiny: ReturnType<typeof tinyCheckpointDir>;
+  beforeAll(() => {
+    tiny = tinyCheckpointDir();
+  });
+  afterAll(() => tiny?.remove());
+
+  it('runs a batch past its slice size in slices, each row the same bits as the row alone', async () => {
+    const ckpt = Checkpoint.open(tiny.dir);
+    const { hiddenSize: H, intermediateSize: F } = ckpt.config;
+    const key = { layer: 0, expert: 1 };
+    const experts = await ExpertSet.load(ckpt, [key], 1, 4);
+    ckpt.close();
+    try {
+      // the slice keeps [rows, F] float32 under 4 MiB: one slice and 3 rows more
+      const slice = Math.floor((4 * 1024 * 1024) / (4 * F));
+      const rows = slice + 3;
+      const x = new Float32Array(rows * H).map((_, i) => Math.sin(i * 0.37));
+      const y = await experts.run(key, x);
+      expect(y).toHaveLength(rows * H);
+      for (const row of [0, 1, slice - 1, slice, rows - 1]) {
+        const alone = await experts.run(key, x.slice(row * H, (row + 1) * H));
+        expect(bytes(y.subarray(row * H, (row + 1) * H)).equals(bytes(alone))).toBe(true);
+      }
+    } finally {
+      await experts.release();
+    }
+  });
 });
