@@ -274,6 +274,11 @@ async function measureScenario(env: ChaosEnv, topo: Topology, spec: ScenarioSpec
     f.hedgeMs = hedges.firstChangeAfter(f.at, f.at + 15_000);
     f.hedges = hedges.growth(f.at, (f.until ?? f.at) + 3_000);
     f.gapMs = longestGap(oks, f.at, Math.min(f.at + 10_000, phase.finishedAt));
+    if (spec.windowMs) {
+      // where a window's loss sits: completions per second from 2 s before the fault to the window's end
+      const perSecond = Array.from({ length: 2 + spec.windowMs / 1000 }, (_, k) => oks.filter((r) => r.end! >= f.at + (k - 2) * 1000 && r.end! < f.at + (k - 1) * 1000).length);
+      f.note = `${f.note ? `${f.note}; ` : ''}ok per second from -2 s: ${perSecond.slice(0, 2).join(' ')} | ${perSecond.slice(2).join(' ')}`;
+    }
     const slow = phase.records.filter((r) => r.end !== undefined && r.end - r.start > 1_000 && r.start < f.at + 2_000 && r.end > f.at);
     if (slow.length > 0) {
       const rel = (t: number) => `${t - f.at >= 0 ? '+' : ''}${t - f.at}`;
