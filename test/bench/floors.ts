@@ -1,6 +1,6 @@
-// The machine's floors, measured at the start of a bench run with ONNX Runtime on every core: how fast weights
-// stream from memory (one row through a 256 MB matrix) and how fast a large MatMul computes; and from them, the
-// throughput no executor can beat on this machine for a model, on the runs the bench times.
+// The machine's floors, measured with ONNX Runtime on every core at the start and the end of a bench run: how fast
+// weights stream from memory (one row through a 256 MB matrix) and how fast a large MatMul computes; and from them,
+// the throughput no executor can beat on this machine for a model, on the runs the bench times.
 import type { ModelConfig } from '../../model/config.js';
 import { modelTensors } from '../../model/families/tensors.js';
 import { GraphBuilder } from '../../model/onnx-graph.js';
