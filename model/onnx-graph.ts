@@ -108,8 +108,8 @@ export class GraphBuilder {
     const attrs = { K: inp, N: out, bits, block_size: QUANT_BLOCK_SIZE, accuracy_level: QUANT_ACCURACY_LEVEL };
     if (bits !== 4) return this.op('MatMulNBits', [x, b, scales], attrs, 1, MS_DOMAIN);
     // ONNX Runtime's 4-bit kernel computes a single row on another path whose bits differ from the batched one on
-    // some CPUs (seen on an AMD EPYC with AVX-512 VNNI, not on an Intel Xeon): a zero row appended keeps every run batched, so a
-    // row gives the same bits alone and in any batch; the extra row is dropped after.
+    // some CPUs (seen on an AMD EPYC with AVX-512 VNNI): a zero row appended keeps every run batched, so a row gives
+    // the same bits alone and in any batch; the extra row is dropped after.
     const zero = this.shared(`nbits.pad.${inp}`, () => this.floats(`nbits.pad.${inp}`, [1, inp], new Float32Array(inp)));
     const y = this.op('MatMulNBits', [this.op('Concat', [x, zero], { axis: 0 }), b, scales], attrs, 1, MS_DOMAIN);
     const start = this.shared('nbits.pad.start', () => this.ints('nbits.pad.start', [0]));

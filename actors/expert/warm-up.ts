@@ -2,8 +2,7 @@
 // dispatches sent over the process's own NATS connection. A process that takes over a crashed actor cold spent
 // 1.5-2x a warm one's CPU per dispatch for seconds while V8 compiled nats.js's, msgpackr's, ONNX Runtime's and the
 // actor's hot code, and every gate step waited on it; warmed while it idles (in the idle scheduling class, see
-// actor-processes.ts), a 2-core host lost 0.17 s of throughput per kill -9
-// instead of 0.76 s (same sitting, spares idle-class both ways).
+// actor-processes.ts), a 2-core host lost 0.17 s of throughput per kill -9 instead of 0.76 s cold (same sitting).
 import { headers, type Msg, type NatsConnection, type Payload } from 'nats';
 import type { ExpertKey } from '../../model/expert-key.js';
 import { encodeDispatch } from '../protocol/messages.js';

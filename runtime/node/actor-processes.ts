@@ -14,7 +14,7 @@ const alive = (p: ChildProcess) => p.connected && p.exitCode === null && p.signa
  * Whether a child of this process may boot in the idle scheduling class and put itself back in the normal one, as
  * a spare does (CAP_SYS_NICE, or an RLIMIT_NICE that allows it): tried once, the whole way, with chrt(1).
  */
-function mayLeaveIdleClass(): boolean {
+export function mayLeaveIdleClass(): boolean {
   try {
     return spawnSync('chrt', ['--idle', '0', 'sh', '-c', 'exec chrt --all-tasks --other --pid 0 $$'], { stdio: 'ignore', timeout: 5_000 }).status === 0;
   } catch {

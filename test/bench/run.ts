@@ -389,7 +389,7 @@ async function main(): Promise<number> {
   if (args.quantize) {
     const m = served;
     log(`${labelOf(m)}: --quantize int8 and int4 (experts), monolithic and int4 over NATS`);
-    const q = await runQuantized(m, s, results.find((r) => r.family === m.family && r.preset === m.preset)!, goals);
+    const q = await runQuantized(m, s, servedResult, goals);
     quantized = q.report;
     quantMismatches = q.mismatches;
   }
@@ -460,19 +460,21 @@ async function runQuantized(m: FamilyPreset, s: Settings, f32: PresetResult, goa
   const nats = await runNats(dir, m, s, false, variants[1].q);
   const rows: string[][] = [];
   let differing = 0;
+  let compared = 0;
   for (const c of CONCURRENCIES) {
     const base = f32.mono.runs.get(c)!.tokPerS;
     const row = (executor: string, r: ExecutorResult, check: string) => [String(c), executor, fmt(r.runs.get(c)!.tokPerS), range(r.tokPerS.get(c)!), ratio(r.runs.get(c)!.tokPerS, base), check];
     variants.forEach((v, i) => rows.push(row(`monolithic, ${v.label}`, mono[i], '-')));
     const mm = mismatches(mono[1].runs.get(c)!.outputs, nats.runs.get(c)!.outputs);
     differing += mm.differing.length;
+    compared += mm.compared;
     rows.push(row(`NATS, ${variants[1].label}`, nats, `${mm.differing.length}/${mm.compared}`));
   }
   const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
   const f32Rss = mean(f32.nats.rssMb!.experts);
   const int4Rss = mean(nats.rssMb!.experts);
   goals.int4Dense = { tokPerS: figure(mono[2].tokPerS.get(1)!), f32TokPerS: f32.mono.runs.get(1)!.tokPerS };
-  goals.int4Cluster = { differing, compared: CONCURRENCIES.reduce((a, c) => a + mismatches(mono[1].runs.get(c)!.outputs, nats.runs.get(c)!.outputs).compared, 0) };
+  goals.int4Cluster = { differing, compared };
   goals.actorRss = { f32Mb: f32Rss, int4Mb: int4Rss };
   return {
     mismatches: differing,

@@ -12,7 +12,7 @@ import { decodeDispatchReply, encodeDispatch, isChildMessage } from '../../../ac
 import { Checkpoint } from '../../../model/checkpoint.js';
 import { ExpertSet } from '../../../model/experts.js';
 import { initCheckpoint } from '../../../model/init.js';
-import { ActorProcesses } from '../../../runtime/node/actor-processes.js';
+import { ActorProcesses, mayLeaveIdleClass } from '../../../runtime/node/actor-processes.js';
 import { EXPERT_ENV } from '../../../runtime/node/expert-env.js';
 import { newInbox } from '../../../runtime/transport/connection.js';
 import * as subjects from '../../../runtime/transport/subjects.js';
@@ -25,8 +25,6 @@ function policies(pid: number): string[] {
   return readdirSync(`/proc/${pid}/task`).flatMap((tid) => /policy: (\S+)/.exec(spawnSync('chrt', ['-p', tid], { encoding: 'utf8' }).stdout)?.[1] ?? []);
 }
 
-/** Whether a process may boot in the idle class and leave it (CAP_SYS_NICE): then spares boot in the idle class. */
-const mayLeaveIdle = () => spawnSync('chrt', ['--idle', '0', 'sh', '-c', 'exec chrt --all-tasks --other --pid 0 $$'], { stdio: 'ignore' }).status === 0;
 
 const ready = (p: ChildProcess) =>
   new Promise<void>((resolve, reject) => {
@@ -71,7 +69,7 @@ describe('spare expert processes', () => {
     const spare = () => descendantsOf(process.pid).find((pid) => pid !== first.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('expert-process.js'));
     await vi.waitFor(() => expect(spare()).toBeDefined(), { timeout: 10_000, interval: 50 });
     const sparePid = spare()!;
-    if (mayLeaveIdle()) {
+    if (mayLeaveIdleClass()) {
       expect(policies(sparePid)).toContain('SCHED_IDLE');
       // in the idle class it runs only while the cores are idle: other test files may keep them busy for a while
       await vi.waitFor(() => expect(warmUpMessages).toBeGreaterThan(20), { timeout: 90_000, interval: 100 });
