@@ -61,6 +61,8 @@ export interface EngineHooks {
   step?<T>(tags: unknown[], run: () => Promise<T>): Promise<T>;
   /** A sequence joined the running batch after waiting `ms` since it was submitted. */
   admitted?(ms: number): void;
+  /** A sequence's token came `ms` after its previous one (its first token, after the prompt, is not one). */
+  interToken?(ms: number): void;
 }
 
 interface Sequence {
@@ -76,6 +78,8 @@ interface Sequence {
   promptLogprobs?: number[];
   /** When it was submitted (performance.now()), for its queue time. */
   submitted: number;
+  /** When its last token came (performance.now()), for the inter-token latency. */
+  lastTokenAt?: number;
   /** Resolved, rejected or cancelled: it takes no further part. */
   done: boolean;
   resolve(r: GenerateResult): void;
@@ -222,6 +226,9 @@ export class Engine {
     const token = s.sampler.next(s.adjuster ? s.adjuster.apply(logits, s.generated) : logits);
     s.generated.push(token);
     s.next = [token];
+    const now = performance.now();
+    if (s.lastTokenAt !== undefined) this.hooks.interToken?.(now - s.lastTokenAt);
+    s.lastTokenAt = now;
     let event: TokenEvent = { id: token };
     if (s.logprobs) {
       event = { id: token, ...tokenLogprobs(logits, token, s.opts.logprobs!) };

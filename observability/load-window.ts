@@ -50,3 +50,50 @@ export class SlidingSums {
     return out;
   }
 }
+
+/** Bins per decade of latency bins: each bin ~4.7 % wide. */
+const BINS_PER_DECADE = 50;
+
+/** Latencies as counts in log-spaced bins, `[bin, count]` in bin order: bin b holds values in [10^(b/50), 10^((b+1)/50)) ms. */
+export type LatencyBins = [number, number][];
+
+/**
+ * Latencies (ms) added over the last `windowMs`, as counts in log-spaced bins kept as sliding sums: a report costs a
+ * few dozen numbers however many values came, and the bins of several gates add up to their common quantiles.
+ */
+export class SlidingLatencies {
+  private readonly counts: SlidingSums;
+
+  constructor(windowMs = DEFAULT_LOAD_WINDOW_MS, now: () => number = Date.now) {
+    this.counts = new SlidingSums(windowMs, now);
+  }
+
+  /** `count` values of `ms` (one per sequence a step served, say). Non-positive or non-finite values are not latencies and are dropped. */
+  add(ms: number, count = 1): void {
+    if (!(ms > 0) || !Number.isFinite(ms) || !(count > 0)) return;
+    this.counts.add(String(Math.floor(Math.log10(ms) * BINS_PER_DECADE)), count);
+  }
+
+  bins(): LatencyBins {
+    return mergeBins([[...this.counts.totals()].map(([bin, n]) => [Number(bin), n])]);
+  }
+}
+
+/** Several windows' bins added up, in bin order. */
+export function mergeBins(lists: readonly LatencyBins[]): LatencyBins {
+  const out = new Map<number, number>();
+  for (const list of lists) for (const [bin, n] of list) out.set(bin, (out.get(bin) ?? 0) + n);
+  return [...out].sort((a, b) => a[0] - b[0]);
+}
+
+/** The q-quantile (0..1) of binned latencies, as its bin's upper edge (never below the value), or null when there are none. */
+export function binQuantile(bins: LatencyBins, q: number): number | null {
+  const total = bins.reduce((sum, [, n]) => sum + n, 0);
+  if (total === 0) return null;
+  let seen = 0;
+  for (const [bin, n] of bins) {
+    seen += n;
+    if (seen >= q * total) return 10 ** ((bin + 1) / BINS_PER_DECADE);
+  }
+  return null;
+}

@@ -1,5 +1,6 @@
 // The windowed load the controller decides from: tokens routed per (layer, expert) and each actor's busy fraction.
 import { formatExpertKey, type ExpertKey } from '../../model/expert-key.js';
+import { mergeBins, type LatencyBins } from '../../observability/load-window.js';
 
 /** Tokens the gates routed to one expert over the window (all its replicas together). */
 export interface ExpertTokens extends ExpertKey {
@@ -22,6 +23,8 @@ export interface LoadWindow {
   windowMs: number;
   experts: ExpertTokens[];
   actors: ActorBusy[];
+  /** The time between the gates' sequences' tokens (their clients' inter-token latency) as latency bins; absent when no gate measured one. */
+  itl?: LatencyBins;
 }
 
 /** Tokens per expert id (`layer:expert`); an expert reported twice counts both. */
@@ -45,10 +48,12 @@ export function loadProblem(load: LoadWindow): string | null {
   if (e) return `expert ${formatExpertKey(e)} has tokens ${e.tokens}`;
   const a = load.actors.find((x) => bad(x.busy));
   if (a) return `actor ${a.instance} has busy fraction ${a.busy}`;
+  const b = load.itl?.find(([bin, n]) => !Number.isInteger(bin) || bad(n));
+  if (b) return `inter-token latency bin ${b[0]} has count ${b[1]}`;
   return null;
 }
 
-/** One window from the latest report of every gate: tokens summed per expert, busy summed per actor (each gate's share of its time). */
+/** One window from the latest report of every gate: tokens summed per expert, busy summed per actor (each gate's share of its time), latency bins added up. */
 export function mergeReports(reports: readonly LoadWindow[]): LoadWindow {
   const tokens = new Map<string, ExpertTokens>();
   const busy = new Map<string, number>();
@@ -59,7 +64,9 @@ export function mergeReports(reports: readonly LoadWindow[]): LoadWindow {
     }
     for (const a of r.actors) busy.set(a.instance, (busy.get(a.instance) ?? 0) + a.busy);
   }
+  const itl = reports.flatMap((r) => (r.itl === undefined ? [] : [r.itl]));
   return {
+    ...(itl.length > 0 ? { itl: mergeBins(itl) } : {}),
     windowMs: Math.max(0, ...reports.map((r) => r.windowMs)),
     experts: [...tokens.values()].sort((a, b) => a.layer - b.layer || a.expert - b.expert),
     actors: [...busy].map(([instance, b]) => ({ instance, busy: b })).sort((a, b) => a.instance.localeCompare(b.instance)),

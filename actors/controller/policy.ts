@@ -7,6 +7,7 @@ import { assignIndices, changes, violations, type DesiredPlacement, type Placeme
 import { replicate } from './replicas.js';
 import { repairKeeping } from './sticky.js';
 import { fewestStarts } from './migration.js';
+import { binQuantile } from '../../observability/load-window.js';
 import { advise, NO_TIMERS, type ScalingConfig, type ScalingTimers } from './scaling.js';
 
 export interface PolicyConfig extends ScalingConfig {
@@ -48,6 +49,7 @@ export const DEFAULT_POLICY: PolicyConfig = {
   minIntervalMs: 30_000,
   pendingTimeoutMs: 120_000,
   loadHalfLifeMs: 60_000,
+  itlSloMs: 0,
 };
 
 /** Everything the policy remembers between calls: plain JSON, so the controller can keep it next to the placement in the KV and a standby resumes from it. */
@@ -158,7 +160,7 @@ export function decide(input: PolicyInput, state: PolicyState, c: PolicyConfig =
   const { lo, hi } = actorBounds(experts.length, c);
   const running = current.actors.length;
   const base = Math.min(hi, Math.max(lo, running));
-  const advice = advise(base, busy, now, s.timers, c, lo, hi);
+  const advice = advise(base, busy, input.load.itl ? binQuantile(input.load.itl, 0.99) : null, now, s.timers, c, lo, hi);
   s = { ...s, timers: advice.timers };
   const size = advice.actors;
 

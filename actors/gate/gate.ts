@@ -111,6 +111,7 @@ export class GateActor {
     });
     return new Engine(o.checkpoint.config, forward, {
       admitted: (ms) => observeQueueTime(o.model, ms / 1000),
+      interToken: (ms) => o.experts.load.interToken(ms),
       // a step serves several requests: it joins the first one's trace and links the others
       step: (tags, run) => {
         const [first, ...rest] = tags as Context[];

@@ -1,5 +1,6 @@
 // The messages actors exchange: dispatches, generate requests and lifecycle events, checked on arrival.
 import { MalformedMessageError } from './errors.js';
+import type { LatencyBins } from '../../observability/load-window.js';
 import { decodeMessage, decodeTensor, encodeMessage, encodeTensor, type WireDtype } from '../../runtime/transport/codec.js';
 
 /**
@@ -207,14 +208,16 @@ export interface CancelRequest {
 
 /**
  * What a gate saw of the load over a window, published on `eaas.v1.<model>.load.<node>`: tokens it routed per
- * (layer, expert), and the share of the window each expert instance spent answering it. The placement
- * controller sums the reports of all gates.
+ * (layer, expert), the share of the window each expert instance spent answering it, and the time between its
+ * sequences' tokens (the inter-token latency its clients saw) as latency bins (`observability/load-window.ts`;
+ * absent when no sequence made a second token in the window). The placement controller sums the reports of all gates.
  */
 export interface LoadReport {
   node: string;
   windowMs: number;
   experts: { layer: number; expert: number; tokens: number }[];
   actors: { instance: string; busy: number }[];
+  itl?: LatencyBins;
 }
 
 export const encodeLoadReport = (r: LoadReport): Uint8Array => encodeMessage(r);
@@ -222,7 +225,11 @@ export const encodeLoadReport = (r: LoadReport): Uint8Array => encodeMessage(r);
 export function decodeLoadReport(bytes: Uint8Array): LoadReport {
   const m = decodeMessage(bytes) as LoadReport;
   if (typeof m?.node !== 'string' || !Array.isArray(m.experts) || !Array.isArray(m.actors) || typeof m.windowMs !== 'number') {
-    throw new MalformedMessageError('load report must be a map {node, windowMs, experts, actors}');
+    throw new MalformedMessageError('load report must be a map {node, windowMs, experts, actors[, itl]}');
+  }
+  const bin = (b: unknown) => Array.isArray(b) && b.length === 2 && Number.isInteger(b[0]) && typeof b[1] === 'number' && Number.isFinite(b[1]) && b[1] >= 0;
+  if (m.itl !== undefined && (!Array.isArray(m.itl) || !m.itl.every(bin))) {
+    throw new MalformedMessageError('load report itl must be a list of [bin, count] pairs (an integer bin, a non-negative count)');
   }
   return m;
 }

@@ -7,6 +7,7 @@ import { NodeLiveness } from '../../actors/controller/liveness.js';
 import { locate, runningPlacement } from '../../actors/controller/nodes.js';
 import { decide, initialState, type Decision, type PolicyConfig, type PolicyState } from '../../actors/controller/policy.js';
 import { ACTUAL_REFRESH_MS, type ActualEntry, type PlacementActor } from '../../actors/protocol/placement-store.js';
+import { mergeBins } from '../../observability/load-window.js';
 import type { SimClock } from './clock.js';
 import type { ExpertHosts, SimActor, SimHost } from './expert-hosts.js';
 
@@ -76,7 +77,8 @@ export class SimController {
       if (a) this.busyAt.set(instance, a.busyMs);
       return { instance, busy: busy / windowMs };
     });
-    const load = { windowMs, experts: [...tokens].map(([id, n]) => ({ ...parseExpertKey(id), tokens: n })), actors };
+    const itl = mergeBins(this.gates.map((g) => g.itlBins()));
+    const load = { windowMs, experts: [...tokens].map(([id, n]) => ({ ...parseExpertKey(id), tokens: n })), actors, ...(itl.length > 0 ? { itl } : {}) };
     const d = decide({ now, experts: this.experts, load, current }, this.state, this.policy);
     this.decisions.push(d);
     this.state = d.state;

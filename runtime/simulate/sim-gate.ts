@@ -10,6 +10,7 @@ import { Histogram, PerSecond } from './measures.js';
 import { gateDispatchSideMs, gateLayerMs, gateStepMs, messageMs, type CostProfile, type SimModel } from './profile.js';
 import type { Routing } from './routing.js';
 import { stepRows } from './step-rows.js';
+import { DEFAULT_LOAD_WINDOW_MS, SlidingLatencies, type LatencyBins } from '../../observability/load-window.js';
 
 /** One request: its prompt and output lengths, when it arrived, and who to tell when it ends. */
 export interface SimRequest {
@@ -104,6 +105,8 @@ export class SimGate implements ActorEvents {
   private stepping = false;
   /** Tokens routed per expert id since the controller last took them. */
   private routed = new Map<string, number>();
+  /** The time between its sequences' tokens over the load window, as a real gate's load report has it. */
+  private readonly tokenGaps: SlidingLatencies;
 
   constructor(
     readonly name: string,
@@ -119,6 +122,7 @@ export class SimGate implements ActorEvents {
     until: number,
   ) {
     this.thread = new Cores(clock, 1);
+    this.tokenGaps = new SlidingLatencies(DEFAULT_LOAD_WINDOW_MS, clock.now);
     this.hedging = new HedgePolicy({ ...DEFAULT_HEDGE, ...o.hedge }, clock.now);
     this.breakerOptions = { ...DEFAULT_BREAKER, ...o.breaker };
     this.breakers = new Breakers(this.breakerOptions, clock.now);
@@ -142,6 +146,11 @@ export class SimGate implements ActorEvents {
     const out = this.routed;
     this.routed = new Map();
     return out;
+  }
+
+  /** The time between its sequences' tokens over the load window, as the gate's load report has it. */
+  itlBins(): LatencyBins {
+    return this.tokenGaps.bins();
   }
 
   up(instance: string, actor: SimActor): void {
@@ -195,7 +204,10 @@ export class SimGate implements ActorEvents {
         if (s.prefillLeft > 0) continue;
         this.m.ttft.add(now - s.req.arrivedAt);
       } else if (s.prefillLeft > 0) continue;
-      else this.m.itl.add(now - s.lastTokenAt);
+      else {
+        this.m.itl.add(now - s.lastTokenAt);
+        this.tokenGaps.add(now - s.lastTokenAt);
+      }
       s.produced++;
       s.lastTokenAt = now;
       this.m.tokens.add(now, 1);

@@ -216,6 +216,29 @@ describe('decide', () => {
     }
   });
 
+  it('with an inter-token latency objective, scales up on the gates\' p99 while busy is in its band, and never down above it', () => {
+    const cc = { ...c, itlSloMs: 200, upDelayMs: 0, downDelayMs: 0, perActor: 16 };
+    // the gates' steps: 95 sequence-steps at 100 ms, 5 at 300 ms -> p99 300 ms (a bin's upper edge, ~4.7 % above)
+    const slow: LoadWindow = { ...even(0.6), itl: [[100, 95], [124, 5]] };
+    const up = decide({ now: 0, experts, load: slow, current: start }, initialState(start), cc);
+    expect(proposed(up).reason).toBe('scale-up');
+    expect(up.detail).toMatch(/p99 inter-token latency 3\d\d ms above 200/);
+    // HPA on latency: ceil(4 × ~302 / 200) = 7, more than busy's ceil(4 × 0.6 / 0.6) = 4
+    expect(checkRules(up, experts, cc).actors).toHaveLength(7);
+    // idle actors but late steps: no scale-down
+    const idleButLate = decide({ now: 0, experts, load: { ...even(0.05), itl: [[124, 100]] }, current: start }, initialState(start), { ...cc, maxActors: 4 });
+    expect(idleButLate, idleButLate.detail).toMatchObject({ action: 'keep' });
+    expect(idleButLate.detail).toContain('already at the most (4) actors');
+    // in time: busy alone decides, as without an objective
+    const fast = decide({ now: 0, experts, load: { ...even(0.05), itl: [[100, 100]] }, current: start }, initialState(start), cc);
+    expect(proposed(fast).reason).toBe('scale-down');
+    // no objective: the latency is not looked at
+    const off = decide({ now: 0, experts, load: slow, current: start }, initialState(start), { ...cc, itlSloMs: 0 });
+    expect(off, off.detail).toMatchObject({ action: 'keep' });
+    // a bin with a bad count makes the window unusable
+    expect(decide({ now: 0, experts, load: { ...slow, itl: [[100, -1]] }, current: start }, initialState(start), cc)).toMatchObject({ action: 'keep', reason: 'bad-load' });
+  });
+
   it('restarts the scale-down delay when the load went above the band in between', () => {
     const cc = { ...c, perActor: 16 };
     let s = initialState(start);

@@ -9,7 +9,8 @@ import { Checkpoint } from '../../../model/checkpoint.js';
 import { startNode, type RunningNode } from '../../../runtime/node/cluster.js';
 import { encodeMessage } from '../../../runtime/transport/codec.js';
 import * as subjects from '../../../runtime/transport/subjects.js';
-import { SlidingSums } from '../../../observability/load-window.js';
+import { binQuantile, mergeBins, SlidingLatencies, SlidingSums } from '../../../observability/load-window.js';
+import { mergeReports } from '../../../actors/controller/load-window.js';
 import { balancedness } from '../../../observability/metrics.js';
 import { ensureBuilt } from '../../helpers/build.js';
 import { withEnv } from '../../helpers/env.js';
@@ -42,6 +43,44 @@ describe('load tracker', () => {
     // the first records leave the window, the later ones stay
     t = 1050;
     expect(load.report('n')).toEqual({ node: 'n', windowMs: 1000, experts: [], actors: [{ instance: 'a', busy: 0.05 }, { instance: 'b', busy: 0.3 }] });
+  });
+});
+
+describe('latency bins', () => {
+  it('give each quantile within a bin (~4.7 %) above its value, over the window, and add up across gates', () => {
+    let t = 0;
+    const a = new SlidingLatencies(1000, () => t);
+    a.add(10, 98);
+    a.add(500, 2);
+    a.add(0);
+    a.add(Number.NaN);
+    const p99 = binQuantile(a.bins(), 0.99)!;
+    expect(p99).toBeGreaterThan(500);
+    expect(p99).toBeLessThan(500 * 1.048);
+    const p50 = binQuantile(a.bins(), 0.5)!;
+    expect(p50).toBeGreaterThan(10);
+    expect(p50).toBeLessThan(10.48);
+    // a second gate's slow steps move the common p99
+    const b = new SlidingLatencies(1000, () => t);
+    b.add(2000, 100);
+    expect(binQuantile(mergeBins([a.bins(), b.bins()]), 0.5)!).toBeGreaterThan(500);
+    t = 1000;
+    expect(a.bins()).toEqual([]);
+    expect(binQuantile(a.bins(), 0.99)).toBeNull();
+  });
+
+  it('go into a gate\'s load report as the time between tokens, and merge in the controller\'s window', () => {
+    let t = 0;
+    const load = new LoadTracker(1000, () => t);
+    expect(load.report('n').itl).toBeUndefined();
+    for (let i = 0; i < 32; i++) load.interToken(120);
+    const r = load.report('n');
+    expect(r.itl!.reduce((n, [, c]) => n + c, 0)).toBe(32);
+    expect(decodeLoadReport(encodeMessage(r))).toEqual(r);
+    const merged = mergeReports([r, { ...r, node: 'm' }]);
+    expect(merged.itl!.reduce((n, [, c]) => n + c, 0)).toBe(64);
+    expect(mergeReports([{ ...r, itl: undefined }]).itl).toBeUndefined();
+    for (const itl of ['x', [[1.5, 2]], [[1, -2]], [[1]]]) expect(() => decodeLoadReport(encodeMessage({ ...r, itl }))).toThrow(MalformedMessageError);
   });
 });
 
@@ -134,6 +173,8 @@ describe('load reports', () => {
     expect(last.actors.map((a) => a.instance)).toEqual([instance]);
     expect(last.actors[0].busy).toBeGreaterThan(0);
     expect(last.actors[0].busy).toBeLessThan(1);
+    // every token after a sequence's first came some time after the one before
+    expect(last.itl!.reduce((n, [, c]) => n + c, 0)).toBe(prompts.length * (maxTokens - 1));
     // the actor computed every row the gate routed (no hedging: each row once), and its worker was busy doing it
     await vi.waitFor(() => expect(actorLoads[actorLoads.length - 1]?.rows).toBe(expected), { timeout: 5_000 });
     const mine = actorLoads[actorLoads.length - 1];
