@@ -87,6 +87,8 @@ export type ChangeReason = 'scale-up' | 'scale-down' | 'rebalance' | 'repair';
 /** What the policy saw, for logs and gauges. */
 export interface Observed {
   meanBusy: number | null;
+  /** The gates' common p99 inter-token latency over their windows (ms), null when none measured one. */
+  itlP99Ms: number | null;
   actors: number;
   /** vLLM's balancedness of the running placement under the load's moving mean. */
   balancedness: number;
@@ -145,7 +147,8 @@ export function decide(input: PolicyInput, state: PolicyState, c: PolicyConfig =
   const tokens = new Map(Object.entries(s.expertRates ?? {}));
   const busy = meanBusy(input.load);
   const busiest = input.load.actors.length === 0 ? null : Math.max(...input.load.actors.map((a) => Math.min(1, a.busy)));
-  const observed: Observed = { meanBusy: busy, actors: current.actors.length, balancedness: balancedness(current.actors, tokens), proposedBalancedness: null };
+  const itl = input.load.itl ? binQuantile(input.load.itl, 0.99) : null;
+  const observed: Observed = { meanBusy: busy, itlP99Ms: itl, actors: current.actors.length, balancedness: balancedness(current.actors, tokens), proposedBalancedness: null };
   let note = ''; // a change given up, said in front of whatever comes next
   const keep = (reason: KeepReason, detail: string, next: PolicyState): Decision => ({ action: 'keep', reason, detail: note + detail, state: next, observed });
 
@@ -160,7 +163,7 @@ export function decide(input: PolicyInput, state: PolicyState, c: PolicyConfig =
   const { lo, hi } = actorBounds(experts.length, c);
   const running = current.actors.length;
   const base = Math.min(hi, Math.max(lo, running));
-  const advice = advise(base, busy, input.load.itl ? binQuantile(input.load.itl, 0.99) : null, now, s.timers, c, lo, hi);
+  const advice = advise(base, busy, itl, now, s.timers, c, lo, hi);
   s = { ...s, timers: advice.timers };
   const size = advice.actors;
 

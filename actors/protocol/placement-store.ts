@@ -59,7 +59,8 @@ export interface ControllerRecord {
   at: number;
   decision: { action: 'keep' | 'propose'; reason: string; detail: string; at: number };
   lastChange: { revision: number; reason: string; detail: string; at: number; durationMs?: number } | null;
-  observed: { meanBusy: number | null; actors: number; balancedness: number; proposedBalancedness: number | null };
+  /** `itlP99Ms` absent in a record an older controller wrote. */
+  observed: { meanBusy: number | null; itlP99Ms?: number | null; actors: number; balancedness: number; proposedBalancedness: number | null };
   load: { windowMs: number; experts: { layer: number; expert: number; tokens: number }[]; actors: { instance: string; busy: number }[] };
   /** The policy's own state, opaque here. */
   state: unknown;

@@ -35,7 +35,9 @@ export function formatPlacement(v: PlacementView): string {
   if (c) {
     lines.push(`controller: ${c.leader}, last decision ${ago(c.decision.at)}: ${c.decision.action} (${c.decision.reason}) ${c.decision.detail}`);
     const busy = c.observed.meanBusy === null ? 'no busy signal' : `mean busy ${c.observed.meanBusy.toFixed(2)}`;
-    lines.push(`load: window ${c.load.windowMs} ms, ${busy}, balancedness ${c.observed.balancedness.toFixed(3)}`);
+    // (a record an older controller wrote has no latency)
+    const itl = c.observed.itlP99Ms == null ? '' : `, p99 inter-token latency ${Math.round(c.observed.itlP99Ms)} ms`;
+    lines.push(`load: window ${c.load.windowMs} ms, ${busy}${itl}, balancedness ${c.observed.balancedness.toFixed(3)}`);
     const l = c.lastChange;
     lines.push(l ? `last change: revision ${l.revision} (${l.reason}, ${ago(l.at)}${l.durationMs === undefined ? ', in progress' : `, carried out in ${(l.durationMs / 1000).toFixed(1)} s`}): ${l.detail}` : 'last change: none');
   } else lines.push('controller: none has decided yet');

@@ -415,6 +415,8 @@ describe('eaas up --autoscale, then eaas placement', () => {
       const args = ['--prompt-ids', '1,2,3', '--max-tokens', '6', '--json', '--no-eos'];
       const [remote, local] = await Promise.all([runCli(['generate', '--nats', url, ...args]), runCli(['generate', '--monolithic', '--model', MODEL, ...args])]);
       expect(jsonOf(remote).tokens).toEqual(jsonOf(local).tokens);
+      // the gate's next load report carries the gaps between those tokens, and the controller shows their p99
+      await vi.waitFor(async () => expect((await runCli(['placement', '--nats', url])).stdout).toMatch(/^load: window \d+ ms, mean busy [\d.]+, p99 inter-token latency \d+ ms, balancedness/m), { timeout: 20_000, interval: 1_000 });
       up.child.kill('SIGTERM');
       expect(await waitForExit(up.child, UP_EXIT_TIMEOUT_MS)).toEqual({ code: 0, signal: null });
     } finally {
