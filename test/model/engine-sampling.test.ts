@@ -25,6 +25,8 @@ describe('engine: sampling, per-token streaming, cancellation', () => {
   let model: MonolithicModel;
   /** The tags of every forward step, in order. */
   let steps: unknown[][] = [];
+  /** Every inter-token gap the engine reported, ms. */
+  let gaps: number[] = [];
 
   beforeAll(async () => {
     tiny = tinyCheckpointDir();
@@ -34,6 +36,7 @@ describe('engine: sampling, per-token streaming, cancellation', () => {
           steps.push(tags);
           return run();
         },
+        interToken: (ms) => gaps.push(ms),
       },
     });
   });
@@ -43,6 +46,7 @@ describe('engine: sampling, per-token streaming, cancellation', () => {
   });
   beforeEach(() => {
     steps = [];
+    gaps = [];
   });
 
   const gen = (prompt: number[], opts: Partial<GenerateOptions> = {}) => model.engine.generate(prompt, { maxTokens: MAX_TOKENS, stopAtEos: false, ...opts });
@@ -78,6 +82,17 @@ describe('engine: sampling, per-token streaming, cancellation', () => {
     // sampling did happen: not the greedy tokens
     const greedy = await Promise.all(PROMPTS.map((p) => gen(p)));
     expect(alone.map((r) => r.tokens)).not.toEqual(greedy.map((r) => r.tokens));
+  });
+
+  it('reports the time between each sequence\'s tokens, not before its first', async () => {
+    const started = performance.now();
+    await Promise.all([gen(PROMPTS[0]), gen(PROMPTS[1], { maxTokens: 3 })]);
+    const wall = performance.now() - started;
+    expect(gaps).toHaveLength(MAX_TOKENS - 1 + 2);
+    for (const ms of gaps) {
+      expect(ms).toBeGreaterThan(0);
+      expect(ms).toBeLessThan(wall);
+    }
   });
 
   it('gives the same seed the same tokens and different seeds different tokens', async () => {
