@@ -57,6 +57,9 @@ const BINS_PER_DECADE = 50;
 /** Latencies as counts in log-spaced bins, `[bin, count]` in bin order: bin b holds values in [10^(b/50), 10^((b+1)/50)) ms. */
 export type LatencyBins = [number, number][];
 
+/** The bins a latency may fall in: 1 µs to 1000 s (a value outside counts in the nearest). */
+export const LATENCY_BINS = { min: -3 * BINS_PER_DECADE, max: 6 * BINS_PER_DECADE } as const;
+
 /**
  * Latencies (ms) added over the last `windowMs`, as counts in log-spaced bins kept as sliding sums: a report costs a
  * few dozen numbers however many values came, and the bins of several gates add up to their common quantiles.
@@ -71,11 +74,12 @@ export class SlidingLatencies {
   /** `count` values of `ms` (one per sequence a step served, say). Non-positive or non-finite values are not latencies and are dropped. */
   add(ms: number, count = 1): void {
     if (!(ms > 0) || !Number.isFinite(ms) || !(count > 0)) return;
-    this.counts.add(String(Math.floor(Math.log10(ms) * BINS_PER_DECADE)), count);
+    const bin = Math.min(LATENCY_BINS.max, Math.max(LATENCY_BINS.min, Math.floor(Math.log10(ms) * BINS_PER_DECADE)));
+    this.counts.add(String(bin), count);
   }
 
   bins(): LatencyBins {
-    return mergeBins([[...this.counts.totals()].map(([bin, n]) => [Number(bin), n])]);
+    return [...this.counts.totals()].map(([bin, n]): [number, number] => [Number(bin), n]).sort((a, b) => a[0] - b[0]);
   }
 }
 
@@ -86,12 +90,18 @@ export function mergeBins(lists: readonly LatencyBins[]): LatencyBins {
   return [...out].sort((a, b) => a[0] - b[0]);
 }
 
-/** The q-quantile (0..1) of binned latencies, as its bin's upper edge (never below the value), or null when there are none. */
+/** Latencies the bins count. */
+export const binCount = (bins: LatencyBins): number => bins.reduce((sum, [, n]) => sum + n, 0);
+
+/**
+ * The q-quantile (0..1) of binned latencies, as its bin's upper edge, or null when there are none. Never below the
+ * true quantile and up to a bin (~4.7 %) above it: an objective compared with it is kept with that margin.
+ */
 export function binQuantile(bins: LatencyBins, q: number): number | null {
-  const total = bins.reduce((sum, [, n]) => sum + n, 0);
+  const total = binCount(bins);
   if (total === 0) return null;
   let seen = 0;
-  for (const [bin, n] of bins) {
+  for (const [bin, n] of [...bins].sort((a, b) => a[0] - b[0])) {
     seen += n;
     if (seen >= q * total) return 10 ** ((bin + 1) / BINS_PER_DECADE);
   }

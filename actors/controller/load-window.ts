@@ -1,6 +1,6 @@
 // The windowed load the controller decides from: tokens routed per (layer, expert) and each actor's busy fraction.
 import { formatExpertKey, type ExpertKey } from '../../model/expert-key.js';
-import { mergeBins, type LatencyBins } from '../../observability/load-window.js';
+import { LATENCY_BINS, mergeBins, type LatencyBins } from '../../observability/load-window.js';
 
 /** Tokens the gates routed to one expert over the window (all its replicas together). */
 export interface ExpertTokens extends ExpertKey {
@@ -48,7 +48,7 @@ export function loadProblem(load: LoadWindow): string | null {
   if (e) return `expert ${formatExpertKey(e)} has tokens ${e.tokens}`;
   const a = load.actors.find((x) => bad(x.busy));
   if (a) return `actor ${a.instance} has busy fraction ${a.busy}`;
-  const b = load.itl?.find(([bin, n]) => !Number.isInteger(bin) || bad(n));
+  const b = load.itl?.find(([bin, n]) => !Number.isInteger(bin) || bin < LATENCY_BINS.min || bin > LATENCY_BINS.max || bad(n));
   if (b) return `inter-token latency bin ${b[0]} has count ${b[1]}`;
   return null;
 }

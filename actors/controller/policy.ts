@@ -7,7 +7,7 @@ import { assignIndices, changes, violations, type DesiredPlacement, type Placeme
 import { replicate } from './replicas.js';
 import { repairKeeping } from './sticky.js';
 import { fewestStarts } from './migration.js';
-import { binQuantile } from '../../observability/load-window.js';
+import { binCount, binQuantile } from '../../observability/load-window.js';
 import { advise, NO_TIMERS, type ScalingConfig, type ScalingTimers } from './scaling.js';
 
 export interface PolicyConfig extends ScalingConfig {
@@ -51,6 +51,9 @@ export const DEFAULT_POLICY: PolicyConfig = {
   loadHalfLifeMs: 60_000,
   itlSloMs: 0,
 };
+
+/** Fewest token gaps in the gates' windows for their p99 to count (`itlSloMs`). */
+export const MIN_ITL_GAPS = 100;
 
 /** Everything the policy remembers between calls: plain JSON, so the controller can keep it next to the placement in the KV and a standby resumes from it. */
 export interface PolicyState {
@@ -147,7 +150,8 @@ export function decide(input: PolicyInput, state: PolicyState, c: PolicyConfig =
   const tokens = new Map(Object.entries(s.expertRates ?? {}));
   const busy = meanBusy(input.load);
   const busiest = input.load.actors.length === 0 ? null : Math.max(...input.load.actors.map((a) => Math.min(1, a.busy)));
-  const itl = input.load.itl ? binQuantile(input.load.itl, 0.99) : null;
+  // a p99 of fewer gaps is their slowest one or two: one step carrying prompts in a quiet window would scale the cluster
+  const itl = input.load.itl && binCount(input.load.itl) >= MIN_ITL_GAPS ? binQuantile(input.load.itl, 0.99) : null;
   const observed: Observed = { meanBusy: busy, itlP99Ms: itl, actors: current.actors.length, balancedness: balancedness(current.actors, tokens), proposedBalancedness: null };
   let note = ''; // a change given up, said in front of whatever comes next
   const keep = (reason: KeepReason, detail: string, next: PolicyState): Decision => ({ action: 'keep', reason, detail: note + detail, state: next, observed });

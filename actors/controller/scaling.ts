@@ -15,7 +15,8 @@ export interface ScalingConfig {
    * The gates' p99 inter-token latency to keep below (ms), a service-level objective: above it the count grows as
    * when busy is above its band (the HPA count of latency ÷ objective, if larger), and it never shrinks while the
    * latency is above it. Busy time alone lets a cluster run each actor at the target however slow its steps get
-   * (fewer actors mean more rows each in a step that carries prompts). 0: busy alone.
+   * (fewer actors mean more rows each in a step that carries prompts). 0: busy alone. Where the gates bound the
+   * steps, more actors cannot lower the latency: an objective below what they give holds `maxActors` for nothing.
    */
   itlSloMs: number;
 }

@@ -3,6 +3,7 @@
 // `nats kv get` shows them as they are.
 import type { KV, KvEntry, NatsConnection } from 'nats';
 import { PlacementStoreError } from './errors.js';
+import type { LatencyBins } from '../../observability/load-window.js';
 
 /** One bucket per model: `eaas_placement_<model>` (model names are subject tokens, which KV bucket names accept). */
 export const placementBucket = (model: string) => `eaas_placement_${model}`;
@@ -61,7 +62,7 @@ export interface ControllerRecord {
   lastChange: { revision: number; reason: string; detail: string; at: number; durationMs?: number } | null;
   /** `itlP99Ms` absent in a record an older controller wrote. */
   observed: { meanBusy: number | null; itlP99Ms?: number | null; actors: number; balancedness: number; proposedBalancedness: number | null };
-  load: { windowMs: number; experts: { layer: number; expert: number; tokens: number }[]; actors: { instance: string; busy: number }[] };
+  load: { windowMs: number; experts: { layer: number; expert: number; tokens: number }[]; actors: { instance: string; busy: number }[]; itl?: LatencyBins };
   /** The policy's own state, opaque here. */
   state: unknown;
 }

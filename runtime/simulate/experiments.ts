@@ -304,7 +304,7 @@ export function dayExperiment(s: SimSetup, hosts: number, trace: TraceRow[], o: 
   const common: EaasRunConfig = { ...base, durationMs: o.dayS * 1000, warmupMs: 0, load: { kind: 'open', arrivals } };
 
   const fixed = runEaas(common);
-  const auto = runEaas({ ...common, autoscale: { policy, tickMs: 5_000, startPerActor: policy.perActor } });
+  const auto = runEaas({ ...common, autoscale: { policy: { ...policy, itlSloMs: 0 }, tickMs: 5_000, startPerActor: policy.perActor } });
   const slo = runEaas({ ...common, autoscale: { policy: { ...policy, itlSloMs: o.itlSloMs }, tickMs: 5_000, startPerActor: policy.perActor } });
   // the ideal follower: each second, the fewest whole actors that carry that second's expert work at the top of the policy's band
   const { lo } = actorBounds(s.model.moeLayers * s.model.experts, policy);

@@ -6,7 +6,7 @@ import { place, type ActorSpec } from '../../../actors/supervisor/static-placeme
 import type { LoadWindow } from '../../../actors/controller/load-window.js';
 import { balancedness, pack } from '../../../actors/controller/packing.js';
 import { assignIndices, changes, type DesiredPlacement } from '../../../actors/controller/desired-placement.js';
-import { actorBounds, blendRates, decide, DEFAULT_POLICY, initialState, policyConfig, type Decision, type PolicyConfig } from '../../../actors/controller/policy.js';
+import { actorBounds, blendRates, decide, DEFAULT_POLICY, initialState, MIN_ITL_GAPS, policyConfig, type Decision, type PolicyConfig } from '../../../actors/controller/policy.js';
 import { fewestStarts, repackSome, replaceOrder } from '../../../actors/controller/migration.js';
 import { replicate } from '../../../actors/controller/replicas.js';
 import { scaleInKeeping, scaleOutKeeping } from '../../../actors/controller/sticky.js';
@@ -218,12 +218,12 @@ describe('decide', () => {
 
   it('with an inter-token latency objective, scales up on the gates\' p99 while busy is in its band, and never down above it', () => {
     const cc = { ...c, itlSloMs: 200, upDelayMs: 0, downDelayMs: 0, perActor: 16 };
-    // the gates' steps: 95 sequence-steps at 100 ms, 5 at 300 ms -> p99 300 ms (a bin's upper edge, ~4.7 % above)
+    // the gates' token gaps: 95 in bin 100 (100-105 ms), 5 in bin 124 (302-316 ms): p99 316 ms, the bin's upper edge
     const slow: LoadWindow = { ...even(0.6), itl: [[100, 95], [124, 5]] };
     const up = decide({ now: 0, experts, load: slow, current: start }, initialState(start), cc);
     expect(proposed(up).reason).toBe('scale-up');
     expect(up.detail).toMatch(/p99 inter-token latency 3\d\d ms above 200/);
-    // HPA on latency: ceil(4 × ~302 / 200) = 7, more than busy's ceil(4 × 0.6 / 0.6) = 4
+    // HPA on latency: ceil(4 × 316 / 200) = 7, more than busy's ceil(4 × 0.6 / 0.6) = 4
     expect(checkRules(up, experts, cc).actors).toHaveLength(7);
     // idle actors but late steps: no scale-down
     const idleButLate = decide({ now: 0, experts, load: { ...even(0.05), itl: [[124, 100]] }, current: start }, initialState(start), { ...cc, maxActors: 4 });
@@ -235,6 +235,10 @@ describe('decide', () => {
     // no objective: the latency is not looked at
     const off = decide({ now: 0, experts, load: slow, current: start }, initialState(start), { ...cc, itlSloMs: 0 });
     expect(off, off.detail).toMatchObject({ action: 'keep' });
+    // fewer gaps than MIN_ITL_GAPS: their p99 is their slowest, which does not count
+    const few = decide({ now: 0, experts, load: { ...even(0.6), itl: [[100, MIN_ITL_GAPS - 3], [124, 2]] }, current: start }, initialState(start), cc);
+    expect(few, few.detail).toMatchObject({ action: 'keep', observed: { itlP99Ms: null } });
+    expect(decide({ now: 0, experts, load: { ...even(0.6), itl: [[100, MIN_ITL_GAPS - 2], [124, 2]] }, current: start }, initialState(start), cc).action).toBe('propose');
     // a bin with a bad count makes the window unusable
     expect(decide({ now: 0, experts, load: { ...slow, itl: [[100, -1]] }, current: start }, initialState(start), cc)).toMatchObject({ action: 'keep', reason: 'bad-load' });
   });

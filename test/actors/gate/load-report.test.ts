@@ -9,7 +9,7 @@ import { Checkpoint } from '../../../model/checkpoint.js';
 import { startNode, type RunningNode } from '../../../runtime/node/cluster.js';
 import { encodeMessage } from '../../../runtime/transport/codec.js';
 import * as subjects from '../../../runtime/transport/subjects.js';
-import { binQuantile, mergeBins, SlidingLatencies, SlidingSums } from '../../../observability/load-window.js';
+import { binCount, binQuantile, LATENCY_BINS, mergeBins, SlidingLatencies, SlidingSums } from '../../../observability/load-window.js';
 import { mergeReports } from '../../../actors/controller/load-window.js';
 import { balancedness } from '../../../observability/metrics.js';
 import { ensureBuilt } from '../../helpers/build.js';
@@ -54,16 +54,27 @@ describe('latency bins', () => {
     a.add(500, 2);
     a.add(0);
     a.add(Number.NaN);
+    a.add(-5);
+    // not latencies: dropped
+    expect(binCount(a.bins())).toBe(100);
+    expect(a.bins()).toHaveLength(2);
     const p99 = binQuantile(a.bins(), 0.99)!;
     expect(p99).toBeGreaterThan(500);
     expect(p99).toBeLessThan(500 * 1.048);
     const p50 = binQuantile(a.bins(), 0.5)!;
     expect(p50).toBeGreaterThan(10);
     expect(p50).toBeLessThan(10.48);
-    // a second gate's slow steps move the common p99
+    // a second gate's slow gaps move the common quantiles: half of all gaps are now 2 s ones
     const b = new SlidingLatencies(1000, () => t);
     b.add(2000, 100);
-    expect(binQuantile(mergeBins([a.bins(), b.bins()]), 0.5)!).toBeGreaterThan(500);
+    const both = mergeBins([a.bins(), b.bins()]);
+    expect(binCount(both)).toBe(200);
+    expect(binQuantile(both, 0.99)!).toBeGreaterThan(2000);
+    expect(binQuantile(both, 0.5)!).toBeGreaterThan(500);
+    expect(binQuantile(both, 0.5)!).toBeLessThan(2000);
+    // a gap beyond the bins' range counts in the last bin, so no report carries a bin a reader refuses
+    b.add(1e9);
+    expect(b.bins().at(-1)![0]).toBe(LATENCY_BINS.max);
     t = 1000;
     expect(a.bins()).toEqual([]);
     expect(binQuantile(a.bins(), 0.99)).toBeNull();
@@ -80,7 +91,7 @@ describe('latency bins', () => {
     const merged = mergeReports([r, { ...r, node: 'm' }]);
     expect(merged.itl!.reduce((n, [, c]) => n + c, 0)).toBe(64);
     expect(mergeReports([{ ...r, itl: undefined }]).itl).toBeUndefined();
-    for (const itl of ['x', [[1.5, 2]], [[1, -2]], [[1]]]) expect(() => decodeLoadReport(encodeMessage({ ...r, itl }))).toThrow(MalformedMessageError);
+    for (const itl of ['x', [[1.5, 2]], [[1, -2]], [[1]], [[LATENCY_BINS.max + 1, 1]], [[1e300, 1]]]) expect(() => decodeLoadReport(encodeMessage({ ...r, itl }))).toThrow(MalformedMessageError);
   });
 });
 
