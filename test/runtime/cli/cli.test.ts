@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { coreSizedPerActor } from '../../../actors/supervisor/static-placement.js';
 import { formatExpertKey } from '../../../model/expert-key.js';
 import { Tokenizer } from '../../../model/tokenizer.js';
+import { MIN_ITL_GAPS } from '../../../actors/controller/policy.js';
 import { CLI, ensureBuilt } from '../../helpers/build.js';
 import { alive, cleanEnv, descendants, expectOneLineError, jsonOf, killStarted, runCli, startUp, UP_READY_TIMEOUT_MS, waitForExit, type Proc } from '../../helpers/cli.js';
 
@@ -415,7 +416,10 @@ describe('eaas up --autoscale, then eaas placement', () => {
       const args = ['--prompt-ids', '1,2,3', '--max-tokens', '6', '--json', '--no-eos'];
       const [remote, local] = await Promise.all([runCli(['generate', '--nats', url, ...args]), runCli(['generate', '--monolithic', '--model', MODEL, ...args])]);
       expect(jsonOf(remote).tokens).toEqual(jsonOf(local).tokens);
-      // the gate's next load report carries the gaps between those tokens, and the controller shows their p99
+      // the gate's next load report carries the gaps between a long answer's tokens (MIN_ITL_GAPS and more), and
+      // the controller shows their p99
+      const long = await runCli(['generate', '--nats', url, '--prompt-ids', '1,2,3', '--max-tokens', String(MIN_ITL_GAPS + 10), '--no-eos']);
+      expect(long.code, long.stderr).toBe(0);
       await vi.waitFor(async () => expect((await runCli(['placement', '--nats', url])).stdout).toMatch(/^load: window \d+ ms, mean busy [\d.]+, p99 inter-token latency \d+ ms, balancedness/m), { timeout: 20_000, interval: 1_000 });
       up.child.kill('SIGTERM');
       expect(await waitForExit(up.child, UP_EXIT_TIMEOUT_MS)).toEqual({ code: 0, signal: null });
