@@ -60,6 +60,10 @@ export type LatencyBins = [number, number][];
 /** The bins a latency may fall in: 1 µs to 1000 s (a value outside counts in the nearest). */
 export const LATENCY_BINS = { min: -3 * BINS_PER_DECADE, max: 6 * BINS_PER_DECADE } as const;
 
+/** Whether `b` is one `[bin, count]` pair of latency bins: an integer bin in range, a non-negative finite count. */
+export const isLatencyBin = (b: unknown): b is [number, number] =>
+  Array.isArray(b) && b.length === 2 && Number.isInteger(b[0]) && b[0] >= LATENCY_BINS.min && b[0] <= LATENCY_BINS.max && typeof b[1] === 'number' && Number.isFinite(b[1]) && b[1] >= 0;
+
 /**
  * Latencies (ms) added over the last `windowMs`, as counts in log-spaced bins kept as sliding sums: a report costs a
  * few dozen numbers however many values came, and the bins of several gates add up to their common quantiles.
@@ -71,11 +75,11 @@ export class SlidingLatencies {
     this.counts = new SlidingSums(windowMs, now);
   }
 
-  /** `count` values of `ms` (one per sequence a step served, say). Non-positive or non-finite values are not latencies and are dropped. */
-  add(ms: number, count = 1): void {
-    if (!(ms > 0) || !Number.isFinite(ms) || !(count > 0)) return;
+  /** One latency of `ms`. Non-positive or non-finite values are not latencies and are dropped. */
+  add(ms: number): void {
+    if (!(ms > 0) || !Number.isFinite(ms)) return;
     const bin = Math.min(LATENCY_BINS.max, Math.max(LATENCY_BINS.min, Math.floor(Math.log10(ms) * BINS_PER_DECADE)));
-    this.counts.add(String(bin), count);
+    this.counts.add(String(bin), 1);
   }
 
   bins(): LatencyBins {

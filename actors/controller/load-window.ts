@@ -1,6 +1,6 @@
 // The windowed load the controller decides from: tokens routed per (layer, expert) and each actor's busy fraction.
 import { formatExpertKey, type ExpertKey } from '../../model/expert-key.js';
-import { LATENCY_BINS, mergeBins, type LatencyBins } from '../../observability/load-window.js';
+import { isLatencyBin, mergeBins, type LatencyBins } from '../../observability/load-window.js';
 
 /** Tokens the gates routed to one expert over the window (all its replicas together). */
 export interface ExpertTokens extends ExpertKey {
@@ -48,8 +48,8 @@ export function loadProblem(load: LoadWindow): string | null {
   if (e) return `expert ${formatExpertKey(e)} has tokens ${e.tokens}`;
   const a = load.actors.find((x) => bad(x.busy));
   if (a) return `actor ${a.instance} has busy fraction ${a.busy}`;
-  const b = load.itl?.find(([bin, n]) => !Number.isInteger(bin) || bin < LATENCY_BINS.min || bin > LATENCY_BINS.max || bad(n));
-  if (b) return `inter-token latency bin ${b[0]} has count ${b[1]}`;
+  const b = load.itl?.find((x) => !isLatencyBin(x));
+  if (b) return `inter-token latency bin ${JSON.stringify(b)} is not an integer bin in range with a non-negative count`;
   return null;
 }
 

@@ -1,5 +1,6 @@
 // The controller's policy, a pure function: from the windowed load and the running placement to a decision.
 import { formatExpertKey, type ExpertKey } from '../../model/expert-key.js';
+import { binCount, binQuantile } from '../../observability/load-window.js';
 import { PlacementError } from '../protocol/errors.js';
 import { loadProblem, meanBusy, tokensByExpert, type LoadWindow } from './load-window.js';
 import { balancedness, pack } from './packing.js';
@@ -7,7 +8,6 @@ import { assignIndices, changes, violations, type DesiredPlacement, type Placeme
 import { replicate } from './replicas.js';
 import { repairKeeping } from './sticky.js';
 import { fewestStarts } from './migration.js';
-import { binCount, binQuantile } from '../../observability/load-window.js';
 import { advise, NO_TIMERS, type ScalingConfig, type ScalingTimers } from './scaling.js';
 
 export interface PolicyConfig extends ScalingConfig {

@@ -1,6 +1,6 @@
 // The messages actors exchange: dispatches, generate requests and lifecycle events, checked on arrival.
 import { MalformedMessageError } from './errors.js';
-import { LATENCY_BINS, type LatencyBins } from '../../observability/load-window.js';
+import { isLatencyBin, LATENCY_BINS, type LatencyBins } from '../../observability/load-window.js';
 import { decodeMessage, decodeTensor, encodeMessage, encodeTensor, type WireDtype } from '../../runtime/transport/codec.js';
 
 /**
@@ -227,9 +227,7 @@ export function decodeLoadReport(bytes: Uint8Array): LoadReport {
   if (typeof m?.node !== 'string' || !Array.isArray(m.experts) || !Array.isArray(m.actors) || typeof m.windowMs !== 'number') {
     throw new MalformedMessageError('load report must be a map {node, windowMs, experts, actors[, itl]}');
   }
-  const bin = (b: unknown) =>
-    Array.isArray(b) && b.length === 2 && Number.isInteger(b[0]) && b[0] >= LATENCY_BINS.min && b[0] <= LATENCY_BINS.max && typeof b[1] === 'number' && Number.isFinite(b[1]) && b[1] >= 0;
-  if (m.itl !== undefined && (!Array.isArray(m.itl) || !m.itl.every(bin))) {
+  if (m.itl !== undefined && (!Array.isArray(m.itl) || !m.itl.every(isLatencyBin))) {
     throw new MalformedMessageError(`load report itl must be a list of [bin, count] pairs (an integer bin in ${LATENCY_BINS.min}..${LATENCY_BINS.max}, a non-negative count)`);
   }
   return m;

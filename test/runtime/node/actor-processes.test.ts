@@ -25,7 +25,6 @@ function policies(pid: number): string[] {
   return readdirSync(`/proc/${pid}/task`).flatMap((tid) => /policy: (\S+)/.exec(spawnSync('chrt', ['-p', tid], { encoding: 'utf8' }).stdout)?.[1] ?? []);
 }
 
-
 const ready = (p: ChildProcess) =>
   new Promise<void>((resolve, reject) => {
     p.on('message', (m) => isChildMessage(m) && m.kind === 'ready' && resolve());
