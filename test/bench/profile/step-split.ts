@@ -1,12 +1,13 @@
 // Profiling aid: where a decode step's time goes in the gate, monolithic or over a local cluster (bench preset):
 // the dense parts, the experts' dispatch, and the dispatches each expert actor got.
-// Usage: [PRESET=tiny] [CONC=32] [REPLICAS=R] [PER_ACTOR=N] node dist/test/bench/profile/step-split.js cluster|mono [steps]
+// Usage: [PRESET=tiny] [CONC=32] [REPLICAS=R] [PER_ACTOR=N] [QUANTIZE=int4|int8 [QUANTIZE_DENSE=1]] node dist/test/bench/profile/step-split.js cluster|mono [steps]
 import { availableParallelism } from 'node:os';
 import { RemoteExperts } from '../../../actors/gate/remote-experts.js';
 import { requestGenerate } from '../../../actors/gate/client.js';
 import { DenseModel } from '../../../model/dense.js';
 import { Forward } from '../../../model/forward.js';
 import { openMonolithic } from '../../../model/monolithic.js';
+import { quantBitsOf, type Quantization } from '../../../model/quantize.js';
 import { connectNats } from '../../../runtime/transport/connection.js';
 import { DEFAULT_REPLICAS, startLocalCluster } from '../../../runtime/node/cluster.js';
 import { remoteExperts } from '../../helpers/gate-dispatch.js';
@@ -41,13 +42,14 @@ const dir = benchCheckpoint('mixtral', (process.env.PRESET ?? 'bench') as 'tiny'
 let gen: (p: number[], n: number) => Promise<number[]>;
 let stop: () => Promise<void>;
 let counters = () => '';
+const quantization: Quantization | undefined = process.env.QUANTIZE ? { bits: quantBitsOf(process.env.QUANTIZE), dense: process.env.QUANTIZE_DENSE === '1' } : undefined;
 if (mode === 'mono') {
-  const model = await openMonolithic(dir);
+  const model = await openMonolithic(dir, undefined, {}, quantization);
   gen = async (p, n) => (await model.engine.generate(p, { maxTokens: n, stopAtEos: false })).tokens;
   stop = () => model.close();
 } else {
   const perActor = process.env.PER_ACTOR === undefined ? undefined : Number(process.env.PER_ACTOR);
-  const cluster = await startLocalCluster({ modelDir: dir, replicas: Number(process.env.REPLICAS ?? DEFAULT_REPLICAS), expertsPerActor: perActor });
+  const cluster = await startLocalCluster({ modelDir: dir, replicas: Number(process.env.REPLICAS ?? DEFAULT_REPLICAS), expertsPerActor: perActor, quantization });
   await new Promise((r) => setTimeout(r, 8000));
   const nc = await connectNats(cluster.url, 'profile');
   gen = async (p, n) => (await requestGenerate(nc, cluster.model, { prompt: p, max_tokens: n, stop_at_eos: false })).tokens;
