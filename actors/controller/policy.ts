@@ -8,7 +8,7 @@ import { assignIndices, changes, violations, type DesiredPlacement, type Placeme
 import { replicate } from './replicas.js';
 import { repairKeeping } from './sticky.js';
 import { fewestStarts } from './migration.js';
-import { advise, NO_TIMERS, type ScalingConfig, type ScalingTimers } from './scaling.js';
+import { advise, NO_TIMERS, projectBusy, recordRate, type RateSample, type ScalingConfig, type ScalingTimers } from './scaling.js';
 
 export interface PolicyConfig extends ScalingConfig {
   /** Replicas every expert keeps whatever its load (fault tolerance). */
@@ -50,6 +50,7 @@ export const DEFAULT_POLICY: PolicyConfig = {
   pendingTimeoutMs: 120_000,
   loadHalfLifeMs: 60_000,
   itlSloMs: 0,
+  leadMs: 0,
 };
 
 /** Fewest token gaps in the gates' windows for their p99 to count (`itlSloMs`). */
@@ -70,6 +71,8 @@ export interface PolicyState {
   expertRates?: Record<string, number>;
   /** ...as of this time (ms, the caller's clock). */
   ratesAt?: number;
+  /** The gates' total token rate over the last load window (with `leadMs`), oldest first. */
+  tokenRates?: RateSample[];
 }
 
 export interface PolicyInput {
@@ -146,7 +149,13 @@ export function decide(input: PolicyInput, state: PolicyState, c: PolicyConfig =
   const { now, current } = input;
   const experts = uniqueSorted(input.experts);
   const problem = loadProblem(input.load);
-  let s = problem || input.load.windowMs === 0 ? state : { ...state, ...blendRates(state, experts, tokensByExpert(input.load), input.load.windowMs, now, c.loadHalfLifeMs) };
+  const usable = !problem && input.load.windowMs > 0;
+  const windowTokens = tokensByExpert(input.load);
+  let s = usable ? { ...state, ...blendRates(state, experts, windowTokens, input.load.windowMs, now, c.loadHalfLifeMs) } : state;
+  if (usable && c.leadMs > 0) {
+    const perS = ([...windowTokens.values()].reduce((a, b) => a + b, 0) * 1000) / input.load.windowMs;
+    s = { ...s, tokenRates: recordRate(s.tokenRates ?? [], now, perS, input.load.windowMs) };
+  }
   const tokens = new Map(Object.entries(s.expertRates ?? {}));
   const busy = meanBusy(input.load);
   const busiest = input.load.actors.length === 0 ? null : Math.max(...input.load.actors.map((a) => Math.min(1, a.busy)));
@@ -167,7 +176,8 @@ export function decide(input: PolicyInput, state: PolicyState, c: PolicyConfig =
   const { lo, hi } = actorBounds(experts.length, c);
   const running = current.actors.length;
   const base = Math.min(hi, Math.max(lo, running));
-  const advice = advise(base, busy, itl, now, s.timers, c, lo, hi);
+  const lead = busy === null || c.leadMs <= 0 ? undefined : projectBusy(busy, s.tokenRates ?? [], now, c.leadMs, input.load.windowMs);
+  const advice = advise(base, busy, itl, now, s.timers, c, lo, hi, lead);
   s = { ...s, timers: advice.timers };
   const size = advice.actors;
 

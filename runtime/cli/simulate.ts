@@ -24,6 +24,7 @@ export const FLAGS = {
   duration: { type: 'string', arg: 'S', help: 'simulated seconds of each throughput and failure run, the first 20 s not measured', default: '40 (default), 80' },
   'day-seconds': { type: 'string', arg: 'S', help: 'simulated length of the compressed day', default: '600' },
   'itl-slo': { type: 'string', arg: 'MS', help: 'the day\'s third run: the controller also keeps the gates\' p99 inter-token latency below this (the policy\'s itlSloMs)', default: '400' },
+  lead: { type: 'string', arg: 'MS', help: 'the day\'s third run: the controller also scales for the load expected this far ahead while the token rate grows (the policy\'s leadMs)', default: '0: none' },
   batch: { type: 'string', arg: 'N', help: 'sequences per gate (the decode batch)', default: '32' },
   replicas: { type: 'string', arg: 'R', help: 'replicas of each expert (on different hosts)', default: '2' },
   'no-replica-wait': { type: 'string', arg: 'MS', help: 'how long a gate\'s rows wait for a replica of their expert before the step fails (EAAS_NO_REPLICA_WAIT_MS of a real gate)', default: '5000' },
@@ -102,6 +103,6 @@ export async function simulateCommand(argv: string[]): Promise<void> {
   if (experiment === 'failures' || experiment === 'all') say('failures', `Hosts failing (${hosts} hosts)`, failureExperiment(setup, hosts, [1, 2, 5, 10].filter((k) => k < hosts / 2), Math.max(2, Math.floor(hosts / 8))));
   if (experiment === 'day' || experiment === 'all') {
     if (!trace) throw new SimulationInputError('the day experiment needs a trace: pass --trace FILE (TIMESTAMP,ContextTokens,GeneratedTokens)');
-    say('day', `A compressed day (${hosts} hosts)`, dayExperiment(setup, hosts, trace, { dayS: intFlag(values, 'day-seconds', 600, 60), trough: 0.3, load: 0.6, itlSloMs: intFlag(values, 'itl-slo', 400, 1) }));
+    say('day', `A compressed day (${hosts} hosts)`, dayExperiment(setup, hosts, trace, { dayS: intFlag(values, 'day-seconds', 600, 60), trough: 0.3, load: 0.6, itlSloMs: intFlag(values, 'itl-slo', 400, 1), leadMs: intFlag(values, 'lead', 0, 0) }));
   }
 }

@@ -284,15 +284,16 @@ export interface DayResult {
   static: DayRun;
   /** The controller on busy time alone. */
   autoscaled: DayRun;
-  /** The controller with the inter-token latency objective `itlSloMs`. */
+  /** The controller with the inter-token latency objective `itlSloMs` and the lead `leadMs`. */
   withObjective: DayRun;
   itlSloMs: number;
+  leadMs: number;
   idealActorSeconds: number;
   table: string;
   svg: string;
 }
 
-export function dayExperiment(s: SimSetup, hosts: number, trace: TraceRow[], o: { dayS: number; trough: number; load: number; itlSloMs: number; policy?: Partial<PolicyConfig> }): DayResult {
+export function dayExperiment(s: SimSetup, hosts: number, trace: TraceRow[], o: { dayS: number; trough: number; load: number; itlSloMs: number; leadMs: number; policy?: Partial<PolicyConfig> }): DayResult {
   // the peak rate: `load` of what the whole deployment serves in a closed loop
   const capacity = eaasAt(s, hosts, { durationMs: Math.min(s.durationMs, 20_000), warmupMs: Math.min(s.warmupMs, 5_000) }).run.tokensPerS;
   const meanOut = DEFAULT_SCALING.outputCap / 2;
@@ -304,22 +305,22 @@ export function dayExperiment(s: SimSetup, hosts: number, trace: TraceRow[], o: 
   const common: EaasRunConfig = { ...base, durationMs: o.dayS * 1000, warmupMs: 0, load: { kind: 'open', arrivals } };
 
   const fixed = runEaas(common);
-  const auto = runEaas({ ...common, autoscale: { policy: { ...policy, itlSloMs: 0 }, tickMs: 5_000, startPerActor: policy.perActor } });
-  const slo = runEaas({ ...common, autoscale: { policy: { ...policy, itlSloMs: o.itlSloMs }, tickMs: 5_000, startPerActor: policy.perActor } });
+  const auto = runEaas({ ...common, autoscale: { policy: { ...policy, itlSloMs: 0, leadMs: 0 }, tickMs: 5_000, startPerActor: policy.perActor } });
+  const slo = runEaas({ ...common, autoscale: { policy: { ...policy, itlSloMs: o.itlSloMs, leadMs: o.leadMs }, tickMs: 5_000, startPerActor: policy.perActor } });
   // the ideal follower: each second, the fewest whole actors that carry that second's expert work at the top of the policy's band
   const { lo } = actorBounds(s.model.moeLayers * s.model.experts, policy);
   const cap = 1000 * (policy.targetBusy + policy.busyBand);
   const ideal = Array.from({ length: o.dayS }, (_, sec) => Math.max(lo, Math.ceil((fixed.busy.values[sec] ?? 0) / cap)));
   const idealActorSeconds = ideal.reduce((a, b) => a + b, 0);
   const day = (run: EaasRunResult): DayRun => ({ actorSeconds: run.actorSeconds, itlP99: run.measures.itl.quantile(0.99), ttftP99: run.measures.ttft.quantile(0.99), failed: run.measures.failed, changes: run.changes.length });
-  const r: Omit<DayResult, 'table' | 'svg'> = { static: day(fixed), autoscaled: day(auto), withObjective: day(slo), itlSloMs: o.itlSloMs, idealActorSeconds };
+  const r: Omit<DayResult, 'table' | 'svg'> = { static: day(fixed), autoscaled: day(auto), withObjective: day(slo), itlSloMs: o.itlSloMs, leadMs: o.leadMs, idealActorSeconds };
   const row = (name: string, d: DayRun) => [name, fmt(d.actorSeconds, 0), fmt(d.actorSeconds / r.static.actorSeconds, 2), fmt(d.actorSeconds / idealActorSeconds, 2), fmt(d.ttftP99, 0), fmt(d.itlP99), fmt(d.itlP99 / r.static.itlP99, 2), d.failed];
   const md = table(
     ['', 'actor-seconds', '÷ static', '÷ ideal', 'p99 TTFT ms', 'p99 ITL ms', '÷ static', 'failed requests'],
     [
       row('static for the peak', r.static),
       row(`autoscaled on busy time (${r.autoscaled.changes} changes)`, r.autoscaled),
-      row(`autoscaled with a p99 ITL objective of ${o.itlSloMs} ms (${r.withObjective.changes} changes)`, r.withObjective),
+      row(`autoscaled with a p99 ITL objective of ${o.itlSloMs} ms${o.leadMs > 0 ? ` and a ${o.leadMs / 1000} s lead` : ''} (${r.withObjective.changes} changes)`, r.withObjective),
       ['ideal follower', fmt(idealActorSeconds, 0), fmt(idealActorSeconds / r.static.actorSeconds, 2), '1.00', '-', '-', '-', '-'],
     ],
   );
@@ -330,7 +331,7 @@ export function dayExperiment(s: SimSetup, hosts: number, trace: TraceRow[], o: 
   const series: Series[] = [
     { label: 'static', color: '#999', step: true, dashed: true, points: steps(fixed.actors.samples) },
     { label: 'autoscaled on busy', color: '#1f77b4', step: true, points: steps(auto.actors.samples) },
-    { label: `with a ${o.itlSloMs} ms ITL objective`, color: '#d62728', step: true, points: steps(slo.actors.samples) },
+    { label: `with a ${o.itlSloMs} ms ITL objective${o.leadMs > 0 ? `, ${o.leadMs / 1000} s lead` : ''}`, color: '#d62728', step: true, points: steps(slo.actors.samples) },
     { label: 'ideal follower', color: '#2ca02c', step: true, points: perSecond(o.dayS).map((sec) => [sec, ideal[sec]]) },
   ];
   const svg = renderSvg(
@@ -346,7 +347,7 @@ export function dayExperiment(s: SimSetup, hosts: number, trace: TraceRow[], o: 
         series: [
           { label: 'static', color: '#999', dashed: true, points: perSecond(o.dayS).map((sec) => [sec, fixed.measures.tokens.values[sec] ?? 0]) },
           { label: 'autoscaled on busy', color: '#1f77b4', points: perSecond(o.dayS).map((sec) => [sec, auto.measures.tokens.values[sec] ?? 0]) },
-          { label: `with a ${o.itlSloMs} ms ITL objective`, color: '#d62728', points: perSecond(o.dayS).map((sec) => [sec, slo.measures.tokens.values[sec] ?? 0]) },
+          { label: `with a ${o.itlSloMs} ms ITL objective${o.leadMs > 0 ? `, ${o.leadMs / 1000} s lead` : ''}`, color: '#d62728', points: perSecond(o.dayS).map((sec) => [sec, slo.measures.tokens.values[sec] ?? 0]) },
         ],
       },
     ],

@@ -10,6 +10,7 @@ import { actorBounds, blendRates, decide, DEFAULT_POLICY, initialState, MIN_ITL_
 import { fewestStarts, repackSome, replaceOrder } from '../../../actors/controller/migration.js';
 import { replicate } from '../../../actors/controller/replicas.js';
 import { scaleInKeeping, scaleOutKeeping } from '../../../actors/controller/sticky.js';
+import { MAX_LEAD_BUSY, MAX_LEAD_GROWTH, projectBusy, recordRate, type RateSample } from '../../../actors/controller/scaling.js';
 
 const keys = (layers: number, perLayer: number): ExpertKey[] => Array.from({ length: layers * perLayer }, (_, i) => ({ layer: Math.floor(i / perLayer), expert: i % perLayer }));
 const staticPlacement = (experts: ExpertKey[], replicas: number, perActor: number): DesiredPlacement => ({ revision: 0, actors: place(experts, replicas, perActor) });
@@ -241,6 +242,30 @@ describe('decide', () => {
     expect(decide({ now: 0, experts, load: { ...even(0.6), itl: [[100, MIN_ITL_GAPS - 2], [124, 2]] }, current: start }, initialState(start), cc).action).toBe('propose');
     // a bin with a bad count makes the window unusable
     expect(decide({ now: 0, experts, load: { ...slow, itl: [[100, -1]] }, current: start }, initialState(start), cc)).toMatchObject({ action: 'keep', reason: 'bad-load' });
+  });
+
+  it('with a lead, scales up while the token rate grows before busy leaves its band, and not down while it grows', () => {
+    const cc = { ...c, leadMs: 30_000, upDelayMs: 0, downDelayMs: 0, perActor: 16 };
+    // one load window (10 s) of `tokens` per expert (16 experts: 1.6 × tokens a second) at 10 s, after 160 tokens a second at 0
+    const after = (tokens: number, busy: number, policy: PolicyConfig = cc) =>
+      decide({ now: 10_000, experts, load: window(() => tokens, experts, [busy, busy, busy, busy]), current: start }, { ...initialState(start), tokenRates: [[0, 160]] }, policy);
+    // the rate doubled in 10 s while busy is in its band (0.6 ± 0.1): ×8 over 30 s, capped at ×3 → busy 1.5 (capped);
+    // HPA ceil(4 × 1.5 / 0.6) = 10, at most 8
+    const up = after(200, 0.6);
+    expect(proposed(up).reason).toBe('scale-up');
+    expect(up.detail).toMatch(/mean busy 0\.60, 1\.50 in 30 s at the token rate's growth \(×3\.00\)/);
+    expect(checkRules(up, experts, cc).actors).toHaveLength(8);
+    // ×1.1 in 10 s: 0.6 × 1.1³ = 0.80, above the band: ceil(4 × 0.8 / 0.6) = 6
+    expect(checkRules(after(110, 0.6), experts, cc).actors).toHaveLength(6);
+    // the same window without a lead: in the band, nothing to do, no rates kept
+    const plain = after(200, 0.6, { ...cc, leadMs: 0 });
+    expect(plain, plain.detail).toMatchObject({ action: 'keep' });
+    expect(decide({ now: 0, experts, load: even(0.6), current: start }, initialState(start), { ...cc, leadMs: 0 }).state.tokenRates).toBeUndefined();
+    // idle actors on a growing load: no scale-down (0.3 × 3 = 0.9 is above the band)
+    expect(proposed(after(200, 0.3)).reason).toBe('scale-up');
+    // a flat or falling rate: busy alone decides (0.3 is below the band)
+    expect(proposed(after(100, 0.3)).reason).toBe('scale-down');
+    expect(after(100, 0.3).state.tokenRates).toEqual([[0, 160], [10_000, 160]]);
   });
 
   it('restarts the scale-down delay when the load went above the band in between', () => {
@@ -608,5 +633,29 @@ describe('changes that replace a few actors (migration.ts)', () => {
     // scaling out with a floor anything meets: only the new actors start
     const out = fewestStarts(start.actors, experts, tokens, 14, c, 100, () => 0)!;
     expect([out.started, out.retired]).toEqual([2, 0]);
+  });
+});
+
+describe('the busy fraction ahead (projectBusy, recordRate)', () => {
+  it('keeps the samples of one lookback and the one before, and starts again on another clock', () => {
+    let h: RateSample[] = [];
+    for (const t of [0, 5_000, 10_000, 15_000, 20_000]) h = recordRate(h, t, t, 10_000);
+    expect(h).toEqual([[10_000, 10_000], [15_000, 15_000], [20_000, 20_000]]);
+    expect(recordRate(h, 1_000, 7, 10_000)).toEqual([[1_000, 7]]);
+  });
+
+  it('projects the growth since the oldest sample over the lead, capped, and only a growing rate', () => {
+    const rising: RateSample[] = [[0, 100], [10_000, 121]];
+    // ×1.21 in 10 s, 20 s ahead: ×1.21² = 1.4641
+    const p = projectBusy(0.5, rising, 10_000, 20_000, 30_000);
+    expect(p.growth).toBeCloseTo(1.4641, 10);
+    expect(p.busy).toBeCloseTo(0.5 * 1.4641, 10);
+    expect(projectBusy(0.5, [[0, 100], [10_000, 1000]], 10_000, 20_000, 30_000)).toEqual({ busy: 0.5 * MAX_LEAD_GROWTH, growth: MAX_LEAD_GROWTH });
+    expect(projectBusy(0.9, [[0, 100], [10_000, 1000]], 10_000, 20_000, 30_000).busy).toBe(MAX_LEAD_BUSY);
+    expect(projectBusy(0.5, [[0, 121], [10_000, 100]], 10_000, 20_000, 30_000)).toEqual({ busy: 0.5, growth: 1 });
+    // too short a history (under a third of the lookback), one sample, or no lead: the busy of the moment
+    expect(projectBusy(0.5, [[0, 100], [9_000, 200]], 9_000, 20_000, 30_000)).toEqual({ busy: 0.5, growth: 1 });
+    expect(projectBusy(0.5, [[0, 100]], 0, 20_000, 30_000)).toEqual({ busy: 0.5, growth: 1 });
+    expect(projectBusy(0.5, rising, 10_000, 0, 30_000)).toEqual({ busy: 0.5, growth: 1 });
   });
 });
