@@ -85,7 +85,7 @@ export interface ScalingAdvice {
  * "Algorithm details"), with a latency over its objective also `ceil(actors × latency ÷ objective)` (HPA takes the
  * largest of its metrics' counts), at least one step in the direction of the breach, kept within [lo, hi]. A null
  * busy (no actor reported) clears both timers; a null latency (no gate measured one) leaves busy alone. A `lead`
- * (projectBusy's) above the measured busy stands in for it: a growing load is met early, and holds off a scale-down.
+ * (projectBusy's) above the measured busy stands in for it: a growing load is met early, and sheds fewer actors or none.
  */
 export function advise(actors: number, measured: number | null, itlMs: number | null, now: number, timers: ScalingTimers, c: ScalingConfig, lo: number, hi: number, lead?: { busy: number; growth: number }): ScalingAdvice {
   if (measured === null) return { actors, timers: NO_TIMERS, why: 'no busy fraction reported' };
