@@ -150,10 +150,9 @@ export function decide(input: PolicyInput, state: PolicyState, c: PolicyConfig =
   const experts = uniqueSorted(input.experts);
   const problem = loadProblem(input.load);
   const usable = !problem && input.load.windowMs > 0;
-  const windowTokens = tokensByExpert(input.load);
-  let s = usable ? { ...state, ...blendRates(state, experts, windowTokens, input.load.windowMs, now, c.loadHalfLifeMs) } : state;
+  let s = usable ? { ...state, ...blendRates(state, experts, tokensByExpert(input.load), input.load.windowMs, now, c.loadHalfLifeMs) } : state;
   if (usable && c.leadMs > 0) {
-    const perS = ([...windowTokens.values()].reduce((a, b) => a + b, 0) * 1000) / input.load.windowMs;
+    const perS = (input.load.experts.reduce((sum, e) => sum + e.tokens, 0) * 1000) / input.load.windowMs;
     s = { ...s, tokenRates: recordRate(s.tokenRates ?? [], now, perS, input.load.windowMs) };
   }
   const tokens = new Map(Object.entries(s.expertRates ?? {}));

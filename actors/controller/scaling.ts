@@ -47,13 +47,19 @@ export function recordRate(history: readonly RateSample[], now: number, tokensPe
   return kept;
 }
 
+/** A busy fraction projected ahead, and the growth factor that gave it. */
+export interface BusyAhead {
+  busy: number;
+  growth: number;
+}
+
 /**
  * The busy fraction `leadMs` ahead if the token rate keeps growing as it did since the oldest sample of `history`
  * (taken at least a third of `lookbackMs` ago): busy × (rate now ÷ rate then)^(leadMs ÷ elapsed), the growth at most
  * MAX_LEAD_GROWTH and the result at most MAX_LEAD_BUSY; busy itself when the rate did not grow or is not known long
  * enough. `growth` is the factor applied.
  */
-export function projectBusy(busy: number, history: readonly RateSample[], now: number, leadMs: number, lookbackMs: number): { busy: number; growth: number } {
+export function projectBusy(busy: number, history: readonly RateSample[], now: number, leadMs: number, lookbackMs: number): BusyAhead {
   if (leadMs <= 0 || history.length < 2) return { busy, growth: 1 };
   const [then, before] = history[0];
   const rate = history[history.length - 1][1];
@@ -87,7 +93,7 @@ export interface ScalingAdvice {
  * busy (no actor reported) clears both timers; a null latency (no gate measured one) leaves busy alone. A `lead`
  * (projectBusy's) above the measured busy stands in for it: a growing load is met early, and sheds fewer actors or none.
  */
-export function advise(actors: number, measured: number | null, itlMs: number | null, now: number, timers: ScalingTimers, c: ScalingConfig, lo: number, hi: number, lead?: { busy: number; growth: number }): ScalingAdvice {
+export function advise(actors: number, measured: number | null, itlMs: number | null, now: number, timers: ScalingTimers, c: ScalingConfig, lo: number, hi: number, lead?: BusyAhead): ScalingAdvice {
   if (measured === null) return { actors, timers: NO_TIMERS, why: 'no busy fraction reported' };
   const pct = (x: number) => x.toFixed(2);
   const ahead = lead !== undefined && lead.busy > measured;
